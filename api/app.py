@@ -1,0 +1,50 @@
+"""The application factory: /v1 routers, health, problem handlers, body-size limit, OpenAPI at /docs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from api.catalog import prepare_database
+from api.limits import BodySizeLimitMiddleware
+from api.problems import install_problem_handlers
+from api.routes import api_router, health
+from storage.settings import Settings, get_settings
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger("tunecast.api")
+
+
+def _operation_id(route: APIRoute) -> str:
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}-{route.name}"
+
+
+def create_app(settings: Settings | None = None, *, prepare: bool = True) -> FastAPI:
+    """Build the app. With ``prepare`` the database is migrated and the catalogs seeded at start-up."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if prepare:
+            prepare_database(settings)
+        yield
+
+    app = FastAPI(
+        title="tunecast",
+        version="0.1.0",
+        summary="Cost and accuracy of every way to adapt an LLM to a task, before spending GPU money.",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.include_router(health.router)
+    app.include_router(api_router)
+    return app

@@ -1,0 +1,165 @@
+"""The one place that turns errors into RFC 9457 ``application/problem+json`` answers.
+
+Lower layers raise domain errors (``InvalidInputError``, ``InfeasibleError``, ``NotFoundError``,
+``ConflictError``, ``ScalingInputError``); routers never build error responses themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from predictors.errors import InfeasibleError, InvalidInputError
+from storage.errors import ConflictError, NotFoundError
+
+__all__ = ["PROBLEM_MEDIA_TYPE", "field_to_pointer", "install_problem_handlers", "problem_response"]
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+logger = logging.getLogger("tunecast.api")
+
+_TITLES = {
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    instance: str | None = None,
+    errors: Sequence[dict[str, Any]] | None = None,
+    type_: str = "about:blank",
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": type_, "title": _TITLES.get(status, "Error"), "status": status, "detail": detail}
+    if instance is not None:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = list(errors)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def field_to_pointer(field: str) -> str:
+    """``candidates[3].training.seq_len`` -> ``#/candidates/3/training/seq_len`` (RFC 6901 with RFC 9457's '#')."""
+    parts: list[str] = []
+    for chunk in field.replace("[", ".").replace("]", "").split("."):
+        if chunk:
+            parts.append(chunk.replace("~", "~0").replace("/", "~1"))
+    return "#/" + "/".join(parts)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors: list[dict[str, Any]] = []
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ())]
+        message = str(error.get("msg", "invalid"))
+        if error.get("type") == "json_invalid":
+            ctx = error.get("ctx") or {}
+            message = f"request body is not valid JSON ({ctx.get('error', 'parse error')})"
+        elif location == ["body"] and isinstance(error.get("input"), bytes | str):
+            message = "request body must be a JSON object (send Content-Type: application/json)"
+        elif "input" in error and error.get("type") not in {"missing", "extra_forbidden"}:
+            message = f"{message} (got {_short(error['input'])})"
+        if location and location[0] == "body":
+            errors.append({"pointer": "#/" + "/".join(location[1:]), "detail": message})
+        elif location and location[0] in {"query", "path", "header", "cookie"}:
+            errors.append({"parameter": ".".join(location[1:]), "detail": f"{location[0]} parameter: {message}"})
+        else:
+            errors.append({"pointer": "#/" + "/".join(location), "detail": message})
+    return errors
+
+
+def _describe(error: dict[str, Any]) -> str:
+    where = error.get("parameter") or (error.get("pointer") or "#/").removeprefix("#/").replace("/", ".") or "body"
+    return f"{where}: {error['detail']}"
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(exc)
+        detail = _describe(errors[0]) if errors else "the request is invalid"
+        if len(errors) > 1:
+            detail += f" (and {len(errors) - 1} more)"
+        return problem_response(422, detail, instance=request.url.path, errors=errors)
+
+    @app.exception_handler(InvalidInputError)
+    async def _invalid(request: Request, exc: InvalidInputError) -> JSONResponse:
+        return problem_response(
+            422,
+            f"{exc.field}: {exc.message}",
+            instance=request.url.path,
+            errors=[{"pointer": field_to_pointer(exc.field), "detail": exc.message}],
+        )
+
+    @app.exception_handler(InfeasibleError)
+    async def _infeasible(request: Request, exc: InfeasibleError) -> JSONResponse:
+        return problem_response(
+            422,
+            f"{exc.field}: {exc.message}",
+            instance=request.url.path,
+            errors=[{"pointer": field_to_pointer(exc.field), "detail": exc.message}],
+            type_="https://tunecast.dev/problems/infeasible",
+        )
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(request: Request, exc: NotFoundError) -> JSONResponse:
+        error: dict[str, Any] = {"detail": f"unknown {exc.resource} {exc.identifier!r}"}
+        if exc.location == "body":
+            error["pointer"] = field_to_pointer(exc.field)
+        else:
+            error["parameter"] = exc.field
+        return problem_response(
+            404,
+            f"{exc.field}: {exc.resource} {exc.identifier!r} does not exist",
+            instance=request.url.path,
+            errors=[error],
+        )
+
+    @app.exception_handler(ConflictError)
+    async def _conflict(request: Request, exc: ConflictError) -> JSONResponse:
+        return problem_response(
+            409,
+            f"{exc.field}: {exc.message}",
+            instance=request.url.path,
+            errors=[{"pointer": field_to_pointer(exc.field), "detail": exc.message}],
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = str(exc.detail)
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no route matches {request.method} {request.url.path}"
+        elif exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        errors = None
+        if exc.status_code == 400 and "parsing the body" in detail:
+            detail = "request body could not be parsed (invalid or too deeply nested JSON)"
+            errors = [{"pointer": "#/", "detail": detail}]
+        return problem_response(
+            exc.status_code, detail, instance=request.url.path, errors=errors, headers=getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(500, "internal error; it has been logged", instance=request.url.path)

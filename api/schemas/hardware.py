@@ -1,0 +1,50 @@
+"""Accelerator kinds (``/v1/hardware``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["HardwarePublic", "HardwareUpdate"]
+
+
+class HardwarePublic(BaseModel):
+    id: str
+    name: str
+    vendor: str
+    memory_bytes: int
+    peak_bf16_tflops: float | None
+    peak_fp16_tflops: float | None
+    peak_fp32_tflops: float
+    hbm_gbps: float
+    interconnect_gbps: float | None
+    usd_per_hour: float
+    usd_per_hour_edited: bool
+    source: str
+
+
+class HardwareUpdate(BaseModel):
+    """Fields a user may change; omitted fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=128)
+    memory_bytes: int | None = Field(None, ge=2**20, le=2**50)
+    peak_bf16_tflops: float | None = Field(None, gt=0, le=1e6)
+    peak_fp16_tflops: float | None = Field(None, gt=0, le=1e6)
+    peak_fp32_tflops: float | None = Field(None, gt=0, le=1e6)
+    hbm_gbps: float | None = Field(None, gt=0, le=1e6)
+    interconnect_gbps: float | None = Field(None, gt=0, le=1e6)
+    usd_per_hour: float | None = Field(None, ge=0, le=10000, description="Price of one device-hour in USD.")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> HardwareUpdate:
+        if not self.model_fields_set:
+            raise ValueError("give at least one field to change")
+        for name in self.model_fields_set:
+            if getattr(self, name) is None and name not in {
+                "peak_bf16_tflops",
+                "peak_fp16_tflops",
+                "interconnect_gbps",
+            }:
+                raise ValueError(f"{name} cannot be null")
+        return self

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+__all__ = ["Health", "Readiness"]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    database: Literal["ok", "unavailable"]
+    broker: Literal["ok", "embedded", "unavailable"]

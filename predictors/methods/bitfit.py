@@ -1,0 +1,51 @@
+"""BitFit: train only the bias terms.
+
+References
+----------
+Ben Zaken et al. 2022, "BitFit: Simple Parameter-efficient Fine-tuning for Transformer-based Masked
+Language-models", arXiv:2106.10199, Sec. 2 (all bias vectors, LayerNorm's included).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from predictors.architecture import Architecture
+from predictors.errors import InvalidInputError
+from predictors.methods.base import MethodConfig, MethodSpec
+from predictors.methods.registry import register_method
+
+__all__ = ["BitfitConfig"]
+
+
+class BitfitConfig(MethodConfig):
+    name: Literal["bitfit"] = "bitfit"
+
+
+def bitfit_trainable_params(arch: Architecture, config: Any) -> int:
+    """Every bias vector: linear layers (per expert), norms (per layer and final), a biased lm_head."""
+    linear = sum(m.out_features * m.n_experts for m in arch.linear_modules if m.bias)
+    norms = arch.hidden_size * arch.norms_per_layer if arch.norm_bias else 0
+    total = arch.num_hidden_layers * (linear + norms)
+    total += arch.hidden_size if arch.norm_bias else 0
+    total += arch.vocab_size if arch.lm_head_bias else 0
+    if total == 0:
+        raise InvalidInputError(
+            "method.name",
+            f"bitfit trains bias terms only, and this {arch.model_type} model has none (bias-free linear "
+            "layers and norms): nothing would train; choose ln_tuning or lora instead",
+        )
+    return total
+
+
+register_method(
+    MethodSpec(
+        name="bitfit",
+        config_cls=BitfitConfig,
+        kind="finetune",
+        summary="Train only bias vectors; impossible on bias-free models (Llama, Mistral, Gemma…).",
+        reference="Ben Zaken et al. 2022, arXiv:2106.10199",
+        trainable_params=bitfit_trainable_params,
+        worker_plan=lambda config: {"train": True, "peft_type": None, "trainable": "bias"},
+    )
+)

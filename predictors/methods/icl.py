@@ -1,0 +1,40 @@
+"""In-context learning: k demonstrations in the prompt, no training.
+
+References
+----------
+Brown et al. 2020, arXiv:2005.14165; cost grows with shots × demonstration length
+(Wang et al. 2025, COSMOS, arXiv:2505.01449, Sec. 3, Eq. 3).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from predictors.methods.base import MethodConfig, MethodSpec
+from predictors.methods.registry import register_method
+
+__all__ = ["IclConfig"]
+
+
+class IclConfig(MethodConfig):
+    name: Literal["icl"] = "icl"
+    shots: int = Field(8, ge=1, le=1024, description="Demonstrations per query (k).")
+    demonstration_tokens: int = Field(
+        128, ge=1, le=1_000_000, description="Mean tokens per demonstration (input + answer)."
+    )
+    selection: Literal["random", "fixed"] = Field("random", description="How demonstrations are drawn.")
+
+
+register_method(
+    MethodSpec(
+        name="icl",
+        config_cls=IclConfig,
+        kind="inference",
+        summary="k demonstrations in the prompt of the frozen model.",
+        reference="Brown et al. 2020, arXiv:2005.14165",
+        trainable_params=lambda arch, config: 0,
+        worker_plan=lambda config: {"train": False, "shots": config.shots, "retriever": config.selection},
+    )
+)

@@ -1,0 +1,46 @@
+"""Top-k layers: fine-tune only the last k decoder blocks; the rest stays frozen.
+
+References
+----------
+Lee et al. 2019, "What Would Elsa Do? Freezing Layers During Transformer Fine-Tuning",
+arXiv:1911.03090.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from predictors.architecture import Architecture, count_parameters
+from predictors.errors import InvalidInputError
+from predictors.methods.base import MethodConfig, MethodSpec
+from predictors.methods.registry import register_method
+
+__all__ = ["TopKLayersConfig"]
+
+
+class TopKLayersConfig(MethodConfig):
+    name: Literal["top_k_layers"] = "top_k_layers"
+    layers: int = Field(2, ge=1, le=1024, description="Number k of final decoder blocks that train.")
+
+
+def top_k_layers_trainable_params(arch: Architecture, config: Any) -> int:
+    if config.layers > arch.num_hidden_layers:
+        raise InvalidInputError(
+            "method.layers", f"must not exceed the model's {arch.num_hidden_layers} layers, got {config.layers}"
+        )
+    return int(config.layers) * count_parameters(arch).layer_params
+
+
+register_method(
+    MethodSpec(
+        name="top_k_layers",
+        config_cls=TopKLayersConfig,
+        kind="finetune",
+        summary="Train the last k decoder blocks; backpropagation stops below them.",
+        reference="Lee et al. 2019, arXiv:1911.03090",
+        trainable_params=top_k_layers_trainable_params,
+        worker_plan=lambda config: {"train": True, "peft_type": None, "trainable": "top_k", "layers": config.layers},
+    )
+)

@@ -1,0 +1,219 @@
+"""SQLAlchemy 2 ORM tables. Schemas that leave the API live in ``api/schemas``; these are storage only."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Base",
+    "BaseModelRow",
+    "DatasetRow",
+    "HardwareRow",
+    "MeasurementRow",
+    "MethodRow",
+    "PlanRow",
+    "PredictionRow",
+    "RunRow",
+    "TaskRow",
+    "new_id",
+    "utcnow",
+]
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSONType, list[Any]: JSONType}
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class BaseModelRow(Timestamps, Base):
+    """A base model: its architecture (HF config fields) and the counts derived from it."""
+
+    __tablename__ = "models"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    hf_id: Mapped[str | None] = mapped_column(String(256))
+    family: Mapped[str] = mapped_column(String(128), index=True)
+    model_type: Mapped[str] = mapped_column(String(64))
+    architecture: Mapped[dict[str, Any]]
+    total_params: Mapped[int] = mapped_column(BigInteger)
+    active_params: Mapped[int] = mapped_column(BigInteger)
+    published_params: Mapped[int | None] = mapped_column(BigInteger)
+    training_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    release_date: Mapped[date | None] = mapped_column(Date)
+    license: Mapped[str | None] = mapped_column(String(128))
+    benchmarks: Mapped[dict[str, Any]]
+    sources: Mapped[dict[str, Any]]
+    origin: Mapped[str] = mapped_column(String(16), default="catalog")  # catalog | import
+
+
+class MethodRow(Timestamps, Base):
+    """A registered adaptation method, mirrored from the registry so SQL can join on it."""
+
+    __tablename__ = "methods"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[str] = mapped_column(Text)
+    reference: Mapped[str] = mapped_column(Text)
+    parent: Mapped[str | None] = mapped_column(String(64))
+    parameter_schema: Mapped[dict[str, Any]]
+
+
+class HardwareRow(Timestamps, Base):
+    """An accelerator kind; ``usd_per_hour_edited`` keeps a user's price across re-seeding."""
+
+    __tablename__ = "hardware"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    vendor: Mapped[str] = mapped_column(String(32))
+    memory_bytes: Mapped[int] = mapped_column(BigInteger)
+    peak_bf16_tflops: Mapped[float | None] = mapped_column(Float)
+    peak_fp16_tflops: Mapped[float | None] = mapped_column(Float)
+    peak_fp32_tflops: Mapped[float] = mapped_column(Float)
+    hbm_gbps: Mapped[float] = mapped_column(Float)
+    interconnect_gbps: Mapped[float | None] = mapped_column(Float)
+    usd_per_hour: Mapped[float] = mapped_column(Float)
+    usd_per_hour_edited: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(Text)
+
+
+class TaskRow(Timestamps, Base):
+    """A user's task: what is predicted for (kind, chance level, data statistics)."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))  # classification | multiple_choice | generation
+    chance_accuracy: Mapped[float | None] = mapped_column(Float)
+    stats: Mapped[dict[str, Any]]
+
+
+class DatasetRow(Timestamps, Base):
+    """An uploaded JSONL dataset, stored on disk under the data dir by content hash."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    task_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    content_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    n_train: Mapped[int] = mapped_column(Integer)
+    n_test: Mapped[int] = mapped_column(Integer)
+    split: Mapped[dict[str, Any]]
+
+
+class PlanRow(Timestamps, Base):
+    __tablename__ = "plans"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    status: Mapped[str] = mapped_column(String(16), default="ready")
+    task_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"), index=True)
+    request: Mapped[dict[str, Any]]
+    result: Mapped[dict[str, Any]]
+
+
+class PredictionRow(Timestamps, Base):
+    """One candidate's predicted accuracy and cost, kept to be checked against a later measurement."""
+
+    __tablename__ = "predictions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    plan_id: Mapped[str | None] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
+    task_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"), index=True)
+    candidate_key: Mapped[str] = mapped_column(String(64), index=True)
+    candidate: Mapped[dict[str, Any]]
+    tier: Mapped[str] = mapped_column(String(16))
+    predictor: Mapped[str] = mapped_column(String(128))
+    accuracy_mean: Mapped[float | None] = mapped_column(Float)
+    accuracy_lower: Mapped[float | None] = mapped_column(Float)
+    accuracy_upper: Mapped[float | None] = mapped_column(Float)
+    cost: Mapped[dict[str, Any]]
+
+
+class RunRow(Timestamps, Base):
+    """A queued real run; state, progress and result live here, not only in Celery."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    queue: Mapped[str] = mapped_column(String(16), default="cpu")
+    task_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"), index=True)
+    plan_id: Mapped[str | None] = mapped_column(ForeignKey("plans.id", ondelete="SET NULL"), index=True)
+    prediction_id: Mapped[str | None] = mapped_column(ForeignKey("predictions.id", ondelete="SET NULL"))
+    candidate: Mapped[dict[str, Any]]
+    progress: Mapped[dict[str, Any]]
+    result: Mapped[dict[str, Any]]
+    error: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MeasurementRow(Timestamps, Base):
+    """An observed outcome: from one of our runs (``run:<id>``) or imported with a citation."""
+
+    __tablename__ = "measurements"
+    __table_args__ = (Index("ix_measurements_task_model", "task", "model_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    task: Mapped[str] = mapped_column(String(200))
+    model_id: Mapped[str] = mapped_column(String(128))
+    method_name: Mapped[str] = mapped_column(String(64), index=True)
+    candidate: Mapped[dict[str, Any]]
+    accuracy: Mapped[float | None] = mapped_column(Float)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    gpu_hours: Mapped[float | None] = mapped_column(Float)
+    peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    step_time_s: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(500))
+    seed: Mapped[int | None] = mapped_column(Integer)
+    run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), unique=True)

@@ -1,0 +1,1 @@
+"""Data functions, one module per aggregate: keyword-only, they own their commits."""

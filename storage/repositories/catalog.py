@@ -1,0 +1,156 @@
+"""Base models, hardware and methods: the shipped catalogs and what users add or edit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from storage.errors import ConflictError, NotFoundError
+from storage.models import BaseModelRow, HardwareRow, MethodRow
+
+__all__ = [
+    "Page",
+    "create_model",
+    "get_hardware",
+    "get_model",
+    "list_hardware",
+    "list_methods",
+    "list_models",
+    "update_hardware",
+    "upsert_catalog_hardware",
+    "upsert_catalog_models",
+    "upsert_methods",
+]
+
+RowT = TypeVar("RowT")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[RowT]):
+    items: list[RowT]
+    total: int
+    limit: int
+    offset: int
+
+
+def list_models(*, session: Session, limit: int, offset: int, family: str | None = None) -> Page[BaseModelRow]:
+    query = select(BaseModelRow)
+    count = select(func.count()).select_from(BaseModelRow)
+    if family is not None:
+        query = query.where(BaseModelRow.family == family)
+        count = count.where(BaseModelRow.family == family)
+    rows = session.scalars(
+        query.order_by(BaseModelRow.family, BaseModelRow.total_params, BaseModelRow.id).limit(limit).offset(offset)
+    )
+    return Page(items=list(rows), total=session.scalar(count) or 0, limit=limit, offset=offset)
+
+
+def get_model(*, session: Session, model_id: str, field: str = "model_id", location: str = "path") -> BaseModelRow:
+    row = session.get(BaseModelRow, model_id)
+    if row is None:
+        raise NotFoundError("model", model_id, field=field, location=location)
+    return row
+
+
+def create_model(*, session: Session, values: Mapping[str, Any]) -> BaseModelRow:
+    """Store an imported model. Re-importing the same architecture is idempotent; a different one under a
+    taken id is a conflict."""
+    existing = session.get(BaseModelRow, values["id"])
+    if existing is not None:
+        if existing.architecture == values["architecture"] and existing.origin == "import":
+            return existing
+        raise ConflictError("id", f"model id {values['id']!r} is already taken by a different model")
+    row = BaseModelRow(**values)
+    session.add(row)
+    session.commit()
+    return row
+
+
+def upsert_catalog_models(*, session: Session, entries: Iterable[Mapping[str, Any]]) -> int:
+    """Insert or refresh the shipped models (idempotent); imported models are never touched."""
+    changed = 0
+    for values in entries:
+        row = session.get(BaseModelRow, values["id"])
+        if row is None:
+            session.add(BaseModelRow(**values, origin="catalog"))
+            changed += 1
+        elif row.origin == "catalog":
+            for key, value in values.items():
+                if getattr(row, key) != value:
+                    setattr(row, key, value)
+                    changed += 1
+    session.commit()
+    return changed
+
+
+def list_hardware(*, session: Session, limit: int, offset: int) -> Page[HardwareRow]:
+    rows = session.scalars(select(HardwareRow).order_by(HardwareRow.id).limit(limit).offset(offset))
+    total = session.scalar(select(func.count()).select_from(HardwareRow)) or 0
+    return Page(items=list(rows), total=total, limit=limit, offset=offset)
+
+
+def get_hardware(
+    *, session: Session, hardware_id: str, field: str = "hardware_id", location: str = "path"
+) -> HardwareRow:
+    row = session.get(HardwareRow, hardware_id)
+    if row is None:
+        raise NotFoundError("hardware", hardware_id, field=field, location=location)
+    return row
+
+
+def update_hardware(*, session: Session, hardware_id: str, changes: Mapping[str, Any]) -> HardwareRow:
+    """Edit a hardware row (typically its price); an edited price survives re-seeding."""
+    row = get_hardware(session=session, hardware_id=hardware_id)
+    for key, value in changes.items():
+        setattr(row, key, value)
+    if "usd_per_hour" in changes:
+        row.usd_per_hour_edited = True
+    session.commit()
+    return row
+
+
+def upsert_catalog_hardware(*, session: Session, entries: Iterable[Mapping[str, Any]]) -> int:
+    changed = 0
+    for values in entries:
+        row = session.get(HardwareRow, values["id"])
+        if row is None:
+            session.add(HardwareRow(**values))
+            changed += 1
+            continue
+        for key, value in values.items():
+            if key == "usd_per_hour" and row.usd_per_hour_edited:
+                continue
+            if getattr(row, key) != value:
+                setattr(row, key, value)
+                changed += 1
+    session.commit()
+    return changed
+
+
+def list_methods(*, session: Session) -> list[MethodRow]:
+    return list(session.scalars(select(MethodRow).order_by(MethodRow.name)))
+
+
+def upsert_methods(*, session: Session, entries: Iterable[Mapping[str, Any]]) -> int:
+    changed = 0
+    seen: set[str] = set()
+    for values in entries:
+        seen.add(values["name"])
+        row = session.get(MethodRow, values["name"])
+        if row is None:
+            session.add(MethodRow(**values))
+            changed += 1
+            continue
+        for key, value in values.items():
+            if getattr(row, key) != value:
+                setattr(row, key, value)
+                changed += 1
+    for row in session.scalars(select(MethodRow).where(MethodRow.name.not_in(seen))):
+        session.delete(row)
+        changed += 1
+    session.commit()
+    return changed

@@ -1,0 +1,85 @@
+"""The one settings object (pydantic-settings, ``TUNECAST_`` prefix), read through :func:`get_settings`.
+
+Nothing else in tunecast reads ``os.environ``: the API, the CLI, the workers and Alembic all take
+their database, broker and data directory from here.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, computed_field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    """tunecast's settings; every field can be set as ``TUNECAST_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="TUNECAST_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Field(Path(".tunecast"), description="Where the embedded database, broker and datasets live.")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir.")
+    broker_url: str = Field("", description="Celery broker URL; empty means the embedded SQLite broker in data_dir.")
+    max_request_bytes: int = Field(32 * 1024 * 1024, ge=1024, le=2**31, description="Largest accepted request body.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_driver(cls, value: str) -> str:
+        """``postgresql://`` and ``postgres://`` select psycopg 3, the driver tunecast installs."""
+        value = value.strip()
+        for prefix in ("postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @model_validator(mode="after")
+    def _defaults_in_data_dir(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'tunecast.db').as_posix()}"
+        if not self.broker_url:
+            self.broker_url = f"sqla+sqlite:///{(self.data_dir / 'broker.db').as_posix()}"
+        if self.environment == "production" and self.database_url.startswith("sqlite"):
+            raise ValueError("TUNECAST_DATABASE_URL must name a PostgreSQL server in production")
+        return self
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def broker_is_embedded(self) -> bool:
+        return self.broker_url.startswith("sqla+")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def database_is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+    def public(self) -> dict[str, Any]:
+        """Settings safe to show (passwords in URLs masked)."""
+        from sqlalchemy.engine import make_url
+
+        def mask(url: str) -> str:
+            try:
+                return make_url(url.replace("sqla+", "", 1)).render_as_string(hide_password=True)
+            except Exception:  # noqa: BLE001 - any unparseable URL is shown masked, never raised
+                return "<unparseable>"
+
+        return {
+            "data_dir": str(self.data_dir),
+            "database_url": mask(self.database_url),
+            "broker_url": mask(self.broker_url),
+        }
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

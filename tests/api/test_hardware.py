@@ -1,0 +1,45 @@
+"""/v1/hardware: the GPU catalog and price edits."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+REQUIRED = {"H100-SXM", "H100-PCIe", "H200", "A100-40GB", "A100-80GB", "L40S", "L4", "A10G", "RTX-4090", "T4", "CPU"}
+
+
+def test_list_hardware_has_every_required_kind(client: TestClient) -> None:
+    page = client.get("/v1/hardware").json()
+    assert {item["id"] for item in page["items"]} >= REQUIRED
+    h100 = next(item for item in page["items"] if item["id"] == "H100-SXM")
+    assert h100["memory_bytes"] > 80 * 10**9 and h100["peak_bf16_tflops"] == 989.4 and h100["hbm_gbps"] == 3350
+
+
+def test_update_hardware_price_persists(client: TestClient) -> None:
+    response = client.put("/v1/hardware/H200", json={"usd_per_hour": 2.5})
+    assert response.status_code == 200
+    assert response.json()["usd_per_hour"] == 2.5
+    assert client.get("/v1/hardware/H200").json()["usd_per_hour_edited"] is True
+
+
+def test_update_hardware_negative_price(client: TestClient) -> None:
+    response = client.put("/v1/hardware/H200", json={"usd_per_hour": -1})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["pointer"] == "#/usd_per_hour"
+
+
+def test_update_hardware_unknown_field(client: TestClient) -> None:
+    response = client.put("/v1/hardware/H200", json={"colour": "green"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["pointer"] == "#/colour"
+
+
+def test_update_hardware_empty_body(client: TestClient) -> None:
+    response = client.put("/v1/hardware/H200", json={})
+    assert response.status_code == 422
+    assert "at least one field" in response.json()["detail"]
+
+
+def test_update_hardware_not_found(client: TestClient) -> None:
+    response = client.put("/v1/hardware/TPU-v9", json={"usd_per_hour": 1.0})
+    assert response.status_code == 404
+    assert response.json()["errors"] == [{"parameter": "hardware_id", "detail": "unknown hardware 'TPU-v9'"}]

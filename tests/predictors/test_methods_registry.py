@@ -1,0 +1,130 @@
+"""One battery over every registered method, plus known-answer rows (peft's printed counts)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from predictors.architecture import architecture_from_hf_config, count_parameters
+from predictors.errors import InvalidInputError
+from predictors.methods import METHODS, PRODUCT_METHOD_NAMES, MethodSpec, get_method, parse_method, register_method
+from predictors.methods.lora import LoraConfig
+from tests.factories import llama_config
+
+LLAMA_7B = architecture_from_hf_config(llama_config())
+GPT2 = architecture_from_hf_config({"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "vocab_size": 50257, "n_positions": 1024})
+
+
+def test_registry_holds_exactly_the_product_methods() -> None:
+    assert set(METHODS) == PRODUCT_METHOD_NAMES
+
+
+@pytest.mark.parametrize("name", sorted(PRODUCT_METHOD_NAMES))
+def test_method_battery(name: str) -> None:
+    spec = METHODS[name]
+    config = spec.default_config()
+    assert config.name == name
+    # schema round-trip: the JSON Schema we serve validates the defaults, and a dump parses back equal
+    schema = spec.json_schema()
+    assert schema["properties"]["name"]["const" if "const" in schema["properties"]["name"] else "default"] == name
+    assert spec.parse(json.loads(config.model_dump_json())) == config
+    assert parse_method(config.model_dump()) == config
+    arch = GPT2 if name == "bitfit" else LLAMA_7B
+    trainable = spec.trainable_params(arch, config)
+    assert 0 <= trainable <= count_parameters(arch).total_params
+    if spec.kind != "finetune":
+        assert trainable == 0
+    else:
+        assert trainable > 0
+    for field_name, field in spec.config_cls.model_fields.items():
+        if field_name != "name":
+            assert field.description, f"{name}.{field_name} has no description"
+
+
+KNOWN_ANSWERS: list[tuple[str, dict[str, Any], int, str]] = [
+    ("lora", {"rank": 16, "target_modules": ["q_proj", "v_proj"]}, 8_388_608, "peft print_trainable_parameters, Llama-2-7B r=16 q,v"),
+    ("lora", {"rank": 8, "target_modules": ["q_proj", "v_proj"]}, 4_194_304, "peft docs, Llama-2-7B r=8"),
+    ("ia3", {}, 614_400, "peft IA3 docs, Llama-7B default targets k,v,down"),
+    ("dora", {"rank": 8, "target_modules": ["q_proj", "v_proj"]}, 4_194_304 + 32 * 2 * 4096, "LoRA + one magnitude per output row"),
+    ("prompt_tuning", {"num_virtual_tokens": 20}, 20 * 4096, "Lester et al. 2021: p x e"),
+    ("full", {}, 6_738_415_616, "Llama-2-7B published count"),
+    ("top_k_layers", {"layers": 2}, 2 * 202_383_360, "two Llama-2-7B decoder blocks"),
+    ("ln_tuning", {}, (32 * 2 + 1) * 4096, "RMSNorm weights: 2 per layer + final"),
+]
+
+
+@pytest.mark.parametrize(("name", "params", "expected", "source"), KNOWN_ANSWERS)
+def test_known_answers_llama_2_7b(name: str, params: dict[str, Any], expected: int, source: str) -> None:
+    spec = get_method(name)
+    assert spec.trainable_params(LLAMA_7B, spec.parse({"name": name, **params})) == expected, source
+
+
+def test_bitfit_on_gpt2_counts_every_bias() -> None:
+    spec = get_method("bitfit")
+    # per layer: c_attn 2304 + attn.c_proj 768 + c_fc 3072 + mlp.c_proj 768 + two LayerNorm biases 2 x 768; + ln_f bias
+    assert spec.trainable_params(GPT2, spec.default_config()) == 12 * (2304 + 768 + 3072 + 768 + 2 * 768) + 768
+
+
+def test_bitfit_on_a_bias_free_model_says_so() -> None:
+    with pytest.raises(InvalidInputError, match="has none"):
+        get_method("bitfit").trainable_params(LLAMA_7B, get_method("bitfit").default_config())
+
+
+def test_lora_all_linear_targets_every_projection() -> None:
+    config = parse_method({"name": "lora", "rank": 8, "target_modules": "all-linear"})
+    per_layer = 8 * ((4096 + 4096) * 4 + (4096 + 11008) * 3)
+    assert get_method("lora").trainable_params(LLAMA_7B, config) == 32 * per_layer
+
+
+def test_lora_target_matching_no_module_names_the_field() -> None:
+    config = parse_method({"name": "lora", "target_modules": ["query_key_value"]})
+    with pytest.raises(InvalidInputError) as error:
+        get_method("lora").trainable_params(LLAMA_7B, config)
+    assert error.value.field == "method.target_modules"
+
+
+def test_top_k_layers_above_depth_names_the_field() -> None:
+    with pytest.raises(InvalidInputError) as error:
+        get_method("top_k_layers").trainable_params(LLAMA_7B, parse_method({"name": "top_k_layers", "layers": 33}))
+    assert error.value.field == "method.layers"
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"name": "lora", "rank": 0}, "method.rank"),
+        ({"name": "lora", "rank": "big"}, "method.rank"),
+        ({"name": "lora", "target_modules": []}, "method.target_modules"),
+        ({"name": "lora", "colour": 1}, "method.colour"),
+        ({"name": "lorax"}, "method.name"),
+        ({"rank": 4}, "method.name"),
+        ({"name": "icl", "shots": 0}, "method.shots"),
+        ({"name": "ia3", "target_modules": ["k_proj"], "feedforward_modules": ["down_proj"]}, "method"),
+        (7, "method"),
+    ],
+)
+def test_parse_method_errors_name_the_field(data: Any, field: str) -> None:
+    with pytest.raises(InvalidInputError) as error:
+        parse_method(data)
+    assert error.value.field == field
+
+
+def test_registry_rejects_bad_registrations() -> None:
+    lora = METHODS["lora"]
+    with pytest.raises(KeyError, match="already registered"):
+        register_method(lora)
+
+    def spec_named(name: str, config_cls: type[BaseModel] = LoraConfig) -> MethodSpec:
+        return MethodSpec(
+            name=name, config_cls=config_cls, kind="finetune", summary="", reference="",  # type: ignore[arg-type]
+            trainable_params=lora.trainable_params, worker_plan=lora.worker_plan,
+        )
+
+    with pytest.raises(ValueError, match="snake_case"):
+        register_method(spec_named("LoRA"))
+    with pytest.raises(ValueError, match="not in the product"):
+        register_method(spec_named("vera"))
+    assert set(METHODS) == PRODUCT_METHOD_NAMES

@@ -1,0 +1,52 @@
+"""The Celery app, built from settings: Redis in production, the embedded SQLite broker by default.
+
+Task names are explicit (``tunecast.<module>.<verb>``) so a rename cannot orphan queued messages;
+results live in the database, so Celery's result backend is off (``task_ignore_result``).
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from storage.settings import Settings, get_settings
+
+__all__ = ["TASK_MODULES", "celery_app", "create_celery", "result_backend_url"]
+
+TASK_MODULES = ["workers.tasks"]
+
+# A visibility timeout above the longest run: an unacked message is redelivered only after this.
+VISIBILITY_TIMEOUT_S = 12 * 3600
+
+
+def result_backend_url(settings: Settings) -> str:
+    """Where the few tasks that return a value (``ping``) keep it: Redis beside a Redis broker, else a
+    SQLite file in the data dir. Run results themselves live in tunecast's database."""
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        return settings.broker_url
+    return f"db+sqlite:///{(settings.data_dir / 'celery-results.db').as_posix()}"
+
+
+def create_celery(settings: Settings) -> Celery:
+    if settings.broker_is_embedded:
+        settings.ensure_data_dir()
+    app = Celery("tunecast", broker=settings.broker_url, backend=result_backend_url(settings), include=TASK_MODULES)
+    app.conf.update(
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue="cpu",
+        task_queues_max_priority=None,
+        broker_connection_retry_on_startup=True,
+        # kombu's SQLAlchemy transport hands its options to create_engine, so only Redis gets them.
+        broker_transport_options={} if settings.broker_is_embedded else {"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        worker_hijack_root_logger=False,
+        task_serializer="json",
+        accept_content=["json"],
+        timezone="UTC",
+        enable_utc=True,
+    )
+    return app
+
+
+celery_app = create_celery(get_settings())
