@@ -1,0 +1,272 @@
+"""Choosing among candidates: Pareto frontier, budgets, COSMOS bands, regret and which probe to buy next.
+
+Pure numpy over arrays of per-candidate cost and accuracy intervals, so a plan over 100,000
+candidates stays fast; the plans service feeds it the cost model's and the predictors' outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from predictors.errors import InfeasibleError, InvalidInputError
+
+__all__ = [
+    "BAND_NAMES",
+    "COSMOS_EPSILON",
+    "Choice",
+    "CandidateScores",
+    "choose_by_weights",
+    "choose_in_bands",
+    "choose_under_budget",
+    "cost_bands",
+    "cost_reduction_ratio",
+    "expected_regret",
+    "pareto_frontier",
+    "probe_value",
+]
+
+BAND_NAMES: tuple[str, str, str] = ("low", "medium", "high")
+COSMOS_EPSILON = 1e-6
+"""ε of the COSMOS band score s(π, c) = π − ε·c/c_max (Wang et al. 2025, arXiv:2505.01449, Sec. 3, Eq. 1)."""
+
+_Z90 = 1.6448536269514722  # standard-normal quantile at 0.95: a 90 % interval is mean ± 1.645 σ
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateScores:
+    """Per-candidate arrays the planner works on (all of length n).
+
+    ``accuracy_lower``/``accuracy_upper`` bound a central interval at ``interval_level``.
+    """
+
+    cost_usd: NDArray[np.float64]
+    gpu_hours: NDArray[np.float64]
+    accuracy_mean: NDArray[np.float64]
+    accuracy_lower: NDArray[np.float64]
+    accuracy_upper: NDArray[np.float64]
+    interval_level: float = 0.9
+
+    @classmethod
+    def from_lists(
+        cls,
+        *,
+        cost_usd: ArrayLike,
+        accuracy_mean: ArrayLike,
+        accuracy_lower: ArrayLike | None = None,
+        accuracy_upper: ArrayLike | None = None,
+        gpu_hours: ArrayLike | None = None,
+        interval_level: float = 0.9,
+    ) -> CandidateScores:
+        cost = np.asarray(cost_usd, dtype=float)
+        mean = np.asarray(accuracy_mean, dtype=float)
+        n = cost.shape[0]
+        if cost.ndim != 1 or mean.shape != (n,):
+            raise InvalidInputError("candidates", f"cost and accuracy need one value per candidate ({n} vs {mean.shape})")
+        if n == 0:
+            raise InvalidInputError("candidates", "is empty: nothing to choose from")
+        lower = mean if accuracy_lower is None else np.asarray(accuracy_lower, dtype=float)
+        upper = mean if accuracy_upper is None else np.asarray(accuracy_upper, dtype=float)
+        hours = np.zeros(n) if gpu_hours is None else np.asarray(gpu_hours, dtype=float)
+        for name, values in (("cost_usd", cost), ("accuracy", mean), ("accuracy_lower", lower), ("accuracy_upper", upper)):
+            if values.shape != (n,) or not np.all(np.isfinite(values)):
+                raise InvalidInputError(f"candidates.{name}", "must be one finite number per candidate")
+        if np.any(cost < 0):
+            raise InvalidInputError("candidates.cost_usd", "must not be negative")
+        if np.any(lower > mean + 1e-12) or np.any(upper < mean - 1e-12):
+            raise InvalidInputError("candidates.accuracy", "each interval must contain its mean")
+        if not 0 < interval_level < 1:
+            raise InvalidInputError("interval_level", f"must be in (0, 1), got {interval_level}")
+        return cls(cost, hours, mean, lower, upper, interval_level)
+
+    @property
+    def n_candidates(self) -> int:
+        return int(self.cost_usd.shape[0])
+
+    @property
+    def accuracy_sd(self) -> NDArray[np.float64]:
+        """σ of a normal with the stated central interval (our reading of an interval as Gaussian)."""
+        from scipy.stats import norm
+
+        z = float(norm.ppf(0.5 + self.interval_level / 2)) if self.interval_level != 0.9 else _Z90
+        return np.maximum((self.accuracy_upper - self.accuracy_lower) / (2 * z), 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """The recommended candidate (its index), why, and the feasible set it was chosen from."""
+
+    index: int
+    reason: str
+    feasible: NDArray[np.intp]
+    band: str | None = None
+
+
+def pareto_frontier(cost_usd: ArrayLike, accuracy: ArrayLike) -> NDArray[np.intp]:
+    """Indices of the candidates no other candidate beats on both cost (lower) and accuracy (higher),
+    sorted by cost. Ties in cost keep the most accurate; O(n log n)."""
+    cost = np.asarray(cost_usd, dtype=float)
+    acc = np.asarray(accuracy, dtype=float)
+    order = np.lexsort((-acc, cost))  # by cost, then by accuracy descending
+    frontier: list[int] = []
+    best = -np.inf
+    for index in order:
+        if acc[index] > best:
+            frontier.append(int(index))
+            best = acc[index]
+    return np.asarray(frontier, dtype=np.intp)
+
+
+def _within_budget(scores: CandidateScores, max_usd: float | None, max_gpu_hours: float | None) -> NDArray[np.bool_]:
+    mask = np.ones(scores.n_candidates, dtype=bool)
+    if max_usd is not None:
+        mask &= scores.cost_usd <= max_usd
+    if max_gpu_hours is not None:
+        mask &= scores.gpu_hours <= max_gpu_hours
+    return mask
+
+
+def choose_under_budget(
+    scores: CandidateScores, *, max_usd: float | None = None, max_gpu_hours: float | None = None
+) -> Choice:
+    """The highest predicted accuracy within a hard budget; ties go to the cheaper candidate.
+
+    Raises
+    ------
+    InfeasibleError
+        When the budget is below every candidate's cost (names the budget field and the cheapest cost).
+    """
+    mask = _within_budget(scores, max_usd, max_gpu_hours)
+    feasible = np.flatnonzero(mask)
+    if feasible.size == 0:
+        cheapest = int(np.argmin(scores.cost_usd))
+        field = "budget.max_usd" if max_usd is not None and scores.cost_usd[cheapest] > max_usd else "budget.max_gpu_hours"
+        raise InfeasibleError(
+            field,
+            f"no candidate fits the budget: the cheapest costs ${scores.cost_usd[cheapest]:.4g} "
+            f"and {scores.gpu_hours[cheapest]:.4g} GPU-hours",
+        )
+    order = np.lexsort((scores.cost_usd[feasible], -scores.accuracy_mean[feasible]))
+    index = int(feasible[order[0]])
+    return Choice(index=index, reason="highest predicted accuracy within the budget", feasible=feasible)
+
+
+def cost_bands(cost_usd: ArrayLike) -> NDArray[np.intp]:
+    """Band (0 low, 1 medium, 2 high) of each candidate: the [min, max] cost range cut into three equal
+    parts (COSMOS Sec. 3, "Budget bands")."""
+    cost = np.asarray(cost_usd, dtype=float)
+    low, high = float(cost.min()), float(cost.max())
+    if high <= low:
+        return np.zeros(cost.shape[0], dtype=np.intp)
+    edges = low + (high - low) * np.array([1 / 3, 2 / 3])
+    return np.searchsorted(edges, cost, side="left").astype(np.intp)
+
+
+def choose_in_bands(
+    scores: CandidateScores, *, epsilon: float = COSMOS_EPSILON, bands: ArrayLike | None = None
+) -> dict[str, Choice]:
+    """Per band, argmax of π − ε·c/c_max with c_max the band's largest cost (COSMOS Eq. 1).
+
+    ``bands`` (0/1/2 per candidate) defaults to :func:`cost_bands` of the candidates' costs.
+    """
+    bands = cost_bands(scores.cost_usd) if bands is None else np.asarray(bands, dtype=np.intp)
+    choices: dict[str, Choice] = {}
+    for band_index, name in enumerate(BAND_NAMES):
+        members = np.flatnonzero(bands == band_index)
+        if members.size == 0:
+            continue
+        c_max = float(scores.cost_usd[members].max()) or 1.0
+        score = scores.accuracy_mean[members] - epsilon * scores.cost_usd[members] / c_max
+        index = int(members[int(np.argmax(score))])
+        choices[name] = Choice(index=index, reason=f"best π − ε·c/c_max in the {name} band", feasible=members, band=name)
+    return choices
+
+
+def choose_by_weights(
+    scores: CandidateScores,
+    *,
+    accuracy_weight: float,
+    cost_weight: float,
+    max_usd: float | None = None,
+    max_gpu_hours: float | None = None,
+) -> Choice:
+    """Maximise w_acc·π − w_cost·c/c_max over the candidates within the budget (user weights)."""
+    if accuracy_weight < 0 or cost_weight < 0 or accuracy_weight + cost_weight == 0:
+        raise InvalidInputError("objective.weights", "weights must be non-negative and not both zero")
+    mask = _within_budget(scores, max_usd, max_gpu_hours)
+    feasible = np.flatnonzero(mask)
+    if feasible.size == 0:
+        return choose_under_budget(scores, max_usd=max_usd, max_gpu_hours=max_gpu_hours)
+    c_max = float(scores.cost_usd[feasible].max()) or 1.0
+    utility = accuracy_weight * scores.accuracy_mean[feasible] - cost_weight * scores.cost_usd[feasible] / c_max
+    index = int(feasible[int(np.argmax(utility))])
+    return Choice(index=index, reason="highest weighted utility within the budget", feasible=feasible)
+
+
+def _posterior_draws(scores: CandidateScores, members: NDArray[np.intp], n_draws: int, seed: int) -> NDArray[np.float64]:
+    rng = np.random.default_rng(seed)
+    sd = scores.accuracy_sd[members]
+    return scores.accuracy_mean[members] + sd * rng.standard_normal((n_draws, members.size))
+
+
+def expected_regret(
+    scores: CandidateScores, choice: Choice, *, n_draws: int = 2000, seed: int = 0
+) -> float:
+    """E[max_j A_j − A_chosen] over the feasible set, reading each 90 % interval as an independent
+    normal (our own Monte-Carlo estimate; 0 when every interval is a point)."""
+    members = choice.feasible
+    if members.size <= 1:
+        return 0.0
+    if members.size > 5000:  # keep it bounded: regret is driven by the top of the ranking
+        top = np.argsort(-scores.accuracy_upper[members])[:5000]
+        members = np.union1d(members[top], [choice.index]).astype(np.intp)
+    draws = _posterior_draws(scores, members, n_draws, seed)
+    chosen_column = int(np.flatnonzero(members == choice.index)[0])
+    return float(np.mean(draws.max(axis=1) - draws[:, chosen_column]))
+
+
+def probe_value(
+    scores: CandidateScores, choice: Choice, *, top_k: int = 5, n_draws: int = 2000, seed: int = 0
+) -> list[tuple[int, float, float]]:
+    """Which candidates' uncertainty most affects the choice: (index, P(beats the choice), expected gain).
+
+    The expected gain E[max(A_j − A_chosen, 0)] is the value of learning candidate j exactly (a
+    per-candidate expected value of perfect information); buy probes for the largest first.
+    """
+    members = choice.feasible
+    others = members[members != choice.index]
+    if others.size == 0:
+        return []
+    if others.size > 5000:
+        others = others[np.argsort(-scores.accuracy_upper[others])[:5000]]
+    columns = np.concatenate([[choice.index], others]).astype(np.intp)
+    draws = _posterior_draws(scores, columns, n_draws, seed)
+    difference = draws[:, 1:] - draws[:, :1]
+    gain = np.maximum(difference, 0.0).mean(axis=0)
+    beats = (difference > 0).mean(axis=0)
+    order = np.argsort(-gain)[:top_k]
+    return [(int(others[i]), float(beats[i]), float(gain[i])) for i in order if gain[i] > 0]
+
+
+def cost_reduction_ratio(prediction_cost_usd: float, exhaustive_cost_usd: float) -> float:
+    """CRR = (C_full − C_ours) / C_full as a fraction (COSMOS Eq. 6): C_full runs every strategy,
+    C_ours is the cost of predicting them."""
+    if exhaustive_cost_usd <= 0:
+        raise InvalidInputError("exhaustive_cost_usd", f"must be positive, got {exhaustive_cost_usd}")
+    if prediction_cost_usd < 0:
+        raise InvalidInputError("prediction_cost_usd", f"must not be negative, got {prediction_cost_usd}")
+    return (exhaustive_cost_usd - prediction_cost_usd) / exhaustive_cost_usd
+
+
+ObjectiveName = Literal["max_accuracy", "bands"]
+
+
+def frontier_rows(scores: CandidateScores, indices: Sequence[int]) -> list[dict[str, float]]:
+    return [
+        {"index": int(i), "cost_usd": float(scores.cost_usd[i]), "accuracy": float(scores.accuracy_mean[i])}
+        for i in indices
+    ]

@@ -1,0 +1,147 @@
+"""Planner: frontier, budgets, COSMOS bands (reproducing App. J), regret, probe value, CRR."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from predictors.errors import InfeasibleError, InvalidInputError
+from predictors.planner import (
+    CandidateScores,
+    choose_by_weights,
+    choose_in_bands,
+    choose_under_budget,
+    cost_bands,
+    cost_reduction_ratio,
+    expected_regret,
+    pareto_frontier,
+    probe_value,
+)
+
+COSMOS_DIGEST = Path(__file__).resolve().parents[3] / "shared" / "research" / "cosmos.md"
+
+
+def test_pareto_frontier_small_known_case() -> None:
+    cost = [1.0, 2.0, 3.0, 2.0, 5.0, 0.5]
+    acc = [0.6, 0.7, 0.65, 0.8, 0.9, 0.5]
+    assert pareto_frontier(cost, acc).tolist() == [5, 0, 3, 4]
+
+
+def test_pareto_frontier_is_invariant_to_order() -> None:
+    rng = np.random.default_rng(1)
+    cost, acc = rng.random(200), rng.random(200)
+    perm = rng.permutation(200)
+    assert sorted(perm[pareto_frontier(cost[perm], acc[perm])].tolist()) == sorted(pareto_frontier(cost, acc).tolist())
+    frontier = pareto_frontier(cost, acc)
+    for i in range(200):  # nothing off the frontier dominates a frontier point
+        for j in frontier:
+            assert not (cost[i] <= cost[j] and acc[i] > acc[j] and i != j) or cost[i] == cost[j]
+
+
+def test_choose_under_budget_picks_best_affordable_and_breaks_ties_by_cost() -> None:
+    scores = CandidateScores.from_lists(cost_usd=[1, 2, 2, 10], accuracy_mean=[0.5, 0.7, 0.7, 0.9])
+    assert choose_under_budget(scores, max_usd=5).index == 1
+    assert choose_under_budget(scores).index == 3
+
+
+def test_budget_below_every_candidate_says_so() -> None:
+    scores = CandidateScores.from_lists(cost_usd=[1, 2], accuracy_mean=[0.5, 0.7])
+    with pytest.raises(InfeasibleError, match=r"cheapest costs \$1") as error:
+        choose_under_budget(scores, max_usd=0.5)
+    assert error.value.field == "budget.max_usd"
+
+
+def test_empty_candidates_rejected() -> None:
+    with pytest.raises(InvalidInputError, match="empty"):
+        CandidateScores.from_lists(cost_usd=[], accuracy_mean=[])
+
+
+def test_interval_must_contain_mean() -> None:
+    with pytest.raises(InvalidInputError, match="contain its mean"):
+        CandidateScores.from_lists(cost_usd=[1], accuracy_mean=[0.5], accuracy_lower=[0.6], accuracy_upper=[0.7])
+
+
+def _cosmos_rows() -> list[dict[str, str]]:
+    if not COSMOS_DIGEST.exists():
+        pytest.skip(f"{COSMOS_DIGEST} is missing (shared research digests not beside the checkout)")
+    text = COSMOS_DIGEST.read_text()
+    block = text.split("```csv\n", 1)[1].split("```", 1)[0]
+    return list(csv.DictReader(io.StringIO(block)))
+
+
+def test_cosmos_bands_and_selections_reproduce_appendix_j() -> None:
+    """App. J: 30/18/7 strategies per band; COSMOS picks QLoRA 0.8x4, 1.0x4, 1.0x6 from its predictions,
+    and the oracle picks 0.8x4, 0.9x4, 1.0x7 from the actual accuracies."""
+    rows = _cosmos_rows()
+    assert len(rows) == 55
+    labels = {"Low": 0, "Medium": 1, "High": 2}
+    published = np.array([labels[r["cost_band"]] for r in rows])
+    assert np.bincount(published).tolist() == [30, 18, 7]
+    # Uniform thirds of the actual-cost range reproduce the published bands but for one strategy that sits
+    # on the medium/high edge ($1.270 against an edge of $1.2703): the paper's banding is not fully specified.
+    ours = cost_bands([float(r["act_cost_usd"]) for r in rows])
+    mismatched = [rows[i]["act_cost_usd"] for i in np.flatnonzero(ours != published)]
+    assert mismatched == ["1.270"]
+
+    def picks(accuracy_key: str, cost_key: str) -> dict[str, str]:
+        scores = CandidateScores.from_lists(
+            cost_usd=[float(r[cost_key]) for r in rows], accuracy_mean=[float(r[accuracy_key]) for r in rows]
+        )
+        chosen = {}
+        for band, choice in choose_in_bands(scores, bands=published).items():
+            row = rows[choice.index]
+            chosen[band] = f"{row['strategy']} {float(row['data_portion']):.1f}x{row['iterations']}"
+        return chosen
+
+    cosmos = picks("pred_acc", "pred_cost_usd")
+    assert (cosmos["medium"], cosmos["high"]) == ("QLoRA 1.0x4", "QLoRA 1.0x6")
+    # Low band: 0.7x4 and 0.8x4 both print pred_acc 0.921; at printed precision the cost tie-break takes the
+    # cheaper 0.7x4, COSMOS (with unprinted digits) took 0.8x4. Both are the band's top predicted accuracy.
+    assert cosmos["low"] in {"QLoRA 0.7x4", "QLoRA 0.8x4"}
+    oracle = picks("act_acc", "act_cost_usd")
+    assert oracle == {"low": "QLoRA 0.8x4", "medium": "QLoRA 0.9x4", "high": "QLoRA 1.0x7"}
+
+
+def test_expected_regret_is_zero_without_uncertainty_and_grows_with_it() -> None:
+    exact = CandidateScores.from_lists(cost_usd=[1, 1], accuracy_mean=[0.8, 0.7])
+    assert expected_regret(exact, choose_under_budget(exact)) == 0.0
+    wide = CandidateScores.from_lists(
+        cost_usd=[1, 1], accuracy_mean=[0.8, 0.7], accuracy_lower=[0.6, 0.5], accuracy_upper=[1.0, 0.9]
+    )
+    regret = expected_regret(wide, choose_under_budget(wide))
+    # A_other - A_chosen ~ N(-0.1, 2 sigma^2), sigma = 0.2/1.645; E[max(X,0)] closed form
+    from scipy.stats import norm
+
+    s = np.sqrt(2) * 0.2 / 1.6448536269514722
+    exact_value = s * norm.pdf(0.1 / s) - 0.1 * norm.sf(0.1 / s)
+    assert regret == pytest.approx(exact_value, abs=0.004)
+
+
+def test_probe_value_ranks_the_uncertain_close_competitor_first() -> None:
+    scores = CandidateScores.from_lists(
+        cost_usd=[1, 1, 1],
+        accuracy_mean=[0.80, 0.78, 0.50],
+        accuracy_lower=[0.79, 0.60, 0.49],
+        accuracy_upper=[0.81, 0.96, 0.51],
+    )
+    choice = choose_under_budget(scores)
+    ranked = probe_value(scores, choice)
+    assert choice.index == 0
+    assert ranked[0][0] == 1 and 0.3 < ranked[0][1] < 0.6
+    assert all(index != 2 for index, _, _ in ranked)
+
+
+def test_choose_by_weights_trades_cost_for_accuracy() -> None:
+    scores = CandidateScores.from_lists(cost_usd=[1, 10], accuracy_mean=[0.7, 0.75])
+    assert choose_by_weights(scores, accuracy_weight=1, cost_weight=0).index == 1
+    assert choose_by_weights(scores, accuracy_weight=1, cost_weight=1).index == 0
+
+
+def test_cost_reduction_ratio() -> None:
+    assert cost_reduction_ratio(1.0, 20.0) == pytest.approx(0.95)
+    with pytest.raises(InvalidInputError):
+        cost_reduction_ratio(1.0, 0.0)
