@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -18,8 +17,8 @@ from predictors.errors import InfeasibleError, InvalidInputError
 __all__ = [
     "BAND_NAMES",
     "COSMOS_EPSILON",
-    "Choice",
     "CandidateScores",
+    "Choice",
     "choose_by_weights",
     "choose_in_bands",
     "choose_under_budget",
@@ -66,13 +65,20 @@ class CandidateScores:
         mean = np.asarray(accuracy_mean, dtype=float)
         n = cost.shape[0]
         if cost.ndim != 1 or mean.shape != (n,):
-            raise InvalidInputError("candidates", f"cost and accuracy need one value per candidate ({n} vs {mean.shape})")
+            raise InvalidInputError(
+                "candidates", f"cost and accuracy need one value per candidate ({n} vs {mean.shape})"
+            )
         if n == 0:
             raise InvalidInputError("candidates", "is empty: nothing to choose from")
         lower = mean if accuracy_lower is None else np.asarray(accuracy_lower, dtype=float)
         upper = mean if accuracy_upper is None else np.asarray(accuracy_upper, dtype=float)
         hours = np.zeros(n) if gpu_hours is None else np.asarray(gpu_hours, dtype=float)
-        for name, values in (("cost_usd", cost), ("accuracy", mean), ("accuracy_lower", lower), ("accuracy_upper", upper)):
+        for name, values in (
+            ("cost_usd", cost),
+            ("accuracy", mean),
+            ("accuracy_lower", lower),
+            ("accuracy_upper", upper),
+        ):
             if values.shape != (n,) or not np.all(np.isfinite(values)):
                 raise InvalidInputError(f"candidates.{name}", "must be one finite number per candidate")
         if np.any(cost < 0):
@@ -144,7 +150,9 @@ def choose_under_budget(
     feasible = np.flatnonzero(mask)
     if feasible.size == 0:
         cheapest = int(np.argmin(scores.cost_usd))
-        field = "budget.max_usd" if max_usd is not None and scores.cost_usd[cheapest] > max_usd else "budget.max_gpu_hours"
+        field = (
+            "budget.max_usd" if max_usd is not None and scores.cost_usd[cheapest] > max_usd else "budget.max_gpu_hours"
+        )
         raise InfeasibleError(
             field,
             f"no candidate fits the budget: the cheapest costs ${scores.cost_usd[cheapest]:.4g} "
@@ -182,7 +190,9 @@ def choose_in_bands(
         c_max = float(scores.cost_usd[members].max()) or 1.0
         score = scores.accuracy_mean[members] - epsilon * scores.cost_usd[members] / c_max
         index = int(members[int(np.argmax(score))])
-        choices[name] = Choice(index=index, reason=f"best π − ε·c/c_max in the {name} band", feasible=members, band=name)
+        choices[name] = Choice(
+            index=index, reason=f"best π − ε·c/c_max in the {name} band", feasible=members, band=name
+        )
     return choices
 
 
@@ -207,15 +217,15 @@ def choose_by_weights(
     return Choice(index=index, reason="highest weighted utility within the budget", feasible=feasible)
 
 
-def _posterior_draws(scores: CandidateScores, members: NDArray[np.intp], n_draws: int, seed: int) -> NDArray[np.float64]:
+def _posterior_draws(
+    scores: CandidateScores, members: NDArray[np.intp], n_draws: int, seed: int
+) -> NDArray[np.float64]:
     rng = np.random.default_rng(seed)
     sd = scores.accuracy_sd[members]
     return scores.accuracy_mean[members] + sd * rng.standard_normal((n_draws, members.size))
 
 
-def expected_regret(
-    scores: CandidateScores, choice: Choice, *, n_draws: int = 2000, seed: int = 0
-) -> float:
+def expected_regret(scores: CandidateScores, choice: Choice, *, n_draws: int = 2000, seed: int = 0) -> float:
     """E[max_j A_j − A_chosen] over the feasible set, reading each 90 % interval as an independent
     normal (our own Monte-Carlo estimate; 0 when every interval is a point)."""
     members = choice.feasible
@@ -262,7 +272,6 @@ def cost_reduction_ratio(prediction_cost_usd: float, exhaustive_cost_usd: float)
     return (exhaustive_cost_usd - prediction_cost_usd) / exhaustive_cost_usd
 
 
-ObjectiveName = Literal["max_accuracy", "bands"]
 
 
 def frontier_rows(scores: CandidateScores, indices: Sequence[int]) -> list[dict[str, float]]:
