@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from api import ui
 from api.catalog import prepare_database
 from api.limits import BodySizeLimitMiddleware
 from api.problems import install_problem_handlers
@@ -47,4 +48,6 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Fas
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.include_router(health.router)
     app.include_router(api_router)
+    app.include_router(ui.router)
+    app.mount("/static", ui.static_files(), name="static")
     return app

@@ -114,6 +114,113 @@ def db_current() -> None:
     typer.echo(f"current {current_revision(settings.database_url)} (head {head_revision()})")
 
 
+@app.command()
+def gate(
+    plan_file: Annotated[str, typer.Argument(help="Plan file (YAML or JSON); '-' reads standard input.")],
+    server: Annotated[
+        str | None, typer.Option(help="Ask a tunecast server (POST /v1/gate) instead of computing here.")
+    ] = None,
+    junit: Annotated[str | None, typer.Option(help="Write a JUnit XML report here.")] = None,
+    markdown: Annotated[
+        str | None, typer.Option(help="Write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY).")
+    ] = None,
+) -> None:
+    """Fail a CI job when a fine-tune plan is predicted to miss its target or budget.
+
+    Exit 0: passes; 1: a requirement fails (which, by how much, and what would pass); 2: invalid file.
+    """
+    import sys as _sys
+    from pathlib import Path
+
+    from api.gating import junit_xml
+    from api.planfile import PlanFileError, line_of, load_plan_file
+    from api.schemas.gate import GateReport
+
+    try:
+        text = _sys.stdin.read() if plan_file == "-" else Path(plan_file).read_text(encoding="utf-8")
+    except OSError as exc:
+        typer.echo(f"{plan_file}: cannot read: {exc.strerror}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        plan = load_plan_file(text)
+    except PlanFileError as exc:
+        typer.echo(f"{plan_file}:{exc.line or 1}: invalid plan file: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+    if server:
+        import httpx
+
+        response = httpx.post(
+            server.rstrip("/") + "/v1/gate", json=plan.model_dump(mode="json", exclude_none=True), timeout=300
+        )
+        if response.status_code == 422:
+            body = response.json()
+            pointer = (body.get("errors") or [{}])[0].get("pointer", "#/")
+            path = [int(p) if p.isdigit() else p for p in pointer.removeprefix("#/").split("/") if p]
+            typer.echo(f"{plan_file}:{line_of(text, path) or 1}: invalid plan: {body.get('detail')}", err=True)
+            raise typer.Exit(2)
+        response.raise_for_status()
+        report = GateReport.model_validate(response.json())
+    else:
+        from api.catalog import prepare_database
+        from api.gating import evaluate_gate
+        from predictors.errors import InfeasibleError, InvalidInputError
+        from storage.db import session_scope
+
+        settings = get_settings()
+        prepare_database(settings)
+        with session_scope(settings.database_url) as session:
+            try:
+                report = evaluate_gate(session=session, database_url=settings.database_url, plan_file=plan)
+            except (InvalidInputError, InfeasibleError) as exc:
+                path = [
+                    int(p) if p.isdigit() else p for p in exc.field.replace("[", ".").replace("]", "").split(".") if p
+                ]
+                typer.echo(f"{plan_file}:{line_of(text, path) or 1}: invalid plan: {exc}", err=True)
+                raise typer.Exit(2) from None
+
+    typer.echo(_gate_table(report))
+    if junit:
+        Path(junit).write_text(junit_xml(report), encoding="utf-8")
+    if markdown:
+        with open(markdown, "a", encoding="utf-8") as handle:
+            handle.write(report.markdown)
+    raise typer.Exit(report.exit_code)
+
+
+def _gate_table(report: object) -> str:
+    from api.schemas.gate import GateReport
+
+    assert isinstance(report, GateReport)
+    lines = [f"tunecast gate{f' ({report.name})' if report.name else ''}: {'PASS' if report.passed else 'FAIL'}"]
+    lines.append(report.summary)
+    if report.chosen:
+        accuracy = report.chosen["accuracy"]
+        lines.append(
+            f"chosen: #{report.chosen['index']} accuracy {accuracy['mean']:.3f} [{accuracy['lower']:.3f}, "
+            f"{accuracy['upper']:.3f}] {accuracy['tier']}, ${report.chosen['total_usd']:.4g}"
+        )
+    lines.append(f"{'requirement':48} {'required':>10} {'predicted':>10} {'margin':>10}  result")
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.4g}"
+
+    for r in report.requirements:
+        lines.append(
+            f"{r.name:48} {fmt(r.required):>10} {fmt(r.predicted):>10} {fmt(r.margin):>10}  {'pass' if r.passed else 'FAIL'}"
+        )
+    for alternative in report.alternatives:
+        lines.append(f"alternative: {alternative['why']}: {alternative['label']}")
+    return "\n".join(lines)
+
+
+@app.command("plan-schema")
+def plan_schema() -> None:
+    """Print the JSON Schema of plan files."""
+    from api.planfile import dump_schema
+
+    typer.echo(dump_schema(), nl=False)
+
+
 def _human(count: int) -> str:
     for unit, size in (("T", 10**12), ("B", 10**9), ("M", 10**6), ("K", 10**3)):
         if count >= size:

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from predictors.errors import InfeasibleError, InvalidInputError
+from scaling import ScalingInputError
 from storage.errors import ConflictError, NotFoundError
 
 __all__ = ["PROBLEM_MEDIA_TYPE", "field_to_pointer", "install_problem_handlers", "problem_response"]
@@ -109,6 +110,15 @@ def install_problem_handlers(app: FastAPI) -> None:
             f"{exc.field}: {exc.message}",
             instance=request.url.path,
             errors=[{"pointer": field_to_pointer(exc.field), "detail": exc.message}],
+        )
+
+    @app.exception_handler(ScalingInputError)
+    async def _scaling_input(request: Request, exc: ScalingInputError) -> JSONResponse:
+        return problem_response(
+            422,
+            f"{exc.field}: {exc}",
+            instance=request.url.path,
+            errors=[{"pointer": field_to_pointer(exc.field), "detail": str(exc)}],
         )
 
     @app.exception_handler(InfeasibleError)

@@ -6,7 +6,6 @@ candidates stays fast; the plans service feeds it the cost model's and the predi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +22,6 @@ __all__ = [
     "choose_in_bands",
     "choose_under_budget",
     "cost_bands",
-    "cost_reduction_ratio",
     "expected_regret",
     "pareto_frontier",
     "probe_value",
@@ -225,15 +223,24 @@ def _posterior_draws(
     return scores.accuracy_mean[members] + sd * rng.standard_normal((n_draws, members.size))
 
 
+def _contenders(scores: CandidateScores, members: NDArray[np.intp], chosen: int) -> NDArray[np.intp]:
+    """Members that could still beat the choice: mean + 4σ above the choice's mean − 4σ (a normal draw
+    beyond 4σ has probability 3e-5, so the rest cannot change the estimates below at 2,000 draws)."""
+    sd = scores.accuracy_sd
+    floor = scores.accuracy_mean[chosen] - 4 * sd[chosen]
+    keep = members[(scores.accuracy_mean[members] + 4 * sd[members] >= floor) | (members == chosen)]
+    if keep.size > 5000:  # bounded work: the contenders with the highest upper bounds
+        keep = keep[np.argsort(-scores.accuracy_upper[keep])[:5000]]
+        keep = np.union1d(keep, [chosen]).astype(np.intp)
+    return np.asarray(keep, dtype=np.intp)
+
+
 def expected_regret(scores: CandidateScores, choice: Choice, *, n_draws: int = 2000, seed: int = 0) -> float:
     """E[max_j A_j − A_chosen] over the feasible set, reading each 90 % interval as an independent
     normal (our own Monte-Carlo estimate; 0 when every interval is a point)."""
-    members = choice.feasible
+    members = _contenders(scores, choice.feasible, choice.index)
     if members.size <= 1:
         return 0.0
-    if members.size > 5000:  # keep it bounded: regret is driven by the top of the ranking
-        top = np.argsort(-scores.accuracy_upper[members])[:5000]
-        members = np.union1d(members[top], [choice.index]).astype(np.intp)
     draws = _posterior_draws(scores, members, n_draws, seed)
     chosen_column = int(np.flatnonzero(members == choice.index)[0])
     return float(np.mean(draws.max(axis=1) - draws[:, chosen_column]))
@@ -247,12 +254,10 @@ def probe_value(
     The expected gain E[max(A_j − A_chosen, 0)] is the value of learning candidate j exactly (a
     per-candidate expected value of perfect information); buy probes for the largest first.
     """
-    members = choice.feasible
+    members = _contenders(scores, choice.feasible, choice.index)
     others = members[members != choice.index]
     if others.size == 0:
         return []
-    if others.size > 5000:
-        others = others[np.argsort(-scores.accuracy_upper[others])[:5000]]
     columns = np.concatenate([[choice.index], others]).astype(np.intp)
     draws = _posterior_draws(scores, columns, n_draws, seed)
     difference = draws[:, 1:] - draws[:, :1]
@@ -260,22 +265,3 @@ def probe_value(
     beats = (difference > 0).mean(axis=0)
     order = np.argsort(-gain)[:top_k]
     return [(int(others[i]), float(beats[i]), float(gain[i])) for i in order if gain[i] > 0]
-
-
-def cost_reduction_ratio(prediction_cost_usd: float, exhaustive_cost_usd: float) -> float:
-    """CRR = (C_full − C_ours) / C_full as a fraction (COSMOS Eq. 6): C_full runs every strategy,
-    C_ours is the cost of predicting them."""
-    if exhaustive_cost_usd <= 0:
-        raise InvalidInputError("exhaustive_cost_usd", f"must be positive, got {exhaustive_cost_usd}")
-    if prediction_cost_usd < 0:
-        raise InvalidInputError("prediction_cost_usd", f"must not be negative, got {prediction_cost_usd}")
-    return (exhaustive_cost_usd - prediction_cost_usd) / exhaustive_cost_usd
-
-
-
-
-def frontier_rows(scores: CandidateScores, indices: Sequence[int]) -> list[dict[str, float]]:
-    return [
-        {"index": int(i), "cost_usd": float(scores.cost_usd[i]), "accuracy": float(scores.accuracy_mean[i])}
-        for i in indices
-    ]

@@ -32,6 +32,7 @@ __all__ = [
     "MethodRow",
     "PlanRow",
     "PredictionRow",
+    "RunEventRow",
     "RunRow",
     "TaskRow",
     "new_id",
@@ -188,7 +189,11 @@ class RunRow(Timestamps, Base):
     task_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"), index=True)
     plan_id: Mapped[str | None] = mapped_column(ForeignKey("plans.id", ondelete="SET NULL"), index=True)
     prediction_id: Mapped[str | None] = mapped_column(ForeignKey("predictions.id", ondelete="SET NULL"))
+    dataset_id: Mapped[str | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"), index=True)
     candidate: Mapped[dict[str, Any]]
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)  # steps, seed, shots, learning_rate, …
+    predicted: Mapped[dict[str, Any]] = mapped_column(default=dict)  # peak_memory_bytes, step_time_s at submit
+    handoffs: Mapped[int] = mapped_column(Integer, default=0)  # re-queued by workers it did not fit
     progress: Mapped[dict[str, Any]]
     result: Mapped[dict[str, Any]]
     error: Mapped[str | None] = mapped_column(Text)
@@ -196,6 +201,18 @@ class RunRow(Timestamps, Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RunEventRow(Base):
+    """One progress or status event of a run, in order; ``GET /v1/runs/{id}/events`` streams these."""
+
+    __tablename__ = "run_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # status | progress
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class MeasurementRow(Timestamps, Base):

@@ -1,18 +1,32 @@
 """The Celery app, built from settings: Redis in production, the embedded SQLite broker by default.
 
+The embedded SQLite broker (kombu's SQLAlchemy transport) has no redelivery: a message taken by a
+worker that then dies is not given to another one. Late ack + reject-on-worker-lost make a SIGKILLed
+run come back only on Redis (after the visibility timeout), which is what production uses.
+
 Task names are explicit (``tunecast.<module>.<verb>``) so a rename cannot orphan queued messages;
 results live in the database, so Celery's result backend is off (``task_ignore_result``).
 """
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from celery import Celery
+from celery.signals import worker_ready
 
 from storage.settings import Settings, get_settings
 
-__all__ = ["TASK_MODULES", "celery_app", "create_celery", "result_backend_url"]
+__all__ = ["TASK_MODULES", "celery_app", "create_celery", "report_hardware", "result_backend_url"]
 
-TASK_MODULES = ["workers.tasks"]
+TASK_MODULES = [
+    "workers.tasks",
+    "workers.finetune",
+    "workers.icl_probe",
+    "workers.proxy_probe",
+    "workers.passuntil_probe",
+]
 
 # A visibility timeout above the longest run: an unacked message is redelivered only after this.
 VISIBILITY_TIMEOUT_S = 12 * 3600
@@ -50,3 +64,21 @@ def create_celery(settings: Settings) -> Celery:
 
 
 celery_app = create_celery(get_settings())
+
+logger = logging.getLogger("tunecast.workers")
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def report_hardware(sender: Any = None, **_: Any) -> None:
+    """Say what this worker runs on (GPU kind and memory, or CPU and RAM): runs predicted not to fit it
+    are handed back to the queue (``workers.runtime``), and each run records it in its result."""
+    from workers.hardware import detect_hardware
+
+    hardware = detect_hardware()
+    logger.warning(
+        "tunecast worker %s ready: %s %s, %.1f GiB",
+        hardware.hostname,
+        hardware.device,
+        hardware.name,
+        hardware.memory_bytes / 2**30,
+    )

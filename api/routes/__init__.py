@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import hardware, methods, models
+from api.routes import (
+    calibration,
+    cost,
+    datasets,
+    gate,
+    hardware,
+    measurements,
+    methods,
+    models,
+    plans,
+    runs,
+    scaling,
+    tasks,
+)
 
 __all__ = ["api_router"]
 
@@ -12,3 +25,12 @@ api_router = APIRouter(prefix="/v1")
 api_router.include_router(models.router)
 api_router.include_router(methods.router)
 api_router.include_router(hardware.router)
+api_router.include_router(tasks.router)
+api_router.include_router(datasets.router)
+api_router.include_router(runs.router)
+api_router.include_router(measurements.router)
+api_router.include_router(calibration.router)
+api_router.include_router(cost.router)
+api_router.include_router(plans.router)
+api_router.include_router(gate.router)
+api_router.include_router(scaling.router)

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict
 from predictors.architecture import Architecture, LinearModule
 
 __all__ = [
+    "CostTerms",
+    "CostTermsFn",
     "MethodConfig",
     "MethodSpec",
     "TrainableParamsFn",
@@ -41,6 +43,61 @@ WorkerPlanFn = Callable[[Any], dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
+class CostTerms:
+    """What a training method changes in the forward/backward pass, in the terms the cost model needs.
+
+    Each fine-tuning method module returns one of these from its ``cost_terms(arch, config)`` function;
+    :mod:`predictors.cost` turns it into FLOPs (which matmuls run a weight- and/or an input-gradient) and
+    saved activations (which tensors autograd keeps). Module names are the architecture's
+    ``LinearModule.name`` values.
+
+    Attributes
+    ----------
+    base_trainable : bool
+        Every base weight trains (full fine-tuning), embeddings and ``lm_head`` included.
+    top_layers_trainable : int
+        The last ``k`` decoder blocks train in full (top-k layers); 0 for none.
+    adapter_ranks : tuple of (str, int)
+        LoRA-style adapters: (module name, rank) for every adapted linear layer.
+    dora : bool
+        The adapters are DoRA (a column norm of ``W + BA`` each forward, a magnitude vector).
+    scaled_modules, scaled_input_modules : tuple of str
+        IA3: modules whose output (resp. input, for feed-forward modules) is scaled by a trained vector.
+    norms_trainable, biases_trainable : bool
+        LN tuning / BitFit: norm weights (and biases) or every bias vector train.
+    input_virtual_tokens : int
+        Prompt tuning: trained embeddings prepended to every sequence (the sequence grows by this).
+    prefix_tokens : int
+        Prefix tuning: trained key/value prefixes attended by every layer (keys grow by this).
+    head_only : bool
+        Linear probe: a forward pass to pooled hidden states and a tiny head; no backward into the model.
+    adapter_params_are_new : bool
+        The trainable parameters are added to the model (adapters, prompts, heads) rather than a subset
+        of the base weights (full, top-k, BitFit, LN tuning).
+    quantized_base : str or None
+        The frozen base is stored quantised regardless of ``training.precision`` (QLoRA: ``"nf4"``).
+    """
+
+    base_trainable: bool = False
+    top_layers_trainable: int = 0
+    adapter_ranks: tuple[tuple[str, int], ...] = ()
+    dora: bool = False
+    scaled_modules: tuple[str, ...] = ()
+    scaled_input_modules: tuple[str, ...] = ()
+    norms_trainable: bool = False
+    biases_trainable: bool = False
+    input_virtual_tokens: int = 0
+    prefix_tokens: int = 0
+    head_only: bool = False
+    adapter_params_are_new: bool = True
+    quantized_base: str | None = None
+
+
+CostTermsFn = Callable[[Architecture, Any], CostTerms]
+"""(architecture, config) -> the method's :class:`CostTerms` (fine-tuning methods only)."""
+
+
+@dataclass(frozen=True, slots=True)
 class MethodSpec:
     """A registered adaptation method.
 
@@ -48,6 +105,8 @@ class MethodSpec:
     prompts the frozen model (zero-shot, ICL, RAG-ICL), ``api`` is a provider-hosted fine-tune.
     ``base_weights_trainable`` is true only for full fine-tuning (its gradients and optimizer states
     cover the base); ``parent`` names the method a variant reuses (DoRA and QLoRA reuse LoRA).
+    ``cost_terms`` (fine-tuning methods) describes for the cost model how the method changes the
+    forward and backward pass; ``None`` for methods that do not train.
     """
 
     name: str
@@ -59,6 +118,7 @@ class MethodSpec:
     worker_plan: WorkerPlanFn
     base_weights_trainable: bool = False
     parent: str | None = None
+    cost_terms: CostTermsFn | None = None
 
     def parse(self, data: dict[str, Any]) -> MethodConfig:
         return self.config_cls.model_validate(data)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from predictors.architecture import Architecture
 from predictors.errors import InvalidInputError
-from predictors.methods.base import MethodConfig, MethodSpec
+from predictors.methods.base import CostTerms, MethodConfig, MethodSpec
 from predictors.methods.registry import register_method
 
 __all__ = ["BitfitConfig"]
@@ -38,6 +38,12 @@ def bitfit_trainable_params(arch: Architecture, config: Any) -> int:
     return total
 
 
+def bitfit_cost_terms(arch: Architecture, config: Any) -> CostTerms:
+    """Bias gradients are sums over tokens (no matmul); input gradients run through every layer."""
+    bitfit_trainable_params(arch, config)  # raises on bias-free models
+    return CostTerms(biases_trainable=True, adapter_params_are_new=False)
+
+
 register_method(
     MethodSpec(
         name="bitfit",
@@ -46,6 +52,7 @@ register_method(
         summary="Train only bias vectors; impossible on bias-free models (Llama, Mistral, Gemma…).",
         reference="Ben Zaken et al. 2022, arXiv:2106.10199",
         trainable_params=bitfit_trainable_params,
+        cost_terms=bitfit_cost_terms,
         worker_plan=lambda config: {"train": True, "peft_type": None, "trainable": "bias"},
     )
 )

@@ -11,8 +11,14 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from predictors.architecture import Architecture
-from predictors.methods.base import MethodSpec
-from predictors.methods.lora import LoraConfig, lora_trainable_params, lora_worker_plan, resolve_targets
+from predictors.methods.base import CostTerms, MethodSpec
+from predictors.methods.lora import (
+    LoraConfig,
+    lora_cost_terms,
+    lora_trainable_params,
+    lora_worker_plan,
+    resolve_targets,
+)
 from predictors.methods.registry import register_method
 
 __all__ = ["DoraConfig"]
@@ -30,6 +36,11 @@ def dora_trainable_params(arch: Architecture, config: Any) -> int:
     return int(lora_trainable_params(arch, config) + arch.num_hidden_layers * magnitudes)
 
 
+def dora_cost_terms(arch: Architecture, config: Any) -> CostTerms:
+    """LoRA's terms plus, per adapted matrix and forward, the column norm of W0 + B·A (2·r·d_in·d_out FLOPs)."""
+    return CostTerms(adapter_ranks=lora_cost_terms(arch, config).adapter_ranks, dora=True)
+
+
 def dora_worker_plan(config: Any) -> dict[str, Any]:
     plan = lora_worker_plan(config)
     plan["peft_kwargs"]["use_dora"] = True
@@ -45,6 +56,7 @@ register_method(
         reference="Liu et al. 2024, arXiv:2402.09353",
         trainable_params=dora_trainable_params,
         worker_plan=dora_worker_plan,
+        cost_terms=dora_cost_terms,
         parent="lora",
     )
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from predictors.architecture import Architecture, count_parameters
-from predictors.methods.base import MethodConfig, MethodSpec
+from predictors.methods.base import CostTerms, MethodConfig, MethodSpec
 from predictors.methods.registry import register_method
 
 __all__ = ["FullConfig"]
@@ -26,6 +26,11 @@ def full_trainable_params(arch: Architecture, config: Any) -> int:
     return count_parameters(arch).total_params
 
 
+def full_cost_terms(arch: Architecture, config: Any) -> CostTerms:
+    """Every weight trains: weight- and input-gradients everywhere (≈ 6N FLOPs per token)."""
+    return CostTerms(base_trainable=True, adapter_params_are_new=False)
+
+
 register_method(
     MethodSpec(
         name="full",
@@ -36,5 +41,6 @@ register_method(
         trainable_params=full_trainable_params,
         worker_plan=lambda config: {"train": True, "peft_type": None, "trainable": "all"},
         base_weights_trainable=True,
+        cost_terms=full_cost_terms,
     )
 )

@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 
 from predictors.architecture import Architecture
 from predictors.errors import InvalidInputError
-from predictors.methods.base import MethodConfig, MethodSpec, match_target_modules
+from predictors.methods.base import CostTerms, MethodConfig, MethodSpec, match_target_modules
 from predictors.methods.registry import register_method
 
 __all__ = ["DEFAULT_IA3_TARGETS", "Ia3Config"]
@@ -24,10 +24,15 @@ DEFAULT_IA3_TARGETS: dict[str, tuple[list[str], list[str]]] = {
     "gpt2": (["c_attn", "mlp.c_proj"], ["mlp.c_proj"]),
     "gpt_neox": (["query_key_value", "dense_4h_to_h"], ["dense_4h_to_h"]),
     "falcon": (["query_key_value", "dense_4h_to_h"], ["dense_4h_to_h"]),
-    "phi": (["k_proj", "v_proj", "fc2"], ["fc2"]),
+    "phi": (["q_proj", "v_proj", "fc2"], ["fc2"]),
     "phi3": (["qkv_proj", "down_proj"], ["down_proj"]),
-    "opt": (["k_proj", "v_proj", "fc2"], ["fc2"]),
+    "opt": (["q_proj", "k_proj", "fc2"], ["fc2"]),
     "mixtral": (["k_proj", "v_proj", "w2"], ["w2"]),
+    # peft 0.21 TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING: these families scale queries, not keys
+    "gemma": (["q_proj", "v_proj", "down_proj"], ["down_proj"]),
+    "gemma2": (["q_proj", "v_proj", "down_proj"], ["down_proj"]),
+    "qwen2": (["q_proj", "v_proj", "down_proj"], ["down_proj"]),
+    "qwen3": (["q_proj", "v_proj", "down_proj"], ["down_proj"]),
 }
 _LLAMA_STYLE = (["k_proj", "v_proj", "down_proj"], ["down_proj"])
 
@@ -78,6 +83,17 @@ def ia3_trainable_params(arch: Architecture, config: Any) -> int:
     return arch.num_hidden_layers * per_layer
 
 
+def ia3_cost_terms(arch: Architecture, config: Any) -> CostTerms:
+    """Elementwise scales (no matmul FLOPs); the frozen model still back-propagates to the first layer."""
+    targets, ff = ia3_targets(arch, config)
+    modules = match_target_modules(arch, targets)
+    ff_names = {m.name for m in match_target_modules(arch, ff)} if ff else set()
+    return CostTerms(
+        scaled_modules=tuple(m.name for m in modules if m.name not in ff_names),
+        scaled_input_modules=tuple(m.name for m in modules if m.name in ff_names),
+    )
+
+
 def ia3_worker_plan(config: Any) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     if config.target_modules is not None:
@@ -96,5 +112,6 @@ register_method(
         reference="Liu et al. 2022, arXiv:2205.05638",
         trainable_params=ia3_trainable_params,
         worker_plan=ia3_worker_plan,
+        cost_terms=ia3_cost_terms,
     )
 )

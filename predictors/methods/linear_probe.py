@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from predictors.architecture import Architecture
-from predictors.methods.base import MethodConfig, MethodSpec
+from predictors.methods.base import CostTerms, MethodConfig, MethodSpec
 from predictors.methods.registry import register_method
 
 __all__ = ["LinearProbeConfig"]
@@ -29,6 +29,11 @@ def linear_probe_trainable_params(arch: Architecture, config: Any) -> int:
     return arch.hidden_size * int(config.num_labels) + int(config.num_labels)
 
 
+def linear_probe_cost_terms(arch: Architecture, config: Any) -> CostTerms:
+    """One forward pass to pooled hidden states (no lm_head, no backward into the model) and a tiny head."""
+    return CostTerms(head_only=True)
+
+
 register_method(
     MethodSpec(
         name="linear_probe",
@@ -37,6 +42,7 @@ register_method(
         summary="Logistic-regression head on frozen pooled hidden states.",
         reference="Alain and Bengio 2016, arXiv:1610.01644",
         trainable_params=linear_probe_trainable_params,
+        cost_terms=linear_probe_cost_terms,
         worker_plan=lambda config: {
             "train": True,
             "peft_type": None,

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from predictors.architecture import Architecture
 from predictors.errors import InvalidInputError
-from predictors.methods.base import MethodConfig, MethodSpec
+from predictors.methods.base import CostTerms, MethodConfig, MethodSpec
 from predictors.methods.registry import register_method
 
 __all__ = ["LnTuningConfig"]
@@ -31,6 +31,12 @@ def ln_tuning_trainable_params(arch: Architecture, config: Any) -> int:
     return (arch.num_hidden_layers * arch.norms_per_layer + 1) * per_norm
 
 
+def ln_tuning_cost_terms(arch: Architecture, config: Any) -> CostTerms:
+    """Norm weights train: input gradients run through every layer, no weight-gradient matmuls."""
+    ln_tuning_trainable_params(arch, config)  # raises on non-parametric norms
+    return CostTerms(norms_trainable=True, adapter_params_are_new=False)
+
+
 register_method(
     MethodSpec(
         name="ln_tuning",
@@ -39,6 +45,7 @@ register_method(
         summary="Train only the LayerNorm/RMSNorm weights (and biases).",
         reference="Zhao et al. 2024, arXiv:2312.11420",
         trainable_params=ln_tuning_trainable_params,
+        cost_terms=ln_tuning_cost_terms,
         worker_plan=lambda config: {"train": True, "peft_type": "LN_TUNING", "peft_kwargs": {}},
     )
 )

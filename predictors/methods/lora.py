@@ -14,10 +14,10 @@ from pydantic import Field, field_validator
 
 from predictors.architecture import Architecture
 from predictors.errors import InvalidInputError
-from predictors.methods.base import MethodConfig, MethodSpec, match_target_modules
+from predictors.methods.base import CostTerms, MethodConfig, MethodSpec, match_target_modules
 from predictors.methods.registry import register_method
 
-__all__ = ["LoraConfig", "lora_trainable_params", "lora_worker_plan", "resolve_targets"]
+__all__ = ["LoraConfig", "lora_cost_terms", "lora_trainable_params", "lora_worker_plan", "resolve_targets"]
 
 
 class LoraConfig(MethodConfig):
@@ -64,6 +64,12 @@ def lora_trainable_params(arch: Architecture, config: Any) -> int:
     return int(arch.num_hidden_layers * per_layer)
 
 
+def lora_cost_terms(arch: Architecture, config: Any) -> CostTerms:
+    """Adapters B·A on each targeted module: 2·r·(d_in + d_out) extra forward FLOPs per token each."""
+    ranks = tuple((m.name, int(config.rank)) for m in resolve_targets(arch, config))
+    return CostTerms(adapter_ranks=ranks)
+
+
 def lora_worker_plan(config: Any) -> dict[str, Any]:
     return {
         "train": True,
@@ -86,5 +92,6 @@ register_method(
         reference="Hu et al. 2021, arXiv:2106.09685",
         trainable_params=lora_trainable_params,
         worker_plan=lora_worker_plan,
+        cost_terms=lora_cost_terms,
     )
 )

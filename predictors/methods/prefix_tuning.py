@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from predictors.architecture import Architecture
-from predictors.methods.base import MethodConfig, MethodSpec
+from predictors.methods.base import CostTerms, MethodConfig, MethodSpec
 from predictors.methods.registry import register_method
 
 __all__ = ["PrefixTuningConfig", "prefix_token_dim"]
@@ -32,13 +32,24 @@ def prefix_token_dim(arch: Architecture) -> int:
 
 
 def prefix_tuning_trainable_params(arch: Architecture, config: Any) -> int:
-    """p·L·2·d_kv without projection; with it, p·h embeddings + MLP h→e→L·2·d_kv (with biases)."""
-    kv_width = arch.num_hidden_layers * 2 * prefix_token_dim(arch)
+    """p·L·2·d_kv without projection; with it, p·d_kv embeddings + MLP d_kv→e→L·2·d_kv (with biases).
+
+    peft's ``PrefixEncoder`` sizes its embedding and the projection's input by ``token_dim``, which
+    ``_prepare_prompt_learning_config`` sets to KV heads × head_dim under GQA (peft issue #1901), not
+    by the hidden size.
+    """
+    d_kv = prefix_token_dim(arch)
+    kv_width = arch.num_hidden_layers * 2 * d_kv
     p = int(config.num_virtual_tokens)
     if not config.prefix_projection:
         return p * kv_width
-    h, e = arch.hidden_size, int(config.encoder_hidden_size)
-    return p * h + (h * e + e) + (e * kv_width + kv_width)
+    e = int(config.encoder_hidden_size)
+    return p * d_kv + (d_kv * e + e) + (e * kv_width + kv_width)
+
+
+def prefix_tuning_cost_terms(arch: Architecture, config: Any) -> CostTerms:
+    """p trained key/value rows per layer: every query attends to s + p keys."""
+    return CostTerms(prefix_tokens=int(config.num_virtual_tokens))
 
 
 register_method(
@@ -49,6 +60,7 @@ register_method(
         summary="Trained key/value prefixes at every attention layer; the model is frozen.",
         reference="Li and Liang 2021, arXiv:2101.00190",
         trainable_params=prefix_tuning_trainable_params,
+        cost_terms=prefix_tuning_cost_terms,
         worker_plan=lambda config: {
             "train": True,
             "peft_type": "PREFIX_TUNING",

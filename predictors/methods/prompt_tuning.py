@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from predictors.architecture import Architecture
-from predictors.methods.base import MethodConfig, MethodSpec
+from predictors.methods.base import CostTerms, MethodConfig, MethodSpec
 from predictors.methods.registry import register_method
 
 __all__ = ["PromptTuningConfig"]
@@ -28,6 +28,11 @@ def prompt_tuning_trainable_params(arch: Architecture, config: Any) -> int:
     return int(config.num_virtual_tokens) * arch.hidden_size
 
 
+def prompt_tuning_cost_terms(arch: Architecture, config: Any) -> CostTerms:
+    """p virtual tokens lengthen every sequence; the gradient must reach the input embeddings (full backward)."""
+    return CostTerms(input_virtual_tokens=int(config.num_virtual_tokens))
+
+
 register_method(
     MethodSpec(
         name="prompt_tuning",
@@ -36,6 +41,7 @@ register_method(
         summary="Trained soft-prompt embeddings; the model is frozen.",
         reference="Lester et al. 2021, arXiv:2104.08691",
         trainable_params=prompt_tuning_trainable_params,
+        cost_terms=prompt_tuning_cost_terms,
         worker_plan=lambda config: {
             "train": True,
             "peft_type": "PROMPT_TUNING",

@@ -12,8 +12,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from predictors.methods.base import MethodSpec
-from predictors.methods.lora import LoraConfig, lora_trainable_params, lora_worker_plan
+from predictors.architecture import Architecture
+from predictors.methods.base import CostTerms, MethodSpec
+from predictors.methods.lora import LoraConfig, lora_cost_terms, lora_trainable_params, lora_worker_plan
 from predictors.methods.registry import register_method
 
 __all__ = ["QloraConfig"]
@@ -26,6 +27,11 @@ class QloraConfig(LoraConfig):
     quant_type: Literal["nf4", "fp4"] = Field("nf4", description="4-bit data type of the frozen base weights.")
     double_quant: bool = Field(True, description="Quantise the quantisation constants too (QLoRA Sec. 3).")
     block_size: int = Field(64, ge=16, le=4096, description="Weights per quantisation block.")
+
+
+def qlora_cost_terms(arch: Architecture, config: Any) -> CostTerms:
+    """LoRA's terms over a base stored in 4 bits (``quant_type``), whatever ``training.precision`` says."""
+    return CostTerms(adapter_ranks=lora_cost_terms(arch, config).adapter_ranks, quantized_base=str(config.quant_type))
 
 
 def qlora_worker_plan(config: Any) -> dict[str, Any]:
@@ -48,6 +54,7 @@ register_method(
         reference="Dettmers et al. 2023, arXiv:2305.14314",
         trainable_params=lora_trainable_params,
         worker_plan=qlora_worker_plan,
+        cost_terms=qlora_cost_terms,
         parent="lora",
     )
 )

@@ -85,7 +85,10 @@ def parse_method(data: Any, *, field: str = "method") -> MethodConfig:
         raise InvalidInputError(field, "must be an object with a 'name' (or a method name string)")
     if "name" not in data:
         raise InvalidInputError(f"{field}.name", "is required")
-    spec = get_method(data["name"])
+    try:
+        spec = get_method(data["name"])
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{field}.name", exc.message) from None
     try:
         return spec.parse(data)
     except ValidationError as exc:

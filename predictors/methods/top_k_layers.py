@@ -14,7 +14,7 @@ from pydantic import Field
 
 from predictors.architecture import Architecture, count_parameters
 from predictors.errors import InvalidInputError
-from predictors.methods.base import MethodConfig, MethodSpec
+from predictors.methods.base import CostTerms, MethodConfig, MethodSpec
 from predictors.methods.registry import register_method
 
 __all__ = ["TopKLayersConfig"]
@@ -33,6 +33,12 @@ def top_k_layers_trainable_params(arch: Architecture, config: Any) -> int:
     return int(config.layers) * count_parameters(arch).layer_params
 
 
+def top_k_layers_cost_terms(arch: Architecture, config: Any) -> CostTerms:
+    """The last k blocks train in full; backpropagation stops at the lowest of them."""
+    top_k_layers_trainable_params(arch, config)  # raises when k exceeds the depth
+    return CostTerms(top_layers_trainable=int(config.layers), adapter_params_are_new=False)
+
+
 register_method(
     MethodSpec(
         name="top_k_layers",
@@ -41,6 +47,7 @@ register_method(
         summary="Train the last k decoder blocks; backpropagation stops below them.",
         reference="Lee et al. 2019, arXiv:1911.03090",
         trainable_params=top_k_layers_trainable_params,
+        cost_terms=top_k_layers_cost_terms,
         worker_plan=lambda config: {"train": True, "peft_type": None, "trainable": "top_k", "layers": config.layers},
     )
 )

@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from storage.migrate import head_revision
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -35,7 +37,7 @@ def test_db_upgrade_then_models_list(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     upgraded = run_cli(["db", "upgrade"], data_dir)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "at revision 0001" in upgraded.stdout
+    assert f"at revision {head_revision()}" in upgraded.stdout
     assert (data_dir / "tunecast.db").exists()
     listed = run_cli(["models", "list"], data_dir)
     assert listed.returncode == 0, listed.stderr

@@ -16,7 +16,6 @@ from predictors.planner import (
     choose_in_bands,
     choose_under_budget,
     cost_bands,
-    cost_reduction_ratio,
     expected_regret,
     pareto_frontier,
     probe_value,
@@ -139,9 +138,3 @@ def test_choose_by_weights_trades_cost_for_accuracy() -> None:
     scores = CandidateScores.from_lists(cost_usd=[1, 10], accuracy_mean=[0.7, 0.75])
     assert choose_by_weights(scores, accuracy_weight=1, cost_weight=0).index == 1
     assert choose_by_weights(scores, accuracy_weight=1, cost_weight=1).index == 0
-
-
-def test_cost_reduction_ratio() -> None:
-    assert cost_reduction_ratio(1.0, 20.0) == pytest.approx(0.95)
-    with pytest.raises(InvalidInputError):
-        cost_reduction_ratio(1.0, 0.0)

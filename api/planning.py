@@ -1,0 +1,400 @@
+"""Planning service: cost every candidate, forecast its accuracy with the best tier available, choose.
+
+A plan is stored with its request, so it can be re-predicted when new measurements arrive (a plan
+read after the measurement store changed is recomputed before it is returned).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from api.costing import ResolvedCandidates, resolve_candidates
+from api.schemas.cost import Candidate, InlineModel
+from api.schemas.plans import PlanRequest, TaskSpec, WeightsObjective
+from predictors.accuracy.corpus import load_seed_observations
+from predictors.accuracy.features import FeatureBuilder, ModelInfo, Observation, make_observation
+from predictors.accuracy.prior import PriorPredictor
+from predictors.accuracy.tiers import Accuracy, predict_accuracies
+from predictors.architecture import architecture_from_hf_config
+from predictors.cost import CostEstimate, cost_reduction_ratio, estimate_costs
+from predictors.errors import InfeasibleError, InvalidInputError
+from predictors.methods import METHODS, parse_method
+from predictors.planner import (
+    CandidateScores,
+    Choice,
+    choose_by_weights,
+    choose_in_bands,
+    choose_under_budget,
+    expected_regret,
+    pareto_frontier,
+    probe_value,
+)
+from storage.models import BaseModelRow, HardwareRow, MeasurementRow, PlanRow
+from storage.repositories import catalog as catalog_repo
+from storage.repositories import plans as plans_repo
+from storage.repositories import tasks as tasks_repo
+
+__all__ = ["compute_plan", "create_plan", "plan_public", "read_plan"]
+
+logger = logging.getLogger("tunecast.planning")
+
+FULL_LISTING_LIMIT = 2000
+TOP_ROWS_WHEN_LARGE = 500
+STORED_PREDICTIONS_LIMIT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class _PriorCacheEntry:
+    prior: PriorPredictor | None
+    builder: FeatureBuilder
+
+
+_PRIOR_CACHE_SIZE = 4
+_prior_cache: dict[str, _PriorCacheEntry] = {}
+_prior_lock = threading.Lock()
+
+
+def _task(session: Session, task: TaskSpec | str) -> TaskSpec:
+    if isinstance(task, TaskSpec):
+        return task
+    row = tasks_repo.get_task(session=session, task_id=task, field="task", location="body")
+    n_choices = round(1 / row.chance_accuracy) if row.chance_accuracy else None
+    train_examples = (row.stats or {}).get("n_train")
+    return TaskSpec(
+        name=row.name,
+        kind=row.kind,
+        n_choices=n_choices if n_choices and n_choices >= 2 else None,
+        train_examples=int(train_examples) if isinstance(train_examples, int) and train_examples > 0 else None,
+    )
+
+
+def _observation_from_measurement(row: MeasurementRow, task: TaskSpec) -> Observation:
+    candidate = row.candidate or {}
+    same_task = row.task == task.name
+    return make_observation(
+        model_id=row.model_id,
+        method=candidate.get("method") or {"name": row.method_name},
+        task=row.task,
+        task_kind=task.kind if same_task else str(candidate.get("task_kind", "multiple_choice")),
+        n_choices=task.n_choices if same_task else candidate.get("n_choices"),
+        training=candidate.get("training"),
+        task_train_examples=task.train_examples if same_task else None,
+        accuracy=row.accuracy,
+        source=row.source,
+    )
+
+
+def _catalog_infos(session: Session) -> dict[str, ModelInfo]:
+    page = catalog_repo.list_models(session=session, limit=100_000, offset=0)
+    return {
+        row.id: ModelInfo(
+            id=row.id,
+            architecture=architecture_from_hf_config(row.architecture),
+            training_tokens=row.training_tokens,
+            benchmarks=row.benchmarks or {},
+        )
+        for row in page.items
+    }
+
+
+def _training_digest(models: dict[str, ModelInfo], observations: Sequence[Observation]) -> str:
+    """What the prior learns from, hashed: the cache key (equal content, equal model, whatever the database)."""
+    digest = hashlib.sha256()
+    for model_id in sorted(models):
+        info = models[model_id]
+        digest.update(
+            json.dumps(
+                [model_id, info.training_tokens, dict(info.benchmarks), dict(info.architecture.hf_config)],
+                sort_keys=True,
+                default=str,
+            ).encode()
+        )
+    for observation in observations:
+        digest.update(json.dumps(dataclasses.asdict(observation), sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def _prior(session: Session, measurements: Sequence[Observation]) -> _PriorCacheEntry:
+    """The prior trained on the seed corpus plus the store's measurements, cached by content."""
+    models = _catalog_infos(session)
+    training = [*load_seed_observations(), *measurements]
+    key = _training_digest(models, training)
+    with _prior_lock:
+        cached = _prior_cache.get(key)
+        if cached is not None:
+            return cached
+        builder = FeatureBuilder(models)
+        prior: PriorPredictor | None = None
+        try:
+            prior = PriorPredictor(random_state=0).fit(builder, training)
+        except InvalidInputError:
+            logger.info("too few measurements (%d) for the prior; forecasts are uninformed", len(training))
+        entry = _PriorCacheEntry(prior=prior, builder=builder)
+        if len(_prior_cache) >= _PRIOR_CACHE_SIZE:
+            _prior_cache.pop(next(iter(_prior_cache)))
+        _prior_cache[key] = entry
+        return entry
+
+
+def _candidate_json(candidate: Candidate) -> dict[str, Any]:
+    data = candidate.model_dump(mode="json")
+    if isinstance(candidate.model, InlineModel):
+        data["model"] = {"id": candidate.model.id, "architecture": candidate.model.architecture}
+    return data
+
+
+def _candidate_key(candidate: Candidate) -> str:
+    """A stable identity for a candidate (sha256 of its canonical JSON), to join predictions and runs."""
+    canonical = json.dumps(_candidate_json(candidate), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _observation(candidate: Candidate, task: TaskSpec) -> Observation:
+    return make_observation(
+        model_id=candidate.model_id,
+        method=candidate.method,
+        task=task.name,
+        task_kind=task.kind,
+        n_choices=task.n_choices,
+        training=candidate.training.model_dump(),
+        task_train_examples=task.train_examples,
+    )
+
+
+def _suggested_probe(candidate: Candidate, cost: CostEstimate) -> dict[str, Any]:
+    """The cheapest run that would sharpen this candidate's forecast (COSMOS probes)."""
+    name = candidate.method["name"]
+    if METHODS[name].kind != "finetune":
+        return {
+            "kind": "icl_probe",
+            "shots": [0, 1, 8],
+            "estimated_usd": 3 * cost.eval_usd,
+            "why": "three few-shot probes fit the ICL shot law (COSMOS Eq. 5)",
+        }
+    return {
+        "kind": "finetune",
+        "data_fraction": 0.1,
+        "estimated_usd": 0.1 * cost.train_usd + cost.eval_usd,
+        "why": "a 10 % fine-tune anchors the data law and calibrates the linear-probe proxy",
+    }
+
+
+def _validate_grid(session: Session, request: PlanRequest) -> None:
+    """Check each grid axis once, so an error points at the grid entry, not at an expanded candidate."""
+    grid = request.grid
+    if grid is None:
+        return
+    for j, model in enumerate(grid.models):
+        if isinstance(model, str) and session.get(BaseModelRow, model) is None:
+            raise InvalidInputError(f"grid.models[{j}]", f"unknown model {model!r}; see GET /v1/models")
+        if isinstance(model, InlineModel):
+            try:
+                architecture_from_hf_config(model.architecture)
+            except InvalidInputError as exc:
+                field = f"grid.models[{j}].architecture{exc.field.removeprefix('architecture')}"
+                raise InvalidInputError(field, exc.message) from None
+    for j, method in enumerate(grid.methods):
+        parse_method(method, field=f"grid.methods[{j}]")
+    for j, hardware in enumerate(grid.hardware):
+        if session.get(HardwareRow, hardware.gpu) is None:
+            raise InvalidInputError(f"grid.hardware[{j}].gpu", f"unknown GPU {hardware.gpu!r}; see GET /v1/hardware")
+
+
+def compute_plan(
+    session: Session, database_url: str, request: PlanRequest
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    task = _task(session, request.task)
+    _validate_grid(session, request)
+    candidates = request.expanded_candidates()
+    field = "candidates" if request.candidates is not None else "grid.candidates"
+    resolved: ResolvedCandidates = resolve_candidates(session=session, candidates=candidates, field=field)
+    costs = estimate_costs(resolved.candidates, hardware=resolved.hardware)
+
+    rows = plans_repo.prediction_measurements(session=session)
+    version = plans_repo.measurements_version(session=session)
+    measurements = [_observation_from_measurement(row, task) for row in rows]
+    entry = _prior(session, measurements)
+    inline = {
+        model_id: ModelInfo(
+            id=model_id,
+            architecture=architecture_from_hf_config(model.architecture),
+            training_tokens=model.training_tokens,
+            benchmarks=model.benchmarks,
+        )
+        for model_id, model in resolved.models.items()
+        if isinstance(model, InlineModel)
+    }
+    prior = entry.prior.with_models(inline) if entry.prior is not None and inline else entry.prior
+    observations = [_observation(c, task) for c in candidates]
+    accuracies = predict_accuracies(
+        observations, measurements=[*load_seed_observations(), *measurements], prior=prior, level=request.interval
+    )
+
+    fits = np.array([c.fits for c in costs])
+    if not fits.any():
+        smallest = min(range(len(costs)), key=lambda i: costs[i].peak_memory_bytes)
+        raise InfeasibleError(
+            field,
+            f"no candidate fits its hardware's memory; the smallest needs {costs[smallest].peak_memory_bytes / 2**30:.1f} GiB "
+            f"({candidates[smallest].model_id} {candidates[smallest].method['name']} on {candidates[smallest].hardware.gpu})",
+        )
+    fitting = np.flatnonzero(fits)
+    total_usd = np.array([c.total_usd for c in costs])
+    gpu_hours = np.array([c.train_gpu_hours + c.eval_gpu_hours for c in costs])
+    scores = CandidateScores.from_lists(
+        cost_usd=total_usd[fitting],
+        gpu_hours=gpu_hours[fitting],
+        accuracy_mean=[accuracies[i].mean for i in fitting],
+        accuracy_lower=[accuracies[i].lower for i in fitting],
+        accuracy_upper=[accuracies[i].upper for i in fitting],
+        interval_level=request.interval,
+    )
+
+    def original(choice: Choice) -> int:
+        return int(fitting[choice.index])
+
+    budget = request.budget
+    bands = choose_in_bands(scores)
+    if isinstance(request.objective, WeightsObjective):
+        weights = request.objective.weights
+        choice = choose_by_weights(
+            scores,
+            accuracy_weight=weights.accuracy,
+            cost_weight=weights.cost,
+            max_usd=budget.max_usd,
+            max_gpu_hours=budget.max_gpu_hours,
+        )
+    elif request.objective == "bands" and budget.max_usd is None and budget.max_gpu_hours is None:
+        choice = max(bands.values(), key=lambda c: (scores.accuracy_mean[c.index], -scores.cost_usd[c.index]))
+    else:
+        choice = choose_under_budget(scores, max_usd=budget.max_usd, max_gpu_hours=budget.max_gpu_hours)
+    regret = expected_regret(scores, choice)
+    frontier = [int(fitting[i]) for i in pareto_frontier(scores.cost_usd, scores.accuracy_mean)]
+
+    def row(i: int) -> dict[str, Any]:
+        return {
+            "index": i,
+            "candidate": _candidate_json(candidates[i]),
+            "cost": costs[i].model_dump(mode="json"),
+            "accuracy": accuracies[i].as_dict(),
+            "fits": bool(fits[i]),
+            "total_usd": float(total_usd[i]),
+        }
+
+    recommended = original(choice)
+    probes: list[dict[str, Any]] = [
+        {
+            "index": int(fitting[index]),
+            "probability_beats_recommendation": probability,
+            "expected_accuracy_gain": gain,
+            "probe": _suggested_probe(candidates[int(fitting[index])], costs[int(fitting[index])]),
+        }
+        for index, probability, gain in probe_value(scores, choice)
+    ]
+    tiers: dict[str, int] = {}
+    for forecast in accuracies:
+        tiers[forecast.tier] = tiers.get(forecast.tier, 0) + 1
+
+    informed_pairs = {
+        (observations[i].model_id, task.name) for i, a in enumerate(accuracies) if a.tier in {"probe", "measured"}
+    }
+    prediction_cost = float(sum(r.cost_usd or 0.0 for r in rows if (r.model_id, r.task) in informed_pairs))
+    exhaustive = float(total_usd[fitting].sum())
+    shown = (
+        set(range(len(candidates)))
+        if len(candidates) <= FULL_LISTING_LIMIT
+        else {
+            *frontier,
+            recommended,
+            *(original(c) for c in bands.values()),
+            *(p["index"] for p in probes),
+            *(int(fitting[i]) for i in np.argsort(-scores.accuracy_mean)[:TOP_ROWS_WHEN_LARGE]),
+        }
+    )
+    result = {
+        "task": task.model_dump(mode="json"),
+        "n_candidates": len(candidates),
+        "candidates": [row(i) for i in sorted(shown)],
+        "frontier": frontier,
+        "recommendation": {
+            **row(recommended),
+            "reason": choice.reason,
+            "expected_regret": regret,
+        },
+        "bands": {
+            name: {
+                "index": original(c),
+                "accuracy": accuracies[original(c)].as_dict(),
+                "total_usd": float(total_usd[original(c)]),
+            }
+            for name, c in bands.items()
+        },
+        "probes_to_buy": probes,
+        "prediction_cost_usd": prediction_cost,
+        "exhaustive_cost_usd": exhaustive,
+        "cost_reduction_ratio": cost_reduction_ratio(exhaustive, prediction_cost) if exhaustive > 0 else None,
+        "tiers": tiers,
+        "measurements_version": version,
+    }
+    keep = [recommended, *frontier, *(p["index"] for p in probes)]
+    seen: set[int] = set()
+    predictions: list[dict[str, Any]] = []
+    for i in keep:
+        if i in seen or len(predictions) >= STORED_PREDICTIONS_LIMIT:
+            continue
+        seen.add(i)
+        accuracy: Accuracy = accuracies[i]
+        predictions.append(
+            {
+                "candidate_key": _candidate_key(candidates[i]),
+                "candidate": _candidate_json(candidates[i]),
+                "tier": accuracy.tier,
+                "predictor": accuracy.predictor,
+                "accuracy_mean": accuracy.mean,
+                "accuracy_lower": accuracy.lower,
+                "accuracy_upper": accuracy.upper,
+                "cost": costs[i].model_dump(mode="json"),
+            }
+        )
+    return result, predictions
+
+
+def create_plan(*, session: Session, database_url: str, request: PlanRequest) -> PlanRow:
+    result, predictions = compute_plan(session, database_url, request)
+    stored_request = request.model_dump(mode="json", exclude_none=True)
+    if isinstance(request.task, str):
+        stored_request["task_id"] = request.task
+    return plans_repo.create_plan(session=session, request=stored_request, result=result, predictions=predictions)
+
+
+def read_plan(*, session: Session, database_url: str, plan_id: str) -> PlanRow:
+    """A stored plan, re-predicted first when measurements changed since it was computed."""
+    plan = plans_repo.get_plan(session=session, plan_id=plan_id)
+    if plan.result.get("measurements_version") != plans_repo.measurements_version(session=session):
+        request = PlanRequest.model_validate({k: v for k, v in plan.request.items() if k != "task_id"})
+        result, predictions = compute_plan(session, database_url, request)
+        plan = plans_repo.replace_plan_result(session=session, plan=plan, result=result, predictions=predictions)
+    return plan
+
+
+def plan_public(plan: PlanRow) -> dict[str, Any]:
+    result = dict(plan.result)
+    result.pop("measurements_version", None)
+    return {
+        "id": plan.id,
+        "status": plan.status,
+        "request": plan.request,
+        "created_at": plan.created_at,
+        "updated_at": plan.updated_at,
+        **result,
+    }

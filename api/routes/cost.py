@@ -1,0 +1,16 @@
+"""Costs of candidates: FLOPs, memory, time and dollars."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.costing import estimate_candidate_costs
+from api.deps import SessionDep
+from api.schemas.cost import CostRequest, CostResponse
+
+router = APIRouter(prefix="/cost", tags=["cost"])
+
+
+@router.post("", response_model=CostResponse)
+def estimate_cost(session: SessionDep, body: CostRequest) -> CostResponse:
+    return CostResponse(results=estimate_candidate_costs(session=session, candidates=body.candidates))

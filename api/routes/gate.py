@@ -1,0 +1,16 @@
+"""The CI gate over HTTP: the same logic as ``tunecast gate plan.yaml``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import SessionDep, SettingsDep
+from api.gating import evaluate_gate
+from api.schemas.gate import GateReport, PlanFile
+
+router = APIRouter(prefix="/gate", tags=["gate"])
+
+
+@router.post("", response_model=GateReport)
+def gate(session: SessionDep, settings: SettingsDep, body: PlanFile) -> GateReport:
+    return evaluate_gate(session=session, database_url=settings.database_url, plan_file=body)

@@ -1,0 +1,100 @@
+"""Runs: real probes and fine-tunes on workers; state, progress and results from the database."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, status
+from fastapi.responses import StreamingResponse
+
+from api.deps import SessionDep, SettingsDep
+from api.schemas.runs import RunCreate, RunPublic
+from storage.db import session_scope
+from storage.models import RunRow
+from storage.repositories import runs as runs_repo
+from storage.settings import Settings
+from workers.submit import submit_run
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+RunId = Annotated[str, Path(max_length=64, description="Run id.")]
+SSE_POLL_S = 0.5
+
+
+def to_public(row: RunRow) -> RunPublic:
+    return RunPublic.model_validate(
+        {
+            **{name: getattr(row, name) for name in RunPublic.model_fields if hasattr(row, name)},
+            "task": row.task_id,
+            "dataset": row.dataset_id,
+            "plan": row.plan_id,
+            "prediction": row.prediction_id,
+        }
+    )
+
+
+@router.post("", response_model=RunPublic, status_code=status.HTTP_202_ACCEPTED)
+def create_run(
+    session: SessionDep,
+    settings: SettingsDep,
+    body: RunCreate,
+    idempotency_key: Annotated[str | None, Header(max_length=200, description="Same key, same run.")] = None,
+) -> RunPublic:
+    """Queue a run; the same ``Idempotency-Key`` (header or field) returns the same run and queues nothing."""
+    run, _created = submit_run(
+        session=session, settings=settings, request=body.model_dump(mode="json"), idempotency_key=idempotency_key
+    )
+    return to_public(run)
+
+
+@router.get("/{run_id}", response_model=RunPublic)
+def get_run(session: SessionDep, run_id: RunId) -> RunPublic:
+    return to_public(runs_repo.get_run(session=session, run_id=run_id))
+
+
+@router.post("/{run_id}/cancel", response_model=RunPublic, status_code=status.HTTP_202_ACCEPTED)
+def cancel_run(session: SessionDep, run_id: RunId) -> RunPublic:
+    """Cancel: a queued run at once; a running one at its next step (its status then becomes cancelled)."""
+    return to_public(runs_repo.request_cancel(session=session, run_id=run_id))
+
+
+def _event_stream(settings: Settings, run_id: str, after_id: int, timeout_s: float) -> Iterator[str]:
+    deadline = time.monotonic() + timeout_s
+    yield "retry: 1000\n\n"
+    while True:
+        with session_scope(settings.database_url) as session:
+            events = runs_repo.list_events(session=session, run_id=run_id, after_id=after_id)
+            finished = runs_repo.get_run(session=session, run_id=run_id).status in runs_repo.TERMINAL
+            lines = [f"id: {e.id}\nevent: {e.kind}\ndata: {json.dumps(e.data)}\n\n" for e in events]
+            after_id = events[-1].id if events else after_id
+        yield from lines
+        if finished and not events:
+            yield "event: end\ndata: {}\n\n"
+            return
+        if time.monotonic() > deadline:
+            return
+        if not events:
+            yield ": keep-alive\n\n"
+            time.sleep(SSE_POLL_S)
+
+
+@router.get("/{run_id}/events", response_class=StreamingResponse)
+def run_events(
+    session: SessionDep,
+    settings: SettingsDep,
+    run_id: RunId,
+    last_event_id: Annotated[int, Header(ge=0, description="Resume after this event id.")] = 0,
+    timeout_s: Annotated[float, Query(gt=0, le=86400, description="Close the stream after this long.")] = 3600,
+) -> StreamingResponse:
+    """Server-sent events: ``status`` and ``progress`` events in order, then ``end`` once the run is finished."""
+    runs_repo.get_run(session=session, run_id=run_id)  # 404 before the stream starts
+    return StreamingResponse(
+        _event_stream(settings, run_id, last_event_id, timeout_s),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,31 @@
+"""Calibration: predicted-vs-measured error and interval coverage (``GET /v1/calibration``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+__all__ = ["Calibration", "CalibrationGroup", "CalibrationSummary"]
+
+
+class CalibrationSummary(BaseModel):
+    n: int = Field(description="Predictions verified by a completed run.")
+    n_accuracy: int
+    accuracy_mae: float | None = Field(description="Mean |predicted − measured| accuracy.")
+    accuracy_bias: float | None = Field(description="Mean predicted − measured accuracy.")
+    n_interval: int
+    interval_coverage: float | None = Field(description="Share of measured accuracies inside the predicted interval.")
+    n_memory: int
+    peak_memory_relative_error: float | None = Field(description="Mean |predicted − measured| / measured peak memory.")
+    n_step_time: int
+    step_time_relative_error: float | None
+
+
+class CalibrationGroup(CalibrationSummary):
+    tier: str = Field(description="prior, probe or measured.")
+    method: str
+
+
+class Calibration(BaseModel):
+    interval_level: float = Field(description="Nominal level of the predicted intervals.")
+    overall: CalibrationSummary
+    groups: list[CalibrationGroup]

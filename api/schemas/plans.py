@@ -1,0 +1,130 @@
+"""Plans: a task, candidates (a list or a grid), a budget and an objective -> a recommendation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from api.schemas.cost import Candidate, InlineModel
+from predictors.cost import EvaluationConfig, HardwareRequest, TrainingConfig
+
+__all__ = ["Budget", "Grid", "Plan", "PlanRequest", "PlanSummary", "TaskSpec", "Weights"]
+
+MAX_GRID_CANDIDATES = 100_000
+
+
+class TaskSpec(BaseModel):
+    """An inline task: what accuracy is predicted for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., min_length=1, max_length=200, description="Task name; measurements join on it.")
+    kind: Literal["classification", "multiple_choice", "generation"] = "multiple_choice"
+    n_choices: int | None = Field(None, ge=2, le=100_000, description="Classes or answer options (sets chance).")
+    train_examples: int | None = Field(None, ge=1, le=10**10, description="Labelled training examples available.")
+
+
+class Grid(BaseModel):
+    """Every combination of models × methods × hardware × training configurations."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[str | InlineModel] = Field(..., min_length=1, max_length=1000)
+    methods: list[dict[str, Any]] = Field(..., min_length=1, max_length=1000)
+    hardware: list[HardwareRequest] = Field(
+        default_factory=lambda: [HardwareRequest(gpu="H100-SXM")], min_length=1, max_length=100
+    )
+    training: list[TrainingConfig] = Field(default_factory=lambda: [TrainingConfig()], min_length=1, max_length=1000)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Grid:
+        size = len(self.models) * len(self.methods) * len(self.hardware) * len(self.training)
+        if size > MAX_GRID_CANDIDATES:
+            raise ValueError(f"expands to {size} candidates; at most {MAX_GRID_CANDIDATES}")
+        return self
+
+    def expand(self) -> list[Candidate]:
+        return [
+            Candidate(model=model, method=method, training=training, hardware=hardware, evaluation=self.evaluation)
+            for model in self.models
+            for method in self.methods
+            for hardware in self.hardware
+            for training in self.training
+        ]
+
+
+class Budget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_usd: float | None = Field(None, gt=0, le=1e9, description="Hard cap on adaptation + evaluation USD.")
+    max_gpu_hours: float | None = Field(None, gt=0, le=1e9, description="Hard cap on GPU-hours.")
+
+
+class Weights(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    accuracy: float = Field(1.0, ge=0, le=1e6)
+    cost: float = Field(0.0, ge=0, le=1e6)
+
+
+class WeightsObjective(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    weights: Weights
+
+
+class PlanRequest(BaseModel):
+    """PRODUCT.md ``PlanRequest``: exactly one of ``candidates`` or ``grid``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: TaskSpec | str = Field(..., description="An inline task, or the id of one created with POST /v1/tasks.")
+    candidates: list[Candidate] | None = Field(None, min_length=1, max_length=MAX_GRID_CANDIDATES)
+    grid: Grid | None = None
+    budget: Budget = Field(default_factory=Budget)
+    objective: Literal["max_accuracy", "bands"] | WeightsObjective = "max_accuracy"
+    interval: float = Field(0.9, gt=0.5, lt=1.0, description="Central coverage of accuracy intervals.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PlanRequest:
+        if (self.candidates is None) == (self.grid is None):
+            raise ValueError("give exactly one of 'candidates' or 'grid'")
+        return self
+
+    def expanded_candidates(self) -> list[Candidate]:
+        return list(self.candidates) if self.candidates is not None else self.grid.expand()  # type: ignore[union-attr]
+
+
+class PlanSummary(BaseModel):
+    id: str
+    status: str
+    task: str
+    n_candidates: int
+    recommendation: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Plan(BaseModel):
+    """PRODUCT.md ``Plan``; ``candidates`` holds every row when there are at most 2,000, otherwise the
+    frontier, the band picks, the recommendation and the 500 most accurate."""
+
+    id: str
+    status: str
+    task: dict[str, Any]
+    n_candidates: int
+    candidates: list[dict[str, Any]]
+    frontier: list[int]
+    recommendation: dict[str, Any] | None
+    bands: dict[str, Any]
+    probes_to_buy: list[dict[str, Any]]
+    prediction_cost_usd: float
+    exhaustive_cost_usd: float
+    cost_reduction_ratio: float | None
+    tiers: dict[str, int]
+    request: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime

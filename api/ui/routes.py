@@ -1,0 +1,220 @@
+"""Pages of the web UI. Each page asks the app's own ``/v1`` API for its data (in-process, over ASGI),
+renders it with Jinja2 and embeds what the page script needs as JSON.
+
+Going through the public API rather than the repositories keeps one source of truth for shapes and
+errors: a page can never show a plan differently from ``GET /v1/plans/{id}``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import httpx
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import SessionDep
+from predictors.methods import METHODS
+from storage.repositories import measurements as measurements_repo
+
+__all__ = ["STATIC_DIR", "router", "static_files"]
+
+UI_DIR = FilePath(__file__).resolve().parent
+STATIC_DIR = UI_DIR / "static"
+ASSET_VERSION = "1"
+
+templates = Jinja2Templates(directory=str(UI_DIR / "templates"))
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
+PageId = Annotated[str, Path(min_length=1, max_length=64, description="Plan or run id.")]
+
+
+def static_files() -> StaticFiles:
+    """The ``/static`` mount: every asset the pages use is a file in this package (no CDN)."""
+    return StaticFiles(directory=str(STATIC_DIR))
+
+
+def _json_script(value: Any) -> Markup:
+    """JSON safe to place inside ``<script type="application/json">`` (no ``</script>`` break-out)."""
+    text = json.dumps(value, separators=(",", ":"), allow_nan=False, default=str)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(text)
+
+
+def _usd(value: Any) -> str:
+    """Dollars for people: cents above $1, four significant digits below, thousands separated."""
+    if not isinstance(value, int | float):
+        return "—"
+    if abs(value) >= 1000:
+        return f"${value:,.0f}"
+    if abs(value) >= 1:
+        return f"${value:,.2f}"
+    if abs(value) >= 0.1:
+        return f"${value:.2f}"
+    return f"${value:.2g}" if value else "$0"
+
+
+def _pct(value: Any) -> str:
+    """A fraction in [0, 1] as a percentage (units convert only at the edges)."""
+    return f"{100 * value:.1f} %" if isinstance(value, int | float) else "—"
+
+
+def _model_id(candidate: Any) -> str:
+    model = candidate.get("model") if isinstance(candidate, dict) else None
+    if isinstance(model, dict):
+        return str(model.get("id", "inline model"))
+    return str(model) if model is not None else "—"
+
+
+def _method_label(candidate: Any) -> str:
+    method = candidate.get("method") if isinstance(candidate, dict) else None
+    if not isinstance(method, dict):
+        return str(method) if method is not None else "—"
+    label = str(method.get("name", "—"))
+    for key, short in (("rank", "r"), ("shots", "shots "), ("layers", "top ")):
+        if method.get(key) is not None:
+            label += f" {short}{method[key]}"
+    return label
+
+
+def _hardware_label(candidate: Any) -> str:
+    hardware = candidate.get("hardware") if isinstance(candidate, dict) else None
+    if not isinstance(hardware, dict):
+        return "—"
+    return f"{hardware.get('count', 1)}× {hardware.get('gpu', '?')}"
+
+
+templates.env.filters.update(
+    json_script=_json_script,
+    usd=_usd,
+    pct=_pct,
+    model_id=_model_id,
+    method_label=_method_label,
+    hardware_label=_hardware_label,
+)
+templates.env.globals["asset_version"] = ASSET_VERSION
+
+
+async def _api_get(request: Request, path: str, params: dict[str, Any] | None = None) -> tuple[int, Any]:
+    """GET one of the app's own ``/v1`` endpoints in-process; returns (status, decoded JSON or None)."""
+    transport = httpx.ASGITransport(app=request.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://tunecast.ui") as client:
+        response = await client.get(path, params=params)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return response.status_code, body
+
+
+def _items(status: int, body: Any) -> list[dict[str, Any]]:
+    if status == 200 and isinstance(body, dict) and isinstance(body.get("items"), list):
+        return [item for item in body["items"] if isinstance(item, dict)]
+    return []
+
+
+def _run_kinds() -> dict[str, str]:
+    """Which run verifies each method: inference-only methods get a cheap ICL probe, the rest a fine-tune."""
+    return {name: ("icl_probe" if spec.kind == "inference" else "finetune") for name, spec in METHODS.items()}
+
+
+def _page(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    return templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+def _not_found(request: Request, what: str, detail: str) -> Response:
+    return _page(request, "not_found.html", {"title": f"{what} not found", "what": what, "detail": detail}, 404)
+
+
+@router.get("/")
+async def plans_page(request: Request) -> Response:
+    status, body = await _api_get(request, "/v1/plans", {"limit": 100})
+    plans = _items(status, body)
+    total = body.get("total", len(plans)) if isinstance(body, dict) else 0
+    return _page(
+        request,
+        "plans.html",
+        {"title": "Plans", "plans": plans, "total": total, "plans_available": status == 200, "nav": "plans"},
+    )
+
+
+@router.get("/plans/new")
+async def new_plan_page(request: Request) -> Response:
+    models = _items(*await _api_get(request, "/v1/models", {"limit": 1000}))
+    methods = _items(*await _api_get(request, "/v1/methods"))
+    hardware = _items(*await _api_get(request, "/v1/hardware", {"limit": 1000}))
+    families: dict[str, list[dict[str, Any]]] = {}
+    for model in models:
+        families.setdefault(str(model.get("family") or "other"), []).append(model)
+    return _page(
+        request,
+        "new_plan.html",
+        {
+            "title": "New plan",
+            "families": families,
+            "methods": methods,
+            "hardware": hardware,
+            "nav": "new",
+        },
+    )
+
+
+@router.get("/plans/{plan_id}")
+async def plan_page(request: Request, plan_id: PageId) -> Response:
+    status, plan = await _api_get(request, f"/v1/plans/{quote(plan_id, safe='')}")
+    if status != 200 or not isinstance(plan, dict):
+        return _not_found(request, "Plan", f"There is no plan {plan_id!r}.")
+    return _page(
+        request,
+        "plan.html",
+        {"title": f"Plan {plan.get('id', plan_id)}", "plan": plan, "run_kinds": _run_kinds(), "nav": "plans"},
+    )
+
+
+@router.get("/runs/{run_id}")
+async def run_page(request: Request, run_id: PageId) -> Response:
+    status, run = await _api_get(request, f"/v1/runs/{quote(run_id, safe='')}")
+    if status != 200 or not isinstance(run, dict):
+        return _not_found(request, "Run", f"There is no run {run_id!r}.")
+    return _page(request, "run.html", {"title": f"Run {run.get('id', run_id)}", "run": run, "nav": "plans"})
+
+
+def _calibration_points(session: SessionDep) -> list[dict[str, Any]]:
+    """One point per verified prediction, for the scatter (``/v1/calibration`` gives only the summaries)."""
+    return [
+        {
+            "predicted": {
+                "mean": pair.prediction.accuracy_mean,
+                "lower": pair.prediction.accuracy_lower,
+                "upper": pair.prediction.accuracy_upper,
+                "tier": pair.prediction.tier,
+                "predictor": pair.prediction.predictor,
+            },
+            "measured": {"accuracy": pair.measurement.accuracy},
+            "model": pair.measurement.model_id,
+            "method": pair.measurement.method_name,
+            "task": pair.measurement.task,
+            "run": pair.measurement.run_id,
+            "plan": pair.prediction.plan_id,
+        }
+        for pair in measurements_repo.calibration_pairs(session=session)
+    ]
+
+
+@router.get("/calibration")
+async def calibration_page(request: Request, session: SessionDep) -> Response:
+    status, calibration = await _api_get(request, "/v1/calibration")
+    if status != 200 or not isinstance(calibration, dict):
+        calibration = None
+    elif not isinstance(calibration.get("points"), list):
+        calibration = {**calibration, "points": await run_in_threadpool(_calibration_points, session)}
+    return _page(
+        request, "calibration.html", {"title": "Calibration", "calibration": calibration, "nav": "calibration"}
+    )

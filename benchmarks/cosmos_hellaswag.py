@@ -1,0 +1,156 @@
+"""COSMOS HellaSwag (Llama 3 8B, 55 configurations): predict what COSMOS predicted, from what it paid for.
+
+The planner gets only the runs COSMOS paid for — the five QLoRA runs at data portion 0.1 (4–8
+iterations), the 1- and 8-shot BM25-ICL evaluations, and zero-shot (π0 = 0.316, inferred in the
+digest) — plus the seed corpus WITHOUT any COSMOS row. It predicts the other configurations and
+picks per cost band. Printed beside COSMOS's own figures (MAE 0.019 per configuration for
+HellaSwag QLoRA+ICL is not printed as such; regret 0.00/0.43/0.16 points; CRR ≈ 97 %).
+
+Baseline in the same process: the "last probe carried forward" predictor (every QLoRA config gets
+the mean of the portion-0.1 runs, every ICL config the 8-shot accuracy).
+
+Run: ``.venv/bin/python benchmarks/cosmos_hellaswag.py``
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from predictors.accuracy.corpus import load_seed_observations
+from predictors.accuracy.features import FeatureBuilder, ModelInfo, Observation
+from predictors.accuracy.prior import PriorPredictor
+from predictors.accuracy.tiers import predict_accuracies
+from predictors.cost import cost_reduction_ratio
+from predictors.planner import CandidateScores, choose_in_bands
+from storage.catalogs import load_models_catalog
+
+DIGEST = Path(__file__).resolve().parents[2] / "shared" / "research" / "cosmos.md"
+MODEL = "llama-3-8b-instruct"
+TASK = "hellaswag"
+HELLASWAG_TRAIN_EXAMPLES = 7029  # COSMOS's HellaSwag training split (predictors/data/SEED_SOURCES.md)
+ZERO_SHOT = 0.316  # π0 of the released ICL curve (cosmos.md Sec. 3: inferred, not printed)
+COSMOS_REGRET_POINTS = {"low": 0.00, "medium": 0.43, "high": 0.16}
+
+
+def load_rows() -> list[dict[str, str]]:
+    text = DIGEST.read_text()
+    block = text.split("```csv\n", 1)[1].split("```", 1)[0]
+    return list(csv.DictReader(io.StringIO(block)))
+
+
+def observation(row: dict[str, str], *, with_accuracy: bool) -> Observation:
+    accuracy = float(row["act_acc"]) if with_accuracy else None
+    if row["strategy"] == "ICL":
+        return Observation(
+            MODEL,
+            {"name": "rag_icl", "shots": int(row["shots"])},
+            TASK,
+            n_choices=4,
+            accuracy=accuracy,
+            source="import:COSMOS",
+        )
+    fraction = float(row["data_portion"])
+    return Observation(
+        MODEL,
+        {"name": "qlora"},
+        TASK,
+        n_choices=4,
+        accuracy=accuracy,
+        data_fraction=fraction,
+        epochs=float(row["iterations"]),
+        train_examples=round(fraction * HELLASWAG_TRAIN_EXAMPLES),
+        source="import:COSMOS",
+    )
+
+
+def is_paid(row: dict[str, str]) -> bool:
+    return (row["strategy"] == "QLoRA" and float(row["data_portion"]) == 0.1) or (
+        row["strategy"] == "ICL" and row["shots"] in {"1", "8"}
+    )
+
+
+def main() -> int:
+    if not DIGEST.exists():
+        print(f"skipped: {DIGEST} not found")
+        return 0
+    rows = load_rows()
+    paid = [r for r in rows if is_paid(r)]
+    measurements = [observation(r, with_accuracy=True) for r in paid]
+    measurements.append(Observation(MODEL, {"name": "zero_shot"}, TASK, n_choices=4, accuracy=ZERO_SHOT))
+    corpus = [o for o in load_seed_observations() if "COSMOS" not in o.source]
+    started = time.perf_counter()
+    builder = FeatureBuilder({e["id"]: ModelInfo.from_catalog(e) for e in load_models_catalog()})
+    prior = PriorPredictor(random_state=0).fit(builder, [*corpus, *measurements])
+    forecasts = predict_accuracies(
+        [observation(r, with_accuracy=False) for r in rows], measurements=measurements, prior=prior
+    )
+    elapsed = time.perf_counter() - started
+
+    actual = np.array([float(r["act_acc"]) for r in rows])
+    cosmos_pred = np.array([float(r["pred_acc"]) for r in rows])
+    ours = np.array([f.mean for f in forecasts])
+    lower = np.array([f.lower for f in forecasts])
+    upper = np.array([f.upper for f in forecasts])
+    unpaid = np.array([not is_paid(r) for r in rows])
+    qlora_mean = float(np.mean([float(r["act_acc"]) for r in paid if r["strategy"] == "QLoRA"]))
+    eight_shot = float(next(r["act_acc"] for r in paid if r["shots"] == "8"))
+    baseline = np.array([qlora_mean if r["strategy"] == "QLoRA" else eight_shot for r in rows])
+
+    def mae(prediction: np.ndarray) -> float:
+        return float(np.mean(np.abs(prediction[unpaid] - actual[unpaid])))
+
+    print(
+        f"COSMOS HellaSwag, Llama 3 8B: {len(rows)} configurations, {len(paid)} paid + zero-shot given, "
+        f"{int(unpaid.sum())} predicted ({elapsed:.2f} s incl. training the prior on {len(corpus)} seed rows)"
+    )
+    tiers = {t: sum(1 for f, u in zip(forecasts, unpaid, strict=True) if u and f.tier == t) for t in ("probe", "prior")}
+    print(f"tiers used on the predicted configurations: {tiers}")
+    print(
+        f"per-configuration MAE on the predicted configurations: ours {mae(ours):.4f}  COSMOS {mae(cosmos_pred):.4f}  "
+        f"baseline (last probe carried forward) {mae(baseline):.4f}  ratio ours/baseline {mae(ours) / mae(baseline):.2f}"
+    )
+    for strategy in ("QLoRA", "ICL"):
+        mask = unpaid & np.array([r["strategy"] == strategy for r in rows])
+        if mask.any():
+            print(
+                f"  {strategy:5s} MAE ours {np.mean(np.abs(ours[mask] - actual[mask])):.4f}  "
+                f"COSMOS {np.mean(np.abs(cosmos_pred[mask] - actual[mask])):.4f}  n={int(mask.sum())}"
+            )
+    rho_ours = spearmanr(ours[unpaid], actual[unpaid]).statistic
+    rho_cosmos = spearmanr(cosmos_pred[unpaid], actual[unpaid]).statistic
+    print(f"Spearman on the predicted configurations: ours {rho_ours:.3f}  COSMOS {rho_cosmos:.3f}")
+    coverage = float(np.mean((actual[unpaid] >= lower[unpaid]) & (actual[unpaid] <= upper[unpaid])))
+    print(f"90 % interval coverage on the predicted configurations: {coverage:.2f}")
+
+    labels = {"Low": 0, "Medium": 1, "High": 2}
+    bands = [labels[r["cost_band"]] for r in rows]
+    cost = np.array([float(r["act_cost_usd"]) for r in rows])
+    ours_choice = choose_in_bands(CandidateScores.from_lists(cost_usd=cost, accuracy_mean=ours), bands=bands)
+    oracle_choice = choose_in_bands(CandidateScores.from_lists(cost_usd=cost, accuracy_mean=actual), bands=bands)
+    print("band    oracle  ours-pick(actual)  regret(points)  COSMOS regret")
+    for band in ("low", "medium", "high"):
+        regret = 100 * (actual[oracle_choice[band].index] - actual[ours_choice[band].index])
+        pick = rows[ours_choice[band].index]
+        name = f"{pick['strategy']} {pick['data_portion'] or ''}x{pick['iterations'] or pick['shots']}"
+        print(
+            f"{band:7s} {actual[oracle_choice[band].index]:.3f}   {actual[ours_choice[band].index]:.3f} {name:14s}"
+            f"  {regret:5.2f}           {COSMOS_REGRET_POINTS[band]:.2f}"
+        )
+    prediction_cost = float(sum(float(r["act_cost_usd"]) for r in paid))
+    exhaustive = float(cost.sum())
+    print(
+        f"prediction cost ${prediction_cost:.3f} (the paid runs) vs exhaustive ${exhaustive:.3f}: "
+        f"CRR {100 * cost_reduction_ratio(exhaustive, prediction_cost):.1f} %  (COSMOS HellaSwag ≈ 97 %)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Accuracy predictors in three tiers: prior (no probes), probe (COSMOS), measured (a real run)."""

@@ -1,0 +1,245 @@
+"""Features of a (base model, method, configuration, task) for the prior-tier predictor.
+
+Base-model capability is the observational-scaling PC vector of its benchmark scores (Ruan et al.
+2024, arXiv:2405.10938, Sec. 3.1) fitted on the catalog's models; size and data enter in log scale.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from predictors.architecture import Architecture, architecture_from_hf_config, count_parameters
+from predictors.errors import InvalidInputError
+from predictors.methods import METHODS, parse_method
+from scaling import CapabilityPCA
+
+__all__ = [
+    "BENCHMARK_KEYS",
+    "FEATURE_NAMES",
+    "TASK_KINDS",
+    "FeatureBuilder",
+    "ModelInfo",
+    "Observation",
+    "chance_accuracy",
+    "make_observation",
+]
+
+BENCHMARK_KEYS: tuple[str, ...] = (
+    "MMLU",
+    "ARC-C",
+    "HellaSwag",
+    "Winograd",
+    "TruthfulQA",
+    "GSM8K",
+    "XWinograd",
+    "HumanEval",
+)
+TASK_KINDS: tuple[str, ...] = ("classification", "multiple_choice", "generation")
+METHOD_CODES: dict[str, int] = {name: code for code, name in enumerate(sorted(METHODS))}
+FEATURE_NAMES: tuple[str, ...] = (
+    "capability_pc1",
+    "capability_pc2",
+    "capability_pc3",
+    "log10_total_params",
+    "log10_tokens_per_param",
+    "method",
+    "log10_trainable_fraction",
+    "log10_train_examples",
+    "epochs",
+    "shots",
+    "data_fraction",
+    "task_kind",
+    "chance_accuracy",
+    "task_mean_normalised_accuracy",
+)
+CATEGORICAL_FEATURES: tuple[int, ...] = (FEATURE_NAMES.index("method"), FEATURE_NAMES.index("task_kind"))
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What the prior needs of a base model (from the catalog or an imported config)."""
+
+    id: str
+    architecture: Architecture
+    training_tokens: int | None = None
+    benchmarks: Mapping[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_catalog(cls, entry: Mapping[str, Any]) -> ModelInfo:
+        return cls(
+            id=str(entry["id"]),
+            architecture=architecture_from_hf_config(entry["architecture"]),
+            training_tokens=entry.get("training_tokens"),
+            benchmarks=dict(entry.get("benchmarks") or {}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One (candidate, task) with its outcome when known (a measurement) or to be predicted."""
+
+    model_id: str
+    method: Mapping[str, Any]
+    task: str
+    task_kind: str = "multiple_choice"
+    n_choices: int | None = None
+    accuracy: float | None = None
+    train_examples: int | None = None
+    epochs: float | None = None
+    shots: int | None = None
+    data_fraction: float | None = None
+    source: str = ""
+
+
+def make_observation(
+    *,
+    model_id: str,
+    method: Mapping[str, Any],
+    task: str,
+    task_kind: str = "multiple_choice",
+    n_choices: int | None = None,
+    training: Mapping[str, Any] | None = None,
+    task_train_examples: int | None = None,
+    accuracy: float | None = None,
+    source: str = "",
+) -> Observation:
+    """One observation from a candidate's parts. Training settings only describe methods that train, so a
+    zero-shot or ICL candidate is identified by its method (and shots) alone."""
+    training = training or {}
+    method = dict(method)
+    spec = METHODS.get(str(method.get("name")))
+    if spec is None or spec.kind != "finetune":
+        shots = method.get("shots", 0 if method.get("name") == "zero_shot" else None)
+        return Observation(
+            model_id=model_id,
+            method=method,
+            task=task,
+            task_kind=task_kind,
+            n_choices=n_choices,
+            accuracy=accuracy,
+            shots=int(shots) if isinstance(shots, int | float) else None,
+            source=source,
+        )
+    fraction = training.get("data_fraction")
+    train_examples = training.get("train_examples")
+    if train_examples is None and task_train_examples is not None:
+        train_examples = max(1, round(task_train_examples * (fraction if fraction is not None else 1.0)))
+    return Observation(
+        model_id=model_id,
+        method=method,
+        task=task,
+        task_kind=task_kind,
+        n_choices=n_choices,
+        accuracy=accuracy,
+        train_examples=train_examples,
+        epochs=training.get("epochs"),
+        data_fraction=fraction,
+        source=source,
+    )
+
+
+def chance_accuracy(task_kind: str, n_choices: int | None) -> float:
+    """Accuracy of guessing: 1/n_choices for classification and multiple choice, 0 for generation."""
+    if task_kind == "generation" or not n_choices:
+        return 0.0
+    return 1.0 / n_choices
+
+
+def _log10(value: float | None) -> float:
+    return math.log10(value) if value is not None and value > 0 else math.nan
+
+
+class FeatureBuilder:
+    """Turns observations into the prior's feature matrix; knows the catalog's models.
+
+    Parameters
+    ----------
+    models : mapping of model id to :class:`ModelInfo`
+    n_components : int
+        Capability PCs kept (3, as the observational-scaling paper).
+    """
+
+    def __init__(self, models: Mapping[str, ModelInfo], *, n_components: int = 3) -> None:
+        self.models = dict(models)
+        self.n_components = n_components
+        rows = [m for m in self.models.values() if sum(k in m.benchmarks for k in BENCHMARK_KEYS) >= 4]
+        self.capabilities_: dict[str, NDArray[np.float64]] = {}
+        if len(rows) > n_components:
+            matrix = np.array([[m.benchmarks.get(k, np.nan) for k in BENCHMARK_KEYS] for m in rows], dtype=float)
+            scores = CapabilityPCA(n_components=n_components).fit_transform(matrix)
+            self.capabilities_ = {m.id: scores[i] for i, m in enumerate(rows)}
+        self._counts = {mid: count_parameters(m.architecture) for mid, m in self.models.items()}
+        self._fractions: dict[tuple[str, str], float] = {}
+
+    def with_models(self, models: Mapping[str, ModelInfo]) -> FeatureBuilder:
+        """A copy that also knows ``models`` (capabilities stay those fitted on the catalog)."""
+        extended = copy.copy(self)
+        extended.models = {**self.models, **models}
+        extended._counts = {**self._counts, **{mid: count_parameters(m.architecture) for mid, m in models.items()}}
+        extended._fractions = {k: v for k, v in self._fractions.items() if k[0] not in models}
+        return extended
+
+    def _trainable_fraction(self, model_id: str, method: Mapping[str, Any], total: float) -> float:
+        """Trainable / total parameters, memoised per (model, method): plans repeat them across configs."""
+        key = (model_id, json.dumps(method, sort_keys=True, default=str))
+        cached = self._fractions.get(key)
+        if cached is None:
+            spec = METHODS[str(method["name"])]
+            try:
+                config = parse_method(dict(method))
+                trainable = spec.trainable_params(self.models[model_id].architecture, config)
+            except InvalidInputError:
+                trainable = 0
+            cached = max(trainable / total, 1e-9) if spec.kind == "finetune" else 1e-9
+            self._fractions[key] = cached
+        return cached
+
+    def row(self, observation: Observation, *, field_prefix: str = "", task_mean: float = math.nan) -> list[float]:
+        model = self.models.get(observation.model_id)
+        capability = self.capabilities_.get(observation.model_id, np.full(self.n_components, np.nan))
+        method_name = str(observation.method.get("name", ""))
+        if method_name not in METHOD_CODES:
+            raise InvalidInputError(f"{field_prefix}method.name", f"unknown method {method_name!r}")
+        trainable_fraction = math.nan
+        total = math.nan
+        tokens_per_param = math.nan
+        if model is not None:
+            counts = self._counts[observation.model_id]
+            total = float(counts.total_params)
+            trainable_fraction = self._trainable_fraction(observation.model_id, observation.method, total)
+            if model.training_tokens:
+                tokens_per_param = model.training_tokens / total
+        kind = observation.task_kind if observation.task_kind in TASK_KINDS else "multiple_choice"
+        shots = observation.shots
+        if shots is None and method_name == "zero_shot":
+            shots = 0
+        return [
+            *[float(v) for v in capability[: self.n_components]],
+            _log10(total),
+            _log10(tokens_per_param),
+            float(METHOD_CODES[method_name]),
+            _log10(trainable_fraction),
+            _log10(observation.train_examples),
+            float(observation.epochs) if observation.epochs is not None else math.nan,
+            float(shots) if shots is not None else math.nan,
+            float(observation.data_fraction) if observation.data_fraction is not None else math.nan,
+            float(TASK_KINDS.index(kind)),
+            chance_accuracy(kind, observation.n_choices),
+            task_mean,
+        ]
+
+    def matrix(
+        self, observations: Sequence[Observation], *, task_means: Sequence[float] | None = None
+    ) -> NDArray[np.float64]:
+        """Feature rows; ``task_means`` gives each row's task-difficulty feature (NaN when unknown)."""
+        means = task_means if task_means is not None else [math.nan] * len(observations)
+        rows = [self.row(o, field_prefix=f"[{i}].", task_mean=means[i]) for i, o in enumerate(observations)]
+        return np.array(rows, dtype=float).reshape(len(observations), len(FEATURE_NAMES))

@@ -1,0 +1,300 @@
+"""Best available accuracy per candidate: measured > probe (COSMOS) > prior.
+
+* measured — a real run of the same candidate on the same task;
+* probe — COSMOS predictors from cheap probes: the ICL shot law (Wang et al. 2025, arXiv:2505.01449,
+  Eq. 5) from 0/1/8-shot probes, a fine-tuning data law (Lin et al. 2024, arXiv:2402.02314) from 2–4
+  small fine-tunes, and the linear-probe proxy mapped by an affine calibration (COSMOS Sec. 4.2);
+* prior — the learned regressor (:mod:`predictors.accuracy.prior`), or an uninformed [chance, 1]
+  interval when too few measurements exist to train it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from predictors.accuracy.features import Observation, chance_accuracy
+from predictors.accuracy.prior import PriorPredictor
+from predictors.errors import InvalidInputError
+from predictors.methods import METHODS, parse_method
+from scaling import IclShotLaw, RectifiedDataLaw
+
+__all__ = ["Accuracy", "MeasurementIndex", "predict_accuracies"]
+
+Tier = Literal["prior", "probe", "measured"]
+ICL_EXACT_FIT_HALF_WIDTH = 0.03
+INFERENCE_METHODS = frozenset(name for name, spec in METHODS.items() if spec.kind == "inference")
+
+
+@dataclass(frozen=True, slots=True)
+class Accuracy:
+    """A forecast: mean and central interval (``level``), with the tier and predictor that made it."""
+
+    mean: float
+    lower: float
+    upper: float
+    tier: Tier
+    predictor: str
+    level: float = 0.9
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "mean": self.mean,
+            "lower": self.lower,
+            "upper": self.upper,
+            "tier": self.tier,
+            "predictor": self.predictor,
+            "level": self.level,
+        }
+
+
+def _method_key(method: Any) -> str:
+    try:
+        config = parse_method(dict(method))
+        return json.dumps(config.model_dump(mode="json"), sort_keys=True)
+    except (InvalidInputError, TypeError, ValueError):
+        return json.dumps(method, sort_keys=True, default=str)
+
+
+def _shots(observation: Observation) -> int | None:
+    if observation.shots is not None:
+        return observation.shots
+    name = observation.method.get("name")
+    if name == "zero_shot":
+        return 0
+    shots = observation.method.get("shots")
+    return int(shots) if isinstance(shots, int | float) else None
+
+
+def _same(measured: float | None, wanted: float | None) -> bool:
+    """A setting a measurement does not record (a paper that omits its epochs) matches any value."""
+    return measured is None or wanted is None or measured == wanted
+
+
+def _clip(value: float) -> float:
+    return float(min(max(value, 0.0), 1.0))
+
+
+class MeasurementIndex:
+    """Measurements grouped for the tier look-ups (by model and task)."""
+
+    def __init__(self, measurements: Sequence[Observation]) -> None:
+        self.by_model_task: dict[tuple[str, str], list[Observation]] = defaultdict(list)
+        self.by_task: dict[str, list[Observation]] = defaultdict(list)
+        for m in measurements:
+            if m.accuracy is None or not math.isfinite(m.accuracy):
+                continue
+            self.by_model_task[(m.model_id, m.task)].append(m)
+            self.by_task[m.task].append(m)
+
+    def anchors(self, candidate: Observation) -> list[Observation]:
+        """This model's measured runs of the same method (any configuration) on the same task."""
+        name = candidate.method.get("name")
+        return [
+            m
+            for m in self.by_model_task.get((candidate.model_id, candidate.task), [])
+            if m.method.get("name") == name and m.accuracy is not None
+        ]
+
+    def measured(self, candidate: Observation) -> Accuracy | None:
+        key = _method_key(candidate.method)
+        same = [
+            m
+            for m in self.by_model_task.get((candidate.model_id, candidate.task), [])
+            if _method_key(m.method) == key
+            and _same(m.data_fraction, candidate.data_fraction)
+            and _same(m.epochs, candidate.epochs)
+            and _same(m.train_examples, candidate.train_examples)
+            and _shots(m) == _shots(candidate)
+        ]
+        if not same:
+            return None
+        values = [float(m.accuracy) for m in same if m.accuracy is not None]
+        sources = sorted({m.source for m in same if m.source})
+        return Accuracy(
+            mean=float(np.mean(values)),
+            lower=float(min(values)),
+            upper=float(max(values)),
+            tier="measured",
+            predictor=f"measurement ({len(values)} run{'s' if len(values) > 1 else ''}: {', '.join(sources)[:200]})",
+        )
+
+    def icl_probe(self, candidate: Observation, level: float) -> Accuracy | None:
+        """ICL shot law through this model's own few-shot probes on this task (COSMOS Eq. 5)."""
+        name = candidate.method.get("name")
+        shots = _shots(candidate)
+        if name not in INFERENCE_METHODS or shots is None:
+            return None
+        family = {"zero_shot", name}
+        points: dict[int, list[float]] = defaultdict(list)
+        for m in self.by_model_task.get((candidate.model_id, candidate.task), []):
+            m_shots = _shots(m)
+            if m.method.get("name") in family and m_shots is not None and m.accuracy is not None:
+                points[m_shots].append(float(m.accuracy))
+        if len(points) < 3:
+            return None
+        x = np.array(sorted(points), dtype=float)
+        y = np.array([np.mean(points[int(d)]) for d in x])
+        try:
+            law = IclShotLaw(interval=level, random_state=0).fit(x, y)
+            mean = float(law.predict(np.array([shots], dtype=float))[0])
+            lower, upper = law.predict_interval(np.array([shots], dtype=float), level)
+        except ValueError:
+            return None
+        if not math.isfinite(mean):
+            return None
+        low, high = float(lower[0]), float(upper[0])
+        predictor = f"icl_shots ({law.form_}, {len(x)} probes)"
+        if not (math.isfinite(low) and math.isfinite(high)):
+            # Three probes determine the three parameters exactly (no residual degrees of freedom), so
+            # the fit has no interval of its own. Use COSMOS's reported per-configuration ICL error: MAE
+            # up to 0.013 (App. E); a Laplace error with that MAE has its 90 % half-width at
+            # MAE·ln 10 ≈ 0.03.
+            low, high = mean - ICL_EXACT_FIT_HALF_WIDTH, mean + ICL_EXACT_FIT_HALF_WIDTH
+            predictor += ", exact fit: COSMOS error band"
+        return Accuracy(_clip(mean), _clip(min(low, mean)), _clip(max(high, mean)), "probe", predictor, level)
+
+    def data_law(self, candidate: Observation, level: float) -> Accuracy | None:
+        """Rectified data law on error = 1 − accuracy through 2–4 small fine-tunes of the same method."""
+        name = candidate.method.get("name")
+        if name in INFERENCE_METHODS or candidate.train_examples is None:
+            return None
+        points: dict[float, list[float]] = defaultdict(list)
+        for m in self.by_model_task.get((candidate.model_id, candidate.task), []):
+            if m.method.get("name") == name and m.train_examples and m.accuracy is not None:
+                points[float(m.train_examples)].append(float(m.accuracy))
+        if len(points) < 2:
+            return None
+        x = np.array(sorted(points))
+        error = np.array([1.0 - np.mean(points[v]) for v in x])
+        if np.any(error <= 0):
+            return None
+        fixed = {"E": 0.0, "D_l": 0.0} if len(x) == 2 else ({"D_l": 0.0} if len(x) == 3 else {})
+        try:
+            law = RectifiedDataLaw(fixed=fixed, interval=level, random_state=0).fit(x, error)
+            target = np.array([float(candidate.train_examples)])
+            predicted_error = float(law.predict(target)[0])
+            low_err, high_err = law.predict_interval(target, level)
+        except (ValueError, TypeError):
+            return None
+        mean = 1.0 - predicted_error
+        if not math.isfinite(mean):
+            return None
+        lower, upper = 1.0 - float(high_err[0]), 1.0 - float(low_err[0])
+        predictor = f"rectified_data ({len(x)} fine-tunes)"
+        if not (math.isfinite(lower) and math.isfinite(upper)):
+            # An exact fit (as many probes as free parameters) has no residual to size an interval. Our own
+            # rule: half the predicted change from the nearest probe, at least 0.02 — extrapolating further
+            # is less certain.
+            nearest = float(np.mean(points[float(x[np.argmin(np.abs(np.log(x / candidate.train_examples)))])]))
+            half_width = max(0.02, 0.5 * abs(mean - nearest))
+            lower, upper = mean - half_width, mean + half_width
+            predictor += ", exact fit: extrapolation band"
+        return Accuracy(_clip(mean), _clip(min(lower, mean)), _clip(max(upper, mean)), "probe", predictor, level)
+
+    def proxy(self, candidate: Observation, level: float) -> Accuracy | None:
+        """COSMOS proxy: this model's linear-probe accuracy, mapped by a·π_proxy + b fitted on pairs
+        (linear probe, real fine-tune of this method) measured on the same task."""
+        name = candidate.method.get("name")
+        if name in INFERENCE_METHODS or name == "linear_probe":
+            return None
+        own = [
+            m.accuracy
+            for m in self.by_model_task.get((candidate.model_id, candidate.task), [])
+            if m.method.get("name") == "linear_probe"
+        ]
+        if not own:
+            return None
+        pairs: list[tuple[float, float]] = []
+        for (model_id, _task), rows in self.by_model_task.items():
+            if _task != candidate.task:
+                continue
+            probes = [m.accuracy for m in rows if m.method.get("name") == "linear_probe" and m.accuracy is not None]
+            tuned = [m.accuracy for m in rows if m.method.get("name") == name and m.accuracy is not None]
+            if probes and tuned and model_id != candidate.model_id:
+                pairs.append((float(np.mean(probes)), float(np.mean(tuned))))
+        if len(pairs) < 2:
+            return None
+        px, py = np.array(pairs).T
+        if np.ptp(px) < 1e-6:
+            return None
+        slope, intercept = np.polyfit(px, py, 1)
+        residual = py - (slope * px + intercept)
+        half_width = max(float(np.quantile(np.abs(residual), level)) if len(pairs) > 2 else 0.05, 0.02)
+        mean = float(slope * float(np.mean([a for a in own if a is not None])) + intercept)
+        return Accuracy(
+            _clip(mean),
+            _clip(mean - half_width),
+            _clip(mean + half_width),
+            "probe",
+            f"linear-probe proxy, affine calibration on {len(pairs)} pairs",
+            level,
+        )
+
+
+def predict_accuracies(
+    candidates: Sequence[Observation],
+    *,
+    measurements: Sequence[Observation] = (),
+    prior: PriorPredictor | None = None,
+    level: float = 0.9,
+) -> list[Accuracy]:
+    """The best available forecast per candidate, saying which tier and predictor made it."""
+    index = MeasurementIndex(measurements)
+    results: list[Accuracy | None] = []
+    pending: list[int] = []
+    for i, candidate in enumerate(candidates):
+        found = (
+            index.measured(candidate)
+            or index.icl_probe(candidate, level)
+            or index.data_law(candidate, level)
+            or index.proxy(candidate, level)
+        )
+        results.append(found)
+        if found is None:
+            pending.append(i)
+    if pending:
+        subset = [candidates[i] for i in pending]
+        if prior is not None:
+            anchors = [index.anchors(candidate) for candidate in subset]
+            anchor_rows = [a for group in anchors for a in group]
+            mean, lower, upper = prior.predict_interval([*subset, *anchor_rows])
+            anchor_offsets = np.array([float(a.accuracy or 0.0) for a in anchor_rows]) - mean[len(subset) :]
+            start = 0
+            for j, i in enumerate(pending):
+                group = anchors[j]
+                offsets = anchor_offsets[start : start + len(group)]
+                start += len(group)
+                if len(group):
+                    # Prior anchored on this model's own runs of the same method on the same task: the prior
+                    # gives the shape across configurations, the runs give the level (our own residual
+                    # correction, as in regression-kriging).
+                    shift = float(np.mean(offsets))
+                    results[i] = Accuracy(
+                        _clip(mean[j] + shift),
+                        _clip(lower[j] + shift),
+                        _clip(upper[j] + shift),
+                        "probe",
+                        f"lightgbm prior anchored on {len(group)} run{'s' if len(group) > 1 else ''} of this method",
+                        prior.interval,
+                    )
+                else:
+                    results[i] = Accuracy(
+                        float(mean[j]),
+                        float(lower[j]),
+                        float(upper[j]),
+                        "prior",
+                        f"lightgbm prior ({prior.n_samples_} measurements)",
+                        prior.interval,
+                    )
+        else:
+            for i in pending:
+                chance = chance_accuracy(candidates[i].task_kind, candidates[i].n_choices)
+                results[i] = Accuracy((chance + 1) / 2, chance, 1.0, "prior", "uninformed (no measurements yet)", level)
+    return [r for r in results if r is not None]

@@ -1,0 +1,264 @@
+"""Peak GPU memory of a training step or an inference pass, with its breakdown.
+
+The model reproduces what ``torch.cuda.max_memory_allocated`` reports for a Hugging Face training
+step: persistent state (weights by precision, gradients, optimizer states, sharded across GPUs) plus
+the larger of two instants — the start of backward (every saved activation, the autocast bf16 weight
+copies, the logits and their gradient) and the end of backward (all gradients, one block being
+re-materialised). An allocator/CUDA overhead is added on top for ``fits``.
+
+References
+----------
+Rajbhandari et al. 2020, "ZeRO: Memory Optimizations Toward Training Trillion Parameter Models",
+arXiv:1910.02054, Sec. 5, Fig. 1 (Ψ·(2 + 2 + K) bytes; stages 1/2/3 divide optimizer, gradients,
+parameters by N_d).
+Dettmers et al. 2023, "QLoRA", arXiv:2305.14314, Sec. 3 (NF4 with block size 64, double quantisation:
+0.127 bits per parameter of constants instead of 0.5).
+Dettmers et al. 2022, "8-bit Optimizers via Block-wise Quantization", arXiv:2110.02861 (2 bytes per
+parameter of Adam state).
+Korthikanti et al. 2022, arXiv:2205.05198, Eq. 1–2 (activations with and without recomputation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from predictors.architecture import Architecture, ParameterCount
+from predictors.cost.passes import ModelPass
+from predictors.methods.base import CostTerms
+
+__all__ = [
+    "CUDA_CONTEXT_BYTES",
+    "FRAGMENTATION_FRACTION",
+    "InferenceMemory",
+    "TrainingMemory",
+    "inference_memory",
+    "kv_cache_bytes",
+    "training_memory",
+    "weight_bytes_per_param",
+]
+
+CUDA_CONTEXT_BYTES = 600 * 2**20
+"""CUDA context + cuBLAS workspaces, not seen by ``max_memory_allocated`` (typical for CUDA 12, our estimate)."""
+
+FRAGMENTATION_FRACTION = 0.03
+"""Caching-allocator slack on top of allocated bytes (reserved − allocated), our estimate."""
+
+_NF4_BITS = 4.0
+_NF4_BLOCK = 64
+_DOUBLE_QUANT_BLOCK = 256
+
+
+def weight_bytes_per_param(precision: str, *, double_quant: bool = True, block_size: int = _NF4_BLOCK) -> float:
+    """Stored bytes per frozen weight parameter of a quantisable linear layer.
+
+    nf4: 0.5 byte + one fp32 absmax per ``block_size`` weights, or with double quantisation one 8-bit
+    absmax per block plus one fp32 constant per 256 blocks (QLoRA Sec. 3: 32/64 = 0.5 bit → 8/64 +
+    32/(64·256) = 0.127 bit). int8 (LLM.int8()): 1 byte + an fp32 scale per output row (neglected here).
+    """
+    if precision == "nf4":
+        if double_quant:
+            return _NF4_BITS / 8 + 1.0 / block_size + 4.0 / (block_size * _DOUBLE_QUANT_BLOCK)
+        return _NF4_BITS / 8 + 4.0 / block_size
+    return {"fp32": 4.0, "bf16-mixed": 4.0, "bf16": 2.0, "fp16": 2.0, "int8": 1.0}[precision]
+
+
+def kv_cache_bytes(arch: Architecture, *, batch: int, context_tokens: int, dtype_bytes: int = 2) -> float:
+    """K and V for every layer: 2 · L · kv_heads · head_dim · context · batch · bytes."""
+    return 2.0 * arch.num_hidden_layers * arch.num_key_value_heads * arch.head_dim * context_tokens * batch * dtype_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingMemory:
+    """Per-GPU bytes at the peak instant (fields sum to ``allocated_bytes``), and the per-sequence slope."""
+
+    weights: float
+    kv_cache: float
+    gradients: float
+    optimizer: float
+    activations: float
+    logits: float
+    allocated_bytes: float
+    fixed_bytes: float
+    bytes_per_sequence: float
+
+
+_LINEAR_CACHE: dict[int, tuple[Architecture, int]] = {}
+
+
+def _linear_params(arch: Architecture) -> int:
+    """Decoder linear-layer parameters (the quantisable ones), memoised on the architecture object."""
+    hit = _LINEAR_CACHE.get(id(arch))
+    if hit is not None and hit[0] is arch:
+        return hit[1]
+    value = arch.num_hidden_layers * sum(m.params * m.n_experts for m in arch.linear_modules)
+    if len(_LINEAR_CACHE) > 65_536:
+        _LINEAR_CACHE.clear()
+    _LINEAR_CACHE[id(arch)] = (arch, value)
+    return value
+
+
+def training_memory(
+    arch: Architecture,
+    counts: ParameterCount,
+    terms: CostTerms,
+    model_pass: ModelPass,
+    *,
+    precision: str,
+    optimizer: str,
+    gradient_checkpointing: bool,
+    batch: int,
+    trainable_params: int,
+    added_params: int,
+    n_gpus: int,
+    sharding: str,
+    double_quant: bool = True,
+    use_cache: bool = True,
+) -> TrainingMemory:
+    """Peak allocated bytes of one training micro-step on one of ``n_gpus`` GPUs.
+
+    Notes
+    -----
+    Our own accounting (see module references). Symbols: N = ``counts.total_params``, P = trainable
+    base parameters, A = added (adapter) parameters, T = micro-batch tokens, V = vocabulary.
+
+    - weights: frozen parameters at the precision's bytes (NF4/int8 only for decoder linear layers;
+      embeddings, norms and lm_head stay 16-bit), trained base weights and adapters in fp32 (the peft
+      default) unless the method is full fine-tuning in pure bf16/fp16;
+    - autocast copies: fp32 linear weights used in 16-bit compute are cast once per forward and kept
+      for the backward (2 bytes each) unless checkpointing recomputes them block by block;
+    - gradients: one per trainable parameter in its dtype; optimizer: AdamW 2 states, 8-bit AdamW
+      2 bytes, SGD (momentum) 1 state;
+    - logits: the 16-bit logits held by the output (c·V), and at the loss backward the fp32 log-softmax
+      output, its incoming gradient and the outgoing gradient (3 · 4·V): (c + 12)·V bytes per token.
+    """
+    c = 4 if precision == "fp32" else 2
+    quantized = terms.quantized_base or (precision if precision in {"int8", "nf4"} else None)
+    linear = _linear_params(arch)
+    total = counts.total_params
+    base_trained = trainable_params if not terms.adapter_params_are_new else 0
+    half_full = terms.base_trainable and precision in {"bf16", "fp16"}
+    trained_bytes = 2.0 if half_full else 4.0
+    if quantized:
+        q_bytes = weight_bytes_per_param(quantized, double_quant=double_quant)
+        frozen_linear = linear - min(base_trained, linear)
+        frozen_other = total - linear - max(base_trained - linear, 0)
+        frozen_weights = frozen_linear * q_bytes + frozen_other * 2.0
+    else:
+        frozen_weights = (total - base_trained) * weight_bytes_per_param(precision)
+    weights = frozen_weights + base_trained * trained_bytes + added_params * 4.0
+    n_trainable = base_trained + added_params
+    grad_bytes = n_trainable * (trained_bytes if half_full else 4.0)
+    state_bytes_per_param = {"adamw": 2.0 * (trained_bytes if half_full else 4.0), "adamw_8bit": 2.0, "sgd": trained_bytes if half_full else 4.0}
+    opt = n_trainable * state_bytes_per_param[optimizer]
+
+    # sharding
+    if n_gpus > 1:
+        if sharding in {"zero1", "zero2", "zero3", "fsdp"}:
+            opt /= n_gpus
+        if sharding in {"zero2", "zero3", "fsdp"}:
+            grad_bytes /= n_gpus
+        if sharding in {"zero3", "fsdp"}:
+            per_layer_weights = weights / max(arch.num_hidden_layers, 1)
+            weights = weights / n_gpus + 2.0 * per_layer_weights  # one block gathered, one prefetched
+
+    # autocast bf16 copies of fp32 linear weights kept for backward (per micro-batch, independent of T)
+    copies = 0.0
+    if c == 2:
+        fp32_linear = 0.0
+        if precision in {"bf16-mixed"} or (terms.base_trainable and not half_full):
+            fp32_linear = linear * model_pass.backward_layers / max(arch.num_hidden_layers, 1)
+            if terms.base_trainable or precision == "bf16-mixed":
+                fp32_linear += counts.lm_head_params or counts.embedding_params
+        elif terms.top_layers_trainable:
+            fp32_linear = linear * terms.top_layers_trainable / max(arch.num_hidden_layers, 1)
+        fp32_linear += added_params
+        if gradient_checkpointing or (n_gpus > 1 and sharding in {"zero3", "fsdp"}):
+            # recomputed block by block, or (ZeRO-3/FSDP) gathered in 16 bits one block at a time
+            fp32_linear = fp32_linear / max(arch.num_hidden_layers, 1)
+        copies = 2.0 * fp32_linear
+
+    tokens = max(model_pass.logit_tokens, 1)
+    vocab = arch.vocab_size
+    logits_peak = (c + 12.0) * vocab * model_pass.logit_tokens
+    if gradient_checkpointing:
+        checkpoints = float(model_pass.backward_layers * (4 if precision in {"fp32", "bf16-mixed"} else 2) * arch.hidden_size * tokens)
+        acts_start = checkpoints + model_pass.head_saved_bytes
+        working = model_pass.max_layer_saved_bytes
+        start = acts_start + logits_peak
+        mid = checkpoints + working + c * vocab * tokens
+        if mid > start:
+            acts_peak, logits_at_peak = checkpoints + working, float(c * vocab * tokens)
+        else:
+            acts_peak, logits_at_peak = acts_start, logits_peak
+    else:
+        acts_peak = model_pass.layers_saved_bytes + model_pass.head_saved_bytes
+        logits_at_peak = logits_peak
+    # transformers builds a DynamicCache in training forwards unless use_cache=False (it is switched off
+    # under gradient checkpointing); torch.cat copies K (fp32 when the rotary tables follow an fp32
+    # residual stream) and V of every layer into it, and the returned output keeps it through backward.
+    train_kv = 0.0
+    if use_cache and not gradient_checkpointing:
+        k_bytes = 4 if precision in {"fp32", "bf16-mixed"} else c
+        per_token = arch.num_key_value_heads * arch.head_dim * (k_bytes + c)
+        s_k = model_pass.logit_tokens // max(batch, 1) + terms.prefix_tokens
+        train_kv = arch.num_hidden_layers * per_token * batch * s_k
+    start_total = acts_peak + logits_at_peak + copies + train_kv
+    # end of backward: every gradient present, activations gone but one block's
+    end_total = grad_bytes + (model_pass.max_layer_saved_bytes + c * vocab * tokens) + train_kv
+    if end_total > start_total:
+        grads_at_peak = grad_bytes
+        acts_at_peak = model_pass.max_layer_saved_bytes
+        logits_final = float(c * vocab * tokens)
+        weights_at_peak = weights + (copies / max(arch.num_hidden_layers, 1))
+    else:
+        grads_at_peak = 0.0
+        acts_at_peak = acts_peak
+        logits_final = logits_at_peak
+        weights_at_peak = weights + copies
+    allocated = weights_at_peak + grads_at_peak + opt + acts_at_peak + logits_final + train_kv
+    # memory that does not grow with the micro-batch (used for max_micro_batch_that_fits)
+    fixed = weights + copies + opt + (grad_bytes if end_total > start_total else 0.0)
+    per_sequence = max(allocated - fixed, 0.0) / max(batch, 1)
+    return TrainingMemory(
+        weights=weights_at_peak,
+        kv_cache=train_kv,
+        gradients=grads_at_peak,
+        optimizer=opt,
+        activations=acts_at_peak,
+        logits=logits_final,
+        allocated_bytes=allocated,
+        fixed_bytes=fixed,
+        bytes_per_sequence=per_sequence,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceMemory:
+    """Per-GPU bytes at the end of a prefill (the inference peak), and the part that grows per query."""
+
+    weights: float
+    kv_cache: float
+    activations: float
+    logits: float
+    allocated_bytes: float
+    bytes_per_query: float
+
+
+def inference_memory(
+    arch: Architecture, *, weights_bytes: float, batch: int, prompt_tokens: int, output_tokens: int, all_logits: bool = False
+) -> InferenceMemory:
+    """Peak allocated bytes of batched generation (or of one forward returning every logit).
+
+    Notes
+    -----
+    Our own accounting: weights + the KV cache at its final length (2·L·kv_heads·head_dim·(prompt +
+    output)·batch·2 bytes) + the last hidden state and its norm (2 · 2·h per prompt token) + logits:
+    16-bit for every prompt position when ``all_logits`` (a plain forward), else the last position's
+    logits and their fp32 copy (6·V per query, what ``generate`` keeps).
+    """
+    tokens = batch * prompt_tokens
+    kv = kv_cache_bytes(arch, batch=batch, context_tokens=prompt_tokens + output_tokens)
+    acts = 4.0 * arch.hidden_size * tokens
+    logits = 2.0 * arch.vocab_size * tokens if all_logits else 6.0 * arch.vocab_size * batch
+    allocated = weights_bytes + kv + acts + logits
+    return InferenceMemory(weights_bytes, kv, acts, logits, allocated, (allocated - weights_bytes) / max(batch, 1))

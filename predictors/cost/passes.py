@@ -1,0 +1,457 @@
+"""One training step of a decoder, traced module by module: matmul FLOPs and the activations autograd keeps.
+
+The trace follows which tensors require a gradient (``rg``) through one decoder block the way PyTorch
+autograd does: a frozen matmul whose input needs no gradient runs no backward, a frozen matmul whose
+input does runs only the input-gradient matmul, a trained one also the weight-gradient matmul. That is
+what makes frozen-base methods cost ≈ 4N per token, top-k layers cost less (backpropagation stops at
+the lowest trained block) and prompt tuning the full backward (the gradient must reach the input).
+
+What is counted
+---------------
+FLOPs are matrix-multiply FLOPs only (2·m·n·k per product), forward and backward, exactly the
+operators ``torch.utils.flop_counter.FlopCounterMode`` counts: the linear layers (including adapters
+and ``lm_head``) and the two attention products ``Q·Kᵀ`` and ``P·V`` over the full (unmasked) score
+matrix. Norms, activations, softmax, rotary embeddings, the loss and the optimizer are not counted
+(they are memory-bound; the time model covers them through the fitted efficiency). Attention backward
+is 2× its forward for eager/math attention (four products, only those whose operand needs a
+gradient) and 2.5× for fused kernels (SDPA/flash recompute ``Q·Kᵀ``), as FlopCounterMode's formulas.
+
+Gradient checkpointing adds one forward of every block that back-propagates, minus what PyTorch's
+non-reentrant checkpoint does not recompute (it stops once the last saved tensor is rebuilt: a frozen
+feed-forward output projection at the end of a block). MoE experts count the routed
+``num_experts_per_token`` copies per token (not checked against a counter: HF routing is
+data-dependent and does not run on the meta device).
+
+Saved activations are the bytes autograd keeps between forward and backward for one micro-batch, for
+the Hugging Face implementation (RMSNorm/LayerNorm upcast to fp32, autocast to bf16/fp16 compute with
+fp32 trainable weights, peft's LoRA input cast, SDPA/flash saving q, k, v, output and log-sum-exp, an
+eager softmax saving the fp32 probabilities).
+
+References
+----------
+Kaplan et al. 2020, "Scaling Laws for Neural Language Models", arXiv:2001.08361, Sec. 2.1, Table 1
+(forward 2N per token, training ≈ 6N).
+Korthikanti et al. 2022, "Reducing Activation Recomputation in Large Transformer Models",
+arXiv:2205.05198, Sec. 4.1, Eq. 1 (activations per layer s·b·h·(34 + 5·a·s/h) bytes in 16-bit; our
+per-tensor account reproduces its structure for the HF block and adds the fp32 norm upcasts).
+Chen et al. 2016, "Training Deep Nets with Sublinear Memory Cost", arXiv:1604.06174 (checkpointing:
+one extra forward, only block inputs kept).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from predictors.architecture import Architecture, LinearModule
+from predictors.methods.base import CostTerms
+
+__all__ = ["LayerPass", "ModelPass", "forward_flops", "trace_training_pass"]
+
+_MLP_OUTPUT_NAMES = frozenset({"down_proj", "w2", "mlp.c_proj", "fc2", "dense_4h_to_h"})
+_PARALLEL_TYPES = frozenset({"gpt_neox", "phi", "falcon", "gptj"})
+_BLOCK_KERNELS = 34  # non-matmul kernels of one HF block forward: 2 norms x 8, rotary ~10, SDPA + views, act, adds
+_ADAPTER_KERNELS = 6  # per LoRA-adapted module: two casts, A, B, scale, add
+_HEAD_KERNELS = 16  # final norm, lm_head, fp32 upcast, cross-entropy forward and backward
+
+
+@dataclass(frozen=True, slots=True)
+class LayerPass:
+    """One decoder block: forward/backward matmul FLOPs, saved bytes, whether its output needs a gradient."""
+
+    forward_flops: float
+    backward_flops: float
+    saved_bytes: float
+    output_requires_grad: bool
+    runs_backward: bool
+    recompute_flops: float
+    forward_kernels: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPass:
+    """A whole micro-batch step (per GPU, before data parallelism).
+
+    ``layers_saved_bytes`` is the sum over blocks without checkpointing; ``max_layer_saved_bytes`` the
+    largest single block (what checkpointing re-materialises at once). ``head_*`` covers the final norm
+    and ``lm_head``; ``logit_tokens`` the positions whose logits are computed.
+    """
+
+    forward_flops: float
+    backward_flops: float
+    recompute_flops: float
+    layers_saved_bytes: float
+    max_layer_saved_bytes: float
+    head_saved_bytes: float
+    backward_layers: int
+    logit_tokens: int
+    kernel_launches: int = 0
+
+    @property
+    def train_flops(self) -> float:
+        return self.forward_flops + self.backward_flops + self.recompute_flops
+
+
+@dataclass(frozen=True, slots=True)
+class _Roles:
+    attn_in: tuple[LinearModule, ...]
+    attn_out: tuple[LinearModule, ...]
+    mlp_in: tuple[LinearModule, ...]
+    mlp_out: tuple[LinearModule, ...]
+    gated: bool
+    parallel: bool
+    mult: dict[str, int]  # routed copies per token (MoE experts per token, else 1)
+    attn_in_names: tuple[str, ...]
+    expert_in_names: tuple[str, ...]
+
+
+_ROLE_CACHE: dict[int, tuple[Architecture, _Roles]] = {}
+
+
+def _roles(arch: Architecture) -> _Roles:
+    cached = _ROLE_CACHE.get(id(arch))
+    if cached is not None and cached[0] is arch:
+        return cached[1]
+    attention = [m for m in arch.linear_modules if m.kind == "attention"]
+    mlp = [m for m in arch.linear_modules if m.kind in {"mlp", "router"}]
+    mlp_out = [m for m in mlp if m.name in _MLP_OUTPUT_NAMES] or mlp[-1:]
+    mlp_in = [m for m in mlp if m not in mlp_out]
+    expert_in = [m for m in mlp_in if m.kind == "mlp"]
+    gated = len(expert_in) >= 2 or any(m.out_features == 2 * arch.intermediate_size for m in expert_in)
+    parallel = arch.model_type in _PARALLEL_TYPES
+    if arch.model_type == "gpt_neox":
+        parallel = bool(arch.hf_config.get("use_parallel_residual", True))
+    elif arch.model_type == "falcon":
+        parallel = bool(arch.hf_config.get("parallel_attn", True)) or bool(arch.hf_config.get("new_decoder_architecture"))
+    mult = {m.name: _active(arch, m) for m in arch.linear_modules}
+    roles = _Roles(tuple(attention[:-1]), tuple(attention[-1:]), tuple(mlp_in), tuple(mlp_out), gated, parallel, mult,
+                   tuple(m.name for m in attention[:-1]), tuple(m.name for m in expert_in))
+    if len(_ROLE_CACHE) > 4096:
+        _ROLE_CACHE.clear()
+    _ROLE_CACHE[id(arch)] = (arch, roles)
+    return roles
+
+
+def _active(arch: Architecture, module: LinearModule) -> int:
+    """Copies of ``module`` one token passes through (routed experts for MoE, else 1)."""
+    return min(module.n_experts, arch.num_experts_per_token) if module.n_experts > 1 else 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Dtypes:
+    compute: int  # bytes of the autocast compute dtype (2 for bf16/fp16 compute, 4 for fp32)
+    residual: int  # bytes of the residual stream (4 when the embedding weights are fp32)
+    frozen_norm_fp32: bool  # frozen norm weights stored in fp32
+    trainable_fp32: bool  # trained base weights are fp32 (top-k layers in a half-precision model)
+
+
+def _stage(
+    arch: Architecture,
+    modules: tuple[LinearModule, ...],
+    tokens: int,
+    input_rg: bool,
+    input_bytes: int,
+    *,
+    trainable: bool,
+    terms: CostTerms,
+    ranks: dict[str, int],
+    dt: _Dtypes,
+    mults: dict[str, int],
+) -> tuple[float, float, float, dict[str, bool]]:
+    """Linear layers reading one shared input: (forward FLOPs, backward FLOPs, saved bytes, output rg)."""
+    fwd = bwd = saved = 0.0
+    shared_needed = False
+    outputs: dict[str, bool] = {}
+    c = dt.compute
+    scaled_names, scaled_in_names = terms.scaled_modules, terms.scaled_input_modules
+    for m in modules:
+        name = m.name
+        mult = mults[name]
+        base = 2.0 * tokens * m.in_features * m.out_features * mult
+        rank = ranks.get(name, 0) if ranks else 0
+        scaled = bool(scaled_names) and name in scaled_names
+        scaled_in = bool(scaled_in_names) and name in scaled_in_names
+        bias_trains = terms.biases_trainable and m.bias
+        out_rg = input_rg or trainable or bias_trains or rank > 0 or scaled or scaled_in
+        outputs[name] = out_rg
+        fwd += base
+        if input_rg or scaled_in:  # an IA3 feed-forward scale makes the matmul's own input need a gradient
+            bwd += base
+        if trainable:
+            bwd += base
+            if input_bytes != c:
+                saved += c * tokens * m.in_features  # autocast casts the fp32 input once per module
+            else:
+                shared_needed = True
+        if rank:
+            a_flops = 2.0 * tokens * m.in_features * rank * mult
+            b_flops = 2.0 * tokens * rank * m.out_features * mult
+            fwd += a_flops + b_flops
+            bwd += 2.0 * b_flops + a_flops + (a_flops if input_rg else 0.0)
+            # peft casts x to the fp32 adapter dtype, autocast casts it back: one copy per adapted module
+            if c != 4:
+                saved += c * tokens * m.in_features * mult
+            else:
+                shared_needed = True
+            saved += c * tokens * rank * mult
+            if terms.dora:
+                fwd += 2.0 * m.out_features * rank * m.in_features * mult  # B·A for the column norm
+                saved += c * tokens * m.out_features * mult
+        if scaled:
+            saved += c * tokens * m.out_features * mult
+        if scaled_in:
+            saved += c * tokens * m.in_features * mult
+    if shared_needed and modules:
+        saved += max(c, input_bytes) * tokens * modules[0].in_features
+    return fwd, bwd, saved, outputs
+
+
+def _norm_saved(arch: Architecture, tokens: int, input_rg: bool, weight_rg: bool, dt: _Dtypes) -> float:
+    """An RMSNorm/LayerNorm keeps its input upcast to fp32 (and its normalised output if its weight trains)."""
+    saved = 4.0 * tokens * arch.hidden_size if input_rg else 0.0
+    if weight_rg and arch.norm != "nonparametric":
+        saved += dt.residual * tokens * arch.hidden_size
+    return saved
+
+
+def _layer(
+    arch: Architecture,
+    terms: CostTerms,
+    *,
+    x_rg: bool,
+    trainable: bool,
+    batch: int,
+    s_q: int,
+    s_k: int,
+    attention: str,
+    dt: _Dtypes,
+) -> LayerPass:
+    roles = _roles(arch)
+    tokens = batch * s_q
+    ranks = dict(terms.adapter_ranks)
+    c = dt.compute
+    norm_w_rg = (trainable or terms.norms_trainable or (terms.biases_trainable and arch.norm_bias)) and arch.norm != "nonparametric"
+    norm_out_bytes = 4 if (dt.residual == 4 or dt.frozen_norm_fp32 or (trainable and dt.trainable_fp32)) else c
+    fwd = bwd = saved = 0.0
+
+    # attention block
+    n1_rg = x_rg or norm_w_rg
+    saved += _norm_saved(arch, tokens, x_rg, norm_w_rg, dt)
+    f, b, s, outs = _stage(arch, roles.attn_in, tokens, n1_rg, norm_out_bytes, trainable=trainable, terms=terms, ranks=ranks, dt=dt, mults=roles.mult)
+    fwd, bwd, saved = fwd + f, bwd + b, saved + s
+    q_rg = any(outs.values())
+    if len(roles.attn_in) >= 3:
+        names = roles.attn_in_names
+        q_rg, k_rg, v_rg = outs[names[0]], outs[names[1]], outs[names[2]]
+    else:
+        k_rg = v_rg = q_rg
+    if terms.prefix_tokens:
+        k_rg = v_rg = True
+    attn_rg = q_rg or k_rg or v_rg
+    heads, kv_heads, head_dim = arch.num_attention_heads, arch.num_key_value_heads, arch.head_dim
+    one_product = 2.0 * batch * heads * s_q * s_k * head_dim
+    fwd += 2.0 * one_product
+    fused = attention != "eager"
+    if attn_rg:
+        if fused:
+            bwd += 5.0 * one_product
+            saved += c * batch * (2 * s_q * heads * head_dim + 2 * s_k * kv_heads * head_dim) + 4.0 * batch * heads * s_q
+        else:
+            n_products = (1 if (q_rg or k_rg) else 0) + (1 if v_rg else 0) + (1 if q_rg else 0) + (1 if k_rg else 0)
+            bwd += n_products * one_product
+            probs = batch * heads * s_q * s_k
+            saved += c * batch * (s_q * heads * head_dim + 2 * s_k * heads * head_dim)
+            saved += 4.0 * probs + (c * probs if c != 4 else 0.0)
+    out_module = roles.attn_out
+    f, b, s, outs = _stage(arch, out_module, tokens, attn_rg, c, trainable=trainable, terms=terms, ranks=ranks, dt=dt, mults=roles.mult)
+    if not fused and attn_rg and out_module:
+        m = out_module[0]
+        if trainable or ranks.get(m.name):
+            s += c * tokens * m.in_features  # eager: transpose(1, 2).contiguous() copy feeds o_proj
+    if fused and out_module and trainable and not ranks.get(out_module[0].name):
+        s -= c * tokens * out_module[0].in_features  # o_proj reads the SDPA output itself (already saved)
+    fwd, bwd, saved = fwd + f, bwd + b, saved + s
+    attn_out_rg = any(outs.values())
+
+    # feed-forward block
+    if roles.parallel:
+        x1_rg = x_rg
+        n2_rg = x_rg or norm_w_rg
+        if arch.norms_per_layer >= 2:
+            saved += _norm_saved(arch, tokens, x_rg, norm_w_rg, dt)
+    else:
+        x1_rg = x_rg or attn_out_rg
+        n2_rg = x1_rg or norm_w_rg
+        saved += _norm_saved(arch, tokens, x1_rg, norm_w_rg, dt)
+    f, b, s, outs = _stage(arch, roles.mlp_in, tokens, n2_rg, norm_out_bytes, trainable=trainable, terms=terms, ranks=ranks, dt=dt, mults=roles.mult)
+    fwd, bwd, saved = fwd + f, bwd + b, saved + s
+    expert_in = roles.expert_in_names
+    act_rg = any(outs[name] for name in expert_in) if expert_in else n2_rg
+    inter = roles.mlp_out[0].in_features if roles.mlp_out else arch.intermediate_size
+    inter_active = inter * (roles.mult[roles.mlp_out[0].name] if roles.mlp_out else 1)
+    if act_rg:
+        saved += (3.0 if roles.gated else 1.0) * c * tokens * inter_active
+    f, b, s, outs = _stage(arch, roles.mlp_out, tokens, act_rg, c, trainable=trainable, terms=terms, ranks=ranks, dt=dt, mults=roles.mult)
+    fwd, bwd, saved = fwd + f, bwd + b, saved + s
+    # Non-reentrant checkpointing stops recomputing once the last saved tensor is rebuilt: a trailing
+    # feed-forward output projection that saves nothing (frozen, no adapter) is not recomputed.
+    trailing = 0.0
+    for m in roles.mlp_out:
+        if not (trainable or ranks.get(m.name)):
+            trailing += 2.0 * tokens * m.in_features * m.out_features * roles.mult[m.name]
+    mlp_out_rg = any(outs.values())
+    out_rg = x1_rg or mlp_out_rg or (roles.parallel and attn_out_rg)
+    runs_backward = out_rg or attn_rg or act_rg
+    if arch.model_type == "gemma2":
+        saved += 2 * _norm_saved(arch, tokens, out_rg, norm_w_rg, dt)
+    kernels = _BLOCK_KERNELS + len(arch.linear_modules) + _ADAPTER_KERNELS * len(ranks) * (3 if terms.dora else 1)
+    kernels += len(terms.scaled_modules) + len(terms.scaled_input_modules)
+    return LayerPass(fwd, bwd, saved, out_rg, runs_backward, fwd - trailing, kernels)
+
+
+_SHAPE_CACHE: dict[tuple[object, ...], tuple[Architecture, CostTerms, tuple[tuple[float, ...], ...], LayerPass]] = {}
+_UNIT_SHAPES = ((1, 1, 1), (1, 1, 2), (2, 1, 1), (1, 2, 2))  # (batch, s_q, s_k)
+_SCALED_FIELDS = ("forward_flops", "backward_flops", "saved_bytes", "recompute_flops")
+
+
+def _scaled_layer(
+    arch: Architecture, terms: CostTerms, *, x_rg: bool, trainable: bool, batch: int, s_q: int, s_k: int,
+    attention: str, dt: _Dtypes,
+) -> LayerPass:
+    """:func:`_layer` for any shape from four unit-shape traces.
+
+    Every FLOP and byte of a block is ``X·T + Z·K + Y·P + F`` with T = batch·s_q (query tokens),
+    K = batch·s_k (keys and values), P = batch·s_q·s_k (attention products, an eager score matrix)
+    and F fixed (DoRA's per-forward weight norm); which tensors need a gradient does not depend on the
+    shape. The shapes (1,1,1), (1,1,2), (2,1,1), (1,2,2) determine X, Z, Y, F exactly, so a new
+    shape costs a few multiplications.
+    """
+    key = (id(arch), id(terms), x_rg, trainable, attention, dt.compute, dt.residual, dt.frozen_norm_fp32, dt.trainable_fp32)
+    hit = _SHAPE_CACHE.get(key)
+    if hit is None or hit[0] is not arch or hit[1] is not terms:
+        a, b2, c2, d4 = (
+            _layer(arch, terms, x_rg=x_rg, trainable=trainable, batch=b, s_q=q, s_k=k, attention=attention, dt=dt)
+            for b, q, k in _UNIT_SHAPES
+        )
+        coefficients = []
+        for name in _SCALED_FIELDS:
+            va, vb, vc, vd = getattr(a, name), getattr(b2, name), getattr(c2, name), getattr(d4, name)
+            x = vc - vb  # per query token
+            y = (vd - vc) / 2.0  # per (query, key) pair
+            z = vb - va - y  # per key
+            coefficients.append((x, z, y, va - x - z - y))
+        if len(_SHAPE_CACHE) > 65_536:
+            _SHAPE_CACHE.clear()
+        hit = (arch, terms, tuple(coefficients), a)
+        _SHAPE_CACHE[key] = hit
+    _, _, coef, unit = hit
+    tokens = float(batch * s_q)
+    keys = float(batch * s_k)
+    pairs = tokens * s_k
+    fwd, bwd, saved, recompute = (x * tokens + z * keys + y * pairs + f for x, z, y, f in coef)
+    return LayerPass(fwd, bwd, saved, unit.output_requires_grad, unit.runs_backward, recompute, unit.forward_kernels)
+
+
+def _dtypes(precision: str, terms: CostTerms) -> _Dtypes:
+    compute = 4 if precision == "fp32" else 2
+    base_fp32 = precision in {"fp32", "bf16-mixed"}
+    residual = 4 if base_fp32 else 2
+    trainable_fp32 = not (terms.base_trainable and precision in {"bf16", "fp16"})
+    return _Dtypes(compute=compute, residual=residual, frozen_norm_fp32=base_fp32, trainable_fp32=trainable_fp32)
+
+
+def trace_training_pass(
+    arch: Architecture,
+    terms: CostTerms,
+    *,
+    batch: int,
+    seq_len: int,
+    precision: str,
+    attention: str,
+    gradient_checkpointing: bool,
+) -> ModelPass:
+    """Trace one micro-batch (``batch`` sequences of ``seq_len`` tokens) of a training step.
+
+    Under gradient checkpointing the input embeddings are assumed to require a gradient (as
+    ``enable_input_require_grads`` makes them for PEFT models in transformers' Trainer), so every block
+    back-propagates and is recomputed once.
+    """
+    dt = _dtypes(precision, terms)
+    s_q = seq_len + terms.input_virtual_tokens
+    s_k = s_q + terms.prefix_tokens
+    n_layers = arch.num_hidden_layers
+    x_rg = terms.base_trainable or terms.input_virtual_tokens > 0 or (gradient_checkpointing and not terms.head_only)
+    if terms.head_only:
+        frozen = _layer(arch, CostTerms(), x_rg=False, trainable=False, batch=batch, s_q=s_q, s_k=s_k, attention=attention, dt=dt)
+        fwd = n_layers * frozen.forward_flops
+        return ModelPass(fwd, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, n_layers * frozen.forward_kernels)
+    k_top = min(terms.top_layers_trainable, n_layers) if terms.top_layers_trainable else 0
+    segments: list[tuple[int, bool]] = []
+    if terms.base_trainable:
+        segments.append((n_layers, True))
+    elif k_top:
+        segments.extend([(n_layers - k_top, False), (k_top, True)])
+    else:
+        segments.append((n_layers, False))
+    fwd = bwd = recompute = saved = 0.0
+    max_saved = 0.0
+    backward_layers = 0
+    kernels = _HEAD_KERNELS
+    cache: dict[tuple[bool, bool], LayerPass] = {}
+
+    def layer(rg: bool, trainable: bool) -> LayerPass:
+        key = (rg, trainable)
+        if key not in cache:
+            cache[key] = _scaled_layer(arch, terms, x_rg=rg, trainable=trainable, batch=batch, s_q=s_q, s_k=s_k,
+                                       attention=attention, dt=dt)
+        return cache[key]
+
+    for count, trainable in segments:
+        remaining = count
+        while remaining > 0:
+            lp = layer(x_rg, trainable)
+            same = lp.output_requires_grad == x_rg
+            n = remaining if same else 1
+            fwd += n * lp.forward_flops
+            bwd += n * lp.backward_flops
+            kernels += n * lp.forward_kernels
+            if lp.runs_backward:
+                backward_layers += n
+                kernels += n * lp.forward_kernels * (3 if gradient_checkpointing else 2)
+                saved += n * lp.saved_bytes
+                max_saved = max(max_saved, lp.saved_bytes)
+                if gradient_checkpointing:
+                    recompute += n * lp.recompute_flops
+            remaining -= n
+            x_rg = lp.output_requires_grad
+    # final norm and lm_head
+    tokens = batch * s_q
+    h, vocab = arch.hidden_size, arch.vocab_size
+    head_flops = 2.0 * tokens * h * vocab
+    fwd += head_flops
+    head_trains = terms.base_trainable
+    final_norm_rg = terms.base_trainable or terms.norms_trainable or (terms.biases_trainable and arch.norm_bias)
+    in_rg = x_rg or final_norm_rg
+    head_saved = _norm_saved(arch, tokens, x_rg, final_norm_rg, dt)
+    if in_rg:
+        bwd += head_flops
+    if head_trains:
+        bwd += head_flops
+        head_saved += dt.compute * tokens * h
+    return ModelPass(fwd, bwd, recompute, saved, max_saved, head_saved, backward_layers, tokens, kernels)
+
+
+def forward_flops(arch: Architecture, *, batch: int, s_q: int, s_k: int, logit_tokens: int) -> float:
+    """Matmul FLOPs of one inference forward: ``batch`` sequences of ``s_q`` new tokens over ``s_k`` keys.
+
+    Prefill is ``s_q = s_k = prompt``; one decode step is ``s_q = 1, s_k = context``. ``logit_tokens``
+    positions go through ``lm_head`` (generation keeps only the last one).
+    """
+    tokens = batch * s_q
+    per_token = sum(2.0 * m.in_features * m.out_features * _active(arch, m) for m in arch.linear_modules)
+    attention = 4.0 * batch * arch.num_attention_heads * s_q * s_k * arch.head_dim
+    return arch.num_hidden_layers * (tokens * per_token + attention) + 2.0 * logit_tokens * arch.hidden_size * arch.vocab_size
+
+
+def forward_kernel_launches(arch: Architecture) -> int:
+    """Kernels one inference forward launches (our estimate; the calibration's third term)."""
+    return arch.num_hidden_layers * (_BLOCK_KERNELS + len(arch.linear_modules)) + _HEAD_KERNELS

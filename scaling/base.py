@@ -1,0 +1,1026 @@
+# ruff: noqa: N803, N806 -- maths notation (N, D, X, K, ...) follows the papers
+"""Fitting engine shared by every scaling law.
+
+Each law is an estimator in the scikit-learn sense, by duck typing: the constructor only
+stores options, :meth:`BaseLaw.fit` validates the points, fits by robust least squares
+(:func:`scipy.optimize.least_squares` with bounds and multi-start) and sets the fitted
+attributes ``params_``, ``covariance_``, ``intervals_`` and ``diagnostics_``;
+:meth:`BaseLaw.predict` and :meth:`BaseLaw.predict_interval` check that a fit exists first.
+
+Non-convergence is reported as a result with ``success=False`` (never an exception);
+degenerate input raises :class:`ScalingInputError`, a :class:`ValueError` that names the
+offending field (e.g. ``"points[3].y"``).
+
+References
+----------
+.. [1] Virtanen et al. (2020), "SciPy 1.0", Nature Methods 17, 261-272 —
+   ``scipy.optimize.least_squares`` (trust-region reflective, robust losses).
+.. [2] Newville et al., "LMFIT: Non-Linear Least-Square Minimization and Curve-Fitting
+   for Python" — the three-block fit report and the ``errorbars`` convention.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import optimize, stats  # type: ignore[import-untyped, unused-ignore]
+
+__all__ = [
+    "BaseLaw",
+    "FitResult",
+    "FloatArray",
+    "NotFittedError",
+    "ScalingInputError",
+    "check_is_fitted",
+    "clone",
+    "require_positive",
+]
+
+FloatArray = NDArray[np.float64]
+_LawT = TypeVar("_LawT", bound="BaseLaw")
+
+# multi-start stops early once this many starts agree on the lowest cost
+_N_AGREE = 3
+# caps that keep one fit bounded in time (the API passes user options through)
+_MAX_RESTARTS = 100
+_MAX_BOOTSTRAP = 1000
+_MAX_NFEV = 100_000
+_LOSSES = ("linear", "soft_l1", "huber", "cauchy", "arctan")
+
+
+class ScalingInputError(ValueError):
+    """Invalid input to a scaling law (too few points, NaN, out-of-range values ...).
+
+    Parameters
+    ----------
+    message : str
+        Human-readable description, giving the rule and the bad value.
+    field : str, optional
+        Which input is at fault, as a JSON-Pointer-like path, e.g. ``"points[3].y"``,
+        ``"points"`` or ``"options.level"``.
+    """
+
+    def __init__(self, message: str, *, field: str = "points") -> None:
+        super().__init__(message)
+        self.field = field
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_input_error, (str(self), self.field))
+
+
+def _rebuild_input_error(message: str, field: str) -> ScalingInputError:
+    return ScalingInputError(message, field=field)
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised when a method that needs a fit is called on an unfitted estimator."""
+
+
+def check_is_fitted(estimator: object, attributes: Sequence[str] = ("params_",)) -> None:
+    """Raise :class:`NotFittedError` unless ``estimator`` has all fitted ``attributes``."""
+    missing = [a for a in attributes if not hasattr(estimator, a)]
+    if missing:
+        raise NotFittedError(
+            f"This {type(estimator).__name__} instance is not fitted yet; call 'fit' with "
+            f"appropriate arguments before using this method (missing {', '.join(missing)})."
+        )
+
+
+def clone(estimator: _LawT) -> _LawT:
+    """Return an unfitted copy of ``estimator`` with the same constructor options."""
+    return type(estimator)(**estimator.get_params())
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
+    if isinstance(value, np.ndarray):
+        return _json_safe(value.tolist())
+    return value
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """Outcome of fitting one law: what ``POST /v1/scaling/fit`` returns.
+
+    Attributes
+    ----------
+    law : str
+        Registry name of the law (e.g. ``"chinchilla"``).
+    params : dict of str to float
+        Fitted parameter values, by name.
+    intervals : dict of str to (float, float)
+        ``(lower, upper)`` per parameter at confidence ``level``. ``NaN`` where the
+        covariance is not estimable (``diagnostics["errorbars"]`` is then false).
+    diagnostics : dict
+        ``success``, ``message``, ``n_points``, ``n_params``, ``dof``, ``nfev``, ``cost``,
+        ``rmse``, ``aic``, ``bic``, ``loss``, ``f_scale``, ``active_bounds`` (names of
+        parameters at a bound), ``errorbars``, ``correlated_pairs`` (list of
+        ``[name_a, name_b, r]`` with ``|r| >= 0.5``), ``stderr``, ``init_params``,
+        ``interval_method`` and law-specific extras.
+    level : float
+        Confidence level of ``intervals``.
+    """
+
+    law: str
+    params: dict[str, float]
+    intervals: dict[str, tuple[float, float]]
+    diagnostics: dict[str, Any]
+    level: float = 0.9
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (non-finite floats become ``None``)."""
+        out: dict[str, Any] = _json_safe(
+            {
+                "law": self.law,
+                "params": self.params,
+                "intervals": {k: list(v) for k, v in self.intervals.items()},
+                "diagnostics": self.diagnostics,
+                "level": self.level,
+            }
+        )
+        return out
+
+    def report(self, *, min_correl: float = 0.1) -> str:
+        """Three-block text report (fit statistics, variables, correlations), as lmfit."""
+        d = self.diagnostics
+        lines = [
+            f"[[Fit Statistics]] law = {self.law}",
+            f"    success            = {d.get('success')}",
+            f"    message            = {d.get('message')}",
+            f"    # function evals   = {d.get('nfev')}",
+            f"    # data points      = {d.get('n_points')}",
+            f"    # variables        = {d.get('n_params')}",
+            f"    dof                = {d.get('dof')}",
+            f"    loss               = {d.get('loss')} (f_scale = {d.get('f_scale')})",
+            f"    cost               = {_fmt(d.get('cost'))}",
+            f"    rmse               = {_fmt(d.get('rmse'))}",
+            f"    Akaike info crit   = {_fmt(d.get('aic'))}",
+            f"    Bayesian info crit = {_fmt(d.get('bic'))}",
+        ]
+        if not d.get("errorbars", False):
+            lines.append("    ## Warning: uncertainties could not be estimated:")
+            if d.get("active_bounds"):
+                lines.append(f"    parameters at a bound: {', '.join(d['active_bounds'])}")
+        lines.append(f"[[Variables]] ({self.level:.0%} interval)")
+        stderr: Mapping[str, float] = d.get("stderr", {})
+        init: Mapping[str, float] = d.get("init_params", {})
+        width = max((len(k) for k in self.params), default=4)
+        for name, value in self.params.items():
+            se = stderr.get(name, float("nan"))
+            rel = abs(se / value) if value != 0 and math.isfinite(se) else float("nan")
+            lo, hi = self.intervals.get(name, (float("nan"), float("nan")))
+            seg = f"    {name:<{width}}: {_fmt(value)}"
+            seg += f" +/- {_fmt(se)} ({rel:.2%})" if math.isfinite(se) else " +/- (not estimated)"
+            seg += f" [{_fmt(lo)}, {_fmt(hi)}]"
+            if name in init:
+                seg += f" (init = {_fmt(init[name])})"
+            lines.append(seg)
+        lines.append(f"[[Correlations]] (unreported correlations are < {min_correl:.3f})")
+        for a, b, r in sorted(
+            d.get("all_correlations", []), key=lambda t: -abs(float(t[2]))
+        ):
+            if abs(float(r)) >= min_correl:
+                lines.append(f"    C({a}, {b}) = {float(r):+.4f}")
+        return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.6g}"
+    return str(v)
+
+
+def _rng(random_state: int | np.random.Generator | None) -> np.random.Generator:
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    return np.random.default_rng(random_state)
+
+
+@dataclass
+class _Solution:
+    theta: FloatArray
+    res: Any
+    init: FloatArray
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class BaseLaw:
+    """Base class of all parametric scaling laws.
+
+    Subclasses declare ``name``, ``param_names``, ``input_names`` and implement
+    :meth:`_model`; they may override :meth:`_bounds`, :meth:`_initial_guesses`,
+    :meth:`_check_domain` and :meth:`_design`.
+
+    Parameters
+    ----------
+    loss : {"linear", "soft_l1", "huber", "cauchy", "arctan"}
+        Robust loss of :func:`scipy.optimize.least_squares`.
+    f_scale : float
+        Soft margin between inlier and outlier residuals (in units of ``y``).
+    n_restarts : int
+        Random restarts (at most 100) in addition to the law's deterministic starting points. Starts run
+        in order (deterministic first) and stop early once 3 of them agree on the lowest
+        cost (relative tolerance 1e-7).
+    interval : float
+        Confidence level of parameter and prediction intervals, in (0, 1).
+    n_bootstrap : int
+        If > 0 (at most 1000), intervals come from that many case-resampling bootstrap refits
+        (percentile method) instead of the covariance (Wald / delta method).
+    fixed : dict of str to float, optional
+        Parameters held at a given value (not fitted).
+    random_state : int, numpy.random.Generator or None
+        Seed for restarts and the bootstrap. The global RNG is never used.
+    max_nfev : int, optional
+        Function-evaluation cap per start (at most 100,000; default scipy's 100 x n_params).
+    """
+
+    name: ClassVar[str] = "base"
+    #: extra constructor options that must be finite numbers (checked in ``fit``)
+    _numeric_options: ClassVar[tuple[str, ...]] = ()
+    param_names: ClassVar[tuple[str, ...]] = ()
+    input_names: ClassVar[tuple[str, ...]] = ("x",)
+
+    def __init__(
+        self,
+        *,
+        loss: str = "linear",
+        f_scale: float = 1.0,
+        n_restarts: int = 4,
+        interval: float = 0.9,
+        n_bootstrap: int = 0,
+        fixed: Mapping[str, float] | None = None,
+        random_state: int | np.random.Generator | None = None,
+        max_nfev: int | None = None,
+    ) -> None:
+        self.loss = loss
+        self.f_scale = f_scale
+        self.n_restarts = n_restarts
+        self.interval = interval
+        self.n_bootstrap = n_bootstrap
+        self.fixed = fixed
+        self.random_state = random_state
+        self.max_nfev = max_nfev
+
+    # ------------------------------------------------------------------ params API
+    def get_params(self) -> dict[str, Any]:
+        """Constructor options, by name (as scikit-learn's ``get_params``)."""
+        names: list[str] = []
+        for klass in type(self).__mro__:
+            init = klass.__dict__.get("__init__")
+            if init is None or klass is object:
+                continue
+            for p in inspect.signature(init).parameters.values():
+                if p.name != "self" and p.kind not in (
+                    inspect.Parameter.VAR_KEYWORD,
+                    inspect.Parameter.VAR_POSITIONAL,
+                ) and p.name not in names:
+                    names.append(p.name)
+        return {p: getattr(self, p) for p in names}
+
+    def set_params(self, **params: Any) -> Self:
+        """Set constructor options; unknown names raise :class:`ScalingInputError`."""
+        valid = self.get_params()
+        for key, value in params.items():
+            if key not in valid:
+                raise ScalingInputError(
+                    f"unknown option {key!r} for law {self.name!r}; valid: {sorted(valid)}",
+                    field=f"options.{key}",
+                )
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------------------------ hooks
+    def _model(self, theta: FloatArray, X: FloatArray) -> FloatArray:
+        raise NotImplementedError
+
+    def _bounds(self, X: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray]:
+        k = len(self._all_param_names(X))
+        return np.full(k, -np.inf), np.full(k, np.inf)
+
+    def _initial_guesses(self, X: FloatArray, y: FloatArray) -> list[FloatArray]:
+        return [np.ones(len(self._all_param_names(X)))]
+
+    def _start_box(self, X: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Box from which random restarts are drawn (defaults to guesses +/- 1 decade)."""
+        g = self._initial_guesses(X, y)[0]
+        lo, hi = self._bounds(X, y)
+        a = np.where(g > 0, g / 10, g * 10 - 1)
+        b = np.where(g > 0, g * 10, g / 10 + 1)
+        return np.maximum(a, np.where(np.isfinite(lo), lo, a)), np.minimum(
+            b, np.where(np.isfinite(hi), hi, b)
+        )
+
+    def _check_domain(self, X: FloatArray, y: FloatArray | None) -> None:
+        """Law-specific input checks; raise :class:`ScalingInputError`."""
+
+    def _all_param_names(self, X: FloatArray | None = None) -> tuple[str, ...]:
+        return self.param_names
+
+    def _design(self, x: Any, *, what: str = "x") -> FloatArray:
+        """Turn the documented ``x`` shapes into a 2-D float array (n_points, n_inputs)."""
+        return _as_design(x, self.input_names, law=self.name, what=what)
+
+    def _postprocess(self, X: FloatArray, y: FloatArray) -> None:
+        """Hook run after a successful fit (derived quantities)."""
+
+    # ------------------------------------------------------------------ fit
+    def _validate_options(self) -> None:
+        for key in ("f_scale", "interval", "n_restarts", "n_bootstrap", *self._numeric_options):
+            val = getattr(self, key)
+            if (
+                isinstance(val, bool)
+                or not isinstance(val, (int, float, np.integer, np.floating))
+                or not math.isfinite(float(val))
+            ):
+                raise ScalingInputError(
+                    f"option {key} must be a finite number, got {val!r}", field=f"options.{key}"
+                )
+        if self.max_nfev is not None and (
+            isinstance(self.max_nfev, bool) or not isinstance(self.max_nfev, (int, np.integer))
+            or not 1 <= self.max_nfev <= _MAX_NFEV
+        ):
+            raise ScalingInputError(
+                f"max_nfev must be an integer in [1, {_MAX_NFEV}], got {self.max_nfev!r}",
+                field="options.max_nfev",
+            )
+        rs = self.random_state
+        if rs is not None and not isinstance(rs, np.random.Generator) and (
+            isinstance(rs, bool) or not isinstance(rs, (int, np.integer)) or rs < 0
+        ):
+            raise ScalingInputError(
+                f"random_state must be a non-negative integer or None, got {rs!r}",
+                field="options.random_state",
+            )
+        if self.fixed is not None and not isinstance(self.fixed, Mapping):
+            raise ScalingInputError(
+                f"fixed must be an object of parameter: value, got {self.fixed!r}",
+                field="options.fixed",
+            )
+        if self.loss not in _LOSSES:
+            raise ScalingInputError(
+                f"loss must be one of {_LOSSES}, got {self.loss!r}", field="options.loss"
+            )
+        if not (isinstance(self.f_scale, (int, float)) and self.f_scale > 0):
+            raise ScalingInputError(
+                f"f_scale must be a positive number, got {self.f_scale!r}", field="options.f_scale"
+            )
+        if not (0.0 < float(self.interval) < 1.0):
+            raise ScalingInputError(
+                f"interval must be in (0, 1), got {self.interval!r}", field="options.interval"
+            )
+        for key, cap in (("n_restarts", _MAX_RESTARTS), ("n_bootstrap", _MAX_BOOTSTRAP)):
+            val = getattr(self, key)
+            if int(val) != val or not 0 <= val <= cap:
+                raise ScalingInputError(
+                    f"{key} must be an integer in [0, {cap}], got {val!r}", field=f"options.{key}"
+                )
+
+    def fit(self, x: Any, y: Any, sample_weight: Any = None) -> Self:
+        """Fit the law to points ``(x, y)``; returns ``self``.
+
+        Parameters
+        ----------
+        x : array-like or dict
+            Inputs in the shape documented by the law (scalar per point, or a dict of
+            columns / an ``(n_points, n_inputs)`` array for multi-input laws).
+        y : array-like of shape (n_points,)
+            Observed values.
+        sample_weight : array-like of shape (n_points,), optional
+            Non-negative weights on the squared residuals.
+        """
+        for attr in ("params_", "covariance_", "intervals_", "diagnostics_", "bootstrap_params_"):
+            if hasattr(self, attr):
+                delattr(self, attr)
+        self._validate_options()
+        X = self._design(x)
+        yv = _as_vector(y, what="y", law=self.name)
+        _check_lengths(X, yv)
+        w = _as_weights(sample_weight, len(yv))
+        self._check_domain(X, yv)
+        names = self._all_param_names(X)
+        free = self._free_mask(names)
+        n_free = int(free.sum())
+        if len(yv) < self._min_points(n_free):
+            raise ScalingInputError(
+                f"law {self.name!r} needs at least {n_free} points to fit {n_free} free "
+                f"parameters ({', '.join(n for n, f in zip(names, free, strict=False) if f)}), got "
+                f"{len(yv)} points (hold some fixed with options.fixed)",
+                field="points",
+            )
+        if np.all(yv == 0):
+            raise ScalingInputError(
+                f"all {len(yv)} y values are zero; law {self.name!r} cannot be fitted",
+                field="points",
+            )
+        try:
+            with np.errstate(all="ignore"):
+                sol = self._solve(X, yv, w, names, free)
+                self._finish(X, yv, w, names, free, sol)
+        except (np.linalg.LinAlgError, OverflowError, ZeroDivisionError) as exc:
+            raise ScalingInputError(
+                f"points are numerically degenerate for law {self.name!r} (extreme magnitudes "
+                f"or no spread): {exc}",
+                field="points",
+            ) from exc
+        return self
+
+    def _min_points(self, n_free: int) -> int:
+        """Fewest points accepted for ``n_free`` free parameters (default: equal)."""
+        return n_free
+
+    def _free_mask(self, names: Sequence[str]) -> NDArray[np.bool_]:
+        fixed = dict(self.fixed or {})
+        unknown = set(fixed) - set(names)
+        if unknown:
+            raise ScalingInputError(
+                f"cannot fix unknown parameter(s) {sorted(unknown)} of law {self.name!r}; "
+                f"parameters are {list(names)}",
+                field="options.fixed",
+            )
+        for k, v in fixed.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+                raise ScalingInputError(
+                    f"fixed value of {k!r} must be a number, got {v!r}", field=f"options.fixed.{k}"
+                )
+            if not math.isfinite(float(v)):
+                raise ScalingInputError(
+                    f"fixed value of {k!r} must be finite, got {v!r}", field=f"options.fixed.{k}"
+                )
+        return np.array([n not in fixed for n in names], dtype=bool)
+
+    def _residual_fn(
+        self, X: FloatArray, y: FloatArray, w: FloatArray, full0: FloatArray, free: NDArray[np.bool_]
+    ) -> Callable[[FloatArray], FloatArray]:
+        sw = np.sqrt(w)
+
+        def fun(t: FloatArray) -> FloatArray:
+            full = full0.copy()
+            full[free] = t
+            with np.errstate(all="ignore"):
+                r = sw * (self._model(full, X) - y)
+            return np.where(np.isfinite(r), r, 1e10)
+
+        return fun
+
+    def _solve(
+        self,
+        X: FloatArray,
+        y: FloatArray,
+        w: FloatArray,
+        names: Sequence[str],
+        free: NDArray[np.bool_],
+        *,
+        rng: np.random.Generator | None = None,
+        n_restarts: int | None = None,
+    ) -> _Solution:
+        fixed = dict(self.fixed or {})
+        lo, hi = self._bounds(X, y)
+        guesses = self._initial_guesses(X, y)
+        full0 = np.array(guesses[0], dtype=float)
+        for i, n in enumerate(names):
+            if n in fixed:
+                full0[i] = float(fixed[n])
+        rng = rng if rng is not None else _rng(self.random_state)
+        starts = [np.asarray(g, dtype=float)[free] for g in guesses]
+        n_r = int(self.n_restarts if n_restarts is None else n_restarts)
+        if n_r:
+            blo, bhi = self._start_box(X, y)
+            for _ in range(n_r):
+                starts.append(rng.uniform(blo, bhi)[free])
+        lo_f, hi_f = lo[free], hi[free]
+        fun = self._residual_fn(X, y, w, full0, free)
+        best: _Solution | None = None
+        n_agree = 0
+        n_run = 0
+        for s in starts:
+            if n_agree >= _N_AGREE:
+                break  # enough independent starts reached the same minimum
+            n_run += 1
+            s = np.minimum(np.maximum(s, lo_f), hi_f)
+            try:
+                res = optimize.least_squares(
+                    fun,
+                    s,
+                    bounds=(lo_f, hi_f),
+                    loss=self.loss,
+                    f_scale=float(self.f_scale),
+                    x_scale="jac",
+                    max_nfev=self.max_nfev,
+                    method="trf",
+                )
+            except (ValueError, np.linalg.LinAlgError) as exc:  # e.g. non-finite start
+                res = optimize.OptimizeResult(
+                    x=s, cost=np.inf, fun=fun(s), jac=np.zeros((len(y), len(s))),
+                    nfev=1, success=False, status=-1, message=str(exc),
+                    active_mask=np.zeros(len(s), dtype=int),
+                )
+            if best is not None and math.isclose(
+                float(res.cost), float(best.res.cost), rel_tol=1e-7, abs_tol=1e-14
+            ):
+                n_agree += 1
+            if best is None or float(res.cost) < float(best.res.cost) - 1e-15:
+                if best is None or not math.isclose(
+                    float(res.cost), float(best.res.cost), rel_tol=1e-7, abs_tol=1e-14
+                ):
+                    n_agree = 1
+                full = full0.copy()
+                full[free] = res.x
+                init = full0.copy()
+                init[free] = s
+                best = _Solution(theta=full, res=res, init=init)
+        assert best is not None
+        best.extra["n_starts"] = n_run
+        return best
+
+    def _finish(
+        self,
+        X: FloatArray,
+        y: FloatArray,
+        w: FloatArray,
+        names: Sequence[str],
+        free: NDArray[np.bool_],
+        sol: _Solution,
+    ) -> None:
+        theta = sol.theta
+        res = sol.res
+        n, k = len(y), int(free.sum())
+        dof = n - k
+        with np.errstate(all="ignore"):
+            resid = self._model(theta, X) - y
+        rss = float(np.sum(w * resid**2))
+        rmse = math.sqrt(float(np.mean(resid**2)))
+        active = np.asarray(res.active_mask) != 0
+        cov = np.full((len(names), len(names)), np.nan)
+        errorbars = False
+        J = np.asarray(res.jac, dtype=float)
+        if dof > 0 and J.size and np.all(np.isfinite(J)) and not active.any():
+            # Gauss-Newton covariance on the raw (unweighted-by-loss) residuals
+            with np.errstate(all="ignore"):
+                jtj = J.T @ J
+            try:
+                if np.all(np.isfinite(jtj)) and np.linalg.matrix_rank(jtj) == k:
+                    s2 = rss / dof
+                    c_free = np.linalg.inv(jtj) * s2
+                    if np.all(np.isfinite(c_free)) and np.all(np.diag(c_free) >= 0):
+                        idx = np.flatnonzero(free)
+                        cov[np.ix_(idx, idx)] = c_free
+                        errorbars = True
+            except np.linalg.LinAlgError:
+                errorbars = False
+        level = float(self.interval)
+        stderr = np.sqrt(np.where(np.diag(cov) >= 0, np.diag(cov), np.nan))
+        tq = float(stats.t.ppf(0.5 + level / 2, max(dof, 1)))
+        intervals: dict[str, tuple[float, float]] = {}
+        for i, nm in enumerate(names):
+            if not free[i]:
+                intervals[nm] = (float(theta[i]), float(theta[i]))
+            else:
+                intervals[nm] = (float(theta[i] - tq * stderr[i]), float(theta[i] + tq * stderr[i]))
+        interval_method = "wald"
+        self.params_ = {nm: float(v) for nm, v in zip(names, theta, strict=False)}
+        self._theta_ = theta
+        self._names_ = tuple(names)
+        self._free_ = free
+        success = bool(res.success) and math.isfinite(rss)
+        if int(self.n_bootstrap) > 0 and dof >= 0 and n >= 2:
+            boot = self._bootstrap(X, y, w, names, free, sol)
+            if boot.shape[0] >= 2:
+                self.bootstrap_params_ = boot
+                interval_method = "bootstrap"
+                qlo, qhi = 50 * (1 - level), 50 * (1 + level)
+                for i, nm in enumerate(names):
+                    intervals[nm] = (
+                        float(np.percentile(boot[:, i], qlo)),
+                        float(np.percentile(boot[:, i], qhi)),
+                    )
+        corr_pairs: list[list[Any]] = []
+        all_corr: list[list[Any]] = []
+        if errorbars:
+            for i in range(len(names)):
+                for j in range(i + 1, len(names)):
+                    if free[i] and free[j] and stderr[i] > 0 and stderr[j] > 0:
+                        r = float(cov[i, j] / (stderr[i] * stderr[j]))
+                        all_corr.append([names[i], names[j], r])
+                        if abs(r) >= 0.5:
+                            corr_pairs.append([names[i], names[j], r])
+        if rss > 0:
+            aic = n * math.log(rss / n) + 2 * k
+            bic = n * math.log(rss / n) + math.log(n) * k
+        else:
+            aic = bic = -math.inf
+        self.covariance_ = cov
+        self.intervals_ = intervals
+        self.diagnostics_ = {
+            "success": success,
+            "message": str(res.message),
+            "n_points": n,
+            "n_params": k,
+            "dof": dof,
+            "nfev": int(res.nfev),
+            "cost": float(res.cost),
+            "rmse": rmse,
+            "aic": aic,
+            "bic": bic,
+            "loss": self.loss,
+            "f_scale": float(self.f_scale),
+            "active_bounds": [nm for nm, a in zip([m for m, f in zip(names, free, strict=False) if f], active, strict=False) if a],
+            "errorbars": errorbars,
+            "correlated_pairs": corr_pairs,
+            "all_correlations": all_corr,
+            "stderr": {nm: float(s) for nm, s in zip(names, stderr, strict=False)},
+            "init_params": {nm: float(v) for nm, v in zip(names, sol.init, strict=False)},
+            "interval_method": interval_method,
+            "fixed": sorted(dict(self.fixed or {})),
+            **sol.extra,
+        }
+        self._postprocess(X, y)
+
+    def _bootstrap(
+        self,
+        X: FloatArray,
+        y: FloatArray,
+        w: FloatArray,
+        names: Sequence[str],
+        free: NDArray[np.bool_],
+        sol: _Solution,
+    ) -> FloatArray:
+        rng = _rng(self.random_state)
+        # consume the restart draws so bootstrap samples differ from restarts
+        rng = np.random.default_rng(rng.integers(0, 2**63 - 1))
+        n = len(y)
+        out = []
+        for _ in range(int(self.n_bootstrap)):
+            idx = rng.integers(0, n, n)
+            if len(np.unique(idx)) < int(free.sum()):
+                continue
+            Xb, yb, wb = X[idx], y[idx], w[idx]
+            try:
+                s = self._solve_from(Xb, yb, wb, names, free, sol.theta)
+            except (ValueError, np.linalg.LinAlgError):
+                continue
+            out.append(s)
+        return np.array(out, dtype=float).reshape(-1, len(names))
+
+    def _solve_from(
+        self,
+        X: FloatArray,
+        y: FloatArray,
+        w: FloatArray,
+        names: Sequence[str],
+        free: NDArray[np.bool_],
+        theta0: FloatArray,
+    ) -> FloatArray:
+        lo, hi = self._bounds(X, y)
+        fun = self._residual_fn(X, y, w, theta0.copy(), free)
+        s = np.clip(theta0[free], lo[free], hi[free])
+        res = optimize.least_squares(
+            fun, s, bounds=(lo[free], hi[free]), loss=self.loss, f_scale=float(self.f_scale),
+            x_scale="jac", max_nfev=self.max_nfev, method="trf",
+        )
+        full = theta0.copy()
+        full[free] = res.x
+        return full
+
+    # ------------------------------------------------------------------ from params
+    def _adopt_params(self, params: Mapping[str, float]) -> tuple[str, ...]:
+        """Set any state implied by the parameter names; return them in model order."""
+        names = self._all_param_names(None)
+        _check_param_names(self.name, params, names)
+        return names
+
+    @classmethod
+    def from_params(
+        cls,
+        params: Mapping[str, float],
+        *,
+        covariance: Any = None,
+        **options: Any,
+    ) -> Self:
+        """An estimator that predicts with given parameters, without fitting.
+
+        Parameters
+        ----------
+        params : mapping of str to float
+            Parameter values as in ``FitResult.params``.
+        covariance : array-like of shape (n_params, n_params), optional
+            Parameter covariance in ``params_`` order; enables ``predict_interval`` (normal
+            quantile, since the fit's degrees of freedom are unknown here).
+        **options
+            Constructor options of the law.
+        """
+        est = cls(**options)
+        est._validate_options()
+        if not isinstance(params, Mapping):
+            raise ScalingInputError("params must be an object of name: value", field="params")
+        names = est._adopt_params(params)
+        theta = np.empty(len(names))
+        for i, nm in enumerate(names):
+            try:
+                theta[i] = float(params[nm])
+            except (TypeError, ValueError) as exc:
+                raise ScalingInputError(
+                    f"parameter {nm!r} must be a number, got {params[nm]!r}", field=f"params.{nm}"
+                ) from exc
+            if not math.isfinite(theta[i]):
+                raise ScalingInputError(
+                    f"parameter {nm!r} must be finite, got {theta[i]!r}", field=f"params.{nm}"
+                )
+        est.params_ = {nm: float(v) for nm, v in zip(names, theta, strict=False)}
+        est._theta_ = theta
+        est._names_ = names
+        est._free_ = np.ones(len(names), dtype=bool)
+        cov = np.full((len(names), len(names)), np.nan)
+        errorbars = False
+        if covariance is not None:
+            c = np.asarray(covariance, dtype=float)
+            if c.shape != cov.shape or not np.all(np.isfinite(c)):
+                raise ScalingInputError(
+                    f"covariance must be a finite {len(names)}x{len(names)} matrix in the order "
+                    f"{list(names)}",
+                    field="covariance",
+                )
+            cov, errorbars = c, True
+        est.covariance_ = cov
+        est.intervals_ = {nm: (float("nan"), float("nan")) for nm in names}
+        est.diagnostics_ = {"errorbars": errorbars, "dof": 10**9, "success": True,
+                            "message": "parameters given, not fitted"}
+        return est
+
+    # ------------------------------------------------------------------ predict
+    def predict(self, x: Any) -> FloatArray:
+        """Predicted ``y`` at ``x`` (same shapes as :meth:`fit`)."""
+        check_is_fitted(self)
+        X = self._design(x)
+        self._check_domain(X, None)
+        with np.errstate(all="ignore"):
+            out = np.asarray(self._model(self._theta_, X), dtype=float)
+        bad = np.flatnonzero(~np.isfinite(out))
+        if bad.size:
+            i = int(bad[0])
+            raise ScalingInputError(
+                f"law {self.name!r} has no finite prediction at point {i} (value {out[i]}); "
+                "the input is outside the range these parameters support",
+                field=f"x[{i}]",
+            )
+        return out
+
+    def predict_interval(self, x: Any, level: float | None = None) -> tuple[FloatArray, FloatArray]:
+        """Confidence band ``(lower, upper)`` of the fitted curve at ``x``.
+
+        Uses the bootstrap draws when the law was fitted with ``n_bootstrap > 0``,
+        otherwise the delta method on ``covariance_`` with a Student-t quantile.
+        Bounds are ``NaN`` when no uncertainty is estimable (``dof == 0`` or a
+        parameter at a bound, see ``diagnostics_["errorbars"]``).
+        """
+        check_is_fitted(self)
+        lvl = float(self.interval if level is None else level)
+        if not 0.0 < lvl < 1.0:
+            raise ScalingInputError(f"level must be in (0, 1), got {level!r}", field="level")
+        X = self._design(x)
+        self._check_domain(X, None)
+        mean = np.asarray(self._model(self._theta_, X), dtype=float)
+        boot = getattr(self, "bootstrap_params_", None)
+        if boot is not None:
+            with np.errstate(all="ignore"):
+                preds = np.array([self._model(t, X) for t in boot])
+            preds = preds[np.all(np.isfinite(preds), axis=1)]
+            lo = np.percentile(preds, 50 * (1 - lvl), axis=0)
+            hi = np.percentile(preds, 50 * (1 + lvl), axis=0)
+            return np.minimum(lo, mean), np.maximum(hi, mean)
+        if not self.diagnostics_["errorbars"]:
+            nan = np.full_like(mean, np.nan)
+            return nan, nan.copy()
+        G = self._prediction_jacobian(X)
+        var = np.einsum("ij,jk,ik->i", G, np.nan_to_num(self.covariance_), G)
+        tq = float(stats.t.ppf(0.5 + lvl / 2, max(int(self.diagnostics_["dof"]), 1)))
+        half = tq * np.sqrt(np.maximum(var, 0.0))
+        return mean - half, mean + half
+
+    def _prediction_jacobian(self, X: FloatArray) -> FloatArray:
+        theta = self._theta_
+        G = np.zeros((X.shape[0], len(theta)))
+        for i in range(len(theta)):
+            if not self._free_[i]:
+                continue
+            h = 1e-6 * max(1.0, abs(theta[i]))
+            tp, tm = theta.copy(), theta.copy()
+            tp[i] += h
+            tm[i] -= h
+            with np.errstate(all="ignore"):
+                G[:, i] = (self._model(tp, X) - self._model(tm, X)) / (2 * h)
+        return np.nan_to_num(G)
+
+    def score(self, x: Any, y: Any) -> float:
+        """Mean squared error of :meth:`predict` on held-out points (lower is better)."""
+        yv = _as_vector(y, what="y", law=self.name)
+        pred = self.predict(x)
+        if len(pred) != len(yv):
+            raise ScalingInputError(
+                f"x has {len(pred)} points but y has {len(yv)}", field="points"
+            )
+        return float(np.mean((pred - yv) ** 2))
+
+    def result(self) -> FitResult:
+        """The fit as a frozen :class:`FitResult`."""
+        check_is_fitted(self)
+        return FitResult(
+            law=self.name,
+            params=dict(self.params_),
+            intervals=dict(self.intervals_),
+            diagnostics=dict(self.diagnostics_),
+            level=float(self.interval),
+        )
+
+
+# ---------------------------------------------------------------------- input helpers
+def _as_vector(v: Any, *, what: str, law: str) -> FloatArray:
+    try:
+        arr = np.asarray(v, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ScalingInputError(
+            f"{what} must be numeric for law {law!r}: {exc}", field="points"
+        ) from exc
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise ScalingInputError(
+            f"{what} must be one number per point (1-D), got shape {arr.shape}", field="points"
+        )
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        i = int(bad[0])
+        raise ScalingInputError(
+            f"{what} of point {i} is {float(arr[i])}; values must be finite (no NaN or inf)",
+            field=f"points[{i}].{what}",
+        )
+    return arr
+
+
+def _as_weights(sample_weight: Any, n: int) -> FloatArray:
+    if sample_weight is None:
+        return np.ones(n)
+    w = np.asarray(sample_weight, dtype=float).reshape(-1)
+    if w.shape[0] != n:
+        raise ScalingInputError(
+            f"sample_weight has {w.shape[0]} entries, expected one per point ({n})",
+            field="sample_weight",
+        )
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if bad.size:
+        i = int(bad[0])
+        raise ScalingInputError(
+            f"sample_weight[{i}] = {w[i]!r}; weights must be finite and >= 0",
+            field=f"sample_weight[{i}]",
+        )
+    if not np.any(w > 0):
+        raise ScalingInputError("all sample weights are zero", field="sample_weight")
+    return w
+
+
+def _check_lengths(X: FloatArray, y: FloatArray) -> None:
+    if X.shape[0] != y.shape[0]:
+        raise ScalingInputError(
+            f"x has {X.shape[0]} points but y has {y.shape[0]}; expected equal lengths",
+            field="points",
+        )
+
+
+def _as_design(
+    x: Any, input_names: Sequence[str] | None, *, law: str, what: str = "x"
+) -> FloatArray:
+    """Convert ``x`` to a (n_points, n_inputs) float array.
+
+    Accepted: a scalar or 1-D sequence (single-input laws); a 2-D array or list of rows
+    with ``n_inputs`` columns; a dict of equal-length columns keyed by ``input_names``;
+    a list of per-point dicts keyed by ``input_names``. ``input_names=None`` means any
+    number of columns.
+    """
+    n_in = None if input_names is None else len(input_names)
+    if isinstance(x, Mapping):
+        if input_names is None:
+            raise ScalingInputError(
+                f"law {law!r} takes x as an (n_points, n_features) array, not a dict",
+                field="points",
+            )
+        missing = [k for k in input_names if k not in x]
+        if missing:
+            raise ScalingInputError(
+                f"x for law {law!r} must have keys {list(input_names)}; missing {missing}",
+                field="points",
+            )
+        cols = [np.atleast_1d(np.asarray(x[k], dtype=float)) for k in input_names]
+        lens = {c.shape[0] for c in cols}
+        if len(lens) != 1:
+            raise ScalingInputError(
+                f"x columns {list(input_names)} have different lengths {sorted(lens)}",
+                field="points",
+            )
+        arr = np.column_stack(cols)
+    elif (
+        isinstance(x, (list, tuple))
+        and len(x) > 0
+        and all(isinstance(e, Mapping) for e in x)
+    ):
+        if input_names is None:
+            raise ScalingInputError(
+                f"law {law!r} takes x as numeric rows, not dicts", field="points"
+            )
+        rows = []
+        for i, e in enumerate(x):
+            try:
+                rows.append([float(e[k]) for k in input_names])
+            except KeyError as exc:
+                raise ScalingInputError(
+                    f"point {i}: x must have keys {list(input_names)}, missing {exc}",
+                    field=f"points[{i}].x",
+                ) from exc
+            except (TypeError, ValueError) as exc:
+                raise ScalingInputError(
+                    f"point {i}: x values must be numbers ({exc})", field=f"points[{i}].x"
+                ) from exc
+        arr = np.array(rows, dtype=float)
+    else:
+        try:
+            arr = np.asarray(x, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ScalingInputError(
+                f"{what} must be numeric for law {law!r} ({exc})", field="points"
+            ) from exc
+        if arr.ndim == 0:
+            arr = arr.reshape(1, 1)
+        elif arr.ndim == 1:
+            if n_in in (None, 1):
+                arr = arr.reshape(-1, 1)
+            elif arr.shape[0] == n_in:
+                arr = arr.reshape(1, -1)
+            else:
+                raise ScalingInputError(
+                    f"law {law!r} takes {n_in} inputs {list(input_names or [])} per point; "
+                    f"got a flat sequence of {arr.shape[0]} numbers",
+                    field="points",
+                )
+        elif arr.ndim != 2:
+            raise ScalingInputError(
+                f"x must be 1-D or 2-D, got shape {arr.shape}", field="points"
+            )
+    if n_in is not None and arr.shape[1] != n_in:
+        raise ScalingInputError(
+            f"law {law!r} takes {n_in} input column(s) {list(input_names or [])}, got "
+            f"{arr.shape[1]}",
+            field="points",
+        )
+    if arr.shape[0] == 0:
+        raise ScalingInputError(f"no points given to law {law!r}", field="points")
+    bad = np.argwhere(~np.isfinite(arr))
+    if bad.size:
+        i, j = int(bad[0][0]), int(bad[0][1])
+        raise ScalingInputError(
+            f"{what} of point {i} (column {j}) is {float(arr[i, j])}; values must be finite",
+            field=f"points[{i}].x",
+        )
+    return arr
+
+
+def _check_param_names(law: str, params: Mapping[str, float], names: Sequence[str]) -> None:
+    missing = [n for n in names if n not in params]
+    extra = [n for n in params if n not in names]
+    if missing or extra:
+        bad = (missing or extra)[0]
+        raise ScalingInputError(
+            f"law {law!r} takes parameters {list(names)}; missing {missing}, unknown {extra}",
+            field=f"params.{bad}",
+        )
+
+
+def require_positive(
+    X: FloatArray, columns: Sequence[int], names: Sequence[str], *, what: str = "x"
+) -> None:
+    """Raise :class:`ScalingInputError` on the first non-positive entry of ``columns``.
+
+    The error's ``field`` is ``points[i].<what>`` (plus ``.<name>`` for multi-input x).
+    """
+    for c, nm in zip(columns, names, strict=True):
+        bad = np.flatnonzero(X[:, c] <= 0)
+        if bad.size:
+            i = int(bad[0])
+            raise ScalingInputError(
+                f"{nm} of point {i} is {float(X[i, c])}; it must be > 0",
+                field=f"points[{i}].{what}" + (f".{nm}" if len(names) > 1 else ""),
+            )

@@ -1,0 +1,250 @@
+"""Runs: queued real probes and fine-tunes. State, progress events and results live here.
+
+The API creates a run (idempotent by key) and commits before anything is enqueued; a worker moves it
+through ``queued → running → succeeded | failed | cancelled``, writing one event row per status change
+and per progress report (``GET /v1/runs/{id}/events`` streams them). ``finish_run`` writes the run's
+measurement and its final status in one transaction, so a redelivered run can never record twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from storage.errors import ConflictError, NotFoundError
+from storage.models import MeasurementRow, RunEventRow, RunRow, utcnow
+
+__all__ = [
+    "CANCELLED",
+    "FAILED",
+    "QUEUED",
+    "RUNNING",
+    "SUCCEEDED",
+    "TERMINAL",
+    "begin_delivery",
+    "cancel_requested",
+    "create_run",
+    "finish_run",
+    "get_run",
+    "hand_off",
+    "list_events",
+    "mark_enqueue_failed",
+    "report_progress",
+    "request_cancel",
+    "requeue_for_retry",
+]
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
+TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
+
+# What makes two POSTs "the same run" under one idempotency key.
+_IDENTITY_FIELDS = ("kind", "candidate", "task_id", "dataset_id", "plan_id", "prediction_id", "options")
+
+
+def _event(session: Session, run_id: str, kind: str, data: dict[str, Any]) -> None:
+    session.add(RunEventRow(run_id=run_id, kind=kind, data=data))
+
+
+def _set_status(session: Session, row: RunRow, status: str, **extra: Any) -> None:
+    row.status = status
+    _event(session, row.id, "status", {"status": status, **extra})
+
+
+def create_run(*, session: Session, values: Mapping[str, Any], idempotency_key: str | None) -> tuple[RunRow, bool]:
+    """Store a queued run; returns ``(row, created)``.
+
+    With an idempotency key, a second call returns the first run (``created`` false) when the request is
+    the same, and raises :class:`ConflictError` when the key was used for a different request.
+    """
+    if idempotency_key is not None:
+        existing = _by_key(session, idempotency_key)
+        if existing is not None:
+            return _same_request(existing, values, idempotency_key), False
+    row = RunRow(**values, idempotency_key=idempotency_key, status=QUEUED, progress={}, result={})
+    session.add(row)
+    try:
+        session.flush()
+        _event(session, row.id, "status", {"status": QUEUED})
+        session.commit()
+    except IntegrityError:
+        # A concurrent POST with the same key committed first: answer with its run.
+        session.rollback()
+        existing = _by_key(session, idempotency_key) if idempotency_key is not None else None
+        if existing is None:
+            raise
+        return _same_request(existing, values, idempotency_key or ""), False
+    return row, True
+
+
+def _by_key(session: Session, key: str) -> RunRow | None:
+    return session.scalars(select(RunRow).where(RunRow.idempotency_key == key)).first()
+
+
+def _same_request(existing: RunRow, values: Mapping[str, Any], key: str) -> RunRow:
+    for name in _IDENTITY_FIELDS:
+        if name in values and values[name] != getattr(existing, name):
+            raise ConflictError(
+                "idempotency_key", f"key {key!r} was already used for a different run ({existing.id}); {name} differs"
+            )
+    return existing
+
+
+def get_run(*, session: Session, run_id: str, field: str = "run_id", location: str = "path") -> RunRow:
+    row = session.get(RunRow, run_id)
+    if row is None:
+        raise NotFoundError("run", run_id, field=field, location=location)
+    return row
+
+
+def request_cancel(*, session: Session, run_id: str) -> RunRow:
+    """Flag a run for cancellation. A queued run is cancelled at once (its worker will skip it); a running
+    one stops at its next step check. Cancelling a cancelled run is a no-op; a finished one conflicts."""
+    row = get_run(session=session, run_id=run_id)
+    if row.status in {SUCCEEDED, FAILED}:
+        raise ConflictError("run_id", f"run {run_id!r} already {row.status}; it cannot be cancelled")
+    if row.status == CANCELLED:
+        return row
+    row.cancel_requested = True
+    if row.status == QUEUED:
+        _set_status(session, row, CANCELLED, reason="cancelled before it started")
+        row.finished_at = utcnow()
+    else:
+        _event(session, row.id, "status", {"status": row.status, "cancel_requested": True})
+    session.commit()
+    return row
+
+
+def list_events(*, session: Session, run_id: str, after_id: int = 0, limit: int = 500) -> list[RunEventRow]:
+    return list(
+        session.scalars(
+            select(RunEventRow)
+            .where(RunEventRow.run_id == run_id, RunEventRow.id > after_id)
+            .order_by(RunEventRow.id)
+            .limit(limit)
+        )
+    )
+
+
+DeliveryDecision = Literal["run", "skip", "exhausted"]
+
+
+def begin_delivery(
+    *, session: Session, run_id: str, worker: str, max_deliveries: int
+) -> tuple[DeliveryDecision, RunRow | None]:
+    """Count one delivery of a run's message and decide what the worker does with it.
+
+    ``skip``: unknown, finished or cancelled (a redelivered message after completion, or a cancel that
+    came first). ``exhausted``: this is delivery ``max_deliveries + 1`` (earlier ones crashed), so the run
+    is marked failed instead of looping. ``run``: the run is now ``running`` on ``worker``.
+    """
+    row = session.get(RunRow, run_id, with_for_update=True)
+    if row is None:
+        return "skip", None
+    if row.status in TERMINAL:
+        session.rollback()
+        return "skip", row
+    if row.cancel_requested:
+        _set_status(session, row, CANCELLED, reason="cancelled before it started")
+        row.finished_at = utcnow()
+        session.commit()
+        return "skip", row
+    row.attempts += 1
+    if row.attempts > max_deliveries:
+        message = f"gave up after {max_deliveries} deliveries; the worker running it died each time"
+        _set_status(session, row, FAILED, error=message)
+        row.error = message
+        row.finished_at = utcnow()
+        session.commit()
+        return "exhausted", row
+    if row.status == RUNNING:
+        _event(session, row.id, "status", {"status": RUNNING, "redelivered": True, "attempt": row.attempts})
+    row.started_at = row.started_at or utcnow()
+    row.result = {**row.result, "worker": worker}
+    _set_status(session, row, RUNNING, worker=worker, attempt=row.attempts)
+    session.commit()
+    return "run", row
+
+
+def report_progress(*, session: Session, run_id: str, progress: Mapping[str, Any]) -> bool:
+    """Store the latest progress and append it as an event; returns whether a cancel was requested."""
+    row = get_run(session=session, run_id=run_id)
+    row.progress = dict(progress)
+    _event(session, run_id, "progress", dict(progress))
+    session.commit()
+    session.refresh(row)
+    return bool(row.cancel_requested)
+
+
+def cancel_requested(*, session: Session, run_id: str) -> bool:
+    row = get_run(session=session, run_id=run_id)
+    session.refresh(row)
+    return bool(row.cancel_requested)
+
+
+def finish_run(
+    *,
+    session: Session,
+    run_id: str,
+    status: str,
+    result: Mapping[str, Any],
+    error: str | None = None,
+    measurement: Mapping[str, Any] | None = None,
+) -> RunRow:
+    """Final status, result and (at most one) measurement, committed together.
+
+    A run already finished is left as it is, so a late duplicate delivery changes nothing.
+    """
+    row = get_run(session=session, run_id=run_id)
+    if row.status in TERMINAL:
+        return row
+    if measurement is not None:
+        exists = session.scalars(select(MeasurementRow.id).where(MeasurementRow.run_id == run_id)).first()
+        if exists is None:
+            session.add(MeasurementRow(**measurement, run_id=run_id, source=f"run:{run_id}"))
+    row.result = {**row.result, **result}
+    row.error = error
+    row.finished_at = datetime.now(UTC)
+    _set_status(session, row, status, **({"error": error} if error else {}))
+    session.commit()
+    return row
+
+
+def requeue_for_retry(*, session: Session, run_id: str, reason: str) -> None:
+    """Back to ``queued`` before a retry of a transient error."""
+    row = get_run(session=session, run_id=run_id)
+    if row.status in TERMINAL:
+        return
+    _set_status(session, row, QUEUED, retry_reason=reason)
+    session.commit()
+
+
+def hand_off(*, session: Session, run_id: str, reason: str, max_handoffs: int) -> bool:
+    """A worker that the run does not fit gives it back; returns False (and fails the run) past the cap."""
+    row = get_run(session=session, run_id=run_id)
+    row.handoffs += 1
+    row.attempts = max(0, row.attempts - 1)  # a hand-off is not a crash
+    if row.handoffs > max_handoffs:
+        message = f"no worker that fits it took the run after {max_handoffs} hand-offs ({reason})"
+        row.error = message
+        row.finished_at = utcnow()
+        _set_status(session, row, FAILED, error=message)
+        session.commit()
+        return False
+    _set_status(session, row, QUEUED, handed_off=reason)
+    session.commit()
+    return True
+
+
+def mark_enqueue_failed(*, session: Session, run_id: str, error: str) -> RunRow:
+    row = get_run(session=session, run_id=run_id)
+    message = f"could not enqueue the run: {error}"
+    row.error = message
+    row.finished_at = utcnow()
+    _set_status(session, row, FAILED, error=message)
+    session.commit()
+    return row

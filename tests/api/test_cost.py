@@ -1,0 +1,94 @@
+"""POST /v1/cost through the API: catalog and inline models, and every bad input named."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from predictors.architecture import architecture_from_hf_config
+from predictors.methods import get_method, parse_method
+from tests.factories import llama_config, tiny_llama_config
+
+
+def candidate(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": "llama-3.1-8b",
+        "method": {"name": "lora", "rank": 16, "alpha": 32, "target_modules": ["q_proj", "v_proj"]},
+        "training": {"micro_batch_size": 8, "seq_len": 512, "precision": "bf16", "optimizer": "adamw"},
+        "hardware": {"gpu": "H200", "count": 1},
+    }
+    body.update(overrides)
+    return body
+
+
+def test_cost_of_a_catalog_candidate(sqlite_client: TestClient) -> None:
+    response = sqlite_client.post("/v1/cost", json={"candidates": [candidate()]})
+    assert response.status_code == 200, response.text
+    (result,) = response.json()["results"]
+    assert result["total_params"] == 8_030_261_248
+    assert result["trainable_params"] == 16 * (4096 + 4096 + 4096 + 1024) * 32
+    assert result["fits"] is True
+    assert result["peak_memory_bytes"] == sum(result["memory_breakdown"].values())
+    assert result["tokens_per_step"] == 8 * 512
+    assert result["train_usd"] >= 0 and result["step_time_s"] > 0
+    assert result["assumptions"]
+
+
+def test_cost_of_an_inline_architecture_matches_the_catalog(sqlite_client: TestClient) -> None:
+    inline = candidate(model={"id": "my-llama", "architecture": llama_config()})
+    catalog = candidate(model="llama-2-7b")
+    a, b = sqlite_client.post("/v1/cost", json={"candidates": [inline, catalog]}).json()["results"]
+    for key in ("total_params", "trainable_params", "peak_memory_bytes", "train_flops_per_step"):
+        assert a[key] == b[key], key
+
+
+def test_full_finetune_of_70b_does_not_fit_one_gpu(sqlite_client: TestClient) -> None:
+    body = candidate(model="llama-2-70b", method={"name": "full"})
+    (result,) = sqlite_client.post("/v1/cost", json={"candidates": [body]}).json()["results"]
+    assert result["fits"] is False
+    assert result["max_micro_batch_that_fits"] == 0
+
+
+@pytest.mark.parametrize(
+    ("patch", "pointer"),
+    [
+        ({"model": "no-such-model"}, "#/candidates/0/model"),
+        ({"hardware": {"gpu": "TPU", "count": 1}}, "#/candidates/0/hardware/gpu"),
+        ({"hardware": {"gpu": "H200", "count": 0}}, "#/candidates/0/hardware/count"),
+        ({"training": {"micro_batch_size": 0}}, "#/candidates/0/training/micro_batch_size"),
+        ({"training": {"seq_len": -5}}, "#/candidates/0/training/seq_len"),
+        ({"method": {"name": "lora", "rank": 0}}, "#/candidates/0/method/rank"),
+        ({"method": {"name": "nope"}}, "#/candidates/0/method/name"),
+        (
+            {"model": {"id": "bad", "architecture": tiny_llama_config(hidden_size=65)}},
+            "#/candidates/0/model/architecture/num_attention_heads",
+        ),
+        (
+            {"model": {"id": "bad", "architecture": tiny_llama_config(num_hidden_layers=0)}},
+            "#/candidates/0/model/architecture/num_hidden_layers",
+        ),
+    ],
+)
+def test_bad_candidate_names_the_field(sqlite_client: TestClient, patch: dict[str, Any], pointer: str) -> None:
+    response = sqlite_client.post("/v1/cost", json={"candidates": [candidate(**patch)]})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["pointer"] == pointer
+
+
+def test_cost_candidate_count_bounds(sqlite_client: TestClient) -> None:
+    assert sqlite_client.post("/v1/cost", json={"candidates": []}).status_code == 422
+    too_many = sqlite_client.post("/v1/cost", json={"candidates": [candidate()] * 10_001})
+    assert too_many.status_code in (413, 422)
+
+
+def test_cost_of_many_candidates(sqlite_client: TestClient) -> None:
+    bodies = [candidate(method={"name": "lora", "rank": r}) for r in (4, 8, 16, 32, 64)] * 40
+    results = sqlite_client.post("/v1/cost", json={"candidates": bodies}).json()["results"]
+    assert len(results) == 200
+    trainable = [r["trainable_params"] for r in results[:5]]
+    assert trainable == sorted(trainable) and trainable[1] == 2 * trainable[0]
+    arch = architecture_from_hf_config(sqlite_client.get("/v1/models/llama-3.1-8b").json()["architecture"])
+    assert trainable[0] == get_method("lora").trainable_params(arch, parse_method({"name": "lora", "rank": 4}))

@@ -1,0 +1,260 @@
+"""/v1/runs without a worker: validation, idempotency, enqueue-after-commit, cancel and the SSE stream.
+
+Runs that really execute are in ``tests/workers/test_runs_end_to_end.py`` (real worker, real Redis).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from storage.db import session_scope
+from storage.models import PredictionRow
+from storage.settings import Settings
+from tests.factories import tiny_llama_config
+from tests.workers.conftest import classification_rows, generation_rows, jsonl
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    """A model directory with only config.json: enough for routing; no worker loads it here."""
+    directory = tmp_path / "tiny"
+    directory.mkdir()
+    (directory / "config.json").write_text(json.dumps(tiny_llama_config()))
+    return directory
+
+
+def make_task(client: TestClient, rows: list[dict[str, Any]], kind: str) -> str:
+    task = client.post("/v1/tasks", json={"name": "t", "kind": kind}).json()
+    response = client.post("/v1/datasets", files={"file": ("d.jsonl", jsonl(rows))}, data={"task": task["id"]})
+    assert response.status_code == 201, response.text
+    return str(task["id"])
+
+
+def run_body(task: str, model_dir: Path, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "kind": "finetune",
+        "task": task,
+        "candidate": {"model": {"id": "tiny", "path": str(model_dir)}, "method": {"name": "lora", "rank": 4}},
+        "options": {"steps": 3},
+    }
+    body.update(overrides)
+    return body
+
+
+def queued_messages(settings: Settings) -> list[str]:
+    """Run ids waiting in the embedded broker (kombu's SQLAlchemy transport tables)."""
+    path = settings.broker_url.split("///", 1)[1]
+    if not Path(path).exists():
+        return []
+    with sqlite3.connect(path) as connection:
+        payloads = [row[0] for row in connection.execute("SELECT payload FROM kombu_message WHERE visible = 1")]
+    run_ids = []
+    for payload in payloads:
+        message = json.loads(payload)
+        body = json.loads(__import__("base64").b64decode(message["body"]))
+        run_ids.append(body[0][0])
+    return run_ids
+
+
+def test_post_run_commits_then_enqueues_its_id(client: TestClient, settings: Settings, model_dir: Path) -> None:
+    task = make_task(client, classification_rows(), "classification")
+    response = client.post("/v1/runs", json=run_body(task, model_dir))
+    assert response.status_code == 202, response.text
+    run = response.json()
+    assert run["status"] == "queued" and run["queue"] == "gpu" and run["attempts"] == 0
+    assert run["task"] == task and run["dataset"] is not None
+    assert run["predicted"]["peak_memory_bytes"] > 0 and run["predicted"]["source"]
+    assert client.get(f"/v1/runs/{run['id']}").json()["status"] == "queued"
+    if settings.broker_is_embedded:
+        assert queued_messages(settings) == [run["id"]]
+
+
+def test_probes_route_to_the_cpu_queue(client: TestClient, model_dir: Path) -> None:
+    task = make_task(client, classification_rows(), "classification")
+    icl = client.post(
+        "/v1/runs",
+        json=run_body(
+            task,
+            model_dir,
+            kind="icl_probe",
+            candidate={"model": {"id": "tiny", "path": str(model_dir)}, "method": {"name": "icl", "shots": 2}},
+        ),
+    )
+    proxy = client.post(
+        "/v1/runs",
+        json=run_body(
+            task,
+            model_dir,
+            kind="proxy_probe",
+            candidate={"model": {"id": "tiny", "path": str(model_dir)}, "method": {"name": "linear_probe"}},
+        ),
+    )
+    assert (icl.status_code, proxy.status_code) == (202, 202)
+    assert icl.json()["queue"] == proxy.json()["queue"] == "cpu"
+
+
+@pytest.mark.parametrize("via", ["header", "field"])
+def test_repeated_post_with_the_same_idempotency_key_returns_the_same_run(
+    client: TestClient, settings: Settings, model_dir: Path, via: str
+) -> None:
+    task = make_task(client, classification_rows(), "classification")
+    body = run_body(task, model_dir)
+    headers = {}
+    if via == "header":
+        headers["Idempotency-Key"] = "key-1"
+    else:
+        body["idempotency_key"] = "key-1"
+    first = client.post("/v1/runs", json=body, headers=headers)
+    second = client.post("/v1/runs", json=body, headers=headers)
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert first.json()["id"] == second.json()["id"]
+    assert second.json()["idempotency_key"] == "key-1"
+    assert queued_messages(settings) == [first.json()["id"]]
+
+
+def test_idempotency_key_reused_for_a_different_run_is_a_conflict(client: TestClient, model_dir: Path) -> None:
+    task = make_task(client, classification_rows(), "classification")
+    headers = {"Idempotency-Key": "key-2"}
+    assert client.post("/v1/runs", json=run_body(task, model_dir), headers=headers).status_code == 202
+    other = run_body(task, model_dir, options={"steps": 99})
+    response = client.post("/v1/runs", json=other, headers=headers)
+    assert response.status_code == 409
+    assert response.json()["errors"][0]["pointer"] == "#/idempotency_key"
+    assert "options differs" in response.json()["detail"]
+
+
+def test_cancel_a_queued_run_and_stream_its_events(client: TestClient, model_dir: Path) -> None:
+    task = make_task(client, classification_rows(), "classification")
+    run = client.post("/v1/runs", json=run_body(task, model_dir)).json()
+    cancelled = client.post(f"/v1/runs/{run['id']}/cancel")
+    assert cancelled.status_code == 202
+    assert cancelled.json()["status"] == "cancelled" and cancelled.json()["cancel_requested"] is True
+    assert client.post(f"/v1/runs/{run['id']}/cancel").json()["status"] == "cancelled"  # idempotent
+    with client.stream("GET", f"/v1/runs/{run['id']}/events") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        text = "".join(stream.iter_text())
+    events = [block for block in text.split("\n\n") if block.startswith("id:") or block.startswith("event:")]
+    statuses = [json.loads(block.split("data: ", 1)[1])["status"] for block in events if "event: status" in block]
+    assert statuses == ["queued", "cancelled"]
+    assert events[-1].startswith("event: end")
+    resumed = client.get(f"/v1/runs/{run['id']}/events", headers={"Last-Event-ID": events[0].split("\n")[0][4:]})
+    assert "queued" not in resumed.text and "cancelled" in resumed.text
+
+
+@pytest.mark.parametrize("path", ["/v1/runs/nope", "/v1/runs/nope/events"])
+def test_read_run_not_found(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.json()["errors"] == [{"parameter": "run_id", "detail": "unknown run 'nope'"}]
+
+
+def test_cancel_run_not_found(client: TestClient) -> None:
+    assert client.post("/v1/runs/nope/cancel").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "pointer", "needle"),
+    [
+        ({"kind": "passuntil_probe"}, 422, "#/kind", "needs a generation task"),
+        ({"candidate": {"model": "llama-3.1-8b", "method": {"name": "lora"}}}, 422, "#/candidate/model", ""),
+        ({"candidate": {"model": {"id": "m"}, "method": {"name": "lora"}}}, 422, "#/candidate/model/path", ""),
+        (
+            {"candidate": {"model": {"id": "m", "path": "/x"}, "method": {"name": "icl"}}},
+            422,
+            "#/candidate/method/name",
+            "does not train",
+        ),
+        (
+            {"candidate": {"model": {"id": "m", "path": "/x"}, "method": {"name": "lora", "rank": 0}}},
+            422,
+            "#/candidate/method/rank",
+            "greater than or equal to 1",
+        ),
+        (
+            {"candidate": {"model": {"id": "m", "path": "/x"}, "method": {"name": "nope"}}},
+            422,
+            "#/candidate/method/name",
+            "unknown method",
+        ),
+        ({"task": "missing"}, 404, "#/task", "task 'missing'"),
+        ({"dataset": "missing"}, 404, "#/dataset", "dataset 'missing'"),
+        ({"prediction": "missing"}, 404, "#/prediction", "prediction 'missing'"),
+        ({"plan": "missing"}, 404, "#/plan", "plan 'missing'"),
+        ({"options": {"steps": 0}}, 422, "#/options/steps", ""),
+    ],
+)
+def test_post_run_rejects_bad_input(
+    client: TestClient, model_dir: Path, change: dict[str, Any], status: int, pointer: str, needle: str
+) -> None:
+    task = make_task(client, classification_rows(), "classification")
+    response = client.post("/v1/runs", json={**run_body(task, model_dir), **change})
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["pointer"] == pointer
+    assert needle in response.json()["detail"]
+
+
+def test_post_run_for_a_task_without_dataset(client: TestClient, model_dir: Path) -> None:
+    task = client.post("/v1/tasks", json={"name": "t", "kind": "classification"}).json()
+    response = client.post("/v1/runs", json=run_body(task["id"], model_dir))
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["pointer"] == "#/task"
+    assert "has no dataset" in response.json()["detail"]
+
+
+def test_passuntil_probe_queues_for_a_generation_task(client: TestClient, model_dir: Path) -> None:
+    task = make_task(client, generation_rows(), "generation")
+    body = run_body(task, model_dir, kind="passuntil_probe", options={"passuntil_r": 1, "passuntil_k_max": 8})
+    body["candidate"]["method"] = {"name": "zero_shot"}
+    response = client.post("/v1/runs", json=body)
+    assert response.status_code == 202, response.text
+    assert response.json()["queue"] == "cpu" and response.json()["options"]["passuntil_k_max"] == 8
+
+
+def test_proxy_probe_needs_a_classification_task(client: TestClient, model_dir: Path) -> None:
+    task = make_task(client, generation_rows(), "generation")
+    response = client.post(
+        "/v1/runs",
+        json=run_body(
+            task,
+            model_dir,
+            kind="proxy_probe",
+            candidate={"model": {"id": "tiny", "path": str(model_dir)}, "method": {"name": "linear_probe"}},
+        ),
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["pointer"] == "#/kind"
+
+
+def test_a_run_links_the_prediction_it_verifies(client: TestClient, settings: Settings, model_dir: Path) -> None:
+    task = make_task(client, classification_rows(), "classification")
+    with session_scope(settings.database_url) as session:
+        prediction = PredictionRow(candidate_key="k", candidate={}, tier="prior", predictor="p", cost={})
+        session.add(prediction)
+        session.commit()
+        prediction_id = prediction.id
+    run = client.post("/v1/runs", json=run_body(task, model_dir, prediction=prediction_id)).json()
+    assert run["prediction"] == prediction_id
+
+
+def test_enqueue_failure_is_recorded_on_the_run(tmp_path: Path, model_dir: Path) -> None:
+    from api.app import create_app
+
+    settings = Settings(
+        environment="test",
+        data_dir=tmp_path / "d",
+        database_url=f"sqlite:///{tmp_path}/t.db",
+        broker_url="redis://127.0.0.1:1/0",  # nothing listens on port 1
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        task = make_task(client, classification_rows(), "classification")
+        response = client.post("/v1/runs", json=run_body(task, model_dir))
+        assert response.status_code == 202
+        assert response.json()["status"] == "failed"
+        assert "could not enqueue" in response.json()["error"]

@@ -1,0 +1,124 @@
+"""Accuracy tiers: measured > probe > prior, and the prior's intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from predictors.accuracy.features import FeatureBuilder, ModelInfo, Observation
+from predictors.accuracy.prior import NotFittedError, PriorPredictor
+from predictors.accuracy.tiers import predict_accuracies
+from predictors.errors import InvalidInputError
+from storage.catalogs import load_models_catalog
+
+CATALOG = {entry["id"]: ModelInfo.from_catalog(entry) for entry in load_models_catalog()}
+
+
+def icl_probes(model: str = "llama-3-8b", task: str = "hellaswag") -> list[Observation]:
+    """COSMOS's HellaSwag probes for Llama 3 8B: 0-, 1- and 8-shot (cosmos.md App. J table)."""
+    return [
+        Observation(model, {"name": "zero_shot"}, task, accuracy=0.316, source="import:cosmos"),
+        Observation(model, {"name": "rag_icl", "shots": 1}, task, accuracy=0.526, source="import:cosmos"),
+        Observation(model, {"name": "rag_icl", "shots": 8}, task, accuracy=0.620, source="import:cosmos"),
+    ]
+
+
+@pytest.mark.parametrize(("shots", "released"), [(2, 0.591), (4, 0.617), (16, 0.620)])
+def test_icl_probe_tier_reproduces_cosmos_hellaswag(shots: int, released: float) -> None:
+    (forecast,) = predict_accuracies(
+        [Observation("llama-3-8b", {"name": "rag_icl", "shots": shots}, "hellaswag")], measurements=icl_probes()
+    )
+    assert forecast.tier == "probe" and forecast.predictor.startswith("icl_shots")
+    assert forecast.mean == pytest.approx(released, abs=0.001)
+    assert forecast.lower < forecast.mean < forecast.upper
+
+
+def test_measured_tier_wins_over_probes() -> None:
+    (forecast,) = predict_accuracies(
+        [Observation("llama-3-8b", {"name": "rag_icl", "shots": 8}, "hellaswag")], measurements=icl_probes()
+    )
+    assert (forecast.tier, forecast.mean) == ("measured", 0.620)
+    assert "import:cosmos" in forecast.predictor
+
+
+def test_data_law_tier_from_two_small_finetunes() -> None:
+    probes = [
+        Observation("m", {"name": "lora"}, "t", train_examples=100, accuracy=0.60),
+        Observation("m", {"name": "lora"}, "t", train_examples=1000, accuracy=0.75),
+    ]
+    (forecast,) = predict_accuracies(
+        [Observation("m", {"name": "lora"}, "t", train_examples=10_000)], measurements=probes
+    )
+    assert forecast.tier == "probe" and forecast.predictor.startswith("rectified_data")
+    # error falls by the same factor per decade: 0.40 -> 0.25 -> 0.15625
+    assert forecast.mean == pytest.approx(1 - 0.25 * 0.25 / 0.40)
+
+
+def test_proxy_tier_maps_linear_probe_affinely() -> None:
+    rows = []
+    for model, probe, tuned in (("a", 0.50, 0.70), ("b", 0.60, 0.80), ("c", 0.70, 0.90)):
+        rows += [
+            Observation(model, {"name": "linear_probe"}, "t", accuracy=probe),
+            Observation(model, {"name": "lora", "rank": 8}, "t", accuracy=tuned),
+        ]
+    rows.append(Observation("d", {"name": "linear_probe"}, "t", accuracy=0.65))
+    (forecast,) = predict_accuracies([Observation("d", {"name": "lora", "rank": 8}, "t")], measurements=rows)
+    assert forecast.tier == "probe" and "proxy" in forecast.predictor
+    assert forecast.mean == pytest.approx(0.85)
+
+
+def test_uninformed_prior_without_measurements() -> None:
+    (forecast,) = predict_accuracies([Observation("m", {"name": "lora"}, "t", n_choices=4)])
+    assert (forecast.tier, forecast.lower, forecast.upper) == ("prior", 0.25, 1.0)
+
+
+def _benchmark_observations() -> list[Observation]:
+    rows = []
+    for model_id, model in CATALOG.items():
+        for task in ("MMLU", "HellaSwag", "ARC-C", "Winograd"):
+            if task in model.benchmarks:
+                n = 2 if task == "Winograd" else 4
+                rows.append(
+                    Observation(
+                        model_id, {"name": "icl", "shots": 5}, task, n_choices=n, accuracy=model.benchmarks[task]
+                    )
+                )
+    return rows
+
+
+def test_prior_fits_and_covers_held_out_measurements() -> None:
+    rows = _benchmark_observations()
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(rows))
+    train = [rows[i] for i in order[: int(0.8 * len(rows))]]
+    test = [rows[i] for i in order[int(0.8 * len(rows)) :]]
+    prior = PriorPredictor(random_state=0).fit(FeatureBuilder(CATALOG), train)
+    mean, lower, upper = prior.predict_interval(test)
+    actual = np.array([o.accuracy for o in test])
+    assert np.mean(np.abs(mean - actual)) < 0.08
+    coverage = np.mean((actual >= lower) & (actual <= upper))
+    assert coverage >= 0.75, coverage
+    assert np.all(lower <= mean) and np.all(mean <= upper)
+
+
+def test_prior_is_deterministic_given_random_state() -> None:
+    rows = _benchmark_observations()
+    a = PriorPredictor(random_state=3).fit(FeatureBuilder(CATALOG), rows).predict(rows[:10])
+    b = PriorPredictor(random_state=3).fit(FeatureBuilder(CATALOG), rows).predict(rows[:10])
+    assert np.array_equal(a, b)
+
+
+def test_prior_needs_enough_measurements() -> None:
+    with pytest.raises(InvalidInputError, match="at least 10"):
+        PriorPredictor().fit(FeatureBuilder(CATALOG), _benchmark_observations()[:3])
+
+
+def test_prior_unfitted_predict_raises() -> None:
+    with pytest.raises(NotFittedError):
+        PriorPredictor().predict(_benchmark_observations()[:1])
+
+
+def test_unknown_method_names_the_field() -> None:
+    with pytest.raises(InvalidInputError) as error:
+        FeatureBuilder(CATALOG).matrix([Observation("llama-3-8b", {"name": "magic"}, "t")])
+    assert error.value.field == "[0].method.name"

@@ -1,0 +1,325 @@
+"""Run kinds executed in-process through ``execute_run`` (the task body without Celery): every fine-tuning
+method, the ICL and proxy probes, and the reliability rules (redelivery, crashes, OOM, cancel, retry,
+hand-off). The same code under a real worker process and Redis is in ``test_runs_end_to_end.py``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from api.schemas.datasets import parse_examples
+from storage.db import session_scope
+from storage.migrate import upgrade
+from storage.models import MeasurementRow, RunRow
+from storage.repositories import datasets as datasets_repo
+from storage.repositories import runs as runs_repo
+from storage.repositories import tasks as tasks_repo
+from storage.settings import Settings
+from tests.workers.conftest import classification_rows, generation_rows, jsonl, multiple_choice_rows
+from workers import finetune
+from workers.finetune import run_finetune
+from workers.icl_probe import run_icl_probe
+from workers.passuntil_probe import run_passuntil_probe
+from workers.proxy_probe import run_proxy_probe
+from workers.runtime import MAX_DELIVERIES, execute_run
+
+FINETUNE_METHODS = [
+    {"name": "full"},
+    {"name": "lora", "rank": 4},
+    {"name": "dora", "rank": 4},
+    {"name": "ia3"},
+    {"name": "prompt_tuning", "num_virtual_tokens": 4},
+    {"name": "prefix_tuning", "num_virtual_tokens": 4},
+    {"name": "bitfit"},
+    {"name": "ln_tuning"},
+    {"name": "linear_probe"},
+    {"name": "top_k_layers", "layers": 1},
+]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    settings = Settings(
+        environment="test",
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path}/t.db",
+        broker_url=f"sqla+sqlite:///{tmp_path}/broker.db",
+    )
+    upgrade(settings.database_url)
+    return settings
+
+
+def make_dataset(settings: Settings, rows: list[dict[str, Any]]) -> tuple[str, str]:
+    content = jsonl(rows)
+    parsed = parse_examples(content, kind=None)
+    with session_scope(settings.database_url) as session:
+        task = tasks_repo.create_task(session=session, values={"name": "t", "kind": parsed.kind, "stats": {}})
+        dataset, _ = datasets_repo.create_dataset(
+            session=session,
+            data_dir=settings.data_dir,
+            content=content,
+            kind=parsed.kind,
+            n_examples=parsed.n_examples,
+            task_id=task.id,
+            test_fraction=0.25,
+            seed=0,
+            stats=parsed.stats,
+            chance_accuracy=parsed.chance_accuracy,
+        )
+        return task.id, dataset.id
+
+
+def make_run(
+    settings: Settings,
+    model_dir: Path,
+    rows: list[dict[str, Any]],
+    *,
+    kind: str = "finetune",
+    method: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
+    predicted: dict[str, Any] | None = None,
+) -> str:
+    task_id, dataset_id = make_dataset(settings, rows)
+    with session_scope(settings.database_url) as session:
+        run, _ = runs_repo.create_run(
+            session=session,
+            values={
+                "kind": kind,
+                "candidate": {
+                    "model": {"id": "tiny", "path": str(model_dir)},
+                    "method": method or {"name": "lora", "rank": 4},
+                    "training": {"micro_batch_size": 4, "seq_len": 64},
+                },
+                "task_id": task_id,
+                "dataset_id": dataset_id,
+                "options": options if options is not None else {"steps": 3},
+                "predicted": predicted or {},
+            },
+            idempotency_key=None,
+        )
+        return run.id
+
+
+def load(settings: Settings, run_id: str) -> tuple[RunRow, list[MeasurementRow], list[dict[str, Any]]]:
+    with session_scope(settings.database_url) as session:
+        run = runs_repo.get_run(session=session, run_id=run_id)
+        measurements = list(session.scalars(select(MeasurementRow).where(MeasurementRow.run_id == run_id)))
+        events = [{"kind": e.kind, **e.data} for e in runs_repo.list_events(session=session, run_id=run_id)]
+        return run, measurements, events
+
+
+def assert_measured(run: RunRow, measurements: list[MeasurementRow]) -> None:
+    assert run.status == "succeeded", run.error
+    result = run.result
+    assert 0.0 <= result["accuracy"] <= 1.0
+    assert result["wall_s"] > 0 and result["peak_memory_bytes"] > 0 and result["tokens_processed"] > 0
+    assert result["flops"] > 0 and result["gpu_hours"] == 0.0 and result["device"] == "cpu"
+    assert "resident set" in result["peak_memory_source"]
+    assert len(measurements) == 1
+    assert measurements[0].source == f"run:{run.id}" and measurements[0].accuracy == result["accuracy"]
+
+
+@pytest.mark.parametrize("method", FINETUNE_METHODS, ids=[m["name"] for m in FINETUNE_METHODS])
+def test_finetune_runs_every_method_and_records_one_measurement(
+    settings: Settings, tiny_model_dir: Path, method: dict[str, Any]
+) -> None:
+    run_id = make_run(settings, tiny_model_dir, classification_rows(), method=method)
+    assert execute_run(None, run_id, "finetune", run_finetune, settings=settings) == "succeeded"
+    run, measurements, events = load(settings, run_id)
+    assert_measured(run, measurements)
+    result = run.result
+    assert result["steps"] == 3 and result["step_time_s"] > 0 and result["flops"] == 3 * result["flops_per_step"]
+    if method["name"] == "full":
+        assert result["trainable_params"] == result["total_params"]
+    else:
+        assert 0 < result["trainable_params"] < result["total_params"]
+    assert measurements[0].method_name == method["name"] and measurements[0].model_id == "tiny"
+    progress = [e for e in events if e["kind"] == "progress" and e["phase"] == "train"]
+    assert progress[-1]["step"] == 3 and progress[-1]["total"] == 3 and progress[-1]["loss"] > 0
+    assert [e["status"] for e in events if e["kind"] == "status"] == ["queued", "running", "succeeded"]
+
+
+@pytest.mark.parametrize("rows", [multiple_choice_rows(), generation_rows()], ids=["multiple_choice", "generation"])
+def test_finetune_on_choice_and_generation_tasks(
+    settings: Settings, tiny_model_dir: Path, rows: list[dict[str, Any]]
+) -> None:
+    run_id = make_run(settings, tiny_model_dir, rows)
+    execute_run(None, run_id, "finetune", run_finetune, settings=settings)
+    assert_measured(*load(settings, run_id)[:2])
+
+
+def test_qlora_off_cuda_fails_with_a_clear_error(settings: Settings, tiny_model_dir: Path) -> None:
+    run_id = make_run(settings, tiny_model_dir, classification_rows(), method={"name": "qlora"})
+    assert execute_run(None, run_id, "finetune", run_finetune, settings=settings) == "failed"
+    run, measurements, _ = load(settings, run_id)
+    assert run.error is not None and "needs a CUDA GPU" in run.error and measurements == []
+
+
+@pytest.mark.parametrize(
+    ("method", "options", "measured_as"),
+    [
+        ({"name": "icl", "shots": 2}, {}, "icl"),
+        ({"name": "rag_icl", "shots": 2}, {}, "rag_icl"),
+        ({"name": "rag_icl", "shots": 2, "retriever": "embedding"}, {}, "rag_icl"),
+        ({"name": "zero_shot"}, {}, "zero_shot"),
+        ({"name": "icl", "shots": 2}, {"shots": 3, "retriever": "bm25"}, "rag_icl"),
+    ],
+)
+def test_icl_probe_scores_by_label_log_likelihood(
+    settings: Settings, tiny_model_dir: Path, method: dict[str, Any], options: dict[str, Any], measured_as: str
+) -> None:
+    run_id = make_run(settings, tiny_model_dir, classification_rows(), kind="icl_probe", method=method, options=options)
+    execute_run(None, run_id, "icl_probe", run_icl_probe, settings=settings)
+    run, measurements, _ = load(settings, run_id)
+    assert_measured(run, measurements)
+    assert run.result["scoring"] == "label log-likelihood"
+    assert measurements[0].method_name == measured_as
+    assert run.result["shots"] == options.get("shots", method.get("shots", 0))
+
+
+def test_icl_probe_on_generation_uses_exact_match(settings: Settings, tiny_model_dir: Path) -> None:
+    run_id = make_run(settings, tiny_model_dir, generation_rows(), kind="icl_probe", method={"name": "icl", "shots": 1})
+    execute_run(None, run_id, "icl_probe", run_icl_probe, settings=settings)
+    run, measurements, _ = load(settings, run_id)
+    assert_measured(run, measurements)
+    assert run.result["scoring"].startswith("greedy generation")
+
+
+def test_proxy_probe_fits_a_head_on_frozen_embeddings(settings: Settings, tiny_model_dir: Path) -> None:
+    run_id = make_run(
+        settings, tiny_model_dir, classification_rows(), kind="proxy_probe", method={"name": "linear_probe"}
+    )
+    execute_run(None, run_id, "proxy_probe", run_proxy_probe, settings=settings)
+    run, measurements, _ = load(settings, run_id)
+    assert_measured(run, measurements)
+    # The sentiment words separate the classes, so a linear head on the embeddings fits the train split.
+    assert run.result["train_accuracy"] >= 0.9 and run.result["embedding_dim"] == 32
+    assert measurements[0].method_name == "linear_probe"
+
+
+@pytest.mark.parametrize(("regex", "r"), [("^", 2), ("^never$", 1)], ids=["always-passes", "never-passes"])
+def test_passuntil_probe_samples_until_r_passes(settings: Settings, tiny_model_dir: Path, regex: str, r: int) -> None:
+    rows = [{"prompt": f"echo {i}", "checker": {"regex": regex}} for i in range(8)]
+    options = {"passuntil_r": r, "passuntil_k_max": 6, "eval_batch_size": 4}
+    run_id = make_run(
+        settings, tiny_model_dir, rows, kind="passuntil_probe", method={"name": "zero_shot"}, options=options
+    )
+    execute_run(None, run_id, "passuntil_probe", run_passuntil_probe, settings=settings)
+    run, measurements, _ = load(settings, run_id)
+    assert run.status == "succeeded", run.error
+    result = run.result
+    if regex == "^":  # every sample passes: stop at the r-th, (r-1)/(K-1) = 1
+        assert result["n_samples"] == [2, 2] and result["censored"] == [False, False] and result["accuracy"] == 1.0
+    else:  # nothing passes: censored at k_max, estimate 0
+        assert result["n_samples"] == [6, 6] and result["censored"] == [True, True] and result["accuracy"] == 0.0
+    assert len(measurements) == 1 and measurements[0].method_name == "zero_shot"
+
+
+def test_a_redelivered_finished_run_changes_nothing(settings: Settings, tiny_model_dir: Path) -> None:
+    run_id = make_run(settings, tiny_model_dir, classification_rows())
+    execute_run(None, run_id, "finetune", run_finetune, settings=settings)
+    before = load(settings, run_id)[0].result
+    assert execute_run(None, run_id, "finetune", run_finetune, settings=settings) == "succeeded"
+    run, measurements, _ = load(settings, run_id)
+    assert run.attempts == 1 and run.result == before and len(measurements) == 1
+
+
+def test_a_run_whose_workers_kept_dying_is_failed_not_looped(settings: Settings, tiny_model_dir: Path) -> None:
+    run_id = make_run(settings, tiny_model_dir, classification_rows())
+    with session_scope(settings.database_url) as session:
+        # As left by MAX_DELIVERIES deliveries whose worker was SIGKILLed mid-run.
+        row = runs_repo.get_run(session=session, run_id=run_id)
+        row.status, row.attempts = "running", MAX_DELIVERIES
+        session.commit()
+    assert execute_run(None, run_id, "finetune", run_finetune, settings=settings) == "failed"
+    run, measurements, _ = load(settings, run_id)
+    assert run.error is not None and "gave up after 3 deliveries" in run.error and measurements == []
+
+
+def test_cancel_is_checked_between_steps(
+    settings: Settings, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = make_run(settings, tiny_model_dir, classification_rows(), options={"steps": 10_000})
+    original = runs_repo.report_progress
+    cancelled_at: list[int] = []
+
+    def cancel_after_step_one(*, session: Any, run_id: str, progress: Any) -> bool:
+        if progress["step"] >= 2 and not cancelled_at:  # as if a user called POST /v1/runs/{id}/cancel now
+            cancelled_at.append(progress["step"])
+            runs_repo.request_cancel(session=session, run_id=run_id)
+        return original(session=session, run_id=run_id, progress=progress)
+
+    monkeypatch.setattr(runs_repo, "report_progress", cancel_after_step_one)
+    assert execute_run(None, run_id, "finetune", run_finetune, settings=settings) == "cancelled"
+    run, measurements, events = load(settings, run_id)
+    assert run.progress["step"] == cancelled_at[0] < 10_000
+    assert run.result["cancelled"] is True and measurements == []
+    assert events[-1] == {"kind": "status", "status": "cancelled"}
+
+
+def test_out_of_memory_is_recorded_as_a_result(
+    settings: Settings, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def out_of_memory(*args: Any, **kwargs: Any) -> Any:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(finetune, "token_loss", out_of_memory)
+    run_id = make_run(settings, tiny_model_dir, classification_rows())
+    assert execute_run(None, run_id, "finetune", run_finetune, settings=settings) == "succeeded"
+    run, measurements, _ = load(settings, run_id)
+    assert run.result["fits"] is False and "out of memory" in run.result["out_of_memory"]
+    assert len(measurements) == 1 and measurements[0].accuracy is None
+    assert measurements[0].candidate["fits"] is False
+
+
+class FakeTask:
+    """Stands in for the bound Celery task: records retries and re-publications."""
+
+    class RetryError(Exception):
+        pass
+
+    def __init__(self) -> None:
+        self.request = type("Request", (), {"retries": 0})()
+        self.published: list[dict[str, Any]] = []
+
+    def retry(self, *, exc: BaseException, countdown: float) -> Exception:
+        return FakeTask.RetryError(f"retry in {countdown}s after {exc!r}")
+
+    def apply_async(self, *, args: list[str], queue: str) -> None:
+        self.published.append({"args": args, "queue": queue})
+
+
+def test_transient_errors_are_retried(settings: Settings, tiny_model_dir: Path) -> None:
+    run_id = make_run(settings, tiny_model_dir, classification_rows())
+
+    def flaky(context: Any) -> Any:
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+
+    with pytest.raises(FakeTask.RetryError):
+        execute_run(FakeTask(), run_id, "finetune", flaky, settings=settings)
+    run, _, events = load(settings, run_id)
+    assert run.status == "queued" and "OperationalError" in events[-1]["retry_reason"]
+
+
+def test_other_errors_fail_the_run_without_retry(settings: Settings, tiny_model_dir: Path) -> None:
+    run_id = make_run(settings, tiny_model_dir, classification_rows())
+
+    def broken(context: Any) -> Any:
+        raise ValueError("a bug")
+
+    assert execute_run(FakeTask(), run_id, "finetune", broken, settings=settings) == "failed"
+    assert load(settings, run_id)[0].error == "ValueError: a bug"
+
+
+def test_a_run_predicted_not_to_fit_is_handed_back(settings: Settings, tiny_model_dir: Path) -> None:
+    run_id = make_run(settings, tiny_model_dir, classification_rows(), predicted={"peak_memory_bytes": 2**60})
+    task = FakeTask()
+    assert execute_run(task, run_id, "finetune", run_finetune, settings=settings) == "queued"
+    run, measurements, _ = load(settings, run_id)
+    assert task.published == [{"args": [run_id], "queue": "cpu"}]
+    assert run.handoffs == 1 and run.attempts == 0 and measurements == []

@@ -1,0 +1,325 @@
+"""Through the API, with the real Redis broker on 127.0.0.1:6379 and real Celery worker processes.
+
+Upload a dataset, POST runs (finetune, icl_probe, proxy_probe), watch progress, see each complete with
+exactly one measurement and the calibration change; SIGKILL a worker mid-run and see the run complete
+after a new worker starts. The embedded SQLite broker is not used here: kombu's SQLAlchemy transport
+never redelivers a message whose worker died, so crash recovery needs Redis (see ``workers/app.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from storage.db import session_scope
+from storage.models import PredictionRow
+from storage.settings import Settings
+from tests.workers.conftest import classification_rows, jsonl
+from tests.workers.test_embedded_worker import redis_available
+
+pytestmark = pytest.mark.integration
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REDIS_DB = 13
+
+
+@pytest.fixture
+def redis_settings(tmp_path: Path) -> Settings:
+    if not redis_available():
+        pytest.skip("no Redis server answers at 127.0.0.1:6379")
+    redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB).flushdb()
+    return Settings(
+        environment="test",
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path}/tunecast.db",
+        broker_url=f"redis://127.0.0.1:6379/{REDIS_DB}",
+    )
+
+
+class Worker:
+    """A ``celery worker`` process in its own session, so SIGKILL reaches its pool children too."""
+
+    def __init__(self, settings: Settings, log_path: Path, app: str = "workers.app:celery_app") -> None:
+        env = {
+            **os.environ,
+            "TUNECAST_DATA_DIR": str(settings.data_dir),
+            "TUNECAST_DATABASE_URL": settings.database_url,
+            "TUNECAST_BROKER_URL": settings.broker_url,
+            "TUNECAST_ENVIRONMENT": "test",
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            app,
+            "worker",
+            "--queues",
+            "gpu,cpu",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "INFO",
+            "--hostname",
+            f"e2e-{time.monotonic_ns()}@%h",
+        ]
+        self.log_path = log_path
+        self.log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=30)
+        self.log.close()
+
+    def tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+
+@pytest.fixture
+def client(redis_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(redis_settings), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def worker(redis_settings: Settings, tmp_path: Path) -> Iterator[Worker]:
+    started = Worker(redis_settings, tmp_path / "worker.log")
+    yield started
+    started.stop()
+
+
+def setup_task(client: TestClient) -> str:
+    task = client.post("/v1/tasks", json={"name": "sentiment", "kind": "classification"}).json()
+    dataset = client.post(
+        "/v1/datasets", files={"file": ("d.jsonl", jsonl(classification_rows(40)))}, data={"task": task["id"]}
+    )
+    assert dataset.status_code == 201, dataset.text
+    return str(task["id"])
+
+
+def add_prediction(settings: Settings, method: str) -> str:
+    with session_scope(settings.database_url) as session:
+        prediction = PredictionRow(
+            candidate_key=method,
+            candidate={"method": {"name": method}},
+            tier="probe",
+            predictor="e2e",
+            accuracy_mean=0.5,
+            accuracy_lower=0.0,
+            accuracy_upper=1.0,
+            cost={},
+        )
+        session.add(prediction)
+        session.commit()
+        return prediction.id
+
+
+def wait_for(client: TestClient, run_id: str, worker: Worker, *, until: Any, timeout_s: float = 150) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        run: dict[str, Any] = client.get(f"/v1/runs/{run_id}").json()
+        if until(run):
+            return run
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} never reached the state; last {run}\nworker log:\n{worker.tail()}")
+
+
+def post_run(
+    client: TestClient, task: str, model_dir: Path, kind: str, method: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    body = {
+        "kind": kind,
+        "task": task,
+        "candidate": {
+            "model": {"id": "tiny", "path": str(model_dir)},
+            "method": method,
+            "training": {"micro_batch_size": 4, "seq_len": 64},
+        },
+        **extra,
+    }
+    response = client.post("/v1/runs", json=body)
+    assert response.status_code == 202, response.text
+    return dict(response.json())
+
+
+def measurements_of(client: TestClient, run_id: str) -> list[dict[str, Any]]:
+    items = client.get("/v1/measurements", params={"limit": 1000}).json()["items"]
+    return [m for m in items if m["run"] == run_id]
+
+
+@pytest.mark.timeout(300)
+def test_runs_complete_through_the_api_on_redis_with_a_real_worker(
+    client: TestClient, redis_settings: Settings, worker: Worker, tiny_model_dir: Path
+) -> None:
+    task = setup_task(client)
+    assert client.get("/v1/calibration").json()["overall"]["n"] == 0
+    prediction = add_prediction(redis_settings, "lora")
+    finetune = post_run(
+        client,
+        task,
+        tiny_model_dir,
+        "finetune",
+        {"name": "lora", "rank": 4},
+        options={"steps": 40},
+        prediction=prediction,
+        idempotency_key="e2e-finetune",
+    )
+    again = post_run(
+        client,
+        task,
+        tiny_model_dir,
+        "finetune",
+        {"name": "lora", "rank": 4},
+        options={"steps": 40},
+        prediction=prediction,
+        idempotency_key="e2e-finetune",
+    )
+    assert again["id"] == finetune["id"] and finetune["queue"] == "gpu"
+    icl = post_run(client, task, tiny_model_dir, "icl_probe", {"name": "rag_icl", "shots": 2})
+    proxy = post_run(client, task, tiny_model_dir, "proxy_probe", {"name": "linear_probe"})
+
+    seen = wait_for(
+        client, finetune["id"], worker, until=lambda r: r["status"] == "running" and r["progress"].get("step")
+    )
+    assert seen["progress"]["total"] == 40 and seen["attempts"] == 1
+    done = wait_for(client, finetune["id"], worker, until=lambda r: r["status"] not in {"queued", "running"})
+    assert done["status"] == "succeeded", done["error"]
+    assert done["result"]["steps"] == 40 and done["progress"]["step"] == 40
+    assert done["result"]["worker_hardware"]["device"] == "cpu"
+    measured = measurements_of(client, finetune["id"])
+    assert len(measured) == 1 and measured[0]["source"] == f"run:{finetune['id']}"
+    assert measured[0]["task"] == task and measured[0]["method"] == "lora"
+
+    calibration = client.get("/v1/calibration").json()
+    assert calibration["overall"]["n"] == 1
+    assert calibration["groups"][0]["method"] == "lora" and calibration["groups"][0]["interval_coverage"] == 1.0
+    assert calibration["groups"][0]["accuracy_mae"] == pytest.approx(abs(0.5 - done["result"]["accuracy"]))
+
+    with client.stream("GET", f"/v1/runs/{finetune['id']}/events") as stream:
+        text = "".join(stream.iter_text())
+    blocks = [b for b in text.split("\n\n") if b.startswith("id:")]
+    kinds = [b.split("\n")[1].removeprefix("event: ") for b in blocks]
+    data = [json.loads(b.split("data: ", 1)[1]) for b in blocks]
+    assert kinds[0] == "status" and data[0]["status"] == "queued" and data[-1]["status"] == "succeeded"
+    assert any(k == "progress" and d["step"] == 40 for k, d in zip(kinds, data, strict=True))
+    assert text.rstrip().endswith("event: end\ndata: {}")
+
+    for probe in (icl, proxy):
+        finished = wait_for(client, probe["id"], worker, until=lambda r: r["status"] not in {"queued", "running"})
+        assert finished["status"] == "succeeded", finished["error"]
+        assert 0.0 <= finished["result"]["accuracy"] <= 1.0
+        assert len(measurements_of(client, probe["id"])) == 1
+    assert client.get("/v1/measurements", params={"task": task}).json()["total"] == 3
+
+
+@pytest.mark.timeout(300)
+def test_a_run_whose_worker_is_sigkilled_completes_after_a_restart(
+    client: TestClient, redis_settings: Settings, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    task = setup_task(client)
+    first = Worker(redis_settings, tmp_path / "first.log", app="tests.workers.redelivery_app:celery_app")
+    try:
+        run = post_run(client, task, tiny_model_dir, "finetune", {"name": "full"}, options={"steps": 400})
+        wait_for(client, run["id"], first, until=lambda r: r["progress"].get("step", 0) >= 5)
+        first.kill()
+    finally:
+        first.stop()
+    killed = client.get(f"/v1/runs/{run['id']}").json()
+    assert killed["status"] == "running" and killed["attempts"] == 1 and killed["progress"]["step"] < 400
+
+    second = Worker(redis_settings, tmp_path / "second.log", app="tests.workers.redelivery_app:celery_app")
+    try:
+        done = wait_for(
+            client, run["id"], second, until=lambda r: r["status"] not in {"queued", "running"}, timeout_s=200
+        )
+    finally:
+        second.stop()
+    assert done["status"] == "succeeded", done["error"]
+    assert done["attempts"] == 2 and done["result"]["steps"] == 400
+    assert len(measurements_of(client, run["id"])) == 1
+    with client.stream("GET", f"/v1/runs/{run['id']}/events") as stream:
+        text = "".join(stream.iter_text())
+    assert '"redelivered": true' in text
+
+
+@pytest.mark.timeout(200)
+def test_a_probe_completes_on_the_embedded_broker(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """The default runtime (``make serve``): SQLite database, kombu's SQLAlchemy broker, one worker."""
+    settings = Settings(
+        environment="test",
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path}/tunecast.db",
+        broker_url=f"sqla+sqlite:///{tmp_path}/broker.db",
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        task = setup_task(client)
+        run = post_run(client, task, tiny_model_dir, "icl_probe", {"name": "icl", "shots": 1})
+        worker = Worker(settings, tmp_path / "embedded.log")
+        try:
+            done = wait_for(client, run["id"], worker, until=lambda r: r["status"] not in {"queued", "running"})
+        finally:
+            worker.stop()
+        assert done["status"] == "succeeded", done["error"]
+        assert len(measurements_of(client, run["id"])) == 1
+
+
+def pool_children(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children]
+
+
+@pytest.mark.timeout(200)
+@pytest.mark.parametrize("broker", ["embedded", "redis"])
+def test_a_run_whose_pool_process_is_sigkilled_is_redelivered_at_once(
+    broker: str, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """Only the pool child dies (as under the kernel's OOM killer): the worker's main process sees it
+    and, with ``reject_on_worker_lost``, requeues the message at once — on both brokers."""
+    if broker == "redis":
+        if not redis_available():
+            pytest.skip("no Redis server answers at 127.0.0.1:6379")
+        redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB).flushdb()
+        broker_url = f"redis://127.0.0.1:6379/{REDIS_DB}"
+    else:
+        broker_url = f"sqla+sqlite:///{tmp_path}/broker.db"
+    settings = Settings(
+        environment="test", data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path}/t.db", broker_url=broker_url
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        task = setup_task(client)
+        worker = Worker(settings, tmp_path / "worker.log")
+        try:
+            run = post_run(client, task, tiny_model_dir, "finetune", {"name": "full"}, options={"steps": 300})
+            wait_for(client, run["id"], worker, until=lambda r: r["progress"].get("step", 0) >= 5)
+            children = pool_children(worker.process.pid)
+            assert len(children) == 1
+            os.kill(children[0], signal.SIGKILL)
+            done = wait_for(client, run["id"], worker, until=lambda r: r["status"] not in {"queued", "running"})
+        finally:
+            worker.stop()
+        assert done["status"] == "succeeded", done["error"]
+        assert done["attempts"] == 2 and len(measurements_of(client, run["id"])) == 1

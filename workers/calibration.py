@@ -1,0 +1,75 @@
+"""The verification loop's summary: how far predictions were from what runs measured.
+
+For every prediction that a completed run verified (``runs.prediction_id`` → the run's measurement):
+accuracy error (mean absolute error and bias, predicted − measured), 90 % interval coverage (the share
+of measured accuracies inside the predicted [lower, upper]), and the relative error of predicted peak
+memory and step time where both sides have them — grouped by predictor tier and method, and overall.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from storage.repositories import measurements as measurements_repo
+from storage.repositories.measurements import CalibrationPair
+
+__all__ = ["calibration_report", "summarize"]
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _summary(pairs: list[CalibrationPair]) -> dict[str, Any]:
+    errors: list[float] = []
+    inside: list[float] = []
+    memory: list[float] = []
+    step_time: list[float] = []
+    for pair in pairs:
+        prediction, measurement = pair.prediction, pair.measurement
+        if prediction.accuracy_mean is not None and measurement.accuracy is not None:
+            errors.append(prediction.accuracy_mean - measurement.accuracy)
+        if None not in (prediction.accuracy_lower, prediction.accuracy_upper, measurement.accuracy):
+            lower, upper = float(prediction.accuracy_lower or 0.0), float(prediction.accuracy_upper or 0.0)
+            inside.append(1.0 if lower <= float(measurement.accuracy or 0.0) <= upper else 0.0)
+        predicted_memory = (prediction.cost or {}).get("peak_memory_bytes")
+        if predicted_memory and measurement.peak_memory_bytes:
+            memory.append(abs(float(predicted_memory) - measurement.peak_memory_bytes) / measurement.peak_memory_bytes)
+        predicted_step = (prediction.cost or {}).get("step_time_s")
+        if predicted_step and measurement.step_time_s:
+            step_time.append(abs(float(predicted_step) - measurement.step_time_s) / measurement.step_time_s)
+    return {
+        "n": len(pairs),
+        "n_accuracy": len(errors),
+        "accuracy_mae": _mean([abs(e) for e in errors]),
+        "accuracy_bias": _mean(errors),
+        "n_interval": len(inside),
+        "interval_coverage": _mean(inside),
+        "n_memory": len(memory),
+        "peak_memory_relative_error": _mean(memory),
+        "n_step_time": len(step_time),
+        "step_time_relative_error": _mean(step_time),
+    }
+
+
+def summarize(pairs: Iterable[CalibrationPair]) -> dict[str, Any]:
+    """``{"overall": {...}, "groups": [{"tier", "method", ...}]}`` from (prediction, measurement) pairs."""
+    pairs = list(pairs)
+    groups: dict[tuple[str, str], list[CalibrationPair]] = defaultdict(list)
+    for pair in pairs:
+        groups[(pair.prediction.tier, pair.measurement.method_name)].append(pair)
+    return {
+        "interval_level": 0.9,
+        "overall": _summary(pairs),
+        "groups": [
+            {"tier": tier, "method": method, **_summary(members)} for (tier, method), members in sorted(groups.items())
+        ],
+    }
+
+
+def calibration_report(*, session: Session) -> dict[str, Any]:
+    return summarize(measurements_repo.calibration_pairs(session=session))

@@ -1,0 +1,43 @@
+"""Enqueue a committed run by id (no torch import here: the API calls this)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from celery import Celery
+
+from storage.settings import Settings
+from workers.app import create_celery
+
+__all__ = ["RUN_KINDS", "RUN_TASKS", "enqueue_run", "publisher"]
+
+RUN_TASKS = {
+    "finetune": "tunecast.finetune.run",
+    "icl_probe": "tunecast.icl_probe.run",
+    "proxy_probe": "tunecast.proxy_probe.run",
+    "passuntil_probe": "tunecast.passuntil_probe.run",
+}
+"""Run kind -> Celery task name (explicit names, so a module rename cannot orphan queued messages)."""
+RUN_KINDS = tuple(RUN_TASKS)
+
+
+@lru_cache(maxsize=8)
+def _publisher(broker_url: str, settings_json: str) -> Celery:
+    return create_celery(Settings.model_validate_json(settings_json))
+
+
+def publisher(settings: Settings) -> Celery:
+    """A Celery app for publishing on ``settings``' broker (cached per broker)."""
+    return _publisher(settings.broker_url, settings.model_dump_json())
+
+
+def enqueue_run(settings: Settings, *, run_id: str, kind: str, queue: str) -> None:
+    """Publish ``run_id`` alone to ``queue``; call only after the run row is committed."""
+    publisher(settings).send_task(
+        RUN_TASKS[kind],
+        args=[run_id],
+        queue=queue,
+        ignore_result=True,  # results live in the database; no result-backend round trip
+        retry=True,
+        retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0},
+    )

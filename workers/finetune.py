@@ -1,0 +1,317 @@
+"""``finetune`` runs: transformers + peft on the task's train split, then evaluation on its test split.
+
+Every fine-tuning method of the registry runs here from its ``worker_plan``: peft adapters (LoRA, DoRA,
+IA3, prompt tuning, prefix tuning, LN tuning), parameter subsets (full, BitFit, top-k layers) and a
+linear head on frozen pooled states (linear probe). QLoRA needs CUDA and bitsandbytes and fails with a
+clear error elsewhere. The loop is plain PyTorch (AdamW), so the cancel flag is checked between steps.
+Accuracy: label log-likelihood over choices (classification, multiple choice), or greedy generation with
+exact match / the example's checker (generation); the linear probe classifies with its head.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import random
+import time
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+
+from predictors.methods import get_method
+from workers.app import celery_app
+from workers.common import candidate_method, measurement_values, metered_result, seed_everything, training_value
+from workers.errors import RunInputError
+from workers.modeling import (
+    Example,
+    Meter,
+    choice_logprobs,
+    encode_pairs,
+    format_examples,
+    generate_answers,
+    is_correct_generation,
+    load_model,
+    mean_pooled_embeddings,
+    pick_device,
+    precision_dtypes,
+    token_loss,
+)
+from workers.runtime import RunContext, RunOutcome, execute_run
+
+__all__ = ["apply_method", "run", "run_finetune"]
+
+PEFT_CONFIGS = {
+    "LORA": "LoraConfig",
+    "IA3": "IA3Config",
+    "PROMPT_TUNING": "PromptTuningConfig",
+    "PREFIX_TUNING": "PrefixTuningConfig",
+    "LN_TUNING": "LNTuningConfig",
+}
+
+
+def _decoder_layers(model: Any) -> Any:
+    inner = getattr(model, "model", None)
+    layers = getattr(inner, "layers", None)
+    if layers is None:
+        raise RunInputError("candidate.method.name", f"cannot find decoder layers on {type(model).__name__}")
+    return layers
+
+
+def apply_method(model: Any, plan: dict[str, Any], *, method_name: str) -> Any:
+    """Make the planned parameters trainable (peft wrap, or a ``requires_grad`` subset); returns the model."""
+    peft_type = plan.get("peft_type")
+    if peft_type is not None:
+        import peft
+
+        if peft_type not in PEFT_CONFIGS:
+            raise RunInputError("candidate.method.name", f"{method_name}: peft type {peft_type!r} is not supported")
+        config_cls = getattr(peft, PEFT_CONFIGS[peft_type])
+        config = config_cls(task_type=peft.TaskType.CAUSAL_LM, **plan.get("peft_kwargs", {}))
+        return peft.get_peft_model(model, config)
+    trainable = plan.get("trainable")
+    for parameter in model.parameters():
+        parameter.requires_grad_(trainable == "all")
+    if trainable == "bias":
+        for name, parameter in model.named_parameters():
+            if name.endswith(".bias"):
+                parameter.requires_grad_(True)
+    elif trainable == "top_k":
+        layers = _decoder_layers(model)
+        k = int(plan["layers"])
+        if k > len(layers):
+            raise RunInputError("candidate.method.layers", f"must not exceed the model's {len(layers)} layers, got {k}")
+        for layer in list(layers)[-k:]:
+            for parameter in layer.parameters():
+                parameter.requires_grad_(True)
+    elif trainable not in {"all", "head"}:
+        raise RunInputError("candidate.method.name", f"{method_name}: unknown trainable set {trainable!r}")
+    if trainable != "head" and not any(p.requires_grad for p in model.parameters()):
+        raise RunInputError("candidate.method.name", f"{method_name}: this model has no parameters it would train")
+    return model
+
+
+def _count(model: Any) -> tuple[int, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return total, trainable
+
+
+def _evaluate(
+    context: RunContext,
+    model: Any,
+    tokenizer: Any,
+    examples: list[Example],
+    *,
+    device: torch.device,
+    max_len: int,
+    meter: Meter,
+) -> float:
+    batch_size = int(context.options.get("eval_batch_size") or 16)
+    model.eval()
+    if examples and examples[0].choices is not None:
+        scores = choice_logprobs(
+            model,
+            tokenizer,
+            [e.prompt for e in examples],
+            [e.choices or () for e in examples],
+            device=device,
+            max_len=max_len,
+            batch_size=batch_size,
+            meter=meter,
+        )
+        hits = [max(range(len(row)), key=row.__getitem__) == e.correct for row, e in zip(scores, examples, strict=True)]
+    else:
+        outputs = generate_answers(
+            model,
+            tokenizer,
+            [e.prompt for e in examples],
+            device=device,
+            max_len=max_len,
+            max_new_tokens=int(context.options.get("max_new_tokens") or 16),
+            meter=meter,
+        )
+        hits = [is_correct_generation(e, out) for e, out in zip(examples, outputs, strict=True)]
+    return sum(hits) / len(hits) if hits else 0.0
+
+
+def run_finetune(context: RunContext) -> RunOutcome:
+    candidate, options = context.candidate, context.options
+    method = candidate_method(candidate)
+    spec = get_method(method.name)
+    if spec.kind != "finetune":
+        raise RunInputError("candidate.method.name", f"{method.name} does not train; use an icl_probe run")
+    plan = spec.worker_plan(method)
+    device = pick_device()
+    quantization = plan.get("quantization")
+    if quantization:
+        if device.type != "cuda":
+            raise RunInputError(
+                "candidate.method.name",
+                f"{method.name} needs a CUDA GPU (bitsandbytes 4-bit base); this worker has none",
+            )
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise RunInputError("candidate.method.name", f"{method.name} needs bitsandbytes on the worker")
+    seed = int(options.get("seed") or 0)
+    seed_everything(seed)
+    weight_dtype, autocast_dtype = precision_dtypes(str(training_value(candidate, "precision", "bf16")), device)
+    meter = Meter(device)
+    model, tokenizer = load_model(candidate.get("model"), device=device, dtype=weight_dtype, quantization=quantization)
+    if quantization:
+        import peft
+
+        model = peft.prepare_model_for_kbit_training(model)  # type: ignore[no-untyped-call]
+    model = apply_method(model, plan, method_name=method.name)
+    max_len = int(training_value(candidate, "seq_len", 128))
+    micro_batch = int(training_value(candidate, "micro_batch_size", 4))
+    accumulation = int(training_value(candidate, "gradient_accumulation_steps", 1))
+    kind = context.dataset.kind
+    train = format_examples(kind, context.dataset.train, labels=context.labels)
+    test = format_examples(kind, context.dataset.test, labels=context.labels)[: int(options.get("eval_limit") or 1000)]
+    head: torch.nn.Linear | None = None
+    if plan.get("trainable") == "head":
+        if kind != "classification":
+            raise RunInputError("candidate.method.name", f"linear_probe needs a classification dataset, got {kind}")
+        n_labels = len(train[0].choices or ())
+        head = torch.nn.Linear(int(model.config.hidden_size), n_labels).to(device)
+    steps = int(
+        options.get("steps")
+        or max(1, math.ceil(float(training_value(candidate, "epochs", 1)) * len(train) / (micro_batch * accumulation)))
+    )
+    learning_rate = float(options.get("learning_rate") or (1e-4 if plan.get("trainable") == "all" else 1e-3))
+    parameters = [p for p in model.parameters() if p.requires_grad] + (list(head.parameters()) if head else [])
+    optimizer = torch.optim.AdamW(parameters, lr=learning_rate)
+    total_params, trainable_params = _count(model)
+    if head is not None:
+        trainable_params = sum(p.numel() for p in head.parameters())
+    rng = random.Random(seed)
+    order: list[int] = []
+    step_times: list[float] = []
+    flops_per_step = 0
+    loss_value: float | None = None
+    model.train()
+    context.progress(step=0, total=steps, loss=None, force=True)
+    for step in range(1, steps + 1):
+        started = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        step_loss = 0.0
+        with meter.count_flops() if step == 1 else nullcontext() as flop_mode:
+            for _ in range(accumulation):
+                if len(order) < micro_batch:
+                    order.extend(rng.sample(range(len(train)), len(train)))
+                batch = [train[order.pop()] for _ in range(micro_batch)]
+                with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                    loss = _batch_loss(model, tokenizer, batch, head=head, device=device, max_len=max_len, meter=meter)
+                (loss / accumulation).backward()  # type: ignore[no-untyped-call]
+                step_loss += float(loss.detach()) / accumulation
+            optimizer.step()
+        if flop_mode is not None:
+            flops_per_step = int(flop_mode.get_total_flops())
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        step_times.append(time.perf_counter() - started)
+        meter.sample()
+        loss_value = step_loss
+        context.progress(step=step, total=steps, loss=loss_value)
+    train_tokens = meter.tokens
+    meter.flops = flops_per_step * steps
+    context.progress(step=steps, total=steps, loss=loss_value, phase="evaluate", force=True)
+    if head is not None:
+        accuracy = _evaluate_head(model, tokenizer, head, test, device=device, max_len=max_len, meter=meter)
+    else:
+        accuracy = _evaluate(context, model, tokenizer, test, device=device, max_len=max_len, meter=meter)
+    measured_steps = step_times[1:] or step_times
+    result = {
+        **metered_result(meter, device_name=context.hardware.name, n_gpus=max(1, context.hardware.count)),
+        "accuracy": accuracy,
+        "n_test": len(test),
+        "n_train": len(train),
+        "steps": steps,
+        "final_loss": loss_value,
+        "step_time_s": sum(measured_steps) / len(measured_steps),
+        "step_time_note": "mean over steps after the first (the first includes FLOP counting and warm-up)",
+        "flops_per_step": flops_per_step,
+        "flops_note": "FlopCounterMode on step 1 (forward+backward), times steps; evaluation not counted",
+        "train_tokens": train_tokens,
+        "total_params": total_params,
+        "trainable_params": trainable_params,
+        "method": method.name,
+        "learning_rate": learning_rate,
+        "precision_used": str(weight_dtype).removeprefix("torch.")
+        + (f"+autocast {autocast_dtype}" if autocast_dtype else ""),
+        "predicted": context.predicted,
+    }
+    return RunOutcome(
+        result=result,
+        measurement=measurement_values(
+            task_id=context.task_id,
+            candidate=candidate,
+            method_name=method.name,
+            kind="finetune",
+            result=result,
+            seed=seed,
+        ),
+    )
+
+
+def _pooled(model: Any, input_ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+    hidden: torch.Tensor = model(
+        input_ids=input_ids, attention_mask=attention, output_hidden_states=True
+    ).hidden_states[-1]
+    hidden = hidden.float()
+    mask = attention.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+
+def _batch_loss(
+    model: Any,
+    tokenizer: Any,
+    batch: list[Example],
+    *,
+    head: torch.nn.Linear | None,
+    device: torch.device,
+    max_len: int,
+    meter: Meter,
+) -> torch.Tensor:
+    if head is not None:
+        encoded = tokenizer(
+            [e.prompt for e in batch], return_tensors="pt", padding=True, truncation=True, max_length=max_len
+        )
+        attention = encoded["attention_mask"].to(device)
+        meter.tokens += int(attention.sum())
+        with torch.no_grad():
+            pooled = _pooled(model, encoded["input_ids"].to(device), attention)
+        targets = torch.tensor([e.correct for e in batch], device=device)
+        return torch.nn.functional.cross_entropy(head(pooled), targets)
+    input_ids, attention, labels = encode_pairs(
+        tokenizer, [e.prompt for e in batch], [e.target for e in batch], max_len=max_len, eos=batch[0].choices is None
+    )
+    meter.tokens += int(attention.sum())
+    return token_loss(model, input_ids.to(device), attention.to(device), labels.to(device))
+
+
+@torch.no_grad()
+def _evaluate_head(
+    model: Any,
+    tokenizer: Any,
+    head: torch.nn.Linear,
+    examples: list[Example],
+    *,
+    device: torch.device,
+    max_len: int,
+    meter: Meter,
+) -> float:
+    model.eval()
+    embeddings = mean_pooled_embeddings(
+        model, tokenizer, [e.prompt for e in examples], device=device, max_len=max_len, batch_size=16, meter=meter
+    )
+    predictions = head(embeddings.to(device)).argmax(dim=-1).tolist()
+    return sum(int(p == e.correct) for p, e in zip(predictions, examples, strict=True)) / max(1, len(examples))
+
+
+@celery_app.task(  # type: ignore[untyped-decorator]
+    name="tunecast.finetune.run", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
+def run(self: Any, run_id: str) -> str:
+    """Fine-tune and evaluate the run ``run_id`` (the message carries the id only)."""
+    return execute_run(self, run_id, "finetune", run_finetune)

@@ -1,0 +1,146 @@
+"""Which queue a run goes to, from its kind and its predicted peak memory.
+
+The prediction uses the cost model (``predictors.cost.estimate_cost``) when it is importable and
+accepts the candidate; otherwise a clear fallback: weights + gradients + AdamW states of the trainable
+parameters (``count_parameters`` and the method's trainable count) + activations (Korthikanti et al.
+2022, arXiv:2205.05198, Eq. 2: s·b·h·(34 + 5·a·s/h) bytes per layer in 16-bit, which we scale by the
+weight width) + the fp32 logits and their gradient. The fallback has no allocator overhead and says so.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from predictors.architecture import Architecture, architecture_from_hf_config, count_parameters
+from predictors.errors import InvalidInputError
+from predictors.methods import get_method, parse_method
+from storage.catalogs import load_hardware_catalog
+
+__all__ = [
+    "CPU_QUEUE_MAX_BYTES",
+    "choose_queue",
+    "fallback_prediction",
+    "model_architecture",
+    "predict_run_cost",
+    "predict_with_cost_model",
+]
+
+logger = logging.getLogger("tunecast.workers")
+
+CPU_QUEUE_MAX_BYTES = 16 * 2**30
+"""Probes predicted to need more than this go to GPU workers; every fine-tune goes to ``gpu``."""
+
+_BYTES_PER_WEIGHT = {"fp32": 4.0, "bf16-mixed": 4.0, "bf16": 2.0, "fp16": 2.0, "int8": 1.0, "nf4": 0.5}
+
+
+def model_architecture(model: Any) -> Architecture | None:
+    """The architecture of ``{"id", "architecture"}`` or of ``{"id", "path"}`` (its config.json), if readable."""
+    if not isinstance(model, dict):
+        return None
+    config = model.get("architecture")
+    if config is None and model.get("path"):
+        path = Path(str(model["path"])).expanduser()
+        config_file = path / "config.json" if path.is_dir() else None
+        if config_file is not None and config_file.is_file():
+            try:
+                config = json.loads(config_file.read_text())
+            except (OSError, ValueError):
+                return None
+    if not isinstance(config, dict):
+        return None
+    try:
+        return architecture_from_hf_config(config)
+    except InvalidInputError:
+        return None
+
+
+DEFAULT_GPU = "H100-SXM"
+
+
+def predict_with_cost_model(
+    candidate: dict[str, Any], arch: Architecture, *, gpu: str | None = None
+) -> dict[str, Any] | None:
+    """``predictors.cost.estimate_cost`` for this candidate, or None when the cost model is absent or
+    cannot cost it (logged). Imported dynamically: the cost model is optional for the workers."""
+    try:
+        cost = importlib.import_module("predictors.cost")
+    except ImportError:
+        return None
+    try:
+        training_fields = cost.TrainingConfig.model_fields
+        training = {k: v for k, v in (candidate.get("training") or {}).items() if k in training_fields}
+        hardware = dict(candidate.get("hardware") or {"gpu": DEFAULT_GPU, "count": 1})
+        if gpu is not None:
+            hardware = {"gpu": gpu, "count": 1}
+        cost_candidate = cost.CostCandidate(
+            architecture=arch,
+            model_id=str((candidate.get("model") or {}).get("id", "model")),
+            method=parse_method(candidate.get("method") or {"name": "full"}, field="candidate.method"),
+            training=cost.TrainingConfig(**training),
+            hardware=cost.HardwareRequest(**hardware),
+        )
+        specs = {row["id"]: cost.hardware_spec_from_catalog(row) for row in load_hardware_catalog()}
+        estimate = cost.estimate_cost(cost_candidate, hardware=specs)
+        return {
+            "peak_memory_bytes": int(estimate.peak_memory_bytes),
+            "step_time_s": float(estimate.step_time_s),
+            "gpu": hardware["gpu"],
+            "source": "predictors.cost",
+        }
+    except Exception as exc:  # noqa: BLE001 - any cost-model failure falls back, and is logged
+        logger.warning("cost model could not estimate the run (%s); using the fallback", exc)
+        return None
+
+
+def fallback_prediction(candidate: dict[str, Any], arch: Architecture, kind: str) -> dict[str, Any]:
+    training = candidate.get("training") or {}
+    precision = str(training.get("precision") or "bf16")
+    bytes_per_weight = _BYTES_PER_WEIGHT.get(precision, 2.0)
+    total = count_parameters(arch).total_params
+    method = parse_method(candidate.get("method") or {"name": "full"}, field="candidate.method")
+    spec = get_method(method.name)
+    trainable = spec.trainable_params(arch, method) if kind == "finetune" and spec.kind == "finetune" else 0
+    batch = int(training.get("micro_batch_size") or 4)
+    seq = int(training.get("seq_len") or 128)
+    h, layers, heads = arch.hidden_size, arch.num_hidden_layers, arch.num_attention_heads
+    weights = total * bytes_per_weight
+    grads = trainable * (bytes_per_weight if spec.base_weights_trainable else 4.0)
+    adam = trainable * 8.0
+    if kind == "finetune":
+        activations = layers * seq * batch * h * (34 + 5 * heads * seq / h) * bytes_per_weight / 2.0
+        logits = 2 * batch * seq * arch.vocab_size * 4.0
+    else:
+        activations = 2 * seq * batch * h * bytes_per_weight * 4
+        logits = batch * seq * arch.vocab_size * 4.0
+    return {
+        "peak_memory_bytes": int(weights + grads + adam + activations + logits),
+        "step_time_s": None,
+        "source": "fallback: weights + grads + AdamW states + activations (Korthikanti 2022 Eq. 2) + fp32 logits; "
+        "no allocator overhead",
+        "total_params": total,
+        "trainable_params": trainable,
+    }
+
+
+def predict_run_cost(candidate: dict[str, Any], kind: str) -> dict[str, Any]:
+    """Predicted ``peak_memory_bytes`` (and ``step_time_s`` when the cost model gives one) for routing."""
+    arch = model_architecture(candidate.get("model"))
+    if arch is None:
+        return {"peak_memory_bytes": None, "step_time_s": None, "source": "unknown: model config not readable here"}
+    if kind == "finetune":
+        predicted = predict_with_cost_model(candidate, arch)
+        if predicted is not None:
+            return predicted
+    return fallback_prediction(candidate, arch, kind)
+
+
+def choose_queue(kind: str, predicted: dict[str, Any]) -> str:
+    """Fine-tunes go to ``gpu``; probes to ``cpu`` unless predicted above :data:`CPU_QUEUE_MAX_BYTES`."""
+    if kind == "finetune":
+        return "gpu"
+    peak = predicted.get("peak_memory_bytes") or 0
+    return "gpu" if peak > CPU_QUEUE_MAX_BYTES else "cpu"

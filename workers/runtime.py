@@ -1,0 +1,208 @@
+"""How every run kind runs: one delivery of ``run_id``, from the database row to its measurement.
+
+``execute_run`` is the shape STYLE.md §4 asks for: reload the row, exit if it is finished or cancelled,
+count the delivery (a run whose workers died ``MAX_DELIVERIES`` times is failed, not looped), check the
+run is predicted to fit this worker (else hand it back to the queue), run the kind's body with a
+:class:`RunContext` that writes progress to the database and checks the cancel flag between steps,
+then write the result and exactly one measurement in one transaction. Out-of-memory is a result
+(``fits: false``), transient database/broker errors are retried, anything else fails the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+
+from storage.db import session_scope
+from storage.models import DatasetRow
+from storage.repositories import datasets as datasets_repo
+from storage.repositories import runs as runs_repo
+from storage.repositories.datasets import LoadedDataset
+from storage.settings import Settings, get_settings
+from workers.errors import RunCancelledError, RunInputError, TransientRunError
+from workers.hardware import WorkerHardware, detect_hardware
+
+__all__ = [
+    "MAX_DELIVERIES",
+    "MAX_HANDOFFS",
+    "MAX_TRANSIENT_RETRIES",
+    "RunContext",
+    "RunOutcome",
+    "execute_run",
+    "is_out_of_memory",
+]
+
+logger = logging.getLogger("tunecast.workers")
+
+MAX_DELIVERIES = 3
+"""Deliveries of one run before it is failed: the first plus redeliveries after crashed workers."""
+MAX_HANDOFFS = 8
+MAX_TRANSIENT_RETRIES = 3
+PROGRESS_INTERVAL_S = 0.25
+FIT_MARGIN = 0.95
+
+
+@dataclass
+class RunOutcome:
+    """What a run kind returns: its result fields and the measurement values (task/model/method/…)."""
+
+    result: dict[str, Any]
+    measurement: dict[str, Any]
+
+
+@dataclass
+class RunContext:
+    """What a run kind body gets: the run's inputs and a ``progress`` call that also checks cancel."""
+
+    settings: Settings
+    run_id: str
+    kind: str
+    candidate: dict[str, Any]
+    options: dict[str, Any]
+    task_id: str | None
+    predicted: dict[str, Any]
+    dataset_row: DatasetRow
+    dataset: LoadedDataset
+    hardware: WorkerHardware
+    _last_report: float = field(default=0.0)
+
+    @property
+    def labels(self) -> list[Any] | None:
+        labels = self.dataset_row.split.get("labels")
+        return list(labels) if labels is not None else None
+
+    def progress(
+        self, *, step: int, total: int, loss: float | None = None, phase: str = "train", force: bool = False
+    ) -> None:
+        """Record progress (throttled) and stop with :class:`RunCancelledError` if a cancel was requested."""
+        now = time.monotonic()
+        if not force and step not in (1, total) and now - self._last_report < PROGRESS_INTERVAL_S:
+            return
+        self._last_report = now
+        progress = {"step": step, "total": total, "loss": loss, "phase": phase}
+        with session_scope(self.settings.database_url) as session:
+            cancel = runs_repo.report_progress(session=session, run_id=self.run_id, progress=progress)
+        if cancel:
+            raise RunCancelledError(self.run_id)
+
+
+RunBody = Callable[[RunContext], RunOutcome]
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    if isinstance(exc, torch.cuda.OutOfMemoryError | MemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, TransientRunError | OperationalError | ConnectionError | TimeoutError):
+        return True
+    try:
+        import redis
+    except ImportError:  # pragma: no cover - redis is a dependency
+        return False
+    return isinstance(exc, redis.ConnectionError | redis.TimeoutError)
+
+
+def execute_run(task: Any, run_id: str, kind: str, body: RunBody, *, settings: Settings | None = None) -> str:
+    """Run one delivery of ``run_id``; returns the run's status afterwards (for logs and tests)."""
+    settings = settings or get_settings()
+    hardware = detect_hardware()
+    with session_scope(settings.database_url) as session:
+        decision, row = runs_repo.begin_delivery(
+            session=session, run_id=run_id, worker=hardware.hostname, max_deliveries=MAX_DELIVERIES
+        )
+        if decision != "run" or row is None:
+            logger.info("run %s: %s (%s)", run_id, decision, row.status if row else "no such run")
+            return row.status if row else "missing"
+        predicted_bytes = int(row.predicted.get("peak_memory_bytes") or 0)
+        if predicted_bytes and predicted_bytes > FIT_MARGIN * hardware.memory_bytes:
+            reason = (
+                f"predicted {predicted_bytes} bytes > {hardware.memory_bytes} on {hardware.name} ({hardware.device})"
+            )
+            if runs_repo.hand_off(session=session, run_id=run_id, reason=reason, max_handoffs=MAX_HANDOFFS):
+                task.apply_async(args=[run_id], queue=row.queue)
+                return runs_repo.QUEUED
+            return runs_repo.FAILED
+        if row.dataset_id is None:
+            runs_repo.finish_run(
+                session=session, run_id=run_id, status=runs_repo.FAILED, result={}, error="run has no dataset"
+            )
+            return runs_repo.FAILED
+        dataset_row = datasets_repo.get_dataset(session=session, dataset_id=row.dataset_id)
+        context_values: dict[str, Any] = {
+            "candidate": dict(row.candidate),
+            "options": dict(row.options),
+            "task_id": row.task_id,
+            "predicted": dict(row.predicted),
+        }
+    worker_info = {"worker_hardware": hardware.as_dict()}
+    try:
+        context = RunContext(
+            settings=settings,
+            run_id=run_id,
+            kind=kind,
+            candidate=context_values["candidate"],
+            options=context_values["options"],
+            task_id=context_values["task_id"],
+            predicted=context_values["predicted"],
+            dataset_row=dataset_row,
+            dataset=datasets_repo.load_dataset(dataset_row),
+            hardware=hardware,
+        )
+        outcome = body(context)
+    except RunCancelledError:
+        return _finish(settings, run_id, runs_repo.CANCELLED, {**worker_info, "cancelled": True}, None, None)
+    except RunInputError as exc:
+        return _finish(settings, run_id, runs_repo.FAILED, worker_info, str(exc), None)
+    except Exception as exc:
+        if is_out_of_memory(exc):
+            logger.warning("run %s ran out of memory: %s", run_id, exc)
+            result = {**worker_info, "fits": False, "out_of_memory": str(exc)[:2000]}
+            measurement = _oom_measurement(context_values, kind)
+            return _finish(settings, run_id, runs_repo.SUCCEEDED, result, None, measurement)
+        if _transient(exc) and task is not None and task.request.retries < MAX_TRANSIENT_RETRIES:
+            with session_scope(settings.database_url) as session:
+                runs_repo.requeue_for_retry(session=session, run_id=run_id, reason=f"{type(exc).__name__}: {exc}")
+                row = runs_repo.get_run(session=session, run_id=run_id)
+                row_attempts_back = row.attempts
+            logger.warning("run %s: transient %r, retrying (deliveries so far %s)", run_id, exc, row_attempts_back)
+            raise task.retry(exc=exc, countdown=2**task.request.retries) from exc
+        logger.exception("run %s failed", run_id)
+        return _finish(settings, run_id, runs_repo.FAILED, worker_info, f"{type(exc).__name__}: {exc}"[:4000], None)
+    return _finish(settings, run_id, runs_repo.SUCCEEDED, {**worker_info, **outcome.result}, None, outcome.measurement)
+
+
+def _oom_measurement(values: dict[str, Any], kind: str) -> dict[str, Any]:
+    candidate = values["candidate"]
+    method = candidate.get("method") or {}
+    return {
+        "task": values["task_id"] or "",
+        "model_id": str((candidate.get("model") or {}).get("id", "")),
+        "method_name": str(method.get("name", kind)) if isinstance(method, dict) else str(method),
+        "candidate": {**candidate, "run_kind": kind, "fits": False},
+        "accuracy": None,
+    }
+
+
+def _finish(
+    settings: Settings,
+    run_id: str,
+    status: str,
+    result: dict[str, Any],
+    error: str | None,
+    measurement: dict[str, Any] | None,
+) -> str:
+    with session_scope(settings.database_url) as session:
+        row = runs_repo.finish_run(
+            session=session, run_id=run_id, status=status, result=result, error=error, measurement=measurement
+        )
+        return row.status

@@ -1,0 +1,101 @@
+"""Submitting and cancelling runs: the service behind ``POST /v1/runs`` (no torch here).
+
+The run row is committed first, then ``run_id`` alone is enqueued (STYLE.md §4). A repeated POST with
+the same idempotency key returns the stored run and enqueues nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from predictors.errors import InvalidInputError
+from predictors.methods import get_method, parse_method
+from storage.errors import NotFoundError
+from storage.models import PlanRow, PredictionRow, RunRow
+from storage.repositories import datasets as datasets_repo
+from storage.repositories import runs as runs_repo
+from storage.repositories import tasks as tasks_repo
+from storage.settings import Settings
+from workers.dispatch import RUN_KINDS, enqueue_run
+from workers.routing import choose_queue, predict_run_cost
+
+__all__ = ["submit_run"]
+
+logger = logging.getLogger("tunecast.workers")
+
+
+def _check_candidate(kind: str, candidate: dict[str, Any], dataset_kind: str) -> None:
+    method = parse_method(candidate.get("method"), field="candidate.method")
+    spec = get_method(method.name)
+    if kind == "finetune":
+        if spec.kind != "finetune":
+            raise InvalidInputError(
+                "candidate.method.name", f"{method.name} does not train; submit it as an icl_probe run"
+            )
+        if method.name == "linear_probe" and dataset_kind != "classification":
+            raise InvalidInputError(
+                "candidate.method.name", f"linear_probe needs a classification task, not {dataset_kind}"
+            )
+    if kind == "passuntil_probe" and dataset_kind != "generation":
+        raise InvalidInputError(
+            "kind", f"passuntil_probe samples answers: it needs a generation task, not {dataset_kind}"
+        )
+    if kind == "proxy_probe" and dataset_kind != "classification":
+        raise InvalidInputError(
+            "kind", f"proxy_probe fits a head on labels: it needs a classification task, not {dataset_kind}"
+        )
+
+
+def submit_run(
+    *, session: Session, settings: Settings, request: dict[str, Any], idempotency_key: str | None
+) -> tuple[RunRow, bool]:
+    """Validate, store (idempotently) and enqueue a run; returns ``(run, created)``."""
+    kind = request["kind"]
+    if kind not in RUN_KINDS:
+        raise InvalidInputError(
+            "kind", f"{kind} runs are not implemented by these workers yet; use {', '.join(RUN_KINDS)}"
+        )
+    task = tasks_repo.get_task(session=session, task_id=request["task"], field="task", location="body")
+    if request.get("dataset"):
+        dataset = datasets_repo.get_dataset(
+            session=session, dataset_id=request["dataset"], field="dataset", location="body"
+        )
+        if dataset.task_id not in (None, task.id):
+            raise InvalidInputError(
+                "dataset", f"dataset {dataset.id!r} belongs to task {dataset.task_id!r}, not {task.id!r}"
+            )
+    else:
+        found = datasets_repo.latest_dataset_for_task(session=session, task_id=task.id)
+        if found is None:
+            raise InvalidInputError("task", f"task {task.id!r} has no dataset yet; upload one with POST /v1/datasets")
+        dataset = found
+    if request.get("plan") and session.get(PlanRow, request["plan"]) is None:
+        raise NotFoundError("plan", request["plan"], field="plan", location="body")
+    if request.get("prediction") and session.get(PredictionRow, request["prediction"]) is None:
+        raise NotFoundError("prediction", request["prediction"], field="prediction", location="body")
+    candidate = request["candidate"]
+    _check_candidate(kind, candidate, dataset.kind)
+    predicted = predict_run_cost(candidate, kind)
+    values = {
+        "kind": kind,
+        "candidate": candidate,
+        "task_id": task.id,
+        "dataset_id": dataset.id,
+        "plan_id": request.get("plan"),
+        "prediction_id": request.get("prediction"),
+        "options": request.get("options") or {},
+        "predicted": predicted,
+        "queue": choose_queue(kind, predicted),
+    }
+    key = idempotency_key or request.get("idempotency_key")
+    run, created = runs_repo.create_run(session=session, values=values, idempotency_key=key)
+    if created:
+        try:
+            enqueue_run(settings, run_id=run.id, kind=kind, queue=run.queue)
+        except Exception as exc:
+            logger.exception("could not enqueue run %s", run.id)
+            run = runs_repo.mark_enqueue_failed(session=session, run_id=run.id, error=f"{type(exc).__name__}: {exc}")
+    return run, created
