@@ -39,7 +39,7 @@ from predictors.planner import (
     pareto_frontier,
     probe_value,
 )
-from storage.models import BaseModelRow, HardwareRow, MeasurementRow, PlanRow
+from storage.models import BaseModelRow, HardwareRow, MeasurementRow, PlanRow, new_id
 from storage.repositories import catalog as catalog_repo
 from storage.repositories import plans as plans_repo
 from storage.repositories import tasks as tasks_repo
@@ -50,7 +50,6 @@ logger = logging.getLogger("tunecast.planning")
 
 FULL_LISTING_LIMIT = 2000
 TOP_ROWS_WHEN_LARGE = 500
-STORED_PREDICTIONS_LIMIT = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,16 +320,14 @@ def compute_plan(
             *(int(fitting[i]) for i in np.argsort(-scores.accuracy_mean)[:TOP_ROWS_WHEN_LARGE]),
         }
     )
-    result = {
+    listed_rows = [row(i) for i in sorted(shown)]
+    recommendation_row: dict[str, Any] = {**row(recommended), "reason": choice.reason, "expected_regret": regret}
+    result: dict[str, Any] = {
         "task": task.model_dump(mode="json"),
         "n_candidates": len(candidates),
-        "candidates": [row(i) for i in sorted(shown)],
+        "candidates": listed_rows,
         "frontier": frontier,
-        "recommendation": {
-            **row(recommended),
-            "reason": choice.reason,
-            "expected_regret": regret,
-        },
+        "recommendation": recommendation_row,
         "bands": {
             name: {
                 "index": original(c),
@@ -346,26 +343,29 @@ def compute_plan(
         "tiers": tiers,
         "measurements_version": version,
     }
-    keep = [recommended, *frontier, *(p["index"] for p in probes)]
-    seen: set[int] = set()
+    # Every listed candidate gets a stored prediction, so a verification run of any of them (the UI's
+    # "verify") is checked against what was predicted for it.
     predictions: list[dict[str, Any]] = []
-    for i in keep:
-        if i in seen or len(predictions) >= STORED_PREDICTIONS_LIMIT:
-            continue
-        seen.add(i)
-        accuracy: Accuracy = accuracies[i]
+    prediction_ids: dict[int, str] = {}
+    for i in sorted(shown):
+        stored: Accuracy = accuracies[i]
+        prediction_ids[i] = new_id()
         predictions.append(
             {
+                "id": prediction_ids[i],
                 "candidate_key": _candidate_key(candidates[i]),
                 "candidate": _candidate_json(candidates[i]),
-                "tier": accuracy.tier,
-                "predictor": accuracy.predictor,
-                "accuracy_mean": accuracy.mean,
-                "accuracy_lower": accuracy.lower,
-                "accuracy_upper": accuracy.upper,
+                "tier": stored.tier,
+                "predictor": stored.predictor,
+                "accuracy_mean": stored.mean,
+                "accuracy_lower": stored.lower,
+                "accuracy_upper": stored.upper,
                 "cost": costs[i].model_dump(mode="json"),
             }
         )
+    for listed in listed_rows:
+        listed["prediction_id"] = prediction_ids[listed["index"]]
+    recommendation_row["prediction_id"] = prediction_ids[recommended]
     return result, predictions
 
 

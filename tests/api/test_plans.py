@@ -137,3 +137,16 @@ def test_plan_with_an_inline_model(client: TestClient) -> None:
     inline, catalog = plan.json()["candidates"]
     assert inline["cost"]["trainable_params"] == catalog["cost"]["trainable_params"]
     assert inline["accuracy"]["tier"] == "prior"
+
+
+def test_every_listed_candidate_has_a_stored_prediction(client: TestClient, settings: Settings) -> None:
+    from storage.models import PredictionRow
+
+    plan = client.post("/v1/plans", json=grid()).json()
+    ids = [row["prediction_id"] for row in plan["candidates"]]
+    assert len(set(ids)) == len(ids) == plan["n_candidates"]
+    assert plan["recommendation"]["prediction_id"] in ids
+    with session_scope(settings.database_url) as session:
+        stored = session.get(PredictionRow, ids[0])
+        assert stored is not None and stored.plan_id == plan["id"]
+        assert stored.accuracy_mean == plan["candidates"][0]["accuracy"]["mean"]
