@@ -245,7 +245,34 @@ def predict_accuracies(
     prior: PriorPredictor | None = None,
     level: float = 0.9,
 ) -> list[Accuracy]:
-    """The best available forecast per candidate, saying which tier and predictor made it."""
+    """The best available forecast per candidate, saying which tier and predictor made it.
+
+    Candidates that differ only in what does not change accuracy (the hardware) share one forecast.
+    """
+    keys = [_observation_key(c) for c in candidates]
+    first_of: dict[tuple[Any, ...], int] = {}
+    for i, key in enumerate(keys):
+        first_of.setdefault(key, i)
+    if len(first_of) < len(candidates):
+        unique = [candidates[i] for i in first_of.values()]
+        forecasts = dict(zip(first_of, _predict_unique(unique, measurements, prior, level), strict=True))
+        return [forecasts[key] for key in keys]
+    return _predict_unique(candidates, measurements, prior, level)
+
+
+def _observation_key(o: Observation) -> tuple[Any, ...]:
+    return (
+        o.model_id, json.dumps(o.method, sort_keys=True, default=str), o.task, o.task_kind, o.n_choices, o.accuracy,
+        o.train_examples, o.epochs, o.shots, o.data_fraction, o.source,
+    )
+
+
+def _predict_unique(
+    candidates: Sequence[Observation],
+    measurements: Sequence[Observation],
+    prior: PriorPredictor | None,
+    level: float,
+) -> list[Accuracy]:
     index = MeasurementIndex(measurements)
     results: list[Accuracy | None] = []
     pending: list[int] = []

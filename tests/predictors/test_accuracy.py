@@ -122,3 +122,12 @@ def test_unknown_method_names_the_field() -> None:
     with pytest.raises(InvalidInputError) as error:
         FeatureBuilder(CATALOG).matrix([Observation("llama-3-8b", {"name": "magic"}, "t")])
     assert error.value.field == "[0].method.name"
+
+
+def test_duplicate_candidates_share_one_forecast_in_order() -> None:
+    probes = icl_probes()
+    a = Observation("llama-3-8b", {"name": "rag_icl", "shots": 2}, "hellaswag")
+    b = Observation("llama-3-8b", {"name": "rag_icl", "shots": 4}, "hellaswag")
+    alone = predict_accuracies([a, b], measurements=probes)
+    repeated = predict_accuracies([a, b, a, b, b], measurements=probes)
+    assert repeated == [alone[0], alone[1], alone[0], alone[1], alone[1]]
