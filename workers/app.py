@@ -1,8 +1,10 @@
 """The Celery app, built from settings: Redis in production, the embedded SQLite broker by default.
 
-The embedded SQLite broker (kombu's SQLAlchemy transport) has no redelivery: a message taken by a
-worker that then dies is not given to another one. Late ack + reject-on-worker-lost make a SIGKILLed
-run come back only on Redis (after the visibility timeout), which is what production uses.
+Crash recovery (late ack + ``task_reject_on_worker_lost``): when a worker's pool process dies (SIGKILL,
+the kernel's OOM killer) its main process rejects the message and it is requeued at once, on both
+brokers. When the whole worker dies, only Redis redelivers — after the visibility timeout, which must
+exceed the longest run. The embedded SQLite broker (kombu's SQLAlchemy transport) has no visibility
+timeout: a message whose worker died is never delivered again, so the run stays ``running``.
 
 Task names are explicit (``tunecast.<module>.<verb>``) so a rename cannot orphan queued messages;
 results live in the database, so Celery's result backend is off (``task_ignore_result``).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["RunCancelledError", "RunInputError", "TransientRunError"]
+__all__ = ["RunCancelledError", "RunInputError", "RunTimeLimitError", "TransientRunError"]
 
 
 class RunInputError(ValueError):
@@ -20,3 +20,7 @@ class RunCancelledError(Exception):
 
 class TransientRunError(RuntimeError):
     """A failure expected to pass (broker or database briefly away); the task retries it."""
+
+
+class RunTimeLimitError(RuntimeError):
+    """The run went past its time limit (checked between steps); it fails and is not retried."""

@@ -24,7 +24,8 @@ from storage.repositories import datasets as datasets_repo
 from storage.repositories import runs as runs_repo
 from storage.repositories.datasets import LoadedDataset
 from storage.settings import Settings, get_settings
-from workers.errors import RunCancelledError, RunInputError, TransientRunError
+from workers.app import VISIBILITY_TIMEOUT_S
+from workers.errors import RunCancelledError, RunInputError, RunTimeLimitError, TransientRunError
 from workers.hardware import WorkerHardware, detect_hardware
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "RunOutcome",
     "execute_run",
     "is_out_of_memory",
+    "time_limit_s",
 ]
 
 logger = logging.getLogger("tunecast.workers")
@@ -45,6 +47,21 @@ MAX_HANDOFFS = 8
 MAX_TRANSIENT_RETRIES = 3
 PROGRESS_INTERVAL_S = 0.25
 FIT_MARGIN = 0.95
+MAX_RUN_S = VISIBILITY_TIMEOUT_S - 3600
+"""No run outlives the broker's visibility timeout (else Redis would hand it to a second worker)."""
+PREDICTED_TIME_MARGIN = 5.0
+MIN_TIME_LIMIT_S = 600.0
+
+
+def time_limit_s(options: dict[str, Any], predicted: dict[str, Any], hardware: WorkerHardware) -> float:
+    """``options.time_limit_s`` if given; on the GPU the prediction was made for, 5x the predicted
+    training time (at least 10 minutes); never above :data:`MAX_RUN_S`."""
+    if options.get("time_limit_s"):
+        return min(float(options["time_limit_s"]), MAX_RUN_S)
+    step_time_s, steps = predicted.get("step_time_s"), options.get("steps")
+    if hardware.device == "cuda" and step_time_s and steps:
+        return min(max(MIN_TIME_LIMIT_S, PREDICTED_TIME_MARGIN * float(step_time_s) * int(steps)), MAX_RUN_S)
+    return MAX_RUN_S
 
 
 @dataclass
@@ -69,6 +86,7 @@ class RunContext:
     dataset_row: DatasetRow
     dataset: LoadedDataset
     hardware: WorkerHardware
+    deadline: float = field(default=float("inf"))
     _last_report: float = field(default=0.0)
 
     @property
@@ -79,8 +97,11 @@ class RunContext:
     def progress(
         self, *, step: int, total: int, loss: float | None = None, phase: str = "train", force: bool = False
     ) -> None:
-        """Record progress (throttled) and stop with :class:`RunCancelledError` if a cancel was requested."""
+        """Record progress (throttled); stop with :class:`RunCancelledError` if a cancel was requested and
+        with :class:`RunTimeLimitError` past the deadline."""
         now = time.monotonic()
+        if now > self.deadline:
+            raise RunTimeLimitError(f"past its time limit at step {step} of {total} ({phase})")
         if not force and step not in (1, total) and now - self._last_report < PROGRESS_INTERVAL_S:
             return
         self._last_report = now
@@ -144,7 +165,7 @@ def execute_run(task: Any, run_id: str, kind: str, body: RunBody, *, settings: S
             "task_id": row.task_id,
             "predicted": dict(row.predicted),
         }
-    worker_info = {"worker_hardware": hardware.as_dict()}
+    worker_info: dict[str, Any] = {"worker_hardware": hardware.as_dict()}
     try:
         context = RunContext(
             settings=settings,
@@ -158,11 +179,17 @@ def execute_run(task: Any, run_id: str, kind: str, body: RunBody, *, settings: S
             dataset=datasets_repo.load_dataset(dataset_row),
             hardware=hardware,
         )
+        limit_s = time_limit_s(context.options, context.predicted, hardware)
+        context.deadline = time.monotonic() + limit_s
+        worker_info["time_limit_s"] = limit_s
         outcome = body(context)
     except RunCancelledError:
         return _finish(settings, run_id, runs_repo.CANCELLED, {**worker_info, "cancelled": True}, None, None)
     except RunInputError as exc:
         return _finish(settings, run_id, runs_repo.FAILED, worker_info, str(exc), None)
+    except RunTimeLimitError as exc:
+        limit = worker_info["time_limit_s"]
+        return _finish(settings, run_id, runs_repo.FAILED, worker_info, f"stopped {exc} of {limit:.0f} s", None)
     except Exception as exc:
         if is_out_of_memory(exc):
             logger.warning("run %s ran out of memory: %s", run_id, exc)

@@ -63,6 +63,9 @@ class RunOptions(BaseModel):
     passuntil_r: int = Field(2, ge=1, le=100, description="passuntil_probe: passes required per item.")
     passuntil_k_max: int = Field(64, ge=1, le=100_000, description="passuntil_probe: sampling cap per item.")
     temperature: float = Field(1.0, gt=0, le=10, description="passuntil_probe: sampling temperature.")
+    time_limit_s: float | None = Field(
+        None, gt=0, le=11 * 3600, description="Fail the run past this (default: 5x predicted on GPU, at most 11 h)."
+    )
 
 
 class RunCreate(BaseModel):

@@ -22,11 +22,13 @@ from storage.repositories import tasks as tasks_repo
 from storage.settings import Settings
 from tests.workers.conftest import classification_rows, generation_rows, jsonl, multiple_choice_rows
 from workers import finetune
+from workers.app import VISIBILITY_TIMEOUT_S
 from workers.finetune import run_finetune
+from workers.hardware import WorkerHardware
 from workers.icl_probe import run_icl_probe
 from workers.passuntil_probe import run_passuntil_probe
 from workers.proxy_probe import run_proxy_probe
-from workers.runtime import MAX_DELIVERIES, execute_run
+from workers.runtime import MAX_DELIVERIES, MAX_RUN_S, execute_run, time_limit_s
 
 FINETUNE_METHODS = [
     {"name": "full"},
@@ -153,6 +155,14 @@ def test_finetune_on_choice_and_generation_tasks(
     assert_measured(*load(settings, run_id)[:2])
 
 
+def test_a_model_path_missing_on_the_worker_fails_the_run(settings: Settings, tmp_path: Path) -> None:
+    run_id = make_run(settings, tmp_path / "nowhere", classification_rows())
+    assert execute_run(None, run_id, "finetune", run_finetune, settings=settings) == "failed"
+    run, measurements, _ = load(settings, run_id)
+    assert run.error is not None and run.error.startswith("candidate.model.path:") and "does not exist" in run.error
+    assert measurements == []
+
+
 def test_qlora_off_cuda_fails_with_a_clear_error(settings: Settings, tiny_model_dir: Path) -> None:
     run_id = make_run(settings, tiny_model_dir, classification_rows(), method={"name": "qlora"})
     assert execute_run(None, run_id, "finetune", run_finetune, settings=settings) == "failed"
@@ -260,6 +270,26 @@ def test_cancel_is_checked_between_steps(
     assert run.progress["step"] == cancelled_at[0] < 10_000
     assert run.result["cancelled"] is True and measurements == []
     assert events[-1] == {"kind": "status", "status": "cancelled"}
+
+
+def test_a_run_past_its_time_limit_fails_between_steps(settings: Settings, tiny_model_dir: Path) -> None:
+    run_id = make_run(settings, tiny_model_dir, classification_rows(), options={"steps": 100_000, "time_limit_s": 1})
+    assert execute_run(None, run_id, "finetune", run_finetune, settings=settings) == "failed"
+    run, measurements, _ = load(settings, run_id)
+    assert run.error is not None and run.error.startswith("stopped past its time limit at step")
+    assert run.result["time_limit_s"] == 1 and run.progress["step"] < 100_000 and measurements == []
+
+
+def test_time_limit_defaults() -> None:
+    cuda = WorkerHardware(device="cuda", name="H100", memory_bytes=80 * 2**30, count=1, hostname="h")
+    cpu = WorkerHardware(device="cpu", name="x86", memory_bytes=2**34, count=0, hostname="h")
+    predicted = {"step_time_s": 0.5}
+    assert time_limit_s({"steps": 10_000}, predicted, cuda) == 5 * 0.5 * 10_000
+    assert time_limit_s({"steps": 10}, predicted, cuda) == 600  # at least ten minutes
+    assert time_limit_s({"steps": 10**9}, predicted, cuda) == MAX_RUN_S
+    assert time_limit_s({"steps": 10_000}, predicted, cpu) == MAX_RUN_S  # the prediction is for a GPU
+    assert time_limit_s({"time_limit_s": 30}, predicted, cpu) == 30
+    assert MAX_RUN_S < VISIBILITY_TIMEOUT_S
 
 
 def test_out_of_memory_is_recorded_as_a_result(
