@@ -41,7 +41,7 @@ test: $(VENV)/.test-installed
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check api storage workers predictors/architecture.py predictors/methods
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 format: $(VENV)/.test-installed

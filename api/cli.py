@@ -201,6 +201,7 @@ def _gate_table(report: object) -> str:
             f"{accuracy['upper']:.3f}] {accuracy['tier']}, ${report.chosen['total_usd']:.4g}"
         )
     lines.append(f"{'requirement':48} {'required':>10} {'predicted':>10} {'margin':>10}  result")
+
     def fmt(value: float | None) -> str:
         return "-" if value is None else f"{value:.4g}"
 

@@ -14,12 +14,22 @@ from sqlalchemy.orm import Session
 
 from api.schemas.cost import Candidate, InlineModel, PathModel
 from predictors.architecture import Architecture, architecture_from_hf_config
-from predictors.cost import CostCandidate, CostEstimate, HardwareSpec, estimate_costs, hardware_spec_from_catalog
+from predictors.cost import (
+    CalibrationRow,
+    CostCandidate,
+    CostEstimate,
+    EfficiencyCalibration,
+    HardwareSpec,
+    default_calibration,
+    estimate_costs,
+    hardware_spec_from_catalog,
+)
 from predictors.errors import InvalidInputError
 from predictors.methods import parse_method
 from storage.models import BaseModelRow, HardwareRow
+from storage.repositories import runs as runs_repo
 
-__all__ = ["ResolvedCandidates", "estimate_candidate_costs", "resolve_candidates"]
+__all__ = ["ResolvedCandidates", "efficiency_calibration", "estimate_candidate_costs", "resolve_candidates"]
 
 _HARDWARE_FIELDS = (
     "id",
@@ -105,6 +115,35 @@ def resolve_candidates(
     return ResolvedCandidates(candidates=resolved, hardware=hardware, models=models)
 
 
+def efficiency_calibration(*, session: Session) -> EfficiencyCalibration:
+    """The shipped efficiency calibration, refitted per method family on the project's own measured GPU
+    steps (verification runs) once a family has three of them."""
+    rows = [
+        CalibrationRow(
+            family=str(r["family"]),
+            ideal_compute_s=float(r["ideal_compute_s"]),
+            ideal_memory_s=float(r["ideal_memory_s"]),
+            kernel_launches=int(r["kernel_launches"]),
+            measured_s=float(r["measured_s"]),
+        )
+        for r in runs_repo.measured_step_rows(session=session)
+    ]
+    if not rows:
+        return default_calibration()
+    key = tuple((r.family, r.ideal_compute_s, r.ideal_memory_s, r.kernel_launches, r.measured_s) for r in rows)
+    cached = _calibration_cache.get(key)
+    if cached is None:
+        cached = default_calibration().refit_families(rows)
+        _calibration_cache.clear()
+        _calibration_cache[key] = cached
+    return cached
+
+
+_calibration_cache: dict[tuple[tuple[str, float, float, int, float], ...], EfficiencyCalibration] = {}
+
+
 def estimate_candidate_costs(*, session: Session, candidates: Sequence[Candidate]) -> list[CostEstimate]:
     resolved = resolve_candidates(session=session, candidates=candidates)
-    return estimate_costs(resolved.candidates, hardware=resolved.hardware)
+    return estimate_costs(
+        resolved.candidates, hardware=resolved.hardware, calibration=efficiency_calibration(session=session)
+    )

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from api.costing import ResolvedCandidates, resolve_candidates
+from api.costing import ResolvedCandidates, efficiency_calibration, resolve_candidates
 from api.schemas.cost import Candidate, InlineModel
 from api.schemas.plans import PlanRequest, TaskSpec, WeightsObjective
 from predictors.accuracy.corpus import load_seed_observations
@@ -217,7 +217,9 @@ def compute_plan(
     candidates = request.expanded_candidates()
     field = "candidates" if request.candidates is not None else "grid.candidates"
     resolved: ResolvedCandidates = resolve_candidates(session=session, candidates=candidates, field=field)
-    costs = estimate_costs(resolved.candidates, hardware=resolved.hardware)
+    costs = estimate_costs(
+        resolved.candidates, hardware=resolved.hardware, calibration=efficiency_calibration(session=session)
+    )
 
     rows = plans_repo.prediction_measurements(session=session)
     version = plans_repo.measurements_version(session=session)

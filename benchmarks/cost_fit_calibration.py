@@ -1,6 +1,6 @@
 """Refit the shipped default efficiency calibration from the measured H200 runs.
 
-    .venv/bin/python benchmarks/cost_fit_calibration.py   # writes predictors/cost/default_calibration.json
+.venv/bin/python benchmarks/cost_fit_calibration.py   # writes predictors/cost/default_calibration.json
 """
 
 from __future__ import annotations

@@ -44,7 +44,9 @@ def main() -> int:
     # fits verdicts on smaller devices, taking the measured peak (+ CUDA context) as the truth
     devices = {"A100-40GB": 42949672960, "L40S": 48305799168, "H100-80GB": 85520809984}
     device_right = dict.fromkeys(devices, 0)
-    print(f"{'model':11s} {'method':13s} {'shape':9s} gc  mem_meas_GB mem_pred_GB  err%  naive_err%  t_meas_s  t_pred_s  err%")
+    print(
+        f"{'model':11s} {'method':13s} {'shape':9s} gc  mem_meas_GB mem_pred_GB  err%  naive_err%  t_meas_s  t_pred_s  err%"
+    )
     for held_out in sizes:
         calibration = fit_calibration([r for r in rows if r["model"] != held_out])
         for row in (r for r in rows if r["model"] == held_out):
@@ -59,10 +61,14 @@ def main() -> int:
                 true_fit = mem_meas + CUDA_CONTEXT_BYTES <= capacity
                 ours = mem_pred * (1 + FRAGMENTATION_FRACTION) + CUDA_CONTEXT_BYTES <= capacity
                 device_right[device] += int(true_fit == ours)
-            verdicts_right += int(fits == (row["oom"] != "1") and (mem_pred <= H200.memory_bytes) == (row["oom"] != "1"))
-            print(f"{row['model']:11s} {row['method']:13s} {row['batch'] + 'x' + row['seq']:9s} {row['grad_ckpt']:2s} "
-                  f"{mem_meas / 1e9:11.2f} {mem_pred / 1e9:11.2f} {e_mem * 100:+6.1f} {e_naive * 100:+10.1f} "
-                  f"{t_meas:9.4f} {t_pred:9.4f} {e_t * 100:+6.1f}")
+            verdicts_right += int(
+                fits == (row["oom"] != "1") and (mem_pred <= H200.memory_bytes) == (row["oom"] != "1")
+            )
+            print(
+                f"{row['model']:11s} {row['method']:13s} {row['batch'] + 'x' + row['seq']:9s} {row['grad_ckpt']:2s} "
+                f"{mem_meas / 1e9:11.2f} {mem_pred / 1e9:11.2f} {e_mem * 100:+6.1f} {e_naive * 100:+10.1f} "
+                f"{t_meas:9.4f} {t_pred:9.4f} {e_t * 100:+6.1f}"
+            )
     print()
     print(f"{'method':13s} rows  mem_MAPE%  naive_MAPE%  naive/ours  time_MAPE%(LOSO)")
     all_mem, all_naive, all_time = [], [], []
@@ -76,7 +82,9 @@ def main() -> int:
         print(f"{method:13s} {len(mem_err[method]):4d} {m:10.1f} {n:12.1f} {n / m:10.1f} {t:12.1f}")
     m_all = 100 * sum(all_mem) / len(all_mem)
     n_all = 100 * sum(all_naive) / len(all_naive)
-    print(f"{'ALL':13s} {len(all_mem):4d} {m_all:10.1f} {n_all:12.1f} {n_all / m_all:10.1f} {100 * sum(all_time) / len(all_time):12.1f}")
+    print(
+        f"{'ALL':13s} {len(all_mem):4d} {m_all:10.1f} {n_all:12.1f} {n_all / m_all:10.1f} {100 * sum(all_time) / len(all_time):12.1f}"
+    )
     print(f"fits verdicts right on the H200: {verdicts_right}/{verdicts} (the CSV holds no OOM row)")
     for device, right in device_right.items():
         print(f"fits verdicts right on a {device} (truth: measured peak + CUDA context): {right}/{verdicts}")

@@ -22,7 +22,9 @@ from predictors.accuracy.prior import PriorPredictor
 from storage.catalogs import load_models_catalog
 
 
-def holdout(rows: list[Observation], builder: FeatureBuilder, group: Callable[[Observation], str], min_group: int = 5) -> dict[str, float]:
+def holdout(
+    rows: list[Observation], builder: FeatureBuilder, group: Callable[[Observation], str], min_group: int = 5
+) -> dict[str, float]:
     groups: dict[str, list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
         groups[group(row)].append(i)
@@ -37,7 +39,13 @@ def holdout(rows: list[Observation], builder: FeatureBuilder, group: Callable[[O
         mean, lower, upper = prior.predict_interval(test)
         actual = np.array([r.accuracy for r in test], dtype=float)
         chance = np.array([chance_accuracy(r.task_kind, r.n_choices) for r in test])
-        train_norm = np.mean([(r.accuracy - chance_accuracy(r.task_kind, r.n_choices)) / (1 - chance_accuracy(r.task_kind, r.n_choices)) for r in train])
+        train_norm = np.mean(
+            [
+                (r.accuracy - chance_accuracy(r.task_kind, r.n_choices))
+                / (1 - chance_accuracy(r.task_kind, r.n_choices))
+                for r in train
+            ]
+        )
         baseline = chance + (1 - chance) * train_norm
         errors.extend(np.abs(mean - actual))
         baseline_errors.extend(np.abs(baseline - actual))
@@ -55,7 +63,9 @@ def holdout(rows: list[Observation], builder: FeatureBuilder, group: Callable[[O
 def main() -> int:
     rows = [r for r in load_seed_observations() if r.accuracy is not None]
     builder = FeatureBuilder({e["id"]: ModelInfo.from_catalog(e) for e in load_models_catalog()})
-    print(f"seed corpus: {len(rows)} rows, {len({r.task for r in rows})} tasks, {len({r.model_id for r in rows})} models")
+    print(
+        f"seed corpus: {len(rows)} rows, {len({r.task for r in rows})} tasks, {len({r.model_id for r in rows})} models"
+    )
     for name, key in (("leave-one-task-out", lambda r: r.task), ("leave-one-model-out", lambda r: r.model_id)):
         started = time.perf_counter()
         result = holdout(rows, builder, key)

@@ -32,26 +32,61 @@ DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 
 # families evaluated in the paper (EVAL_BASE_MODEL_FAMILY_MAP values)
 EVAL_BASE_FAMILIES = [
-    "Llama-2", "Llama", "Llama-3", "Llama-3.1", "Qwen2", "Qwen1.5", "Qwen", "Mistral",
-    "Mixtral", "Yi", "Yi-1.5", "Gemma", "Gemma-2", "Falcon", "Phi", "Pythia", "BLOOM",
-    "GPT-Neo/J", "OPT", "MPT", "XGLM", "CodeLlama", "StarCoder", "StarCoder2",
-    "DeepSeek-Coder", "DeepSeek-V2", "DeepSeek-Coder-V2", "Jamba",
+    "Llama-2",
+    "Llama",
+    "Llama-3",
+    "Llama-3.1",
+    "Qwen2",
+    "Qwen1.5",
+    "Qwen",
+    "Mistral",
+    "Mixtral",
+    "Yi",
+    "Yi-1.5",
+    "Gemma",
+    "Gemma-2",
+    "Falcon",
+    "Phi",
+    "Pythia",
+    "BLOOM",
+    "GPT-Neo/J",
+    "OPT",
+    "MPT",
+    "XGLM",
+    "CodeLlama",
+    "StarCoder",
+    "StarCoder2",
+    "DeepSeek-Coder",
+    "DeepSeek-V2",
+    "DeepSeek-Coder-V2",
+    "Jamba",
 ]
 WITH_FLOPS_FAMILIES = [f for f in EVAL_BASE_FAMILIES if f not in ("Mistral", "Mixtral", "Qwen2")]
 PREREGISTERED_MODELS = {
-    "meta-llama/Meta-Llama-3.1-405B-FP8", "meta-llama/Meta-Llama-3.1-70B",
-    "meta-llama/Meta-Llama-3.1-8B", "Qwen/Qwen1.5-110B", "Qwen/Qwen2-72B",
-    "Qwen/Qwen2-57B-A14B", "Qwen/Qwen2-7B", "Qwen/Qwen2-1.5B", "Qwen/Qwen2-0.5B",
-    "deepseek-ai/DeepSeek-V2", "deepseek-ai/DeepSeek-Coder-V2-Base", "google/gemma-2-27b",
-    "google/gemma-2-9b", "google/gemma-2-2b", "mistralai/Mixtral-8x22B-v0.1",
-    "mistralai/Mistral-Nemo-Base-2407", "01-ai/Yi-1.5-34B", "01-ai/Yi-1.5-9B",
-    "01-ai/Yi-1.5-6B", "ai21labs/Jamba-v0.1",
+    "meta-llama/Meta-Llama-3.1-405B-FP8",
+    "meta-llama/Meta-Llama-3.1-70B",
+    "meta-llama/Meta-Llama-3.1-8B",
+    "Qwen/Qwen1.5-110B",
+    "Qwen/Qwen2-72B",
+    "Qwen/Qwen2-57B-A14B",
+    "Qwen/Qwen2-7B",
+    "Qwen/Qwen2-1.5B",
+    "Qwen/Qwen2-0.5B",
+    "deepseek-ai/DeepSeek-V2",
+    "deepseek-ai/DeepSeek-Coder-V2-Base",
+    "google/gemma-2-27b",
+    "google/gemma-2-9b",
+    "google/gemma-2-2b",
+    "mistralai/Mixtral-8x22B-v0.1",
+    "mistralai/Mistral-Nemo-Base-2407",
+    "01-ai/Yi-1.5-34B",
+    "01-ai/Yi-1.5-9B",
+    "01-ai/Yi-1.5-6B",
+    "ai21labs/Jamba-v0.1",
 }
-BASE_METRICS = ["MMLU", "ARC-C", "HellaSwag", "Winograd", "TruthfulQA", "GSM8K", "XWinograd",
-                "HumanEval"]
+BASE_METRICS = ["MMLU", "ARC-C", "HellaSwag", "Winograd", "TruthfulQA", "GSM8K", "XWinograd", "HumanEval"]
 NONGSM_METRICS = [m for m in BASE_METRICS if m != "GSM8K"]
-INSTRUCT_METRICS = ["MMLU", "ARC-C", "HellaSwag", "Winogrande", "TruthfulQA", "GSM8K",
-                    "HumanEval"]
+INSTRUCT_METRICS = ["MMLU", "ARC-C", "HellaSwag", "Winogrande", "TruthfulQA", "GSM8K", "HumanEval"]
 
 
 def data_available() -> bool:
@@ -91,9 +126,9 @@ class ObsResult:
 
     def matches(self) -> bool:
         """Ours equals the published values to the printed 2 significant digits."""
-        return _sig2(self.mse_train) == _sig2(self.published_train) and _sig2(
-            self.mse_test
-        ) == _sig2(self.published_test)
+        return _sig2(self.mse_train) == _sig2(self.published_train) and _sig2(self.mse_test) == _sig2(
+            self.published_test
+        )
 
 
 def _sig2(v: float) -> str:
@@ -153,10 +188,8 @@ def run_observational() -> list[ObsResult]:
             train = top_fraction_split(y, 0.1)
             res = _run(rows, INSTRUCT_METRICS, y, train, pred, floor=True, solver="trf", k=k)
         elif exp == "leaderboard_v2":
-            chance = {"leaderboard_gpqa": 0.25, "leaderboard_math_hard": 0.0,
-                      "leaderboard_bbh": 0.26243}[col]
-            cutoff = {"leaderboard_gpqa": 168.0, "leaderboard_math_hard": 252.0,
-                      "leaderboard_bbh": 84.0}[col]
+            chance = {"leaderboard_gpqa": 0.25, "leaderboard_math_hard": 0.0, "leaderboard_bbh": 0.26243}[col]
+            cutoff = {"leaderboard_gpqa": 168.0, "leaderboard_math_hard": 252.0, "leaderboard_bbh": 84.0}[col]
             rows = [r for r in lb2 if r["Model Family"] in WITH_FLOPS_FAMILIES and r[col].strip()]
             y = np.array([(_f(r[col]) - chance) / (1 - chance) for r in rows])
             train = flops_cutoff_split([_f(r["FLOPs (1E21)"]) for r in rows], cutoff)
@@ -165,9 +198,9 @@ def run_observational() -> list[ObsResult]:
         elif exp.startswith("subset_selection"):
             selected = set(t["split"].split(": ", 1)[1].split("; test")[0].split(";"))
             rows = [
-                r for r in post
-                if r["Model Family"] in EVAL_BASE_FAMILIES and r["Model"] not in PREREGISTERED_MODELS
-                and r[col].strip()
+                r
+                for r in post
+                if r["Model Family"] in EVAL_BASE_FAMILIES and r["Model"] not in PREREGISTERED_MODELS and r[col].strip()
             ]
             flops = np.array([_f(r["FLOPs (1E21)"]) for r in rows])
             below = flops_cutoff_split(flops, 84.0)
@@ -175,12 +208,22 @@ def run_observational() -> list[ObsResult]:
             rows = [r for r, kp in zip(rows, keep, strict=False) if kp]
             y = np.array([_f(r[col]) for r in rows])
             train = flops_cutoff_split([_f(r["FLOPs (1E21)"]) for r in rows], 84.0)
-            res = _run(rows, NONGSM_METRICS, y, train, pred, floor=True, solver="minimize", k=3,
-                       n_pca=3)
+            res = _run(rows, NONGSM_METRICS, y, train, pred, floor=True, solver="minimize", k=3, n_pca=3)
         else:  # pragma: no cover - future rows
             continue
-        out.append(ObsResult(exp, col, pred, res[2], res[3], res[0], res[1],
-                             float(t["published_mse_train"]), float(t["published_mse_test"])))
+        out.append(
+            ObsResult(
+                exp,
+                col,
+                pred,
+                res[2],
+                res[3],
+                res[0],
+                res[1],
+                float(t["published_mse_train"]),
+                float(t["published_mse_test"]),
+            )
+        )
     return out
 
 
@@ -201,28 +244,36 @@ def run_observational_unpublished() -> list[ObsResult]:
         if exp == "emergent":
             chance = 0.25 if col.startswith("parsinlu") else 0.0
             cutoff = 22.0 if col.startswith("arithmetic") else 84.0
-            rows = [r for r in emergent if r["Model Family"] in WITH_FLOPS_FAMILIES
-                    and r["Model"] not in PREREGISTERED_MODELS and r[col].strip()]
+            rows = [
+                r
+                for r in emergent
+                if r["Model Family"] in WITH_FLOPS_FAMILIES
+                and r["Model"] not in PREREGISTERED_MODELS
+                and r[col].strip()
+            ]
             y = np.array([(_f(r[col]) - chance) / (1 - chance) for r in rows])
             train = flops_cutoff_split([_f(r["FLOPs (1E21)"]) for r in rows], cutoff)
             res = _run(rows, metrics, y, train, p, floor=False, solver="minimize", k=k)
         elif exp == "post_training":
-            rows = [r for r in post if r["Model Family"] in EVAL_BASE_FAMILIES
-                    and r["Model"] not in PREREGISTERED_MODELS and r[col].strip()]
+            rows = [
+                r
+                for r in post
+                if r["Model Family"] in EVAL_BASE_FAMILIES and r["Model"] not in PREREGISTERED_MODELS and r[col].strip()
+            ]
             y = np.array([_f(r[col]) for r in rows])
             train = flops_cutoff_split([_f(r["FLOPs (1E21)"]) for r in rows], 84.0)
             res = _run(rows, metrics, y, train, p, floor=True, solver="minimize", k=k)
         else:  # pragma: no cover
             continue
-        out.append(ObsResult(exp, col, pred, res[2], res[3], res[0], res[1],
-                             float(t["mse_train"]), float(t["mse_test"])))
+        out.append(
+            ObsResult(exp, col, pred, res[2], res[3], res[0], res[1], float(t["mse_train"]), float(t["mse_test"]))
+        )
     return out
 
 
 # ------------------------------------------------------------------------- COSMOS
 # Appendix J of arXiv:2505.01449v1 (HellaSwag, Llama 3 8B, ICL rows): shots -> (pred, actual)
-COSMOS_ICL = {1: (0.526, 0.526), 2: (0.591, 0.627), 4: (0.617, 0.604), 8: (0.620, 0.620),
-              16: (0.620, 0.611)}
+COSMOS_ICL = {1: (0.526, 0.526), 2: (0.591, 0.627), 4: (0.617, 0.604), 8: (0.620, 0.620), 16: (0.620, 0.611)}
 # zero-shot accuracy is not printed; 0.316 is the value that reproduces the table
 # (research digest cosmos.md Sec. 3, "Reconstruction check").
 COSMOS_ZERO_SHOT = 0.316
@@ -232,9 +283,7 @@ def run_cosmos_icl() -> dict[int, tuple[float, float]]:
     """Shots -> (paper prediction, ours) from the 0/1/8-shot anchors."""
     from scaling.icl import IclShotLaw
 
-    law = IclShotLaw(method="cosmos").fit(
-        [0, 1, 8], [COSMOS_ZERO_SHOT, COSMOS_ICL[1][1], COSMOS_ICL[8][1]]
-    )
+    law = IclShotLaw(method="cosmos").fit([0, 1, 8], [COSMOS_ZERO_SHOT, COSMOS_ICL[1][1], COSMOS_ICL[8][1]])
     shots = sorted(COSMOS_ICL)
     ours = law.predict(shots)
     return {d: (COSMOS_ICL[d][0], float(o)) for d, o in zip(shots, ours, strict=False)}
@@ -270,20 +319,19 @@ def run_densing() -> list[DensingRow]:
     ok = 0
     table = read_csv(d / "reference_models_table1.csv")
     for r in table:
-        L, dm, ff, dh, nh, kv = (int(r[k]) for k in ("n_layer", "d_model", "d_ffn", "d_head",
-                                                       "n_head", "n_kv_head"))
+        L, dm, ff, dh, nh, kv = (int(r[k]) for k in ("n_layer", "d_model", "d_ffn", "d_head", "n_head", "n_kv_head"))
         n = L * (dm * nh * dh * 2 + 2 * dm * kv * dh + 3 * dm * ff + 2 * dm) + dm
         ok += int(n == int(r["n_params"]))
-    rows.append(DensingRow("Table 1 non-embedding params reproduced", f"{len(table)} rows",
-                           f"{ok}/{len(table)} exact"))
+    rows.append(DensingRow("Table 1 non-embedding params reproduced", f"{len(table)} rows", f"{ok}/{len(table)} exact"))
     # 2. doubling times from the stated slopes A (Eq. 5)
-    for key, paper in (("densing_slope_A", consts["doubling_time_highlights"]["value"] + " months"),
-                       ("densing_slope_A_body", consts["doubling_time_body"]["value"] + " days"),
-                       ("slope_A_before_ChatGPT_MMLU_only", "(not stated)")):
+    for key, paper in (
+        ("densing_slope_A", consts["doubling_time_highlights"]["value"] + " months"),
+        ("densing_slope_A_body", consts["doubling_time_body"]["value"] + " days"),
+        ("slope_A_before_ChatGPT_MMLU_only", "(not stated)"),
+    ):
         A = float(consts[key]["value"])
         t = doubling_time_days(A)
-        rows.append(DensingRow(f"doubling time from A = {A}/day", paper,
-                               f"{t:.1f} days = {t / 30.4375:.2f} months"))
+        rows.append(DensingRow(f"doubling time from A = {A}/day", paper, f"{t:.1f} days = {t / 30.4375:.2f} months"))
     # 3. the only two dated models: MiniCPM-1-2.4B matches Mistral-7B → same N̂, so
     #    ρ ratio = 7 / 2.4; trend through these two points
     models = {r["model_name_as_in_paper"]: r for r in read_csv(d / "evaluated_models.csv")}
@@ -291,20 +339,26 @@ def run_densing() -> list[DensingRow]:
     t_c = _days_since_llama1(models["MiniCPM-1-2.4B"]["release_date_stated_in_text"])
     ratio = 7.0 / 2.4
     trend = DensingTrendLaw(envelope="all").fit([t_m, t_c], [1.0, ratio])
-    rows.append(DensingRow("density ratio MiniCPM-1-2.4B / Mistral-7B", ">= ~2.9 (35 % params)",
-                           f"{ratio:.3f}"))
-    rows.append(DensingRow("two-point trend slope A (Mistral-7B -> MiniCPM-1-2.4B)",
-                           "0.007 / 0.0073 per day (29-model envelope)",
-                           f"{trend.params_['A']:.5f} per day"))
-    rows.append(DensingRow("two-point doubling time", "~95-99 days",
-                           f"{trend.doubling_time_days_:.1f} days"))
+    rows.append(DensingRow("density ratio MiniCPM-1-2.4B / Mistral-7B", ">= ~2.9 (35 % params)", f"{ratio:.3f}"))
+    rows.append(
+        DensingRow(
+            "two-point trend slope A (Mistral-7B -> MiniCPM-1-2.4B)",
+            "0.007 / 0.0073 per day (29-model envelope)",
+            f"{trend.params_['A']:.5f} per day",
+        )
+    )
+    rows.append(DensingRow("two-point doubling time", "~95-99 days", f"{trend.doubling_time_days_:.1f} days"))
     # 4. corollary: effective size at fixed chip price doubles every ~88 days
     hw_days = float(consts["hardware_price_performance_doubling"]["value"]) * 365.25
     for key in ("densing_slope_A", "densing_slope_A_body"):
         t = doubling_time_days(float(consts[key]["value"]))
-        rows.append(DensingRow(f"fixed-price effective-size doubling (A = {consts[key]['value']})",
-                               consts["max_effective_params_doubling_fixed_chip_price"]["value"]
-                               + " days", f"{1 / (1 / t + 1 / hw_days):.1f} days"))
+        rows.append(
+            DensingRow(
+                f"fixed-price effective-size doubling (A = {consts[key]['value']})",
+                consts["max_effective_params_doubling_fixed_chip_price"]["value"] + " days",
+                f"{1 / (1 / t + 1 / hw_days):.1f} days",
+            )
+        )
     # 5. synthetic round trip on the Table 1 design (36 runs): a reference-family model trained
     #    on D0 tokens must come out with density 1
     N = np.repeat([float(r["n_params"]) for r in table], 6)
@@ -320,8 +374,7 @@ def run_densing() -> list[DensingRow]:
     s_t = score_params["c"] / (1 + np.exp(-score_params["gamma"] * (l_t - score_params["l"])))
     s_t += score_params["d"]
     rho = _density([s_t], [n_t], fit.params_, score_params)[0]
-    rows.append(DensingRow("synthetic round trip: density of a reference model at D0",
-                           "1 by definition", f"{rho:.4f}"))
+    rows.append(DensingRow("synthetic round trip: density of a reference model at D0", "1 by definition", f"{rho:.4f}"))
     return rows
 
 
@@ -330,14 +383,12 @@ def run_capability_structure() -> dict[str, object]:
     from scaling.observational import family_compute_efficiency
 
     base = read_csv(DATA_DIR / "obsscaling" / "base_llm_benchmark_eval.csv")
-    rows = [r for r in base
-            if r["Model Family"] in EVAL_BASE_FAMILIES and r["Model"] not in PREREGISTERED_MODELS]
+    rows = [r for r in base if r["Model Family"] in EVAL_BASE_FAMILIES and r["Model"] not in PREREGISTERED_MODELS]
     B = np.array([[_f(r[m]) for m in BASE_METRICS] for r in rows])
     pca = CapabilityPCA(n_components=5)
     S = pca.fit_transform(B)
     flops = np.array([_f(r["FLOPs (1E21)"]) for r in rows])
-    eff = family_compute_efficiency(np.log10(flops * 1e21), S[:, :1],
-                                    [r["Model Family"] for r in rows], min_models=3)
+    eff = family_compute_efficiency(np.log10(flops * 1e21), S[:, :1], [r["Model Family"] for r in rows], min_models=3)
     return {
         "n_models": len(rows),
         "n_families": len({r["Model Family"] for r in rows}),

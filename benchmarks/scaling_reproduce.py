@@ -30,12 +30,16 @@ def observational() -> None:
     print("== Observational scaling (Ruan et al. 2024): held-out MSE on the normalised target ==")
     print("   printed = released-notebook value (2 significant digits); ours = scaling/")
     rows = R.run_observational()
-    print(f"{'experiment':<27} {'target':<46} {'predictor':<18} {'n tr/te':>8}  "
-          f"{'printed train/test':>19}  {'ours train/test':>19}  match")
+    print(
+        f"{'experiment':<27} {'target':<46} {'predictor':<18} {'n tr/te':>8}  "
+        f"{'printed train/test':>19}  {'ours train/test':>19}  match"
+    )
     for r in rows:
-        print(f"{r.experiment:<27} {r.target[:46]:<46} {r.predictor:<18} "
-              f"{r.n_train:>3}/{r.n_test:<4}  {r.published_train:8.1e}/{r.published_test:<9.1e}  "
-              f"{r.mse_train:8.1e}/{r.mse_test:<9.1e}  {'yes' if r.matches() else 'NO'}")
+        print(
+            f"{r.experiment:<27} {r.target[:46]:<46} {r.predictor:<18} "
+            f"{r.n_train:>3}/{r.n_test:<4}  {r.published_train:8.1e}/{r.published_test:<9.1e}  "
+            f"{r.mse_train:8.1e}/{r.mse_test:<9.1e}  {'yes' if r.matches() else 'NO'}"
+        )
     n_ok = sum(r.matches() for r in rows)
     print(f"-> {n_ok}/{len(rows)} rows match the printed digits")
     print("\n   Rows with no printed value (emergent, full post-training; notebooks missing from the")
@@ -43,15 +47,16 @@ def observational() -> None:
     rest = R.run_observational_unpublished()
     print(f"{'experiment':<14} {'target':<46} {'predictor':<18} {'n tr/te':>8}  {'digest':>9} {'ours':>9}")
     for r in rest:
-        print(f"{r.experiment:<14} {r.target[:46]:<46} {r.predictor:<18} {r.n_train:>3}/{r.n_test:<4}  "
-              f"{r.published_test:>9.3e} {r.mse_test:>9.3e}")
+        print(
+            f"{r.experiment:<14} {r.target[:46]:<46} {r.predictor:<18} {r.n_train:>3}/{r.n_test:<4}  "
+            f"{r.published_test:>9.3e} {r.mse_test:>9.3e}"
+        )
     worst = max(abs(r.mse_test / r.published_test - 1) for r in rest)
     print(f"-> {len(rest)} rows, largest relative difference in test MSE {worst:.2%}")
     cs = R.run_capability_structure()
     evr = ", ".join(f"{100 * v:.1f}" for v in cs["explained_variance_ratio"])  # type: ignore[attr-defined]
     print(f"\n   Capability space, default set ({cs['n_models']} models, {cs['n_families']} families):")
-    print(f"   variance explained by PC-1..5 (%): ours {evr}; digest 80.2, 11.9, 4.6, 1.4, 1.1;"
-          " paper: top-3 ~97 %")
+    print(f"   variance explained by PC-1..5 (%): ours {evr}; digest 80.2, 11.9, 4.6, 1.4, 1.1; paper: top-3 ~97 %")
     load = ", ".join(f"{k} {v:.2f}" for k, v in cs["pc1_loadings"].items())  # type: ignore[attr-defined]
     print(f"   PC-1 loadings: {load}")
     r2 = cs["pc1_r2"]
@@ -75,8 +80,10 @@ def passuntil() -> None:
     rows = list(csv.DictReader((R.DATA_DIR / "passuntil" / "table1_2p4b_prediction.csv").open()))
     he = next(r for r in rows if r["task"] == "HumanEval")
     real, pred = float(he["real_value"]), float(he["instance_level_fit"])
-    print(f"HumanEval 2.4B (Table 1): actual {real:.5f}, paper's instance-level prediction "
-          f"{pred:.5f}, deviation {abs(pred - real) / real:.3%} (paper: 0.05 %)")
+    print(
+        f"HumanEval 2.4B (Table 1): actual {real:.5f}, paper's instance-level prediction "
+        f"{pred:.5f}, deviation {abs(pred - real) / real:.3%} (paper: 0.05 %)"
+    )
     print("  The smaller models' per-instance PassUntil values are not published, so the fit")
     print("  cannot be redone on the paper's data. Same pipeline on simulated data of that shape")
     print("  (164 items, sizes 0.03-1.5B, r = 50 sample-until-pass runs, predict 2.4B):")
@@ -91,8 +98,10 @@ def passuntil() -> None:
     ours = float(InstanceTaskScalingLaw().fit(N, est).predict([2.4e9])[0])
     print(f"  simulated truth {truth:.5f}, ours {ours:.5f}, deviation {abs(ours - truth) / truth:.2%}")
     print("Estimator bias E[estimate]/p, exact sums vs 200,000 simulated runs (no cap):")
-    print(f"{'p':>7} {'r':>2} {'theory r/K':>10} {'sim r/K':>8} {'theory (r-1)/(K-1)':>19} "
-          f"{'sim':>6} {'theory sd/p':>11} {'sim sd/p':>8}")
+    print(
+        f"{'p':>7} {'r':>2} {'theory r/K':>10} {'sim r/K':>8} {'theory (r-1)/(K-1)':>19} "
+        f"{'sim':>6} {'theory sd/p':>11} {'sim sd/p':>8}"
+    )
     for p, r in ((1e-2, 1), (1e-2, 2), (1e-3, 2), (1e-2, 5), (1e-3, 5)):
         s, K = simulate_passuntil(np.full(200_000, p), r=r, random_state=1)
         mle = passuntil_estimate(s[0], K[0], r=r, estimator="mle").pass_probability
@@ -103,8 +112,10 @@ def passuntil() -> None:
             ub_s = f"{u_t / p:>19.3f} {ub.mean() / p:>6.3f}"
         else:
             ub_s = f"{'n/a (r = 1)':>19} {'':>6}"
-        print(f"{p:>7.0e} {r:>2} {m_t / p:>10.3f} {mle.mean() / p:>8.3f} {ub_s} "
-              f"{np.sqrt(v_t) / p:>11.3f} {mle.std() / p:>8.3f}")
+        print(
+            f"{p:>7.0e} {r:>2} {m_t / p:>10.3f} {mle.mean() / p:>8.3f} {ub_s} "
+            f"{np.sqrt(v_t) / p:>11.3f} {mle.std() / p:>8.3f}"
+        )
     print("Censoring at K_max = 1e5, P(fewer than r passes) (digest table: 0.37, 0.74, 0.05, 0.20):")
     for p, r in ((1e-5, 1), (1e-5, 2), (3e-5, 1), (3e-5, 2)):
         s, K = simulate_passuntil(np.full(50_000, p), r=r, k_max=100_000, random_state=4)

@@ -27,7 +27,9 @@ from scaling import fit_law
 N_POINTS = 1000
 
 
-def _case(name: str, rng: np.random.Generator) -> tuple[Any, np.ndarray, dict[str, Any], Callable[..., Any], Any, list[float]]:
+def _case(
+    name: str, rng: np.random.Generator
+) -> tuple[Any, np.ndarray, dict[str, Any], Callable[..., Any], Any, list[float]]:
     n = N_POINTS
     if name == "chinchilla":
         N, D = 10 ** rng.uniform(7, 10, n), 10 ** rng.uniform(9, 12, n)
@@ -101,12 +103,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
-    print(f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-          f"{platform.machine()}; {N_POINTS} points per law, median of {args.repeat}")
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
+        f"{platform.machine()}; {N_POINTS} points per law, median of {args.repeat}"
+    )
     print(f"{'law':<16} {'fit_law s':>10} {'curve_fit s':>12} {'ratio':>7}  success  notes")
-    runs = [("chinchilla", {}), ("densing", {}), ("observational", {}), ("passuntil", {}),
-            ("icl_shots", {}), ("icl_shots", {"form": "exponential"}), ("rectified_data", {}),
-            ("joint_finetune", {})]
+    runs = [
+        ("chinchilla", {}),
+        ("densing", {}),
+        ("observational", {}),
+        ("passuntil", {}),
+        ("icl_shots", {}),
+        ("icl_shots", {"form": "exponential"}),
+        ("rectified_data", {}),
+        ("joint_finetune", {}),
+    ]
     for name, extra in runs:
         rng = np.random.default_rng(0)
         x, y, opts, f, X, p0 = _case(name, rng)
@@ -123,8 +134,9 @@ def main() -> None:
             note = f"form auto -> {res.diagnostics['form']} (5-fold selection over 3 forms)"
         elif extra:
             note = ", ".join(f"{k}={v}" for k, v in extra.items())
-        print(f"{name:<16} {ours:>10.4f} {base_s:>12.4f} {ours / base_s:>7.1f}  "
-              f"{res.diagnostics['success']!s:<7}  {note}")
+        print(
+            f"{name:<16} {ours:>10.4f} {base_s:>12.4f} {ours / base_s:>7.1f}  {res.diagnostics['success']!s:<7}  {note}"
+        )
 
 
 if __name__ == "__main__":

@@ -57,9 +57,7 @@ class PowerLaw(BaseLaw):
     def _initial_guesses(self, X: FloatArray, y: FloatArray) -> list[FloatArray]:
         xm = float(np.median(X[:, 0]))
         E0 = float(np.min(y)) - 0.1 * float(np.ptp(y))
-        return [
-            np.array([E0, max(float(np.mean(y)) - E0, 1e-6) * xm**a, a]) for a in (0.3, 0.1, 0.6)
-        ]
+        return [np.array([E0, max(float(np.mean(y)) - E0, 1e-6) * xm**a, a]) for a in (0.3, 0.1, 0.6)]
 
 
 class LoglikAccuracyMap(BaseLaw):
@@ -95,8 +93,7 @@ class LoglikAccuracyMap(BaseLaw):
     def _check_domain(self, X: FloatArray, y: FloatArray | None) -> None:
         if not (0.0 <= float(self.chance) < float(self.ceiling) <= 1.0):
             raise ScalingInputError(
-                f"need 0 <= chance < ceiling <= 1, got chance={self.chance}, "
-                f"ceiling={self.ceiling}",
+                f"need 0 <= chance < ceiling <= 1, got chance={self.chance}, ceiling={self.ceiling}",
                 field="options.chance",
             )
         if y is not None:

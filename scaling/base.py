@@ -189,9 +189,7 @@ class FitResult:
                 seg += f" (init = {_fmt(init[name])})"
             lines.append(seg)
         lines.append(f"[[Correlations]] (unreported correlations are < {min_correl:.3f})")
-        for a, b, r in sorted(
-            d.get("all_correlations", []), key=lambda t: -abs(float(t[2]))
-        ):
+        for a, b, r in sorted(d.get("all_correlations", []), key=lambda t: -abs(float(t[2]))):
             if abs(float(r)) >= min_correl:
                 lines.append(f"    C({a}, {b}) = {float(r):+.4f}")
         return "\n".join(lines)
@@ -283,10 +281,15 @@ class BaseLaw:
             if init is None or klass is object:
                 continue
             for p in inspect.signature(init).parameters.values():
-                if p.name != "self" and p.kind not in (
-                    inspect.Parameter.VAR_KEYWORD,
-                    inspect.Parameter.VAR_POSITIONAL,
-                ) and p.name not in names:
+                if (
+                    p.name != "self"
+                    and p.kind
+                    not in (
+                        inspect.Parameter.VAR_KEYWORD,
+                        inspect.Parameter.VAR_POSITIONAL,
+                    )
+                    and p.name not in names
+                ):
                     names.append(p.name)
         return {p: getattr(self, p) for p in names}
 
@@ -323,9 +326,7 @@ class BaseLaw:
         lo, hi = self._bounds(X, y)
         a = np.where(g > 0, g / 10, g * 10 - 1)
         b = np.where(g > 0, g * 10, g / 10 + 1)
-        return np.maximum(a, np.where(np.isfinite(lo), lo, a)), np.minimum(
-            b, np.where(np.isfinite(hi), hi, b)
-        )
+        return np.maximum(a, np.where(np.isfinite(lo), lo, a)), np.minimum(b, np.where(np.isfinite(hi), hi, b))
 
     def _check_domain(self, X: FloatArray, y: FloatArray | None) -> None:
         """Law-specific input checks; raise :class:`ScalingInputError`."""
@@ -349,11 +350,10 @@ class BaseLaw:
                 or not isinstance(val, (int, float, np.integer, np.floating))
                 or not math.isfinite(float(val))
             ):
-                raise ScalingInputError(
-                    f"option {key} must be a finite number, got {val!r}", field=f"options.{key}"
-                )
+                raise ScalingInputError(f"option {key} must be a finite number, got {val!r}", field=f"options.{key}")
         if self.max_nfev is not None and (
-            isinstance(self.max_nfev, bool) or not isinstance(self.max_nfev, (int, np.integer))
+            isinstance(self.max_nfev, bool)
+            or not isinstance(self.max_nfev, (int, np.integer))
             or not 1 <= self.max_nfev <= _MAX_NFEV
         ):
             raise ScalingInputError(
@@ -361,8 +361,10 @@ class BaseLaw:
                 field="options.max_nfev",
             )
         rs = self.random_state
-        if rs is not None and not isinstance(rs, np.random.Generator) and (
-            isinstance(rs, bool) or not isinstance(rs, (int, np.integer)) or rs < 0
+        if (
+            rs is not None
+            and not isinstance(rs, np.random.Generator)
+            and (isinstance(rs, bool) or not isinstance(rs, (int, np.integer)) or rs < 0)
         ):
             raise ScalingInputError(
                 f"random_state must be a non-negative integer or None, got {rs!r}",
@@ -374,23 +376,15 @@ class BaseLaw:
                 field="options.fixed",
             )
         if self.loss not in _LOSSES:
-            raise ScalingInputError(
-                f"loss must be one of {_LOSSES}, got {self.loss!r}", field="options.loss"
-            )
+            raise ScalingInputError(f"loss must be one of {_LOSSES}, got {self.loss!r}", field="options.loss")
         if not (isinstance(self.f_scale, (int, float)) and self.f_scale > 0):
-            raise ScalingInputError(
-                f"f_scale must be a positive number, got {self.f_scale!r}", field="options.f_scale"
-            )
+            raise ScalingInputError(f"f_scale must be a positive number, got {self.f_scale!r}", field="options.f_scale")
         if not (0.0 < float(self.interval) < 1.0):
-            raise ScalingInputError(
-                f"interval must be in (0, 1), got {self.interval!r}", field="options.interval"
-            )
+            raise ScalingInputError(f"interval must be in (0, 1), got {self.interval!r}", field="options.interval")
         for key, cap in (("n_restarts", _MAX_RESTARTS), ("n_bootstrap", _MAX_BOOTSTRAP)):
             val = getattr(self, key)
             if int(val) != val or not 0 <= val <= cap:
-                raise ScalingInputError(
-                    f"{key} must be an integer in [0, {cap}], got {val!r}", field=f"options.{key}"
-                )
+                raise ScalingInputError(f"{key} must be an integer in [0, {cap}], got {val!r}", field=f"options.{key}")
 
     def fit(self, x: Any, y: Any, sample_weight: Any = None) -> Self:
         """Fit the law to points ``(x, y)``; returns ``self``.
@@ -435,8 +429,7 @@ class BaseLaw:
                 self._finish(X, yv, w, names, free, sol)
         except (np.linalg.LinAlgError, OverflowError, ZeroDivisionError) as exc:
             raise ScalingInputError(
-                f"points are numerically degenerate for law {self.name!r} (extreme magnitudes "
-                f"or no spread): {exc}",
+                f"points are numerically degenerate for law {self.name!r} (extreme magnitudes or no spread): {exc}",
                 field="points",
             ) from exc
         return self
@@ -450,19 +443,14 @@ class BaseLaw:
         unknown = set(fixed) - set(names)
         if unknown:
             raise ScalingInputError(
-                f"cannot fix unknown parameter(s) {sorted(unknown)} of law {self.name!r}; "
-                f"parameters are {list(names)}",
+                f"cannot fix unknown parameter(s) {sorted(unknown)} of law {self.name!r}; parameters are {list(names)}",
                 field="options.fixed",
             )
         for k, v in fixed.items():
             if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-                raise ScalingInputError(
-                    f"fixed value of {k!r} must be a number, got {v!r}", field=f"options.fixed.{k}"
-                )
+                raise ScalingInputError(f"fixed value of {k!r} must be a number, got {v!r}", field=f"options.fixed.{k}")
             if not math.isfinite(float(v)):
-                raise ScalingInputError(
-                    f"fixed value of {k!r} must be finite, got {v!r}", field=f"options.fixed.{k}"
-                )
+                raise ScalingInputError(f"fixed value of {k!r} must be finite, got {v!r}", field=f"options.fixed.{k}")
         return np.array([n not in fixed for n in names], dtype=bool)
 
     def _residual_fn(
@@ -527,18 +515,20 @@ class BaseLaw:
                 )
             except (ValueError, np.linalg.LinAlgError) as exc:  # e.g. non-finite start
                 res = optimize.OptimizeResult(
-                    x=s, cost=np.inf, fun=fun(s), jac=np.zeros((len(y), len(s))),
-                    nfev=1, success=False, status=-1, message=str(exc),
+                    x=s,
+                    cost=np.inf,
+                    fun=fun(s),
+                    jac=np.zeros((len(y), len(s))),
+                    nfev=1,
+                    success=False,
+                    status=-1,
+                    message=str(exc),
                     active_mask=np.zeros(len(s), dtype=int),
                 )
-            if best is not None and math.isclose(
-                float(res.cost), float(best.res.cost), rel_tol=1e-7, abs_tol=1e-14
-            ):
+            if best is not None and math.isclose(float(res.cost), float(best.res.cost), rel_tol=1e-7, abs_tol=1e-14):
                 n_agree += 1
             if best is None or float(res.cost) < float(best.res.cost) - 1e-15:
-                if best is None or not math.isclose(
-                    float(res.cost), float(best.res.cost), rel_tol=1e-7, abs_tol=1e-14
-                ):
+                if best is None or not math.isclose(float(res.cost), float(best.res.cost), rel_tol=1e-7, abs_tol=1e-14):
                     n_agree = 1
                 full = full0.copy()
                 full[free] = res.x
@@ -640,7 +630,9 @@ class BaseLaw:
             "bic": bic,
             "loss": self.loss,
             "f_scale": float(self.f_scale),
-            "active_bounds": [nm for nm, a in zip([m for m, f in zip(names, free, strict=False) if f], active, strict=False) if a],
+            "active_bounds": [
+                nm for nm, a in zip([m for m, f in zip(names, free, strict=False) if f], active, strict=False) if a
+            ],
             "errorbars": errorbars,
             "correlated_pairs": corr_pairs,
             "all_correlations": all_corr,
@@ -691,8 +683,14 @@ class BaseLaw:
         fun = self._residual_fn(X, y, w, theta0.copy(), free)
         s = np.clip(theta0[free], lo[free], hi[free])
         res = optimize.least_squares(
-            fun, s, bounds=(lo[free], hi[free]), loss=self.loss, f_scale=float(self.f_scale),
-            x_scale="jac", max_nfev=self.max_nfev, method="trf",
+            fun,
+            s,
+            bounds=(lo[free], hi[free]),
+            loss=self.loss,
+            f_scale=float(self.f_scale),
+            x_scale="jac",
+            max_nfev=self.max_nfev,
+            method="trf",
         )
         full = theta0.copy()
         full[free] = res.x
@@ -739,9 +737,7 @@ class BaseLaw:
                     f"parameter {nm!r} must be a number, got {params[nm]!r}", field=f"params.{nm}"
                 ) from exc
             if not math.isfinite(theta[i]):
-                raise ScalingInputError(
-                    f"parameter {nm!r} must be finite, got {theta[i]!r}", field=f"params.{nm}"
-                )
+                raise ScalingInputError(f"parameter {nm!r} must be finite, got {theta[i]!r}", field=f"params.{nm}")
         est.params_ = {nm: float(v) for nm, v in zip(names, theta, strict=False)}
         est._theta_ = theta
         est._names_ = names
@@ -752,15 +748,18 @@ class BaseLaw:
             c = np.asarray(covariance, dtype=float)
             if c.shape != cov.shape or not np.all(np.isfinite(c)):
                 raise ScalingInputError(
-                    f"covariance must be a finite {len(names)}x{len(names)} matrix in the order "
-                    f"{list(names)}",
+                    f"covariance must be a finite {len(names)}x{len(names)} matrix in the order {list(names)}",
                     field="covariance",
                 )
             cov, errorbars = c, True
         est.covariance_ = cov
         est.intervals_ = {nm: (float("nan"), float("nan")) for nm in names}
-        est.diagnostics_ = {"errorbars": errorbars, "dof": 10**9, "success": True,
-                            "message": "parameters given, not fitted"}
+        est.diagnostics_ = {
+            "errorbars": errorbars,
+            "dof": 10**9,
+            "success": True,
+            "message": "parameters given, not fitted",
+        }
         return est
 
     # ------------------------------------------------------------------ predict
@@ -832,9 +831,7 @@ class BaseLaw:
         yv = _as_vector(y, what="y", law=self.name)
         pred = self.predict(x)
         if len(pred) != len(yv):
-            raise ScalingInputError(
-                f"x has {len(pred)} points but y has {len(yv)}", field="points"
-            )
+            raise ScalingInputError(f"x has {len(pred)} points but y has {len(yv)}", field="points")
         return float(np.mean((pred - yv) ** 2))
 
     def result(self) -> FitResult:
@@ -854,15 +851,11 @@ def _as_vector(v: Any, *, what: str, law: str) -> FloatArray:
     try:
         arr = np.asarray(v, dtype=float)
     except (TypeError, ValueError) as exc:
-        raise ScalingInputError(
-            f"{what} must be numeric for law {law!r}: {exc}", field="points"
-        ) from exc
+        raise ScalingInputError(f"{what} must be numeric for law {law!r}: {exc}", field="points") from exc
     if arr.ndim == 0:
         arr = arr.reshape(1)
     if arr.ndim != 1:
-        raise ScalingInputError(
-            f"{what} must be one number per point (1-D), got shape {arr.shape}", field="points"
-        )
+        raise ScalingInputError(f"{what} must be one number per point (1-D), got shape {arr.shape}", field="points")
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
         i = int(bad[0])
@@ -902,9 +895,7 @@ def _check_lengths(X: FloatArray, y: FloatArray) -> None:
         )
 
 
-def _as_design(
-    x: Any, input_names: Sequence[str] | None, *, law: str, what: str = "x"
-) -> FloatArray:
+def _as_design(x: Any, input_names: Sequence[str] | None, *, law: str, what: str = "x") -> FloatArray:
     """Convert ``x`` to a (n_points, n_inputs) float array.
 
     Accepted: a scalar or 1-D sequence (single-input laws); a 2-D array or list of rows
@@ -933,15 +924,9 @@ def _as_design(
                 field="points",
             )
         arr = np.column_stack(cols)
-    elif (
-        isinstance(x, (list, tuple))
-        and len(x) > 0
-        and all(isinstance(e, Mapping) for e in x)
-    ):
+    elif isinstance(x, (list, tuple)) and len(x) > 0 and all(isinstance(e, Mapping) for e in x):
         if input_names is None:
-            raise ScalingInputError(
-                f"law {law!r} takes x as numeric rows, not dicts", field="points"
-            )
+            raise ScalingInputError(f"law {law!r} takes x as numeric rows, not dicts", field="points")
         rows = []
         for i, e in enumerate(x):
             try:
@@ -952,17 +937,13 @@ def _as_design(
                     field=f"points[{i}].x",
                 ) from exc
             except (TypeError, ValueError) as exc:
-                raise ScalingInputError(
-                    f"point {i}: x values must be numbers ({exc})", field=f"points[{i}].x"
-                ) from exc
+                raise ScalingInputError(f"point {i}: x values must be numbers ({exc})", field=f"points[{i}].x") from exc
         arr = np.array(rows, dtype=float)
     else:
         try:
             arr = np.asarray(x, dtype=float)
         except (TypeError, ValueError) as exc:
-            raise ScalingInputError(
-                f"{what} must be numeric for law {law!r} ({exc})", field="points"
-            ) from exc
+            raise ScalingInputError(f"{what} must be numeric for law {law!r} ({exc})", field="points") from exc
         if arr.ndim == 0:
             arr = arr.reshape(1, 1)
         elif arr.ndim == 1:
@@ -977,13 +958,10 @@ def _as_design(
                     field="points",
                 )
         elif arr.ndim != 2:
-            raise ScalingInputError(
-                f"x must be 1-D or 2-D, got shape {arr.shape}", field="points"
-            )
+            raise ScalingInputError(f"x must be 1-D or 2-D, got shape {arr.shape}", field="points")
     if n_in is not None and arr.shape[1] != n_in:
         raise ScalingInputError(
-            f"law {law!r} takes {n_in} input column(s) {list(input_names or [])}, got "
-            f"{arr.shape[1]}",
+            f"law {law!r} takes {n_in} input column(s) {list(input_names or [])}, got {arr.shape[1]}",
             field="points",
         )
     if arr.shape[0] == 0:
@@ -1009,9 +987,7 @@ def _check_param_names(law: str, params: Mapping[str, float], names: Sequence[st
         )
 
 
-def require_positive(
-    X: FloatArray, columns: Sequence[int], names: Sequence[str], *, what: str = "x"
-) -> None:
+def require_positive(X: FloatArray, columns: Sequence[int], names: Sequence[str], *, what: str = "x") -> None:
     """Raise :class:`ScalingInputError` on the first non-positive entry of ``columns``.
 
     The error's ``field`` is ``points[i].<what>`` (plus ``.<name>`` for multi-input x).

@@ -89,9 +89,7 @@ class ChinchillaLaw(BaseLaw):
         return compute_optimal_allocation(self.params_, compute_flops)
 
 
-def compute_optimal_allocation(
-    params: Mapping[str, float], compute_flops: Any
-) -> tuple[FloatArray, FloatArray]:
+def compute_optimal_allocation(params: Mapping[str, float], compute_flops: Any) -> tuple[FloatArray, FloatArray]:
     """Loss-minimising split of a FLOP budget under C = 6·N·D (Hoffmann et al. Eq. 4).
 
     N_opt(C) = G·(C/6)^a and D_opt(C) = G^-1·(C/6)^b with
@@ -118,9 +116,7 @@ def compute_optimal_allocation(
     except KeyError as exc:
         raise ScalingInputError(f"chinchilla params missing {exc}", field="params") from exc
     if min(A, B, a, b) <= 0:
-        raise ScalingInputError(
-            "A, B, alpha and beta must be > 0 for a compute-optimal allocation", field="params"
-        )
+        raise ScalingInputError("A, B, alpha and beta must be > 0 for a compute-optimal allocation", field="params")
     C = np.asarray(compute_flops, dtype=float)
     if not np.all(np.isfinite(C)) or np.any(C <= 0):
         raise ScalingInputError("compute_flops must be finite and > 0", field="x")

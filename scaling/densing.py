@@ -60,9 +60,7 @@ class DensingLossLaw(BaseLaw):
 
     def _model(self, theta: FloatArray, X: FloatArray) -> FloatArray:
         a, al, b, be = theta
-        return np.asarray(
-            a * np.exp(-al * np.log(X[:, 0])) + b * np.exp(-be * np.log(X[:, 1])), dtype=float
-        )
+        return np.asarray(a * np.exp(-al * np.log(X[:, 0])) + b * np.exp(-be * np.log(X[:, 1])), dtype=float)
 
     def _check_domain(self, X: FloatArray, y: FloatArray | None) -> None:
         require_positive(X, [0, 1], self.input_names)
@@ -177,9 +175,7 @@ def effective_params(
     L = loss_from_score(score, score_params)
     a, al, b, be = (float(loss_params[k]) for k in ("a", "alpha", "b", "beta"))
     if a <= 0 or al <= 0:
-        raise ScalingInputError(
-            "loss law must decrease in N (a > 0, alpha > 0) to invert", field="params"
-        )
+        raise ScalingInputError("loss law must decrease in N (a > 0, alpha > 0) to invert", field="params")
     floor = b * d0_tokens ** (-be)
     bad = np.flatnonzero(L <= floor)
     if bad.size:
@@ -281,9 +277,7 @@ class DensingTrendLaw(BaseLaw):
         X = self._design(x)
         yv = _as_vector(y, what="y", law=self.name)
         if X.shape[0] != yv.size:
-            raise ScalingInputError(
-                f"x has {X.shape[0]} points but y has {yv.size}", field="points"
-            )
+            raise ScalingInputError(f"x has {X.shape[0]} points but y has {yv.size}", field="points")
         self._check_domain(X, yv)
         mask = envelope_mask(X[:, 0], yv) if self.envelope == "running_max" else np.ones(yv.size, bool)
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)[mask]
@@ -309,8 +303,7 @@ class DensingTrendLaw(BaseLaw):
         if bad.size:
             i = int(bad[0])
             raise ScalingInputError(
-                f"days of point {i} is {float(X[i, 0])}; expected days since the Llama-1 "
-                "release within +/-1e5",
+                f"days of point {i} is {float(X[i, 0])}; expected days since the Llama-1 release within +/-1e5",
                 field=f"points[{i}].x",
             )
         if y is not None:
@@ -324,8 +317,9 @@ class DensingTrendLaw(BaseLaw):
             A, B = 0.0, float(np.mean(ly))
         return [np.array([A, B])]
 
-    def _residual_fn(self, X: FloatArray, y: FloatArray, w: FloatArray, full0: FloatArray,
-                     free: NDArray[np.bool_]) -> Any:
+    def _residual_fn(
+        self, X: FloatArray, y: FloatArray, w: FloatArray, full0: FloatArray, free: NDArray[np.bool_]
+    ) -> Any:
         sw, t, ly = np.sqrt(w), X[:, 0], np.log(y)
 
         def fun(th: FloatArray) -> FloatArray:
@@ -406,9 +400,7 @@ class DensingLaw(BaseLaw):
         )
 
     @classmethod
-    def from_params(
-        cls, params: Mapping[str, float], *, covariance: Any = None, **options: Any
-    ) -> DensingLaw:
+    def from_params(cls, params: Mapping[str, float], *, covariance: Any = None, **options: Any) -> DensingLaw:
         """Predict-only estimator; the stage is inferred from the parameter names."""
         est = super().from_params(params, covariance=covariance, **options)
         est.stage_estimator_ = _STAGES[est.stage].from_params(params, covariance=covariance)

@@ -92,9 +92,7 @@ class JointFinetuneLaw(BaseLaw):
 
     def _model(self, theta: FloatArray, X: FloatArray) -> FloatArray:
         A, al, be, E = theta
-        return np.asarray(
-            A * np.exp(-al * np.log(X[:, 0]) - be * np.log(X[:, 1])) + E, dtype=float
-        )
+        return np.asarray(A * np.exp(-al * np.log(X[:, 0]) - be * np.log(X[:, 1])) + E, dtype=float)
 
     def _check_domain(self, X: FloatArray, y: FloatArray | None) -> None:
         require_positive(X, [0, 1], self.input_names)

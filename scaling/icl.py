@@ -144,8 +144,7 @@ class IclShotLaw(BaseLaw):
                 self.form_ = f
                 return names
         raise ScalingInputError(
-            f"icl_shots params must be one of {[list(v) for v in _FORMS.values()]}, got "
-            f"{sorted(params)}",
+            f"icl_shots params must be one of {[list(v) for v in _FORMS.values()]}, got {sorted(params)}",
             field="params",
         )
 
@@ -241,9 +240,7 @@ class IclShotLaw(BaseLaw):
     def _use_cosmos(self, n: int) -> bool:
         if self._active() != "exponential":
             if self.method == "cosmos":
-                raise ScalingInputError(
-                    "method='cosmos' applies only to the exponential form", field="options.method"
-                )
+                raise ScalingInputError("method='cosmos' applies only to the exponential form", field="options.method")
             return False
         return self.method == "cosmos" or (self.method == "auto" and n <= 3)
 
@@ -252,8 +249,7 @@ class IclShotLaw(BaseLaw):
         d = X[:, 0]
         return bool(np.any(d == 0)) and len(np.unique(d[d > 0])) >= 2
 
-    def _solve(self, X: FloatArray, y: FloatArray, w: FloatArray, names: Any, free: Any,
-               **kw: Any) -> _Solution:
+    def _solve(self, X: FloatArray, y: FloatArray, w: FloatArray, names: Any, free: Any, **kw: Any) -> _Solution:
         use = self._use_cosmos(len(y))
         if self.method == "auto" and not self._has_cosmos_anchors(X):
             use = False  # no 0-shot probe or < 2 positive shot counts: least squares
@@ -281,8 +277,12 @@ class IclShotLaw(BaseLaw):
         alpha, beta = solve_cosmos_anchors(a_lo, a_hi, pi0, shots_low=d_lo, shots_high=d_hi)
         theta = np.array([alpha, beta, pi0])
         res = optimize.OptimizeResult(
-            x=theta, cost=0.5 * float(np.sum(w * (self._model(theta, X) - y) ** 2)),
-            jac=np.zeros((len(y), 3)), nfev=1, success=True, status=1,
+            x=theta,
+            cost=0.5 * float(np.sum(w * (self._model(theta, X) - y) ** 2)),
+            jac=np.zeros((len(y), 3)),
+            nfev=1,
+            success=True,
+            status=1,
             message="closed-form COSMOS anchor solution (pi0 = min(0-shot, 1-shot))",
             active_mask=np.zeros(3, dtype=int),
         )

@@ -98,17 +98,13 @@ def pca_impute(
     """
     A = np.array(train, dtype=float)
     if A.ndim != 2 or A.shape[0] < 2:
-        raise ScalingInputError(
-            f"benchmark matrix must be 2-D with >= 2 rows, got shape {A.shape}", field="points"
-        )
+        raise ScalingInputError(f"benchmark matrix must be 2-D with >= 2 rows, got shape {A.shape}", field="points")
     if np.any(np.isinf(A)):
         raise ScalingInputError("benchmark matrix contains inf", field="points")
     miss = np.isnan(A)
     if np.any(miss.all(axis=0)):
         j = int(np.flatnonzero(miss.all(axis=0))[0])
-        raise ScalingInputError(
-            f"benchmark column {j} has no observed value in the training rows", field="points"
-        )
+        raise ScalingInputError(f"benchmark column {j} has no observed value in the training rows", field="points")
     mu = np.nanmean(A, axis=0)
     sd = np.nanstd(A, axis=0)
     sd = np.where(sd > 0, sd, 1.0)
@@ -132,9 +128,7 @@ def pca_impute(
     if test is not None:
         T = np.array(test, dtype=float)
         if T.ndim != 2 or T.shape[1] != A.shape[1]:
-            raise ScalingInputError(
-                f"test matrix must have {A.shape[1]} columns, got shape {T.shape}", field="points"
-            )
+            raise ScalingInputError(f"test matrix must have {A.shape[1]} columns, got shape {T.shape}", field="points")
         tmiss = np.isnan(T)
         Zt = (T - mu) / sd
         Zt = np.where(tmiss, col_mean, Zt)
@@ -186,8 +180,7 @@ class CapabilityPCA:
         k = int(self.n_components)
         if not 1 <= k <= min(A.shape):
             raise ScalingInputError(
-                f"n_components must be in [1, min(n_models, n_benchmarks)] = "
-                f"[1, {min(A.shape)}], got {k}",
+                f"n_components must be in [1, min(n_models, n_benchmarks)] = [1, {min(A.shape)}], got {k}",
                 field="options.n_components",
             )
         self._train_raw_ = A
@@ -195,9 +188,7 @@ class CapabilityPCA:
             filled, _ = pca_impute(A, max_iter=self.max_iter)
         else:
             if np.any(~np.isfinite(A)):
-                raise ScalingInputError(
-                    "benchmarks contain NaN/inf and impute=False", field="points"
-                )
+                raise ScalingInputError("benchmarks contain NaN/inf and impute=False", field="points")
             filled = A
         mean, comps, var = _svd_pca(filled, min(filled.shape))
         self.mean_ = mean
@@ -242,9 +233,7 @@ def top_fraction_split(y: Any, fraction: float = 0.1) -> NDArray[np.bool_]:
     v = _as_vector(y, what="y", law="observational")
     n_test = int(fraction * v.size)
     if not 0 < n_test < v.size:
-        raise ScalingInputError(
-            f"fraction {fraction} of {v.size} models gives {n_test} test models", field="options"
-        )
+        raise ScalingInputError(f"fraction {fraction} of {v.size} models gives {n_test} test models", field="options")
     order = np.argsort(-v, kind="stable")
     mask = np.ones(v.size, dtype=bool)
     mask[order[:n_test]] = False
@@ -254,9 +243,7 @@ def top_fraction_split(y: Any, fraction: float = 0.1) -> NDArray[np.bool_]:
 def normalize_score(y: Any, chance: float = 0.0, ceiling: float = 1.0) -> FloatArray:
     """Chance/ceiling normalisation (y - chance) / (ceiling - chance)."""
     if not ceiling > chance:
-        raise ScalingInputError(
-            f"ceiling ({ceiling}) must exceed chance ({chance})", field="options.ceiling"
-        )
+        raise ScalingInputError(f"ceiling ({ceiling}) must exceed chance ({chance})", field="options.ceiling")
     v = np.asarray(y, dtype=float)
     return np.asarray((v - chance) / (ceiling - chance), dtype=float)
 
@@ -291,8 +278,7 @@ def family_compute_efficiency(
         S = S.reshape(-1, 1)
     fam = np.asarray(families, dtype=object).reshape(-1)
     if not (lc.size == S.shape[0] == fam.size):
-        raise ScalingInputError("log_compute, capabilities and families differ in length",
-                                field="points")
+        raise ScalingInputError("log_compute, capabilities and families differ in length", field="points")
     out: dict[str, FamilyEfficiency] = {}
     for f in dict.fromkeys(fam.tolist()):
         m = (fam == f) & np.isfinite(lc)
@@ -410,13 +396,9 @@ class ObservationalLaw(BaseLaw):
                 field="options.ceiling",
             )
         if not 0.0 < float(self.floor_max) < 1.0:
-            raise ScalingInputError(
-                f"floor_max must be in (0, 1), got {self.floor_max}", field="options.floor_max"
-            )
+            raise ScalingInputError(f"floor_max must be in (0, 1), got {self.floor_max}", field="options.floor_max")
         if self.solver not in ("trf", "minimize"):
-            raise ScalingInputError(
-                f"solver must be 'trf' or 'minimize', got {self.solver!r}", field="options.solver"
-            )
+            raise ScalingInputError(f"solver must be 'trf' or 'minimize', got {self.solver!r}", field="options.solver")
         if y is None and hasattr(self, "n_features_in_") and X.shape[1] != self.n_features_in_:
             raise ScalingInputError(
                 f"x has {X.shape[1]} capability columns, the fit used {self.n_features_in_}",
@@ -470,14 +452,11 @@ class ObservationalLaw(BaseLaw):
         s = float(self.ceiling) - float(self.chance)
         return float(self.chance) + s * lo, float(self.chance) + s * hi
 
-    def _solve(self, X: FloatArray, y: FloatArray, w: FloatArray, names: Any, free: Any,
-               **kw: Any) -> _Solution:
+    def _solve(self, X: FloatArray, y: FloatArray, w: FloatArray, names: Any, free: Any, **kw: Any) -> _Solution:
         if self.solver == "trf":
             return super()._solve(X, y, w, names, free, **kw)
         if self.fixed:
-            raise ScalingInputError(
-                "fixed parameters are not supported with solver='minimize'", field="options.fixed"
-            )
+            raise ScalingInputError("fixed parameters are not supported with solver='minimize'", field="options.fixed")
         p0 = self._initial_guesses(X, y)[0]
         delta = float(self.f_scale)
 
@@ -489,8 +468,10 @@ class ObservationalLaw(BaseLaw):
 
         if self.floor:
             lo, hi = self._bounds(X, y)
-            bnds = [(None if not math.isfinite(a) else a, None if not math.isfinite(b) else b)
-                    for a, b in zip(lo, hi, strict=False)]
+            bnds = [
+                (None if not math.isfinite(a) else a, None if not math.isfinite(b) else b)
+                for a, b in zip(lo, hi, strict=False)
+            ]
             res = optimize.minimize(objective, p0, method="L-BFGS-B", bounds=bnds)
         else:
             res = optimize.minimize(objective, p0, method="BFGS")
@@ -508,7 +489,13 @@ class ObservationalLaw(BaseLaw):
             b = theta[-1]
             active[-1] = int(b <= 1e-10 or b >= float(self.floor_max) - 1e-10)
         out = optimize.OptimizeResult(
-            x=theta, cost=float(res.fun), jac=J, nfev=int(res.nfev), success=bool(res.success),
-            status=int(res.status), message=str(res.message), active_mask=active,
+            x=theta,
+            cost=float(res.fun),
+            jac=J,
+            nfev=int(res.nfev),
+            success=bool(res.success),
+            status=int(res.status),
+            message=str(res.message),
+            active_mask=active,
         )
         return _Solution(theta=theta, res=out, init=p0)

@@ -101,9 +101,7 @@ def passuntil_estimate(
         Confidence level of ``upper_bound`` for censored instances.
     """
     if estimator not in ("unbiased", "mle"):
-        raise ScalingInputError(
-            f"estimator must be 'unbiased' or 'mle', got {estimator!r}", field="options.estimator"
-        )
+        raise ScalingInputError(f"estimator must be 'unbiased' or 'mle', got {estimator!r}", field="options.estimator")
     if int(r) != r or r < 1:
         raise ScalingInputError(f"r must be a positive integer, got {r!r}", field="options.r")
     if estimator == "unbiased" and r < 2:
@@ -114,9 +112,7 @@ def passuntil_estimate(
     s = _as_vector(n_passes, what="n_passes", law="passuntil")
     K = _as_vector(n_samples, what="n_samples", law="passuntil")
     if s.shape != K.shape:
-        raise ScalingInputError(
-            f"n_passes has {s.size} entries but n_samples has {K.size}", field="points"
-        )
+        raise ScalingInputError(f"n_passes has {s.size} entries but n_samples has {K.size}", field="points")
     for arr, nm in ((s, "n_passes"), (K, "n_samples")):
         bad = np.flatnonzero((arr < 0) | (arr != np.round(arr)))
         if bad.size:
@@ -195,8 +191,11 @@ def passuntil_moments(
     hi = int(r + stats.nbinom.ppf(1 - tail, r, p)) + 10 if k_max is None else int(k_max)
     k = np.arange(r, hi + 1, dtype=float)
     logpmf = (
-        special.gammaln(k) - special.gammaln(r) - special.gammaln(k - r + 1)
-        + r * math.log(p) + (k - r) * math.log1p(-p)
+        special.gammaln(k)
+        - special.gammaln(r)
+        - special.gammaln(k - r + 1)
+        + r * math.log(p)
+        + (k - r) * math.log1p(-p)
     )
     pmf = np.exp(logpmf)
     est = r / k if estimator == "mle" else (r - 1) / (k - 1)
@@ -272,9 +271,7 @@ class TaskScalingLaw(BaseLaw):
     def _check_domain(self, X: FloatArray, y: FloatArray | None) -> None:
         require_positive(X, [0], ["n_params"])
         if self.space not in ("loglog", "direct"):
-            raise ScalingInputError(
-                f"space must be 'loglog' or 'direct', got {self.space!r}", field="options.space"
-            )
+            raise ScalingInputError(f"space must be 'loglog' or 'direct', got {self.space!r}", field="options.space")
         if y is not None:
             bad = np.flatnonzero((y <= 0) | (y >= 1))
             if bad.size:
@@ -301,8 +298,9 @@ class TaskScalingLaw(BaseLaw):
         g = self._initial_guesses(X, y)[0]
         return np.array([g[0] / 10, g[1] - 0.3]), np.array([g[0] * 10, g[1] + 0.3])
 
-    def _residual_fn(self, X: FloatArray, y: FloatArray, w: FloatArray, full0: FloatArray,
-                     free: NDArray[np.bool_]) -> Any:
+    def _residual_fn(
+        self, X: FloatArray, y: FloatArray, w: FloatArray, full0: FloatArray, free: NDArray[np.bool_]
+    ) -> Any:
         if self.space == "direct":
             return super()._residual_fn(X, y, w, full0, free)
         sw = np.sqrt(w)
@@ -356,8 +354,7 @@ class InstanceTaskScalingLaw:
         P = np.asarray(pass_probability, dtype=float)
         if P.ndim != 2 or P.shape[0] != N.size:
             raise ScalingInputError(
-                f"pass_probability must have shape (n_sizes={N.size}, n_instances), got "
-                f"{P.shape}",
+                f"pass_probability must have shape (n_sizes={N.size}, n_instances), got {P.shape}",
                 field="points",
             )
         if not np.all(np.isfinite(P)) or np.any((P < 0) | (P > 1)):
@@ -371,9 +368,7 @@ class InstanceTaskScalingLaw:
             law = TaskScalingLaw(space=self.space, n_restarts=0).fit(N[ok], P[ok, j])
             params.append((law.params_["c"], law.params_["alpha"]))
         if all(p is None for p in params):
-            raise ScalingInputError(
-                f"no instance has {self.min_points} sizes with 0 < PU < 1", field="points"
-            )
+            raise ScalingInputError(f"no instance has {self.min_points} sizes with 0 < PU < 1", field="points")
         self.instance_params_ = params
         self.n_hard_ = sum(p is None for p in params)
         return self
@@ -427,9 +422,7 @@ def classify_growth(n_params: Any, pass_probability: Any, *, level: float = 0.9)
     bad = np.flatnonzero((P <= 0) | (P >= 1))
     if bad.size:
         i = int(bad[0])
-        raise ScalingInputError(
-            f"PassUntil value of point {i} is {P[i]!r}; must lie in (0, 1)", field=f"points[{i}].y"
-        )
+        raise ScalingInputError(f"PassUntil value of point {i} is {P[i]!r}; must lie in (0, 1)", field=f"points[{i}].y")
     if N.size < 4:
         raise ScalingInputError(
             f"growth classification needs at least 4 sizes for 3 curvature-fit parameters "

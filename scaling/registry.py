@@ -53,60 +53,107 @@ def _spec(name: str, est: type[BaseLaw], x: str, y: str, params: str, ref: str) 
     return LawSpec(name, est, x, y, params, ref)
 
 
-LAWS: Mapping[str, LawSpec] = MappingProxyType({
-    "chinchilla": _spec(
-        "chinchilla", ChinchillaLaw,
-        'per point {"n_params": N, "n_tokens": D} (or [N, D]); N parameters, D training tokens',
-        "pre-training loss, nats/token (> 0)", "E, A, B, alpha, beta",
-        "Hoffmann et al. 2022, arXiv:2203.15556, Eq. 2"),
-    "densing": _spec(
-        "densing", DensingLaw,
-        'options.stage="loss" (default): {"n_params", "n_tokens"}; "score": loss (number); '
-        '"trend": days since Llama-1 release (number)',
-        "loss (nats/token) | score | density (> 0)",
-        "loss: a, alpha, b, beta; score: c, gamma, l, d; trend: A, B",
-        "Xiao et al. 2024, arXiv:2412.04315v2, Eqs. 2, 3, 5"),
-    "observational": _spec(
-        "observational", ObservationalLaw,
-        "capability vector per point: [PC-1, ..., PC-K] (or one number, e.g. ln FLOPs)",
-        "downstream score; normalised with options.chance / options.ceiling",
-        "intercept, w1..wK[, floor]",
-        "Ruan et al. 2024, arXiv:2405.10938, Sec. 3"),
-    "passuntil": _spec(
-        "passuntil", TaskScalingLaw,
-        "model size N in parameters (number)",
-        "task-level PassUntil pass probability, strictly in (0, 1)", "c, alpha",
-        "Hu et al. 2024, arXiv:2310.03262v3, Eq. 3"),
-    "icl_shots": _spec(
-        "icl_shots", IclShotLaw,
-        "number of in-context shots d >= 0 (number)", "accuracy in [0, 1]",
-        "exponential: alpha, beta, pi0; power: a, b, pi0; loglinear: a, b",
-        "Wang et al. 2025 (COSMOS), arXiv:2505.01449v1, Eq. 5"),
-    "rectified_data": _spec(
-        "rectified_data", RectifiedDataLaw,
-        "number of fine-tuning examples D >= 0 (number)", "fine-tuning test loss (> 0)",
-        "B, D_l, beta, E", "Lin et al. 2024, arXiv:2402.02314"),
-    "joint_finetune": _spec(
-        "joint_finetune", JointFinetuneLaw,
-        'per point {"factor": X, "n_examples": D_f} (or [X, D_f]); X model/PET params or '
-        "pre-training tokens", "fine-tuning test loss (> 0)", "A, alpha, beta, E",
-        "Zhang et al. 2024, arXiv:2402.17193, Eq. 1"),
-})
+LAWS: Mapping[str, LawSpec] = MappingProxyType(
+    {
+        "chinchilla": _spec(
+            "chinchilla",
+            ChinchillaLaw,
+            'per point {"n_params": N, "n_tokens": D} (or [N, D]); N parameters, D training tokens',
+            "pre-training loss, nats/token (> 0)",
+            "E, A, B, alpha, beta",
+            "Hoffmann et al. 2022, arXiv:2203.15556, Eq. 2",
+        ),
+        "densing": _spec(
+            "densing",
+            DensingLaw,
+            'options.stage="loss" (default): {"n_params", "n_tokens"}; "score": loss (number); '
+            '"trend": days since Llama-1 release (number)',
+            "loss (nats/token) | score | density (> 0)",
+            "loss: a, alpha, b, beta; score: c, gamma, l, d; trend: A, B",
+            "Xiao et al. 2024, arXiv:2412.04315v2, Eqs. 2, 3, 5",
+        ),
+        "observational": _spec(
+            "observational",
+            ObservationalLaw,
+            "capability vector per point: [PC-1, ..., PC-K] (or one number, e.g. ln FLOPs)",
+            "downstream score; normalised with options.chance / options.ceiling",
+            "intercept, w1..wK[, floor]",
+            "Ruan et al. 2024, arXiv:2405.10938, Sec. 3",
+        ),
+        "passuntil": _spec(
+            "passuntil",
+            TaskScalingLaw,
+            "model size N in parameters (number)",
+            "task-level PassUntil pass probability, strictly in (0, 1)",
+            "c, alpha",
+            "Hu et al. 2024, arXiv:2310.03262v3, Eq. 3",
+        ),
+        "icl_shots": _spec(
+            "icl_shots",
+            IclShotLaw,
+            "number of in-context shots d >= 0 (number)",
+            "accuracy in [0, 1]",
+            "exponential: alpha, beta, pi0; power: a, b, pi0; loglinear: a, b",
+            "Wang et al. 2025 (COSMOS), arXiv:2505.01449v1, Eq. 5",
+        ),
+        "rectified_data": _spec(
+            "rectified_data",
+            RectifiedDataLaw,
+            "number of fine-tuning examples D >= 0 (number)",
+            "fine-tuning test loss (> 0)",
+            "B, D_l, beta, E",
+            "Lin et al. 2024, arXiv:2402.02314",
+        ),
+        "joint_finetune": _spec(
+            "joint_finetune",
+            JointFinetuneLaw,
+            'per point {"factor": X, "n_examples": D_f} (or [X, D_f]); X model/PET params or pre-training tokens',
+            "fine-tuning test loss (> 0)",
+            "A, alpha, beta, E",
+            "Zhang et al. 2024, arXiv:2402.17193, Eq. 1",
+        ),
+    }
+)
 
-COMPONENT_LAWS: Mapping[str, LawSpec] = MappingProxyType({
-    "densing_loss": _spec("densing_loss", DensingLossLaw, '{"n_params", "n_tokens"}',
-                          "loss", "a, alpha, b, beta", "Xiao et al. 2024, Eq. 2"),
-    "densing_score": _spec("densing_score", LossScoreSigmoid, "loss (number)", "score",
-                           "c, gamma, l, d", "Xiao et al. 2024, Eq. 3"),
-    "densing_trend": _spec("densing_trend", DensingTrendLaw, "days since Llama-1 (number)",
-                           "density (> 0)", "A, B", "Xiao et al. 2024, Eq. 5"),
-    "loglik_accuracy": _spec("loglik_accuracy", LoglikAccuracyMap,
-                             "mean log-likelihood of the correct answer (number)",
-                             "accuracy in [0, 1]", "k, x0",
-                             "Schaeffer et al. 2024, arXiv:2406.04391"),
-    "power_law": _spec("power_law", PowerLaw, "x > 0 (number)", "continuous quantity",
-                       "E, A, alpha", "Schaeffer et al. 2024 (continuous step)"),
-})
+COMPONENT_LAWS: Mapping[str, LawSpec] = MappingProxyType(
+    {
+        "densing_loss": _spec(
+            "densing_loss",
+            DensingLossLaw,
+            '{"n_params", "n_tokens"}',
+            "loss",
+            "a, alpha, b, beta",
+            "Xiao et al. 2024, Eq. 2",
+        ),
+        "densing_score": _spec(
+            "densing_score", LossScoreSigmoid, "loss (number)", "score", "c, gamma, l, d", "Xiao et al. 2024, Eq. 3"
+        ),
+        "densing_trend": _spec(
+            "densing_trend",
+            DensingTrendLaw,
+            "days since Llama-1 (number)",
+            "density (> 0)",
+            "A, B",
+            "Xiao et al. 2024, Eq. 5",
+        ),
+        "loglik_accuracy": _spec(
+            "loglik_accuracy",
+            LoglikAccuracyMap,
+            "mean log-likelihood of the correct answer (number)",
+            "accuracy in [0, 1]",
+            "k, x0",
+            "Schaeffer et al. 2024, arXiv:2406.04391",
+        ),
+        "power_law": _spec(
+            "power_law",
+            PowerLaw,
+            "x > 0 (number)",
+            "continuous quantity",
+            "E, A, alpha",
+            "Schaeffer et al. 2024 (continuous step)",
+        ),
+    }
+)
 
 
 def get_law(name: str) -> LawSpec:
@@ -126,9 +173,7 @@ def make_law(name: str, **options: Any) -> BaseLaw:
     try:
         return est_cls(**options)
     except TypeError as exc:
-        raise ScalingInputError(
-            f"invalid options for law {name!r}: {exc}", field="options"
-        ) from exc
+        raise ScalingInputError(f"invalid options for law {name!r}: {exc}", field="options") from exc
 
 
 def fit_law(name: str, x: Any, y: Any, *, sample_weight: Any = None, **options: Any) -> FitResult:

@@ -79,9 +79,7 @@ def heldout_errors(
     return np.asarray(errs, dtype=float)
 
 
-def heldout_split_error(
-    estimator: BaseLaw, x_train: Any, y_train: Any, x_test: Any, y_test: Any
-) -> dict[str, float]:
+def heldout_split_error(estimator: BaseLaw, x_train: Any, y_train: Any, x_test: Any, y_test: Any) -> dict[str, float]:
     """Fit a clone on the training split and report ``mse_train``/``mse_test``/``mae_test``."""
     m = clone(estimator).fit(x_train, y_train)
     yt = _as_vector(y_train, what="y", law=estimator.name)
@@ -107,9 +105,7 @@ def select_form(
     """
     if not candidates:
         raise ScalingInputError("no candidate forms given", field="options.form")
-    means = np.array(
-        [float(np.mean(heldout_errors(c, x, y, scheme=scheme))) for c in candidates]
-    )
+    means = np.array([float(np.mean(heldout_errors(c, x, y, scheme=scheme))) for c in candidates])
     if not np.any(np.isfinite(means)):
         raise ScalingInputError(
             "no candidate form could be evaluated on held-out points (too few points?)",

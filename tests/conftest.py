@@ -23,9 +23,7 @@ from storage.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-POSTGRES_ADMIN_URL = os.environ.get(
-    "TUNECAST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_ADMIN_URL = os.environ.get("TUNECAST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 _postgres_problem: str | None = None
 _postgres_checked = False

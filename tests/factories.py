@@ -27,7 +27,12 @@ def llama_config(**overrides: Any) -> dict[str, Any]:
 
 def tiny_llama_config(**overrides: Any) -> dict[str, Any]:
     tiny: dict[str, Any] = {
-        "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-        "num_key_value_heads": 2, "vocab_size": 256, "max_position_embeddings": 128,
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "vocab_size": 256,
+        "max_position_embeddings": 128,
     }
     return llama_config(**{**tiny, **overrides})

@@ -33,7 +33,10 @@ def test_compose_settings_validate_and_point_at_the_compose_services() -> None:
     assert settings.broker_url.startswith("redis://redis:6379")
     assert COMPOSE["services"]["worker"]["environment"] == api_env
     postgres = COMPOSE["services"]["postgres"]["environment"]
-    assert f"{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}@postgres:5432/{postgres['POSTGRES_DB']}" in settings.database_url
+    assert (
+        f"{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}@postgres:5432/{postgres['POSTGRES_DB']}"
+        in settings.database_url
+    )
 
 
 def test_compose_ports_and_commands_match_the_cli() -> None:

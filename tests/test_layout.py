@@ -37,7 +37,9 @@ def imported_roots(path: Path) -> set[str]:
 def test_package_imports_follow_the_arrows(package: str) -> None:
     for path in (REPO_ROOT / package).rglob("*.py"):
         project_imports = imported_roots(path) & set(PACKAGES)
-        assert project_imports <= ALLOWED[package], f"{path.relative_to(REPO_ROOT)} imports {project_imports - ALLOWED[package]}"
+        assert project_imports <= ALLOWED[package], (
+            f"{path.relative_to(REPO_ROOT)} imports {project_imports - ALLOWED[package]}"
+        )
 
 
 @pytest.mark.parametrize("package", ["api", "predictors", "scaling", "storage"])
@@ -52,4 +54,6 @@ def test_only_settings_reads_the_environment() -> None:
             if path == REPO_ROOT / "storage" / "settings.py":
                 continue
             text = path.read_text()
-            assert "os.environ" not in text and "os.getenv" not in text, f"{path.relative_to(REPO_ROOT)} reads the environment"
+            assert "os.environ" not in text and "os.getenv" not in text, (
+                f"{path.relative_to(REPO_ROOT)} reads the environment"
+            )

@@ -37,6 +37,7 @@ from workers.modeling import (
     precision_dtypes,
     token_loss,
 )
+from workers.routing import calibration_row
 from workers.runtime import RunContext, RunOutcome, execute_run
 
 __all__ = ["apply_method", "run", "run_finetune"]
@@ -241,6 +242,15 @@ def run_finetune(context: RunContext) -> RunOutcome:
         + (f"+autocast {autocast_dtype}" if autocast_dtype else ""),
         "predicted": context.predicted,
     }
+    measured_row = calibration_row(
+        context.candidate,
+        device=context.hardware.device,
+        device_name=context.hardware.name,
+        memory_bytes=context.hardware.memory_bytes,
+        step_time_s=result["step_time_s"],
+    )
+    if measured_row is not None:
+        result["calibration_row"] = measured_row
     return RunOutcome(
         result=result,
         measurement=measurement_values(

@@ -22,6 +22,8 @@ from storage.catalogs import load_hardware_catalog
 
 __all__ = [
     "CPU_QUEUE_MAX_BYTES",
+    "calibration_row",
+    "catalog_gpu_id",
     "choose_queue",
     "fallback_prediction",
     "model_architecture",
@@ -90,10 +92,63 @@ def predict_with_cost_model(
             "step_time_s": float(estimate.step_time_s),
             "gpu": hardware["gpu"],
             "source": "predictors.cost",
+            # roofline terms of one micro-step: what a measured step refits the efficiency calibration with
+            "family": cost.method_family(cost_candidate.method.name),
+            "ideal_compute_s": float(estimate.ideal_compute_s),
+            "ideal_memory_s": float(estimate.ideal_memory_s),
+            "kernel_launches": int(estimate.kernel_launches),
+            "gradient_accumulation_steps": int(cost_candidate.training.gradient_accumulation_steps),
         }
     except Exception as exc:  # noqa: BLE001 - any cost-model failure falls back, and is logged
         logger.warning("cost model could not estimate the run (%s); using the fallback", exc)
         return None
+
+
+def catalog_gpu_id(device_name: str, memory_bytes: int) -> str | None:
+    """The hardware-catalog id of a CUDA device from the name torch reports (None when unknown).
+
+    e.g. "NVIDIA H100 80GB HBM3" -> H100-SXM, "NVIDIA A100-SXM4-40GB" -> A100-40GB, "Tesla T4" -> T4.
+    """
+    name = device_name.upper()
+    rules = (
+        ("H200", "H200"),
+        ("H100", "H100-PCIe" if "PCIE" in name else "H100-SXM"),
+        ("A100", "A100-80GB" if memory_bytes > 50 * 2**30 else "A100-40GB"),
+        ("L40S", "L40S"),
+        ("A10G", "A10G"),
+        ("4090", "RTX-4090"),
+        ("T4", "T4"),
+        ("L4", "L4"),
+    )
+    for token, gpu in rules:
+        if token in name.replace(" ", ""):
+            return gpu
+    return None
+
+
+def calibration_row(
+    candidate: dict[str, Any], *, device: str, device_name: str, memory_bytes: int, step_time_s: float | None
+) -> dict[str, Any] | None:
+    """A measured training step as a cost-model calibration row (CUDA runs on a catalog GPU only: CPU
+    steps say nothing about GPU efficiency)."""
+    if device != "cuda" or not step_time_s or step_time_s <= 0:
+        return None
+    gpu = catalog_gpu_id(device_name, memory_bytes)
+    arch = model_architecture(candidate.get("model"))
+    if gpu is None or arch is None:
+        return None
+    predicted = predict_with_cost_model(candidate, arch, gpu=gpu)
+    if predicted is None or not predicted.get("ideal_compute_s"):
+        return None
+    return {
+        "family": predicted["family"],
+        "gpu": gpu,
+        "ideal_compute_s": predicted["ideal_compute_s"],
+        "ideal_memory_s": predicted["ideal_memory_s"],
+        "kernel_launches": predicted["kernel_launches"],
+        "measured_s": float(step_time_s) / max(1, int(predicted["gradient_accumulation_steps"])),
+        "predicted_s": float(predicted["step_time_s"]) / max(1, int(predicted["gradient_accumulation_steps"])),
+    }
 
 
 def fallback_prediction(candidate: dict[str, Any], arch: Architecture, kind: str) -> dict[str, Any]:

@@ -28,7 +28,12 @@ def fit(body: FitRequest) -> dict[str, Any]:
 @router.post("/predict", response_model=PredictResponse)
 def predict(body: PredictRequest) -> dict[str, Any]:
     result = predict_law(
-        body.law, body.params, body.x, level=body.level, intervals=body.intervals, covariance=body.covariance,
+        body.law,
+        body.params,
+        body.x,
+        level=body.level,
+        intervals=body.intervals,
+        covariance=body.covariance,
         options=body.options,
     )
     return result.to_dict()

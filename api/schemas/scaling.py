@@ -14,7 +14,9 @@ XValue = float | list[float] | dict[str, float]
 class Point(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    x: XValue = Field(..., description="The law's input: a number, a list ([N, D]) or named inputs ({n_params, n_tokens}).")
+    x: XValue = Field(
+        ..., description="The law's input: a number, a list ([N, D]) or named inputs ({n_params, n_tokens})."
+    )
     y: float = Field(..., description="The observed value (loss, accuracy, pass rate…).")
     weight: float | None = Field(None, gt=0, le=1e12, description="Optional sample weight.")
 
@@ -22,9 +24,15 @@ class Point(BaseModel):
 class FitRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    law: str = Field(..., max_length=64, description="chinchilla, densing, observational, passuntil, icl_shots, rectified_data, joint_finetune")
+    law: str = Field(
+        ...,
+        max_length=64,
+        description="chinchilla, densing, observational, passuntil, icl_shots, rectified_data, joint_finetune",
+    )
     points: list[Point] = Field(..., min_length=1, max_length=100_000)
-    options: dict[str, Any] = Field(default_factory=dict, max_length=32, description="Estimator options (loss, fixed, interval, …).")
+    options: dict[str, Any] = Field(
+        default_factory=dict, max_length=32, description="Estimator options (loss, fixed, interval, …)."
+    )
 
 
 class FitResponse(BaseModel):

@@ -262,8 +262,17 @@ def predict_accuracies(
 
 def _observation_key(o: Observation) -> tuple[Any, ...]:
     return (
-        o.model_id, json.dumps(o.method, sort_keys=True, default=str), o.task, o.task_kind, o.n_choices, o.accuracy,
-        o.train_examples, o.epochs, o.shots, o.data_fraction, o.source,
+        o.model_id,
+        json.dumps(o.method, sort_keys=True, default=str),
+        o.task,
+        o.task_kind,
+        o.n_choices,
+        o.accuracy,
+        o.train_examples,
+        o.epochs,
+        o.shots,
+        o.data_fraction,
+        o.source,
     )
 
 

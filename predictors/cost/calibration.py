@@ -136,6 +136,35 @@ class EfficiencyCalibration:
         sol = lsq_linear(x * w[:, None], y * w, bounds=(np.array([1.0, 1.0, 0.0]), np.inf)).x
         return float(sol[0]), float(sol[1]), float(sol[2]) * _LAUNCH_SCALE
 
+    def refit_families(self, rows: Iterable[CalibrationRow], *, min_rows: int = 3) -> EfficiencyCalibration:
+        """A copy whose compute coefficient ``a`` is refitted, per method family, on newly measured steps.
+
+        Families with at least ``min_rows`` rows get ``a`` by weighted least squares (weights 1/t, as in
+        :meth:`fit`; a >= 1), holding this calibration's memory and launch terms (b, c): a handful of the
+        project's own verification runs moves the family's efficiency without refitting the shared
+        terms. Our own update rule. Families with fewer rows keep their coefficients.
+        """
+        self._check_is_fitted()
+        by_family: dict[str, list[CalibrationRow]] = {}
+        for row in rows:
+            if row.measured_s > 0 and row.ideal_compute_s > 0 and np.isfinite(row.measured_s):
+                by_family.setdefault(row.family, []).append(row)
+        updated = EfficiencyCalibration(min_rows_per_family=self.min_rows_per_family)
+        updated.coef_ = dict(self.coef_)
+        updated.n_rows_ = dict(self.n_rows_)
+        for family, data in by_family.items():
+            if len(data) < min_rows:
+                continue
+            _, b, c = self.coef_.get(family) or self.coef_["*"]
+            compute = np.array([r.ideal_compute_s for r in data])
+            rest = np.array([b * r.ideal_memory_s + c * r.kernel_launches for r in data])
+            y = np.array([r.measured_s for r in data])
+            w2 = 1.0 / y**2
+            a = float(np.sum(w2 * compute * (y - rest)) / np.sum(w2 * compute**2))
+            updated.coef_[family] = (max(a, 1.0), b, c)
+            updated.n_rows_[f"measured:{family}"] = len(data)
+        return updated
+
     def _check_is_fitted(self) -> None:
         if not hasattr(self, "coef_"):
             raise NotFittedError("EfficiencyCalibration is not fitted; call fit(rows) or load default_calibration()")
@@ -148,7 +177,9 @@ class EfficiencyCalibration:
 
     def predict(self, rows: Iterable[CalibrationRow]) -> np.ndarray:
         """Seconds for each row (``measured_s`` ignored)."""
-        return np.array([self.predict_one(r.family, r.ideal_compute_s, r.ideal_memory_s, r.kernel_launches) for r in rows])
+        return np.array(
+            [self.predict_one(r.family, r.ideal_compute_s, r.ideal_memory_s, r.kernel_launches) for r in rows]
+        )
 
     def to_dict(self) -> dict[str, Any]:
         self._check_is_fitted()

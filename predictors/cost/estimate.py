@@ -108,8 +108,15 @@ class RooflineStep:
 
 
 def roofline_training_step(
-    model_pass: ModelPass, *, weights_bytes: float, trainable_params: int, saved_bytes: float, logits_bytes: float,
-    hardware: HardwareSpec, precision: str, gradient_checkpointing: bool,
+    model_pass: ModelPass,
+    *,
+    weights_bytes: float,
+    trainable_params: int,
+    saved_bytes: float,
+    logits_bytes: float,
+    hardware: HardwareSpec,
+    precision: str,
+    gradient_checkpointing: bool,
 ) -> RooflineStep:
     """Roofline terms of one training micro-step.
 
@@ -126,8 +133,13 @@ def roofline_training_step(
 
 
 def _inference(
-    arch: Architecture, candidate: CostCandidate, terms: CostTerms, hw: HardwareSpec, calibration: EfficiencyCalibration,
-    *, weights_bytes: float,
+    arch: Architecture,
+    candidate: CostCandidate,
+    terms: CostTerms,
+    hw: HardwareSpec,
+    calibration: EfficiencyCalibration,
+    *,
+    weights_bytes: float,
 ) -> tuple[float, float, float]:
     """(matmul FLOPs per query, seconds per query on one GPU, KV-cache bytes of one batch)."""
     ev = candidate.evaluation
@@ -151,10 +163,15 @@ def _inference(
     kv = kv_cache_bytes(arch, batch=batch, context_tokens=keys + out)
     peak = hw.peak_flops_per_s("bf16")
     launches = forward_kernel_launches(arch)
-    prefill_s = calibration.predict_one("prefill", prefill * batch / peak, (weights_bytes + kv) / hw.hbm_bytes_per_s, launches)
+    prefill_s = calibration.predict_one(
+        "prefill", prefill * batch / peak, (weights_bytes + kv) / hw.hbm_bytes_per_s, launches
+    )
     step_bytes = weights_bytes + kv / 2.0  # mean KV read per decode step (the cache grows from prompt to prompt + out)
     decode_step_s = calibration.predict_one(
-        "decode", (decode_linear + decode_attention) / max(out, 1) * batch / peak, step_bytes / hw.hbm_bytes_per_s, launches
+        "decode",
+        (decode_linear + decode_attention) / max(out, 1) * batch / peak,
+        step_bytes / hw.hbm_bytes_per_s,
+        launches,
     )
     seconds_per_query = (prefill_s + out * decode_step_s) / batch
     return flops, seconds_per_query, kv
@@ -228,7 +245,9 @@ def estimate_cost(
             f"{quantized} quantisation (bitsandbytes) needs a CUDA GPU; {hw.id} is not one",
         )
     if spec.base_weights_trainable and precision in {"int8", "nf4"}:
-        raise InvalidInputError("training.precision", f"{method.name} trains the base weights, which cannot be stored as {precision}")
+        raise InvalidInputError(
+            "training.precision", f"{method.name} trains the base weights, which cannot be stored as {precision}"
+        )
     if precision in {"bf16", "bf16-mixed"} and not hw.peak_bf16_tflops:
         assumptions.append(f"{hw.id} has no bf16: timed at its fp16 peak")
     if training.seq_len > arch.max_position_embeddings:
@@ -264,8 +283,13 @@ def estimate_cost(
         ev = candidate.evaluation
         prompt = ev.prompt_tokens + terms.input_virtual_tokens
         prompt += int(_field(method, "shots", 0) or 0) * int(_field(method, "demonstration_tokens", 0) or 0)
-        inf_mem = inference_memory(arch, weights_bytes=weights_inference, batch=ev.batch_size, prompt_tokens=prompt,
-                                   output_tokens=ev.output_tokens)
+        inf_mem = inference_memory(
+            arch,
+            weights_bytes=weights_inference,
+            batch=ev.batch_size,
+            prompt_tokens=prompt,
+            output_tokens=ev.output_tokens,
+        )
         usable = (hw.memory_bytes - overhead_fixed) / (1 + FRAGMENTATION_FRACTION)
         alloc = inf_mem.allocated_bytes
         overhead = overhead_fixed + FRAGMENTATION_FRACTION * alloc
@@ -275,37 +299,80 @@ def estimate_cost(
         train_usd = 0.0
         if spec.kind == "api":
             train_usd = api_finetune_usd(
-                provider=str(_field(method, "provider", "openai")), total_params=counts.total_params,
-                train_tokens=epoch_tokens, epochs=training.epochs, adapter=str(_field(method, "adapter", "lora")),
+                provider=str(_field(method, "provider", "openai")),
+                total_params=counts.total_params,
+                train_tokens=epoch_tokens,
+                epochs=training.epochs,
+                adapter=str(_field(method, "adapter", "lora")),
                 provider_model=_field(method, "provider_model", None),
             )
             assumptions.append("API fine-tune: priced per training token; evaluation costed as self-hosted inference")
         else:
-            assumptions.append("inference method: no training step (step_time_s, tokens_per_s are 0); adaptation "
-                               "cost is the evaluation (COSMOS Eq. 3)")
+            assumptions.append(
+                "inference method: no training step (step_time_s, tokens_per_s are 0); adaptation "
+                "cost is the evaluation (COSMOS Eq. 3)"
+            )
         return CostEstimate(
-            model_id=candidate.model_id, method=method.name, total_params=counts.total_params, trainable_params=trainable,
-            tokens_per_step=0, train_flops_per_step=0.0, peak_memory_bytes=int(peak),
-            memory_breakdown=MemoryBreakdown(weights=int(weights_inference), gradients=0, optimizer=0,
-                                             activations=int(inf_mem.activations), logits=int(inf_mem.logits),
-                                             kv_cache=int(inf_mem.kv_cache), overhead=int(overhead)),
-            fits=peak <= hw.memory_bytes, max_micro_batch_that_fits=max_batch, step_time_s=0.0, tokens_per_s=0.0,
-            train_gpu_hours=0.0, train_usd=train_usd, inference_flops_per_query=inf_flops,
-            inference_usd_per_1k_queries=inference_usd_1k, assumptions=assumptions, active_params=counts.active_params,
-            added_params=added, allocated_bytes=int(alloc), train_steps=0, train_tokens=train_tokens if spec.kind == "api" else 0.0,
-            train_flops_total=0.0, eval_gpu_hours=eval_gpu_hours, eval_usd=eval_usd,
-            total_usd=total_cost_usd(train_usd, eval_usd), bound="none",
+            model_id=candidate.model_id,
+            method=method.name,
+            total_params=counts.total_params,
+            trainable_params=trainable,
+            tokens_per_step=0,
+            train_flops_per_step=0.0,
+            peak_memory_bytes=int(peak),
+            memory_breakdown=MemoryBreakdown(
+                weights=int(weights_inference),
+                gradients=0,
+                optimizer=0,
+                activations=int(inf_mem.activations),
+                logits=int(inf_mem.logits),
+                kv_cache=int(inf_mem.kv_cache),
+                overhead=int(overhead),
+            ),
+            fits=peak <= hw.memory_bytes,
+            max_micro_batch_that_fits=max_batch,
+            step_time_s=0.0,
+            tokens_per_s=0.0,
+            train_gpu_hours=0.0,
+            train_usd=train_usd,
+            inference_flops_per_query=inf_flops,
+            inference_usd_per_1k_queries=inference_usd_1k,
+            assumptions=assumptions,
+            active_params=counts.active_params,
+            added_params=added,
+            allocated_bytes=int(alloc),
+            train_steps=0,
+            train_tokens=train_tokens if spec.kind == "api" else 0.0,
+            train_flops_total=0.0,
+            eval_gpu_hours=eval_gpu_hours,
+            eval_usd=eval_usd,
+            total_usd=total_cost_usd(train_usd, eval_usd),
+            bound="none",
         )
 
     batch = training.micro_batch_size
     model_pass = _trace(
-        arch, terms, batch=batch, seq_len=training.seq_len, precision=compute_precision if precision not in {"fp32", "bf16-mixed"} else precision,
-        attention=training.attention, gradient_checkpointing=training.gradient_checkpointing,
+        arch,
+        terms,
+        batch=batch,
+        seq_len=training.seq_len,
+        precision=compute_precision if precision not in {"fp32", "bf16-mixed"} else precision,
+        attention=training.attention,
+        gradient_checkpointing=training.gradient_checkpointing,
     )
     mem = training_memory(
-        arch, counts, terms, model_pass, precision=precision if not terms.quantized_base else compute_precision,
-        optimizer=training.optimizer, gradient_checkpointing=training.gradient_checkpointing, batch=batch,
-        trainable_params=trainable, added_params=added, n_gpus=n_gpus, sharding=training.sharding,
+        arch,
+        counts,
+        terms,
+        model_pass,
+        precision=precision if not terms.quantized_base else compute_precision,
+        optimizer=training.optimizer,
+        gradient_checkpointing=training.gradient_checkpointing,
+        batch=batch,
+        trainable_params=trainable,
+        added_params=added,
+        n_gpus=n_gpus,
+        sharding=training.sharding,
         double_quant=bool(_field(method, "double_quant", True)),
     )
     overhead = overhead_fixed + FRAGMENTATION_FRACTION * mem.allocated_bytes
@@ -313,8 +380,14 @@ def estimate_cost(
     usable = (hw.memory_bytes - overhead_fixed) / (1 + FRAGMENTATION_FRACTION)
     max_batch = int(max((usable - mem.fixed_bytes) // mem.bytes_per_sequence, 0)) if mem.bytes_per_sequence > 0 else 0
     roof = roofline_training_step(
-        model_pass, weights_bytes=mem.weights, trainable_params=trainable, saved_bytes=mem.activations,
-        logits_bytes=mem.logits, hardware=hw, precision=compute_precision, gradient_checkpointing=training.gradient_checkpointing,
+        model_pass,
+        weights_bytes=mem.weights,
+        trainable_params=trainable,
+        saved_bytes=mem.activations,
+        logits_bytes=mem.logits,
+        hardware=hw,
+        precision=compute_precision,
+        gradient_checkpointing=training.gradient_checkpointing,
     )
     family = method_family(method.name)
     micro_s = cal.predict_one(family, roof.ideal_compute_s, roof.ideal_memory_s, model_pass.kernel_launches)
@@ -342,18 +415,44 @@ def estimate_cost(
         assumptions.append("linear probe: one forward per example; the head trains on cached pooled states")
     bound = "compute" if roof.ideal_compute_s >= roof.ideal_memory_s else "memory"
     return CostEstimate(
-        model_id=candidate.model_id, method=method.name, total_params=counts.total_params, trainable_params=trainable,
-        tokens_per_step=tokens_per_step, train_flops_per_step=flops_per_step, peak_memory_bytes=int(peak),
+        model_id=candidate.model_id,
+        method=method.name,
+        total_params=counts.total_params,
+        trainable_params=trainable,
+        tokens_per_step=tokens_per_step,
+        train_flops_per_step=flops_per_step,
+        peak_memory_bytes=int(peak),
         memory_breakdown=MemoryBreakdown(
-            weights=int(mem.weights), gradients=int(mem.gradients), optimizer=int(mem.optimizer),
-            activations=int(mem.activations), logits=int(mem.logits), kv_cache=int(mem.kv_cache), overhead=int(overhead),
+            weights=int(mem.weights),
+            gradients=int(mem.gradients),
+            optimizer=int(mem.optimizer),
+            activations=int(mem.activations),
+            logits=int(mem.logits),
+            kv_cache=int(mem.kv_cache),
+            overhead=int(overhead),
         ),
-        fits=peak <= hw.memory_bytes, max_micro_batch_that_fits=max_batch, step_time_s=step_s,
-        tokens_per_s=tokens_per_step / step_s if step_s > 0 else 0.0, train_gpu_hours=train_gpu_hours, train_usd=train_usd,
-        inference_flops_per_query=inf_flops, inference_usd_per_1k_queries=inference_usd_1k, assumptions=assumptions,
-        active_params=counts.active_params, added_params=added, allocated_bytes=int(mem.allocated_bytes), train_steps=steps,
-        train_tokens=train_tokens, train_flops_total=flops_per_step * steps, eval_gpu_hours=eval_gpu_hours, eval_usd=eval_usd,
-        total_usd=total_cost_usd(train_usd, eval_usd), bound=bound,
+        fits=peak <= hw.memory_bytes,
+        max_micro_batch_that_fits=max_batch,
+        step_time_s=step_s,
+        tokens_per_s=tokens_per_step / step_s if step_s > 0 else 0.0,
+        train_gpu_hours=train_gpu_hours,
+        train_usd=train_usd,
+        inference_flops_per_query=inf_flops,
+        inference_usd_per_1k_queries=inference_usd_1k,
+        assumptions=assumptions,
+        active_params=counts.active_params,
+        added_params=added,
+        allocated_bytes=int(mem.allocated_bytes),
+        train_steps=steps,
+        train_tokens=train_tokens,
+        train_flops_total=flops_per_step * steps,
+        eval_gpu_hours=eval_gpu_hours,
+        eval_usd=eval_usd,
+        total_usd=total_cost_usd(train_usd, eval_usd),
+        bound=bound,
+        ideal_compute_s=roof.ideal_compute_s,
+        ideal_memory_s=roof.ideal_memory_s,
+        kernel_launches=model_pass.kernel_launches,
     )
 
 

@@ -64,7 +64,9 @@ def weight_bytes_per_param(precision: str, *, double_quant: bool = True, block_s
 
 def kv_cache_bytes(arch: Architecture, *, batch: int, context_tokens: int, dtype_bytes: int = 2) -> float:
     """K and V for every layer: 2 · L · kv_heads · head_dim · context · batch · bytes."""
-    return 2.0 * arch.num_hidden_layers * arch.num_key_value_heads * arch.head_dim * context_tokens * batch * dtype_bytes
+    return (
+        2.0 * arch.num_hidden_layers * arch.num_key_value_heads * arch.head_dim * context_tokens * batch * dtype_bytes
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +150,11 @@ def training_memory(
     weights = frozen_weights + base_trained * trained_bytes + added_params * 4.0
     n_trainable = base_trained + added_params
     grad_bytes = n_trainable * (trained_bytes if half_full else 4.0)
-    state_bytes_per_param = {"adamw": 2.0 * (trained_bytes if half_full else 4.0), "adamw_8bit": 2.0, "sgd": trained_bytes if half_full else 4.0}
+    state_bytes_per_param = {
+        "adamw": 2.0 * (trained_bytes if half_full else 4.0),
+        "adamw_8bit": 2.0,
+        "sgd": trained_bytes if half_full else 4.0,
+    }
     opt = n_trainable * state_bytes_per_param[optimizer]
 
     # sharding
@@ -181,7 +187,9 @@ def training_memory(
     vocab = arch.vocab_size
     logits_peak = (c + 12.0) * vocab * model_pass.logit_tokens
     if gradient_checkpointing:
-        checkpoints = float(model_pass.backward_layers * (4 if precision in {"fp32", "bf16-mixed"} else 2) * arch.hidden_size * tokens)
+        checkpoints = float(
+            model_pass.backward_layers * (4 if precision in {"fp32", "bf16-mixed"} else 2) * arch.hidden_size * tokens
+        )
         acts_start = checkpoints + model_pass.head_saved_bytes
         working = model_pass.max_layer_saved_bytes
         start = acts_start + logits_peak
@@ -245,7 +253,13 @@ class InferenceMemory:
 
 
 def inference_memory(
-    arch: Architecture, *, weights_bytes: float, batch: int, prompt_tokens: int, output_tokens: int, all_logits: bool = False
+    arch: Architecture,
+    *,
+    weights_bytes: float,
+    batch: int,
+    prompt_tokens: int,
+    output_tokens: int,
+    all_logits: bool = False,
 ) -> InferenceMemory:
     """Peak allocated bytes of batched generation (or of one forward returning every logit).
 

@@ -67,7 +67,9 @@ def api_finetune_usd(
         models = entry["models"]
         key = provider_model or entry["default_model"]
         if key not in models:
-            raise InvalidInputError("method.provider_model", f"no OpenAI training price for {key!r}; known: {sorted(models)}")
+            raise InvalidInputError(
+                "method.provider_model", f"no OpenAI training price for {key!r}; known: {sorted(models)}"
+            )
         return billed * float(models[key]["usd_per_1m_training_tokens"]) / 1e6
     brackets = entry["brackets"]
     for bracket in brackets:

@@ -121,10 +121,21 @@ def _roles(arch: Architecture) -> _Roles:
     if arch.model_type == "gpt_neox":
         parallel = bool(arch.hf_config.get("use_parallel_residual", True))
     elif arch.model_type == "falcon":
-        parallel = bool(arch.hf_config.get("parallel_attn", True)) or bool(arch.hf_config.get("new_decoder_architecture"))
+        parallel = bool(arch.hf_config.get("parallel_attn", True)) or bool(
+            arch.hf_config.get("new_decoder_architecture")
+        )
     mult = {m.name: _active(arch, m) for m in arch.linear_modules}
-    roles = _Roles(tuple(attention[:-1]), tuple(attention[-1:]), tuple(mlp_in), tuple(mlp_out), gated, parallel, mult,
-                   tuple(m.name for m in attention[:-1]), tuple(m.name for m in expert_in))
+    roles = _Roles(
+        tuple(attention[:-1]),
+        tuple(attention[-1:]),
+        tuple(mlp_in),
+        tuple(mlp_out),
+        gated,
+        parallel,
+        mult,
+        tuple(m.name for m in attention[:-1]),
+        tuple(m.name for m in expert_in),
+    )
     if len(_ROLE_CACHE) > 4096:
         _ROLE_CACHE.clear()
     _ROLE_CACHE[id(arch)] = (arch, roles)
@@ -229,14 +240,27 @@ def _layer(
     tokens = batch * s_q
     ranks = dict(terms.adapter_ranks)
     c = dt.compute
-    norm_w_rg = (trainable or terms.norms_trainable or (terms.biases_trainable and arch.norm_bias)) and arch.norm != "nonparametric"
+    norm_w_rg = (
+        trainable or terms.norms_trainable or (terms.biases_trainable and arch.norm_bias)
+    ) and arch.norm != "nonparametric"
     norm_out_bytes = 4 if (dt.residual == 4 or dt.frozen_norm_fp32 or (trainable and dt.trainable_fp32)) else c
     fwd = bwd = saved = 0.0
 
     # attention block
     n1_rg = x_rg or norm_w_rg
     saved += _norm_saved(arch, tokens, x_rg, norm_w_rg, dt)
-    f, b, s, outs = _stage(arch, roles.attn_in, tokens, n1_rg, norm_out_bytes, trainable=trainable, terms=terms, ranks=ranks, dt=dt, mults=roles.mult)
+    f, b, s, outs = _stage(
+        arch,
+        roles.attn_in,
+        tokens,
+        n1_rg,
+        norm_out_bytes,
+        trainable=trainable,
+        terms=terms,
+        ranks=ranks,
+        dt=dt,
+        mults=roles.mult,
+    )
     fwd, bwd, saved = fwd + f, bwd + b, saved + s
     q_rg = any(outs.values())
     if len(roles.attn_in) >= 3:
@@ -254,7 +278,9 @@ def _layer(
     if attn_rg:
         if fused:
             bwd += 5.0 * one_product
-            saved += c * batch * (2 * s_q * heads * head_dim + 2 * s_k * kv_heads * head_dim) + 4.0 * batch * heads * s_q
+            saved += (
+                c * batch * (2 * s_q * heads * head_dim + 2 * s_k * kv_heads * head_dim) + 4.0 * batch * heads * s_q
+            )
         else:
             n_products = (1 if (q_rg or k_rg) else 0) + (1 if v_rg else 0) + (1 if q_rg else 0) + (1 if k_rg else 0)
             bwd += n_products * one_product
@@ -262,7 +288,9 @@ def _layer(
             saved += c * batch * (s_q * heads * head_dim + 2 * s_k * heads * head_dim)
             saved += 4.0 * probs + (c * probs if c != 4 else 0.0)
     out_module = roles.attn_out
-    f, b, s, outs = _stage(arch, out_module, tokens, attn_rg, c, trainable=trainable, terms=terms, ranks=ranks, dt=dt, mults=roles.mult)
+    f, b, s, outs = _stage(
+        arch, out_module, tokens, attn_rg, c, trainable=trainable, terms=terms, ranks=ranks, dt=dt, mults=roles.mult
+    )
     if not fused and attn_rg and out_module:
         m = out_module[0]
         if trainable or ranks.get(m.name):
@@ -282,7 +310,18 @@ def _layer(
         x1_rg = x_rg or attn_out_rg
         n2_rg = x1_rg or norm_w_rg
         saved += _norm_saved(arch, tokens, x1_rg, norm_w_rg, dt)
-    f, b, s, outs = _stage(arch, roles.mlp_in, tokens, n2_rg, norm_out_bytes, trainable=trainable, terms=terms, ranks=ranks, dt=dt, mults=roles.mult)
+    f, b, s, outs = _stage(
+        arch,
+        roles.mlp_in,
+        tokens,
+        n2_rg,
+        norm_out_bytes,
+        trainable=trainable,
+        terms=terms,
+        ranks=ranks,
+        dt=dt,
+        mults=roles.mult,
+    )
     fwd, bwd, saved = fwd + f, bwd + b, saved + s
     expert_in = roles.expert_in_names
     act_rg = any(outs[name] for name in expert_in) if expert_in else n2_rg
@@ -290,7 +329,9 @@ def _layer(
     inter_active = inter * (roles.mult[roles.mlp_out[0].name] if roles.mlp_out else 1)
     if act_rg:
         saved += (3.0 if roles.gated else 1.0) * c * tokens * inter_active
-    f, b, s, outs = _stage(arch, roles.mlp_out, tokens, act_rg, c, trainable=trainable, terms=terms, ranks=ranks, dt=dt, mults=roles.mult)
+    f, b, s, outs = _stage(
+        arch, roles.mlp_out, tokens, act_rg, c, trainable=trainable, terms=terms, ranks=ranks, dt=dt, mults=roles.mult
+    )
     fwd, bwd, saved = fwd + f, bwd + b, saved + s
     # Non-reentrant checkpointing stops recomputing once the last saved tensor is rebuilt: a trailing
     # feed-forward output projection that saves nothing (frozen, no adapter) is not recomputed.
@@ -314,8 +355,16 @@ _SCALED_FIELDS = ("forward_flops", "backward_flops", "saved_bytes", "recompute_f
 
 
 def _scaled_layer(
-    arch: Architecture, terms: CostTerms, *, x_rg: bool, trainable: bool, batch: int, s_q: int, s_k: int,
-    attention: str, dt: _Dtypes,
+    arch: Architecture,
+    terms: CostTerms,
+    *,
+    x_rg: bool,
+    trainable: bool,
+    batch: int,
+    s_q: int,
+    s_k: int,
+    attention: str,
+    dt: _Dtypes,
 ) -> LayerPass:
     """:func:`_layer` for any shape from four unit-shape traces.
 
@@ -325,7 +374,17 @@ def _scaled_layer(
     shape. The shapes (1,1,1), (1,1,2), (2,1,1), (1,2,2) determine X, Z, Y, F exactly, so a new
     shape costs a few multiplications.
     """
-    key = (id(arch), id(terms), x_rg, trainable, attention, dt.compute, dt.residual, dt.frozen_norm_fp32, dt.trainable_fp32)
+    key = (
+        id(arch),
+        id(terms),
+        x_rg,
+        trainable,
+        attention,
+        dt.compute,
+        dt.residual,
+        dt.frozen_norm_fp32,
+        dt.trainable_fp32,
+    )
     hit = _SHAPE_CACHE.get(key)
     if hit is None or hit[0] is not arch or hit[1] is not terms:
         a, b2, c2, d4 = (
@@ -381,7 +440,9 @@ def trace_training_pass(
     n_layers = arch.num_hidden_layers
     x_rg = terms.base_trainable or terms.input_virtual_tokens > 0 or (gradient_checkpointing and not terms.head_only)
     if terms.head_only:
-        frozen = _layer(arch, CostTerms(), x_rg=False, trainable=False, batch=batch, s_q=s_q, s_k=s_k, attention=attention, dt=dt)
+        frozen = _layer(
+            arch, CostTerms(), x_rg=False, trainable=False, batch=batch, s_q=s_q, s_k=s_k, attention=attention, dt=dt
+        )
         fwd = n_layers * frozen.forward_flops
         return ModelPass(fwd, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, n_layers * frozen.forward_kernels)
     k_top = min(terms.top_layers_trainable, n_layers) if terms.top_layers_trainable else 0
@@ -401,8 +462,9 @@ def trace_training_pass(
     def layer(rg: bool, trainable: bool) -> LayerPass:
         key = (rg, trainable)
         if key not in cache:
-            cache[key] = _scaled_layer(arch, terms, x_rg=rg, trainable=trainable, batch=batch, s_q=s_q, s_k=s_k,
-                                       attention=attention, dt=dt)
+            cache[key] = _scaled_layer(
+                arch, terms, x_rg=rg, trainable=trainable, batch=batch, s_q=s_q, s_k=s_k, attention=attention, dt=dt
+            )
         return cache[key]
 
     for count, trainable in segments:
@@ -449,7 +511,10 @@ def forward_flops(arch: Architecture, *, batch: int, s_q: int, s_k: int, logit_t
     tokens = batch * s_q
     per_token = sum(2.0 * m.in_features * m.out_features * _active(arch, m) for m in arch.linear_modules)
     attention = 4.0 * batch * arch.num_attention_heads * s_q * s_k * arch.head_dim
-    return arch.num_hidden_layers * (tokens * per_token + attention) + 2.0 * logit_tokens * arch.hidden_size * arch.vocab_size
+    return (
+        arch.num_hidden_layers * (tokens * per_token + attention)
+        + 2.0 * logit_tokens * arch.hidden_size * arch.vocab_size
+    )
 
 
 def forward_kernel_launches(arch: Architecture) -> int:

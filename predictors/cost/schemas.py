@@ -63,7 +63,9 @@ class EvaluationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     eval_queries: int = Field(1000, ge=0, le=10**10, description="Queries evaluated after adaptation.")
-    prompt_tokens: int = Field(256, ge=1, le=4_194_304, description="Mean prompt tokens per query (without demonstrations).")
+    prompt_tokens: int = Field(
+        256, ge=1, le=4_194_304, description="Mean prompt tokens per query (without demonstrations)."
+    )
     output_tokens: int = Field(16, ge=0, le=1_048_576, description="Mean generated tokens per query.")
     batch_size: int = Field(8, ge=1, le=65_536, description="Queries decoded together.")
 
@@ -136,6 +138,10 @@ class CostEstimate(BaseModel):
     eval_usd: float
     total_usd: float
     bound: Literal["compute", "memory", "none"]
+    # the roofline terms of one micro-step, so a measured step can refit the efficiency calibration
+    ideal_compute_s: float = 0.0
+    ideal_memory_s: float = 0.0
+    kernel_launches: int = 0
 
 
 _M = TypeVar("_M", bound=BaseModel)

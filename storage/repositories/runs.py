@@ -248,3 +248,16 @@ def mark_enqueue_failed(*, session: Session, run_id: str, error: str) -> RunRow:
     _set_status(session, row, FAILED, error=message)
     session.commit()
     return row
+
+
+def measured_step_rows(*, session: Session) -> list[dict[str, Any]]:
+    """Calibration rows (``result.calibration_row``) of succeeded fine-tunes, oldest first: the measured
+    GPU steps the cost model's efficiency calibration is refitted on."""
+    rows = session.scalars(
+        select(RunRow).where(RunRow.kind == "finetune", RunRow.status == "succeeded").order_by(RunRow.finished_at)
+    )
+    return [
+        dict(row.result["calibration_row"])
+        for row in rows
+        if isinstance((row.result or {}).get("calibration_row"), dict)
+    ]

@@ -40,7 +40,9 @@ def test_readyz_with_redis_broker(tmp_path: Path) -> None:
 
 
 def test_readyz_unreachable_broker_is_503(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/t.db", broker_url="redis://127.0.0.1:1/0")
+    settings = Settings(
+        data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/t.db", broker_url="redis://127.0.0.1:1/0"
+    )
     with TestClient(create_app(settings)) as client:
         response = client.get("/readyz")
         assert response.status_code == 503
@@ -50,4 +52,6 @@ def test_readyz_unreachable_broker_is_503(tmp_path: Path) -> None:
 def test_openapi_docs_are_served(sqlite_client: TestClient) -> None:
     assert sqlite_client.get("/docs").status_code == 200
     spec = sqlite_client.get("/openapi.json").json()
-    assert {"/v1/models", "/v1/models/import", "/v1/methods", "/v1/hardware", "/healthz", "/readyz"} <= set(spec["paths"])
+    assert {"/v1/models", "/v1/models/import", "/v1/methods", "/v1/hardware", "/healthz", "/readyz"} <= set(
+        spec["paths"]
+    )

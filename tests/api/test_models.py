@@ -44,7 +44,14 @@ def test_read_model(client: TestClient) -> None:
 def test_read_model_has_benchmarks_from_obsscaling(client: TestClient) -> None:
     model = client.get("/v1/models/llama-2-7b").json()
     assert set(model["benchmarks"]) == {
-        "MMLU", "ARC-C", "HellaSwag", "Winograd", "TruthfulQA", "GSM8K", "XWinograd", "HumanEval"
+        "MMLU",
+        "ARC-C",
+        "HellaSwag",
+        "Winograd",
+        "TruthfulQA",
+        "GSM8K",
+        "XWinograd",
+        "HumanEval",
     }
     assert abs(model["benchmarks"]["MMLU"] - 0.4379609636092418) < 1e-12
 
@@ -59,7 +66,9 @@ def test_read_model_not_found(client: TestClient) -> None:
 
 
 def test_import_model_derives_the_same_counts_as_the_catalog(client: TestClient) -> None:
-    response = client.post("/v1/models/import", json={"id": "my-llama-2", "config": llama_config(), "family": "Llama-2"})
+    response = client.post(
+        "/v1/models/import", json={"id": "my-llama-2", "config": llama_config(), "family": "Llama-2"}
+    )
     assert response.status_code == 201, response.text
     imported = response.json()
     catalog = client.get("/v1/models/llama-2-7b").json()
@@ -70,9 +79,17 @@ def test_import_model_derives_the_same_counts_as_the_catalog(client: TestClient)
 
 def test_import_model_moe_active_params(client: TestClient) -> None:
     config = {
-        "model_type": "mixtral", "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
-        "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 32000, "num_local_experts": 8,
-        "num_experts_per_tok": 2, "tie_word_embeddings": False, "max_position_embeddings": 32768,
+        "model_type": "mixtral",
+        "hidden_size": 4096,
+        "intermediate_size": 14336,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "vocab_size": 32000,
+        "num_local_experts": 8,
+        "num_experts_per_tok": 2,
+        "tie_word_embeddings": False,
+        "max_position_embeddings": 32768,
     }
     model = client.post("/v1/models/import", json={"id": "my-mixtral", "config": config}).json()
     assert model["total_params"] == 46_702_792_704

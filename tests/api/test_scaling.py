@@ -27,7 +27,9 @@ def test_fit_chinchilla_recovers_parameters_with_intervals(sqlite_client: TestCl
     n = 10 ** rng.uniform(7, 10, 60)
     d = 10 ** rng.uniform(9, 12, 60)
     loss = 1.69 + 406.4 / n**0.34 + 410.7 / d**0.28
-    points = [{"x": {"n_params": float(a), "n_tokens": float(b)}, "y": float(c)} for a, b, c in zip(n, d, loss, strict=True)]
+    points = [
+        {"x": {"n_params": float(a), "n_tokens": float(b)}, "y": float(c)} for a, b, c in zip(n, d, loss, strict=True)
+    ]
     body = sqlite_client.post("/v1/scaling/fit", json={"law": "chinchilla", "points": points}).json()
     assert body["diagnostics"]["success"] is True
     assert body["params"]["E"] == pytest.approx(1.69, rel=0.05)

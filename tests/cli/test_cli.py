@@ -68,8 +68,12 @@ def test_serve_answers_models_and_starts_a_worker(tmp_path: Path) -> None:
     log_path = tmp_path / "serve.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [*tunecast_command(), "serve", "--port", str(port)], cwd=tmp_path, env=env, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            [*tunecast_command(), "serve", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             deadline = time.monotonic() + 120

@@ -33,34 +33,89 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CATALOG = json.loads((REPO_ROOT / "storage" / "catalogs" / "hardware.json").read_text())["hardware"]
 HARDWARE: dict[str, HardwareSpec] = {row["id"]: hardware_spec_from_catalog(row) for row in CATALOG}
 LLAMA_7B = architecture_from_hf_config(llama_config())
-LLAMA_70B = architecture_from_hf_config(llama_config(hidden_size=8192, intermediate_size=28672, num_hidden_layers=80,
-                                                     num_attention_heads=64, num_key_value_heads=8))
-GPT2 = architecture_from_hf_config({"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "vocab_size": 50257,
-                                    "n_positions": 1024})
-CONTRACT = ["total_params", "trainable_params", "tokens_per_step", "train_flops_per_step", "peak_memory_bytes",
-            "memory_breakdown", "fits", "max_micro_batch_that_fits", "step_time_s", "tokens_per_s", "train_gpu_hours",
-            "train_usd", "inference_flops_per_query", "inference_usd_per_1k_queries", "assumptions"]
+LLAMA_70B = architecture_from_hf_config(
+    llama_config(
+        hidden_size=8192, intermediate_size=28672, num_hidden_layers=80, num_attention_heads=64, num_key_value_heads=8
+    )
+)
+GPT2 = architecture_from_hf_config(
+    {"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "vocab_size": 50257, "n_positions": 1024}
+)
+CONTRACT = [
+    "total_params",
+    "trainable_params",
+    "tokens_per_step",
+    "train_flops_per_step",
+    "peak_memory_bytes",
+    "memory_breakdown",
+    "fits",
+    "max_micro_batch_that_fits",
+    "step_time_s",
+    "tokens_per_s",
+    "train_gpu_hours",
+    "train_usd",
+    "inference_flops_per_query",
+    "inference_usd_per_1k_queries",
+    "assumptions",
+]
 
 
-def make(method: dict[str, Any] | str = "lora", *, arch: Any = LLAMA_7B, gpu: str = "H200", count: int = 1,
-         evaluation: dict[str, Any] | None = None, **training: Any) -> CostCandidate:
-    return CostCandidate(architecture=arch, model_id="m", method=parse_method(method),
-                         training=TrainingConfig(**training), hardware=HardwareRequest(gpu=gpu, count=count),
-                         evaluation=EvaluationConfig(**(evaluation or {})))
+def make(
+    method: dict[str, Any] | str = "lora",
+    *,
+    arch: Any = LLAMA_7B,
+    gpu: str = "H200",
+    count: int = 1,
+    evaluation: dict[str, Any] | None = None,
+    **training: Any,
+) -> CostCandidate:
+    return CostCandidate(
+        architecture=arch,
+        model_id="m",
+        method=parse_method(method),
+        training=TrainingConfig(**training),
+        hardware=HardwareRequest(gpu=gpu, count=count),
+        evaluation=EvaluationConfig(**(evaluation or {})),
+    )
 
 
 def cost(*args: Any, **kwargs: Any) -> Any:
     return estimate_cost(make(*args, **kwargs), hardware=HARDWARE)
 
 
-@pytest.mark.parametrize("method", ["full", "lora", "qlora", "dora", "ia3", "prompt_tuning", "prefix_tuning", "ln_tuning",
-                                    "linear_probe", "top_k_layers", "zero_shot", "icl", "rag_icl", "api_finetune"])
+@pytest.mark.parametrize(
+    "method",
+    [
+        "full",
+        "lora",
+        "qlora",
+        "dora",
+        "ia3",
+        "prompt_tuning",
+        "prefix_tuning",
+        "ln_tuning",
+        "linear_probe",
+        "top_k_layers",
+        "zero_shot",
+        "icl",
+        "rag_icl",
+        "api_finetune",
+    ],
+)
 def test_every_method_returns_the_contract_fields(method: str) -> None:
     est = cost(method, train_examples=2000)
     data = est.model_dump()
     for name in CONTRACT:
         assert name in data
-    assert set(data["memory_breakdown"]) == {"weights", "gradients", "optimizer", "activations", "logits", "kv_cache", "overhead"}
+    assert set(data["memory_breakdown"]) == {
+        "weights",
+        "gradients",
+        "optimizer",
+        "activations",
+        "logits",
+        "kv_cache",
+        "overhead",
+    }
     assert sum(data["memory_breakdown"].values()) == pytest.approx(est.peak_memory_bytes, abs=8)
     assert est.total_usd == pytest.approx(total_cost_usd(est.train_usd, est.eval_usd))
     assert est.inference_flops_per_query > 0
@@ -81,26 +136,41 @@ def test_unknown_gpu_names_the_indexed_field() -> None:
     assert "Z100" in err.value.message
 
 
-@pytest.mark.parametrize(("training", "field"), [
-    ({"micro_batch_size": 0}, "candidates[3].training.micro_batch_size"),
-    ({"seq_len": -5}, "candidates[3].training.seq_len"),
-    ({"precision": "fp8"}, "candidates[3].training.precision"),
-])
+@pytest.mark.parametrize(
+    ("training", "field"),
+    [
+        ({"micro_batch_size": 0}, "candidates[3].training.micro_batch_size"),
+        ({"seq_len": -5}, "candidates[3].training.seq_len"),
+        ({"precision": "fp8"}, "candidates[3].training.precision"),
+    ],
+)
 def test_parse_candidate_rejects_bad_sizes_naming_the_field(training: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidInputError) as err:
-        parse_candidate({"method": {"name": "lora"}, "training": training, "hardware": {"gpu": "H200"}},
-                        architecture=LLAMA_7B, model_id="m", field="candidates[3]")
+        parse_candidate(
+            {"method": {"name": "lora"}, "training": training, "hardware": {"gpu": "H200"}},
+            architecture=LLAMA_7B,
+            model_id="m",
+            field="candidates[3]",
+        )
     assert err.value.field == field
 
 
 def test_parse_candidate_unknown_method_and_zero_gpus() -> None:
     with pytest.raises(InvalidInputError) as err:
-        parse_candidate({"method": {"name": "magic"}, "hardware": {"gpu": "H200"}}, architecture=LLAMA_7B, model_id="m",
-                        field="candidates[0]")
+        parse_candidate(
+            {"method": {"name": "magic"}, "hardware": {"gpu": "H200"}},
+            architecture=LLAMA_7B,
+            model_id="m",
+            field="candidates[0]",
+        )
     assert err.value.field == "candidates[0].method.name"
     with pytest.raises(InvalidInputError) as err:
-        parse_candidate({"method": "lora", "hardware": {"gpu": "H200", "count": 0}}, architecture=LLAMA_7B, model_id="m",
-                        field="candidates[0]")
+        parse_candidate(
+            {"method": "lora", "hardware": {"gpu": "H200", "count": 0}},
+            architecture=LLAMA_7B,
+            model_id="m",
+            field="candidates[0]",
+        )
     assert err.value.field == "candidates[0].hardware.count"
 
 
@@ -151,8 +221,14 @@ def test_eager_attention_keeps_the_score_matrix() -> None:
 def test_70b_full_finetune_does_not_fit_one_gpu_but_zero3_shards_it() -> None:
     one = cost("full", arch=LLAMA_70B, gpu="H100-SXM", precision="bf16-mixed")
     assert not one.fits and one.max_micro_batch_that_fits == 0
-    kw: dict[str, Any] = {"arch": LLAMA_70B, "gpu": "H100-SXM", "count": 64, "precision": "bf16-mixed",
-                          "micro_batch_size": 1, "gradient_checkpointing": True}
+    kw: dict[str, Any] = {
+        "arch": LLAMA_70B,
+        "gpu": "H100-SXM",
+        "count": 64,
+        "precision": "bf16-mixed",
+        "micro_batch_size": 1,
+        "gradient_checkpointing": True,
+    }
     ddp, zero1, zero3 = (cost("full", sharding=s, **kw) for s in ("ddp", "zero1", "zero3"))
     assert zero3.peak_memory_bytes < zero1.peak_memory_bytes < ddp.peak_memory_bytes
     assert zero3.fits
@@ -177,7 +253,9 @@ def test_optimizers_and_precisions() -> None:
 
 
 def test_icl_inference_cost_grows_linearly_with_shots() -> None:
-    flops = [cost({"name": "icl", "shots": k, "demonstration_tokens": 100}).inference_flops_per_query for k in (1, 2, 4, 8)]
+    flops = [
+        cost({"name": "icl", "shots": k, "demonstration_tokens": 100}).inference_flops_per_query for k in (1, 2, 4, 8)
+    ]
     steps = [b - a for a, b in itertools.pairwise(flops)]
     assert flops == sorted(flops)
     per_shot = [step / d for step, d in zip(steps, (1, 2, 4), strict=True)]
@@ -194,9 +272,15 @@ def test_gpu_hours_and_usd_follow_steps_and_price() -> None:
 
 
 def test_api_finetune_priced_per_token() -> None:
-    est = cost({"name": "api_finetune", "provider": "openai", "provider_model": "gpt-4o-2024-08-06"}, dataset_tokens=1_000_000, epochs=3)
+    est = cost(
+        {"name": "api_finetune", "provider": "openai", "provider_model": "gpt-4o-2024-08-06"},
+        dataset_tokens=1_000_000,
+        epochs=3,
+    )
     assert est.train_usd == pytest.approx(3 * 25.0)
-    assert api_finetune_usd(provider="together", total_params=8_000_000_000, train_tokens=1e6, epochs=1) == 5.0  # minimum
+    assert (
+        api_finetune_usd(provider="together", total_params=8_000_000_000, train_tokens=1e6, epochs=1) == 5.0
+    )  # minimum
 
 
 def test_cosmos_prediction_cost_and_reduction_ratio() -> None:

@@ -11,7 +11,9 @@ import pytest
 from benchmarks.cost_measured import CALIBRATION_PATH, CSV_PATH, calibration_row, fit_calibration, load_rows, predicted
 from predictors.cost import CalibrationRow, EfficiencyCalibration, NotFittedError, default_calibration
 
-needs_csv = pytest.mark.skipif(not CSV_PATH.exists(), reason=f"measured runs not found at {CSV_PATH} (shared data absent)")
+needs_csv = pytest.mark.skipif(
+    not CSV_PATH.exists(), reason=f"measured runs not found at {CSV_PATH} (shared data absent)"
+)
 
 
 @needs_csv

@@ -22,19 +22,63 @@ from predictors.cost import trace_training_pass  # noqa: E402
 from predictors.methods import get_method, parse_method  # noqa: E402
 
 CONFIGS: dict[str, dict[str, Any]] = {
-    "llama": dict(model_type="llama", hidden_size=256, intermediate_size=688, num_hidden_layers=3, num_attention_heads=8,
-                  num_key_value_heads=8, vocab_size=1000, tie_word_embeddings=False, max_position_embeddings=512),
-    "qwen2": dict(model_type="qwen2", hidden_size=256, intermediate_size=688, num_hidden_layers=3, num_attention_heads=8,
-                  num_key_value_heads=2, vocab_size=1000, tie_word_embeddings=True, max_position_embeddings=512),
-    "mistral": dict(model_type="mistral", hidden_size=256, intermediate_size=688, num_hidden_layers=3, num_attention_heads=8,
-                    num_key_value_heads=2, vocab_size=1000, tie_word_embeddings=False, max_position_embeddings=512),
-    "gemma": dict(model_type="gemma", hidden_size=256, intermediate_size=688, num_hidden_layers=3, num_attention_heads=4,
-                  num_key_value_heads=1, head_dim=128, vocab_size=1000, max_position_embeddings=512),
+    "llama": dict(
+        model_type="llama",
+        hidden_size=256,
+        intermediate_size=688,
+        num_hidden_layers=3,
+        num_attention_heads=8,
+        num_key_value_heads=8,
+        vocab_size=1000,
+        tie_word_embeddings=False,
+        max_position_embeddings=512,
+    ),
+    "qwen2": dict(
+        model_type="qwen2",
+        hidden_size=256,
+        intermediate_size=688,
+        num_hidden_layers=3,
+        num_attention_heads=8,
+        num_key_value_heads=2,
+        vocab_size=1000,
+        tie_word_embeddings=True,
+        max_position_embeddings=512,
+    ),
+    "mistral": dict(
+        model_type="mistral",
+        hidden_size=256,
+        intermediate_size=688,
+        num_hidden_layers=3,
+        num_attention_heads=8,
+        num_key_value_heads=2,
+        vocab_size=1000,
+        tie_word_embeddings=False,
+        max_position_embeddings=512,
+    ),
+    "gemma": dict(
+        model_type="gemma",
+        hidden_size=256,
+        intermediate_size=688,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=1,
+        head_dim=128,
+        vocab_size=1000,
+        max_position_embeddings=512,
+    ),
     "gpt2": dict(model_type="gpt2", n_embd=256, n_layer=3, n_head=8, vocab_size=1000, n_positions=512),
     # Pythia shape: parallel attention + MLP residual, biases everywhere, partial rotary
-    "gpt_neox": dict(model_type="gpt_neox", hidden_size=256, intermediate_size=1024, num_hidden_layers=3,
-                     num_attention_heads=8, vocab_size=1000, max_position_embeddings=512, rotary_pct=0.25,
-                     tie_word_embeddings=False),
+    "gpt_neox": dict(
+        model_type="gpt_neox",
+        hidden_size=256,
+        intermediate_size=1024,
+        num_hidden_layers=3,
+        num_attention_heads=8,
+        vocab_size=1000,
+        max_position_embeddings=512,
+        rotary_pct=0.25,
+        tie_word_embeddings=False,
+    ),
 }
 
 
@@ -53,7 +97,10 @@ def _methods(family: str) -> list[dict[str, Any]]:
         {"name": "prefix_tuning", "num_virtual_tokens": 10},
         {"name": "ia3"},
     ]
-    if family not in {"qwen2", "gpt_neox"}:  # peft's LN-tuning defaults: qwen2 post-attention norms only; none for gpt_neox
+    if family not in {
+        "qwen2",
+        "gpt_neox",
+    }:  # peft's LN-tuning defaults: qwen2 post-attention norms only; none for gpt_neox
         methods.append({"name": "ln_tuning"})
     if family in {"gpt2", "gpt_neox"}:
         methods.append({"name": "bitfit"})
@@ -70,8 +117,9 @@ def _build(family: str, method: dict[str, Any]) -> Any:
         model = transformers.AutoModelForCausalLM.from_config(config)
     name = method["name"]
     if name in {"lora", "dora"}:
-        model = peft.get_peft_model(model, peft.LoraConfig(r=method["rank"], target_modules=method["target_modules"],
-                                                           use_dora=name == "dora"))
+        model = peft.get_peft_model(
+            model, peft.LoraConfig(r=method["rank"], target_modules=method["target_modules"], use_dora=name == "dora")
+        )
     elif name == "prompt_tuning":
         model = peft.get_peft_model(model, peft.PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=10))
     elif name == "prefix_tuning":
@@ -84,7 +132,7 @@ def _build(family: str, method: dict[str, Any]) -> Any:
         for p in model.parameters():
             p.requires_grad_(False)
         layers = next(m for m in model.modules() if isinstance(m, torch.nn.ModuleList))  # the decoder blocks
-        for p in layers[-method["layers"]:].parameters():
+        for p in layers[-method["layers"] :].parameters():
             p.requires_grad_(True)
     elif name == "bitfit":
         for n, p in model.named_parameters():
@@ -92,7 +140,9 @@ def _build(family: str, method: dict[str, Any]) -> Any:
     return model
 
 
-@pytest.mark.parametrize(("family", "method"), CASES, ids=[f"{f}-{m['name']}-{m.get('target_modules', '')}" for f, m in CASES])
+@pytest.mark.parametrize(
+    ("family", "method"), CASES, ids=[f"{f}-{m['name']}-{m.get('target_modules', '')}" for f, m in CASES]
+)
 def test_params_and_training_flops_match_meta_models(family: str, method: dict[str, Any]) -> None:
     model = _build(family, method)
     arch = architecture_from_hf_config(CONFIGS[family])
@@ -115,18 +165,28 @@ def test_params_and_training_flops_match_meta_models(family: str, method: dict[s
     model.train()
     with counter:
         model(input_ids=ids, labels=ids).loss.backward()
-    ours = trace_training_pass(arch, terms, batch=2, seq_len=64, precision="bf16", attention="eager",
-                               gradient_checkpointing=False).train_flops
+    ours = trace_training_pass(
+        arch, terms, batch=2, seq_len=64, precision="bf16", attention="eager", gradient_checkpointing=False
+    ).train_flops
     assert ours == pytest.approx(counter.get_total_flops(), rel=0.02)
 
 
 def test_full_finetune_is_about_6n_per_token() -> None:
-    arch = architecture_from_hf_config(CONFIGS["llama"] | {"num_hidden_layers": 32, "hidden_size": 4096,
-                                                            "intermediate_size": 11008, "num_attention_heads": 32,
-                                                            "num_key_value_heads": 32, "vocab_size": 32000})
+    arch = architecture_from_hf_config(
+        CONFIGS["llama"]
+        | {
+            "num_hidden_layers": 32,
+            "hidden_size": 4096,
+            "intermediate_size": 11008,
+            "num_attention_heads": 32,
+            "num_key_value_heads": 32,
+            "vocab_size": 32000,
+        }
+    )
     terms = get_method("full").cost_terms(arch, parse_method({"name": "full"}))  # type: ignore[misc]
-    flops = trace_training_pass(arch, terms, batch=1, seq_len=512, precision="bf16", attention="eager",
-                                gradient_checkpointing=False).train_flops
+    flops = trace_training_pass(
+        arch, terms, batch=1, seq_len=512, precision="bf16", attention="eager", gradient_checkpointing=False
+    ).train_flops
     n = count_parameters(arch).total_params - arch.vocab_size * arch.hidden_size  # embeddings do no matmul
     assert flops / (6 * n * 512) == pytest.approx(1.0, abs=0.05)
 
@@ -135,8 +195,9 @@ def test_checkpointing_adds_one_forward_of_the_blocks_on_a_real_tiny_model() -> 
     config = transformers.AutoConfig.for_model(**(CONFIGS["llama"] | {"num_hidden_layers": 2}))
     config._attn_implementation = "eager"
     torch.manual_seed(0)
-    model = peft.get_peft_model(transformers.AutoModelForCausalLM.from_config(config),
-                                peft.LoraConfig(r=8, target_modules=["q_proj", "v_proj"]))
+    model = peft.get_peft_model(
+        transformers.AutoModelForCausalLM.from_config(config), peft.LoraConfig(r=8, target_modules=["q_proj", "v_proj"])
+    )
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.enable_input_require_grads()
     model.train()
@@ -147,8 +208,9 @@ def test_checkpointing_adds_one_forward_of_the_blocks_on_a_real_tiny_model() -> 
     arch = architecture_from_hf_config(CONFIGS["llama"] | {"num_hidden_layers": 2})
     lora = parse_method({"name": "lora", "rank": 8, "target_modules": ["q_proj", "v_proj"]})
     terms = get_method("lora").cost_terms(arch, lora)  # type: ignore[misc]
-    ours = trace_training_pass(arch, terms, batch=1, seq_len=32, precision="fp32", attention="eager",
-                               gradient_checkpointing=True)
+    ours = trace_training_pass(
+        arch, terms, batch=1, seq_len=32, precision="fp32", attention="eager", gradient_checkpointing=True
+    )
     assert ours.recompute_flops > 0
     assert ours.train_flops == pytest.approx(counter.get_total_flops(), rel=0.02)
 
@@ -157,18 +219,37 @@ def test_prefix_tuning_projection_params_under_gqa_match_peft() -> None:
     config = transformers.AutoConfig.for_model(**CONFIGS["qwen2"])
     with torch.device("meta"):
         model = transformers.AutoModelForCausalLM.from_config(config)
-    model = peft.get_peft_model(model, peft.PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=10,
-                                                               prefix_projection=True, encoder_hidden_size=64))
+    model = peft.get_peft_model(
+        model,
+        peft.PrefixTuningConfig(
+            task_type="CAUSAL_LM", num_virtual_tokens=10, prefix_projection=True, encoder_hidden_size=64
+        ),
+    )
     arch = architecture_from_hf_config(CONFIGS["qwen2"])
-    cfg = parse_method({"name": "prefix_tuning", "num_virtual_tokens": 10, "prefix_projection": True, "encoder_hidden_size": 64})
-    assert get_method("prefix_tuning").trainable_params(arch, cfg) == sum(p.numel() for p in model.parameters() if p.requires_grad)
+    cfg = parse_method(
+        {"name": "prefix_tuning", "num_virtual_tokens": 10, "prefix_projection": True, "encoder_hidden_size": 64}
+    )
+    assert get_method("prefix_tuning").trainable_params(arch, cfg) == sum(
+        p.numel() for p in model.parameters() if p.requires_grad
+    )
 
 
 def test_moe_total_and_active_params() -> None:
-    mixtral = architecture_from_hf_config(dict(model_type="mixtral", hidden_size=4096, intermediate_size=14336,
-                                               num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
-                                               vocab_size=32000, num_local_experts=8, num_experts_per_tok=2,
-                                               max_position_embeddings=32768, tie_word_embeddings=False))
+    mixtral = architecture_from_hf_config(
+        dict(
+            model_type="mixtral",
+            hidden_size=4096,
+            intermediate_size=14336,
+            num_hidden_layers=32,
+            num_attention_heads=32,
+            num_key_value_heads=8,
+            vocab_size=32000,
+            num_local_experts=8,
+            num_experts_per_tok=2,
+            max_position_embeddings=32768,
+            tie_word_embeddings=False,
+        )
+    )
     counts = count_parameters(mixtral)
     assert counts.total_params == 46_702_792_704  # Mixtral-8x7B published count
     assert 12.8e9 < counts.active_params < 13.0e9

@@ -15,7 +15,9 @@ from predictors.methods.lora import LoraConfig
 from tests.factories import llama_config
 
 LLAMA_7B = architecture_from_hf_config(llama_config())
-GPT2 = architecture_from_hf_config({"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "vocab_size": 50257, "n_positions": 1024})
+GPT2 = architecture_from_hf_config(
+    {"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "vocab_size": 50257, "n_positions": 1024}
+)
 
 
 def test_registry_holds_exactly_the_product_methods() -> None:
@@ -45,10 +47,20 @@ def test_method_battery(name: str) -> None:
 
 
 KNOWN_ANSWERS: list[tuple[str, dict[str, Any], int, str]] = [
-    ("lora", {"rank": 16, "target_modules": ["q_proj", "v_proj"]}, 8_388_608, "peft print_trainable_parameters, Llama-2-7B r=16 q,v"),
+    (
+        "lora",
+        {"rank": 16, "target_modules": ["q_proj", "v_proj"]},
+        8_388_608,
+        "peft print_trainable_parameters, Llama-2-7B r=16 q,v",
+    ),
     ("lora", {"rank": 8, "target_modules": ["q_proj", "v_proj"]}, 4_194_304, "peft docs, Llama-2-7B r=8"),
     ("ia3", {}, 614_400, "peft IA3 docs, Llama-7B default targets k,v,down"),
-    ("dora", {"rank": 8, "target_modules": ["q_proj", "v_proj"]}, 4_194_304 + 32 * 2 * 4096, "LoRA + one magnitude per output row"),
+    (
+        "dora",
+        {"rank": 8, "target_modules": ["q_proj", "v_proj"]},
+        4_194_304 + 32 * 2 * 4096,
+        "LoRA + one magnitude per output row",
+    ),
     ("prompt_tuning", {"num_virtual_tokens": 20}, 20 * 4096, "Lester et al. 2021: p x e"),
     ("full", {}, 6_738_415_616, "Llama-2-7B published count"),
     ("top_k_layers", {"layers": 2}, 2 * 202_383_360, "two Llama-2-7B decoder blocks"),
@@ -119,8 +131,13 @@ def test_registry_rejects_bad_registrations() -> None:
 
     def spec_named(name: str, config_cls: type[BaseModel] = LoraConfig) -> MethodSpec:
         return MethodSpec(
-            name=name, config_cls=config_cls, kind="finetune", summary="", reference="",  # type: ignore[arg-type]
-            trainable_params=lora.trainable_params, worker_plan=lora.worker_plan,
+            name=name,
+            config_cls=config_cls,
+            kind="finetune",
+            summary="",
+            reference="",  # type: ignore[arg-type]
+            trainable_params=lora.trainable_params,
+            worker_plan=lora.worker_plan,
         )
 
     with pytest.raises(ValueError, match="snake_case"):

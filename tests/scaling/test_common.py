@@ -34,8 +34,13 @@ def _fitted(name: str, seed: int = 0) -> tuple[Any, Any, np.ndarray]:
 
 def test_registry_has_product_law_names() -> None:
     assert set(LAWS) == {
-        "chinchilla", "densing", "observational", "passuntil", "icl_shots",
-        "rectified_data", "joint_finetune",
+        "chinchilla",
+        "densing",
+        "observational",
+        "passuntil",
+        "icl_shots",
+        "rectified_data",
+        "joint_finetune",
     }
     assert not set(LAWS) & set(COMPONENT_LAWS)
 
@@ -173,9 +178,23 @@ def test_fit_law_result_is_frozen_and_json_safe(name: str) -> None:
         res.law = "other"  # type: ignore[misc]
     d = res.to_dict()
     json.dumps(d, allow_nan=False)
-    for key in ("success", "message", "n_points", "n_params", "dof", "nfev", "cost", "rmse",
-                "aic", "bic", "loss", "f_scale", "active_bounds", "errorbars",
-                "correlated_pairs"):
+    for key in (
+        "success",
+        "message",
+        "n_points",
+        "n_params",
+        "dof",
+        "nfev",
+        "cost",
+        "rmse",
+        "aic",
+        "bic",
+        "loss",
+        "f_scale",
+        "active_bounds",
+        "errorbars",
+        "correlated_pairs",
+    ):
         assert key in res.diagnostics
     assert set(res.intervals) == set(res.params)
     text = res.report()
@@ -278,9 +297,7 @@ def test_predict_law_interval_box_band() -> None:
 
 
 def test_predict_outside_supported_range_raises() -> None:
-    est = make_law("chinchilla").from_params(
-        {"E": 1.7, "A": 400.0, "B": 400.0, "alpha": 2.5, "beta": 0.3}
-    )
+    est = make_law("chinchilla").from_params({"E": 1.7, "A": 400.0, "B": 400.0, "alpha": 2.5, "beta": 0.3})
     with pytest.raises(ScalingInputError) as err:
         est.predict([[1e-300, 1e9]])  # N below range -> A/N^alpha overflows
     assert err.value.field == "x[0]"

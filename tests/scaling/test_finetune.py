@@ -51,10 +51,8 @@ def test_joint_recovers_parameters_and_is_multiplicative() -> None:
     for k in ("alpha", "beta", "E"):
         assert law.params_[k] == pytest.approx(p[k], rel=0.05)
     # multiplicative: the reducible loss ratio between two data sizes is size-independent
-    r1 = (law.predict([[1e8, 1e3]]) - law.params_["E"]) / (law.predict([[1e8, 1e4]])
-                                                           - law.params_["E"])
-    r2 = (law.predict([[8e9, 1e3]]) - law.params_["E"]) / (law.predict([[8e9, 1e4]])
-                                                           - law.params_["E"])
+    r1 = (law.predict([[1e8, 1e3]]) - law.params_["E"]) / (law.predict([[1e8, 1e4]]) - law.params_["E"])
+    r2 = (law.predict([[8e9, 1e3]]) - law.params_["E"]) / (law.predict([[8e9, 1e4]]) - law.params_["E"])
     assert r1[0] == pytest.approx(r2[0], rel=1e-9)
 
 

@@ -9,17 +9,43 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[2] / "scaling"
 ALLOWED_TOP = {
-    "__future__", "numpy", "scipy", "math", "inspect", "itertools", "collections",
-    "dataclasses", "typing", "types", "functools", "operator", "abc", "numbers", "enum",
-    "warnings", "re",
+    "__future__",
+    "numpy",
+    "scipy",
+    "math",
+    "inspect",
+    "itertools",
+    "collections",
+    "dataclasses",
+    "typing",
+    "types",
+    "functools",
+    "operator",
+    "abc",
+    "numbers",
+    "enum",
+    "warnings",
+    "re",
 }
 FORBIDDEN_CALLS = {"open", "print", "input", "exec", "eval", "__import__"}
 FORBIDDEN_ATTRS = {
     # global-RNG and clock access
-    ("random", "seed"), ("random", "rand"), ("random", "randn"), ("random", "random"),
-    ("random", "randint"), ("random", "normal"), ("random", "uniform"), ("random", "choice"),
-    ("random", "shuffle"), ("random", "permutation"), ("np", "load"), ("np", "save"),
-    ("np", "loadtxt"), ("np", "savetxt"), ("np", "genfromtxt"), ("np", "fromfile"),
+    ("random", "seed"),
+    ("random", "rand"),
+    ("random", "randn"),
+    ("random", "random"),
+    ("random", "randint"),
+    ("random", "normal"),
+    ("random", "uniform"),
+    ("random", "choice"),
+    ("random", "shuffle"),
+    ("random", "permutation"),
+    ("np", "load"),
+    ("np", "save"),
+    ("np", "loadtxt"),
+    ("np", "savetxt"),
+    ("np", "genfromtxt"),
+    ("np", "fromfile"),
 }
 FILES = sorted(PKG.glob("*.py"))
 
@@ -58,11 +84,9 @@ def test_no_io_calls_or_global_rng(path: Path) -> None:
             assert (node.value.id, node.attr) not in FORBIDDEN_ATTRS, f"{path.name}:{node.lineno}"
 
 
-@pytest.mark.parametrize("path", [p for p in FILES if p.name != "__init__.py"],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [p for p in FILES if p.name != "__init__.py"], ids=lambda p: p.name)
 def test_public_modules_declare_all(path: Path) -> None:
     tree = ast.parse(path.read_text())
     assert any(
-        isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in n.targets)
-        for n in tree.body
+        isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in n.targets) for n in tree.body
     ), f"{path.name} lacks __all__"

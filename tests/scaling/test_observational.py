@@ -37,8 +37,7 @@ def test_pca_impute_recovers_rank_one_cells() -> None:
     holed = full.copy()
     holed[[1, 5, 9], [2, 0, 4]] = np.nan
     filled, _ = pca_impute(holed)
-    np.testing.assert_allclose(filled[[1, 5, 9], [2, 0, 4]], full[[1, 5, 9], [2, 0, 4]],
-                               atol=1e-3)
+    np.testing.assert_allclose(filled[[1, 5, 9], [2, 0, 4]], full[[1, 5, 9], [2, 0, 4]], atol=1e-3)
     obs = ~np.isnan(holed)
     np.testing.assert_array_equal(filled[obs], holed[obs])
 
@@ -125,14 +124,11 @@ def test_reproduces_published_heldout_mses(harness: ModuleType, data_dir: Path) 
     by = {(r.experiment, r.target, r.predictor): r for r in results}
     headline = by[("agent", "ABench-OA", "PC-1..PC-3")]
     assert f"{headline.mse_test:.1e}" == "2.2e-04"
-    gap = by[("subset_selection_8_models", "gsm8k_5_exact_match,flexible-extract",
-              "PC-1..PC-3")]
+    gap = by[("subset_selection_8_models", "gsm8k_5_exact_match,flexible-extract", "PC-1..PC-3")]
     assert f"{gap.mse_train:.1e}/{gap.mse_test:.1e}" == "4.9e-05/9.2e-04"  # published 4.6e-05/6.8e-04
 
 
-def test_unpublished_rows_agree_with_digest_reimplementation(
-    harness: ModuleType, data_dir: Path
-) -> None:
+def test_unpublished_rows_agree_with_digest_reimplementation(harness: ModuleType, data_dir: Path) -> None:
     """Emergent / full post-training rows (no printed value): within 1 % of the digest's MSEs."""
     rows = harness.run_observational_unpublished()
     assert len(rows) == 45
@@ -145,8 +141,7 @@ def test_capability_space_structure(harness: ModuleType, data_dir: Path) -> None
     """77-model PCA: variance explained and per-family PC-1 vs log FLOPs R² (digest §1.4-1.5)."""
     cs = harness.run_capability_structure()
     assert (cs["n_models"], cs["n_families"]) == (77, 21)
-    np.testing.assert_allclose(cs["explained_variance_ratio"], [0.802, 0.119, 0.046, 0.014, 0.011],
-                               atol=6e-4)
+    np.testing.assert_allclose(cs["explained_variance_ratio"], [0.802, 0.119, 0.046, 0.014, 0.011], atol=6e-4)
     assert sum(cs["explained_variance_ratio"][:3]) == pytest.approx(0.967, abs=1e-3)
     assert cs["pc1_loadings"]["GSM8K"] == pytest.approx(0.55, abs=0.005)
     r2 = cs["pc1_r2"]

@@ -48,8 +48,7 @@ def test_simulation_bias_and_variance_match_theory(r: int, p: float) -> None:
         assert est.var() == pytest.approx(var, rel=0.15)
     ub = passuntil_estimate(passes[0], K[0], r=r).pass_probability
     assert passuntil_moments(p, r=r, estimator="unbiased")[0] == pytest.approx(p, rel=1e-9)
-    assert abs(ub.mean() - p) < 4 * np.sqrt(passuntil_moments(p, r=r, estimator="unbiased")[1]
-                                             / ub.size)
+    assert abs(ub.mean() - p) < 4 * np.sqrt(passuntil_moments(p, r=r, estimator="unbiased")[1] / ub.size)
 
 
 def test_delta_method_variance_is_close_for_large_r() -> None:
@@ -60,8 +59,7 @@ def test_delta_method_variance_is_close_for_large_r() -> None:
     assert errs[2] < 0.02
 
 
-@pytest.mark.parametrize(("p", "r", "expected"), [(1e-5, 1, 0.37), (1e-5, 2, 0.74),
-                                                  (3e-5, 1, 0.05), (3e-5, 2, 0.20)])
+@pytest.mark.parametrize(("p", "r", "expected"), [(1e-5, 1, 0.37), (1e-5, 2, 0.74), (3e-5, 1, 0.05), (3e-5, 2, 0.20)])
 def test_censoring_rate_at_cap(p: float, r: int, expected: float) -> None:
     """P(fewer than r passes in 1e5 samples), digest table A.1."""
     passes, K = simulate_passuntil(np.full(20_000, p), r=r, k_max=100_000, random_state=7)
@@ -125,8 +123,7 @@ def test_humaneval_2p4b_prediction_reproduction(data_dir: Path) -> None:
     rows = list(csv.DictReader((data_dir / "passuntil" / "table1_2p4b_prediction.csv").open()))
     he = next(r for r in rows if r["task"] == "HumanEval")
     real, pred = float(he["real_value"]), float(he["instance_level_fit"])
-    assert abs(pred - real) / real == pytest.approx(float(he["relative_deviation_instance_level"]),
-                                                    abs=1e-4)
+    assert abs(pred - real) / real == pytest.approx(float(he["relative_deviation_instance_level"]), abs=1e-4)
     rng = np.random.default_rng(2)
     N = np.array([3e7, 1e8, 2e8, 5e8, 9e8, 1.5e9])
     n_items = 164
@@ -147,8 +144,7 @@ def test_growth_classification() -> None:
     multi = np.exp(-(30 * N**-0.1 + 3e4 * N**-0.5))
     # max over two circuits → concave → accelerated emergence (Theorem 3)
     circuits = np.maximum(np.exp(-2.66 * N**-0.05), np.exp(-6.45e6 * N**-0.8))
-    assert classify_growth(N, linear * np.exp(np.random.default_rng(0).normal(0, 1e-4, 8))).label \
-        == "scaling"
+    assert classify_growth(N, linear * np.exp(np.random.default_rng(0).normal(0, 1e-4, 8))).label == "scaling"
     assert classify_growth(N, multi).label == "sub_scaling"
     assert classify_growth(N, circuits).label == "accelerated_emergence"
     with pytest.raises(ScalingInputError, match="at least 4"):

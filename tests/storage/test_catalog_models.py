@@ -21,9 +21,7 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-OBSSCALING_CSV = (
-    REPO_ROOT.parent / "shared" / "data" / "obsscaling" / "base_llm_benchmark_eval.csv"
-)
+OBSSCALING_CSV = REPO_ROOT.parent / "shared" / "data" / "obsscaling" / "base_llm_benchmark_eval.csv"
 BENCHMARK_KEYS = (
     "MMLU",
     "ARC-C",
@@ -121,11 +119,7 @@ PARAM_TOLERANCE = 0.01
 
 @lru_cache(maxsize=1)
 def _catalog() -> dict[str, Any]:
-    text = (
-        resources.files("storage.catalogs")
-        .joinpath("models.json")
-        .read_text(encoding="utf-8")
-    )
+    text = resources.files("storage.catalogs").joinpath("models.json").read_text(encoding="utf-8")
     return json.loads(text)
 
 
@@ -164,9 +158,7 @@ def test_ids_and_hf_ids_are_unique() -> None:
     ids = _ids()
     assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
     hf_ids = [model["hf_id"] for model in _models()]
-    assert len(hf_ids) == len(set(hf_ids)), sorted(
-        i for i in hf_ids if hf_ids.count(i) > 1
-    )
+    assert len(hf_ids) == len(set(hf_ids)), sorted(i for i in hf_ids if hf_ids.count(i) > 1)
 
 
 @pytest.mark.parametrize("model_id", _ids())
@@ -181,20 +173,14 @@ def test_entry_has_required_fields(model_id: str) -> None:
     arch = model["architecture"]
     assert isinstance(arch, dict) and isinstance(arch.get("model_type"), str)
     context_keys = ("max_position_embeddings", "n_positions")
-    assert any(
-        isinstance(arch.get(key), int) and arch[key] > 0 for key in context_keys
-    ), (
+    assert any(isinstance(arch.get(key), int) and arch[key] > 0 for key in context_keys), (
         f"{model_id}: architecture needs max_position_embeddings (or n_positions for gpt2)"
     )
 
     published = model["published_params"]
-    assert (
-        isinstance(published, int) and not isinstance(published, bool) and published > 0
-    )
+    assert isinstance(published, int) and not isinstance(published, bool) and published > 0
     tokens = model["training_tokens"]
-    assert tokens is None or (
-        isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0
-    )
+    assert tokens is None or (isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0)
     assert DATE_PATTERN.match(model["release_date"]), model["release_date"]
     assert isinstance(model["license"], str) and model["license"]
 
@@ -202,21 +188,14 @@ def test_entry_has_required_fields(model_id: str) -> None:
     unknown = set(model["benchmarks"]) - set(BENCHMARK_KEYS)
     assert not unknown, f"{model_id}: unknown benchmark keys {sorted(unknown)}"
     for name, value in model["benchmarks"].items():
-        assert (
-            isinstance(value, float) and 0.0 <= value <= 1.0 and math.isfinite(value)
-        ), (model_id, name, value)
+        assert isinstance(value, float) and 0.0 <= value <= 1.0 and math.isfinite(value), (model_id, name, value)
 
     sources = model["sources"]
     missing_sources = [key for key in REQUIRED_SOURCES if not sources.get(key)]
     assert not missing_sources, f"{model_id}: missing sources {missing_sources}"
-    assert (
-        sources["architecture"]
-        == f"https://huggingface.co/{model['hf_id']}/blob/main/config.json"
-    )
+    assert sources["architecture"] == f"https://huggingface.co/{model['hf_id']}/blob/main/config.json"
     if model["benchmarks"]:
-        assert _benchmark_row_key(model), (
-            f"{model_id}: benchmarks present but sources name no ObsScaling row"
-        )
+        assert _benchmark_row_key(model), f"{model_id}: benchmarks present but sources name no ObsScaling row"
 
 
 def test_required_families_are_present() -> None:
@@ -251,9 +230,7 @@ def test_counted_parameters_match_published(model_id: str) -> None:
 @pytest.mark.parametrize("model_id", _ids())
 def test_active_parameters_do_not_exceed_total(model_id: str) -> None:
     architecture = pytest.importorskip("predictors.architecture")
-    count = architecture.count_parameters(
-        architecture.architecture_from_hf_config(_by_id(model_id)["architecture"])
-    )
+    count = architecture.count_parameters(architecture.architecture_from_hf_config(_by_id(model_id)["architecture"]))
     assert 0 < count.active_params <= count.total_params
     if "num_local_experts" not in _by_id(model_id)["architecture"]:
         assert count.active_params == count.total_params
@@ -271,23 +248,15 @@ def _obsscaling_rows() -> dict[str, dict[str, str]]:
 @pytest.mark.parametrize("model_id", _ids())
 def test_benchmark_scores_equal_the_obsscaling_csv(model_id: str) -> None:
     if not OBSSCALING_CSV.is_file():
-        pytest.skip(
-            f"shared ObsScaling data not available at {OBSSCALING_CSV} (it lives outside the repo)"
-        )
+        pytest.skip(f"shared ObsScaling data not available at {OBSSCALING_CSV} (it lives outside the repo)")
     model = _by_id(model_id)
     row_key = _benchmark_row_key(model)
     if row_key is None:
-        assert model["benchmarks"] == {}, (
-            f"{model_id}: scores without an ObsScaling row in sources"
-        )
-        assert model["hf_id"] not in _obsscaling_rows(), (
-            f"{model_id}: the CSV has this model; copy its scores"
-        )
+        assert model["benchmarks"] == {}, f"{model_id}: scores without an ObsScaling row in sources"
+        assert model["hf_id"] not in _obsscaling_rows(), f"{model_id}: the CSV has this model; copy its scores"
         return
     rows = _obsscaling_rows()
     assert row_key in rows, f"{model_id}: ObsScaling has no row Model={row_key}"
     row = rows[row_key]
-    expected = {
-        key: float(row[key]) for key in BENCHMARK_KEYS if row[key].strip() != ""
-    }
+    expected = {key: float(row[key]) for key in BENCHMARK_KEYS if row[key].strip() != ""}
     assert model["benchmarks"] == expected
