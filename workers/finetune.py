@@ -47,7 +47,6 @@ PEFT_CONFIGS = {
     "IA3": "IA3Config",
     "PROMPT_TUNING": "PromptTuningConfig",
     "PREFIX_TUNING": "PrefixTuningConfig",
-    "LN_TUNING": "LNTuningConfig",
 }
 
 
@@ -77,6 +76,11 @@ def apply_method(model: Any, plan: dict[str, Any], *, method_name: str) -> Any:
         for name, parameter in model.named_parameters():
             if name.endswith(".bias"):
                 parameter.requires_grad_(True)
+    elif trainable == "norms":
+        for module in model.modules():
+            if "norm" in type(module).__name__.lower():
+                for parameter in module.parameters(recurse=False):
+                    parameter.requires_grad_(True)
     elif trainable == "top_k":
         layers = _decoder_layers(model)
         k = int(plan["layers"])

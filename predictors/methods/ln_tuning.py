@@ -46,6 +46,8 @@ register_method(
         reference="Zhao et al. 2024, arXiv:2312.11420",
         trainable_params=ln_tuning_trainable_params,
         cost_terms=ln_tuning_cost_terms,
-        worker_plan=lambda config: {"train": True, "peft_type": "LN_TUNING", "peft_kwargs": {}},
+        # every norm module, as counted above: peft's LN-tuning defaults differ by family (Qwen2: only
+        # post_attention_layernorm), so the worker selects norms itself
+        worker_plan=lambda config: {"train": True, "peft_type": None, "trainable": "norms"},
     )
 )

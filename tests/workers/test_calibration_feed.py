@@ -94,3 +94,47 @@ def test_measured_runs_refit_the_cost_model_step_time(client: TestClient, settin
     after = client.post("/v1/cost", json=body).json()["results"][0]
     assert after["step_time_s"] > 2 * before["step_time_s"]
     assert after["train_usd"] > 2 * before["train_usd"]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {
+            "model_type": "qwen2",
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "vocab_size": 256,
+            "max_position_embeddings": 128,
+            "tie_word_embeddings": True,
+        },
+        {
+            "model_type": "gemma2",
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "head_dim": 16,
+            "vocab_size": 256,
+            "max_position_embeddings": 128,
+        },
+        {"model_type": "gpt2", "n_embd": 64, "n_layer": 2, "n_head": 4, "vocab_size": 256, "n_positions": 128},
+    ],
+)
+def test_ln_tuning_trains_exactly_the_norms_the_registry_counts(config: dict[str, Any]) -> None:
+    transformers = pytest.importorskip("transformers")
+    from predictors.architecture import architecture_from_hf_config
+    from predictors.methods import get_method, parse_method
+    from workers.finetune import apply_method
+
+    fields = {k: v for k, v in config.items() if k != "model_type"}
+    model = transformers.AutoModelForCausalLM.from_config(
+        transformers.AutoConfig.for_model(config["model_type"], **fields)
+    )
+    spec, method = get_method("ln_tuning"), parse_method({"name": "ln_tuning"})
+    apply_method(model, spec.worker_plan(method), method_name="ln_tuning")
+    trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert trained == spec.trainable_params(architecture_from_hf_config(config), method)
