@@ -91,3 +91,48 @@ def test_published_schema_is_current() -> None:
     assert published == dump_schema(), "regenerate with: tunecast plan-schema > docs/plan-file.schema.json"
     schema = json.loads(published)
     assert {"task", "grid", "candidates", "budget", "requirements"} <= set(schema["properties"])
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(240)
+def test_gate_against_a_running_server(tmp_path: Path) -> None:
+    """`--server URL` asks POST /v1/gate of a real `tunecast serve` and exits like the offline gate."""
+    import signal
+    import time
+
+    import httpx
+
+    from tests.cli.test_cli import _free_port
+
+    port = _free_port()
+    env = {**os.environ, "TUNECAST_DATA_DIR": str(tmp_path / "server-data")}
+    env.pop("TUNECAST_DATABASE_URL", None)
+    with open(tmp_path / "serve.log", "wb") as log:
+        server = subprocess.Popen(
+            [*tunecast_command(), "serve", "--port", str(port), "--no-worker"],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.5)
+            passing = run_gate([str(REPO_ROOT / "examples" / "gate-pass.yaml"), "--server", url], tmp_path)
+            assert passing.returncode == 0, passing.stdout + passing.stderr
+            failing = run_gate([str(REPO_ROOT / "examples" / "gate-fail.yaml"), "--server", url], tmp_path)
+            assert failing.returncode == 1 and "requirements.min_accuracy" in failing.stdout
+            plan = tmp_path / "bad.yaml"
+            plan.write_text("task: {name: x}\ngrid:\n  models: [no-such-model]\n  methods: [{name: zero_shot}]\n")
+            invalid = run_gate([str(plan), "--server", url], tmp_path)
+            assert invalid.returncode == 2 and f"{plan}:3:" in invalid.stderr
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
