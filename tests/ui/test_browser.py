@@ -19,6 +19,8 @@ from storage.models import PredictionRow
 from storage.repositories import runs as runs_repo
 from tests.ui.conftest import ARTIFACTS, LiveServer
 
+expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
+
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 MODELS = ["llama-3.2-1b", "qwen2.5-7b", "llama-3.1-8b"]
@@ -112,12 +114,12 @@ def test_plan_budget_chart_table_and_verify(page: Any, live_server: LiveServer, 
     point = page.locator(f"#chart .pt[data-index='{initial}']")
     point.focus()
     tooltip = page.locator("#chart-tooltip")
-    assert tooltip.is_visible()
+    expect(tooltip).to_be_visible()  # auto-waits: the tooltip is shown on the focus/hover event
     text = tooltip.inner_text()
     for label in ("Total", "GPU-hours", "Peak memory"):
         assert label in text
     page.locator("#chart .pt .dot").nth(1).hover()
-    assert tooltip.is_visible()
+    expect(tooltip).to_be_visible()  # auto-waits: the tooltip is shown on the focus/hover event
 
     # Table: sortable by clicking and from the keyboard.
     accuracy_header = page.locator("#candidates thead th", has_text="Accuracy").first
@@ -145,7 +147,7 @@ def test_plan_budget_chart_table_and_verify(page: Any, live_server: LiveServer, 
     lora = next(r for r in rows if r["candidate"]["method"]["name"] == "lora")
     page.locator(f"#cand-{lora['index']} button.verify").click()
     dialog = page.get_by_role("dialog")
-    assert dialog.is_visible()
+    expect(dialog).to_be_visible()
     dialog.get_by_role("button", name="Queue run").click()
     assert "local path" in dialog.get_by_role("alert").inner_text()
     dialog.get_by_label("Local model path").fill(str(tmp_path / "models" / lora["candidate"]["model"]))
@@ -153,7 +155,7 @@ def test_plan_budget_chart_table_and_verify(page: Any, live_server: LiveServer, 
     dialog.get_by_role("button", name="Queue run").click()
     link = page.locator(f"#cand-{lora['index']}-status a.run-link")
     link.wait_for()
-    assert not dialog.is_visible()
+    expect(dialog).to_be_hidden()
     link.click()
     page.wait_for_url(re.compile(r".*/runs/[0-9a-f]+$"))
     run_id = page.url.rsplit("/", 1)[1]
@@ -241,7 +243,7 @@ def _verified_prediction(server: LiveServer) -> None:
 def test_list_and_calibration_pages(page: Any, live_server: LiveServer) -> None:
     _verified_prediction(live_server)
     page.goto(live_server.url + "/calibration")
-    assert page.get_by_role("heading", name="Calibration", exact=True).is_visible()
+    expect(page.get_by_role("heading", name="Calibration", exact=True)).to_be_visible()
     assert page.locator("#calibration-summary table tbody tr").count() >= 2  # overall + one group
     assert page.locator("#calibration-chart svg .pt").count() == 1
     page.locator("#calibration-chart svg .pt").focus()
