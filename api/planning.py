@@ -6,7 +6,6 @@ read after the measurement store changed is recomputed before it is returned).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -119,7 +118,7 @@ def _training_digest(models: dict[str, ModelInfo], observations: Sequence[Observ
             ).encode()
         )
     for observation in observations:
-        digest.update(json.dumps(dataclasses.asdict(observation), sort_keys=True, default=str).encode())
+        digest.update(repr(observation.key()).encode())
     return digest.hexdigest()
 
 

@@ -1,7 +1,7 @@
 """Which queue a run goes to, from its kind and its predicted peak memory.
 
-The prediction uses the cost model (``predictors.cost.estimate_cost``) when it is importable and
-accepts the candidate; otherwise a clear fallback: weights + gradients + AdamW states of the trainable
+The prediction uses the cost model (``predictors.cost.estimate_cost``) when it accepts the
+candidate; otherwise a clear fallback: weights + gradients + AdamW states of the trainable
 parameters (``count_parameters`` and the method's trainable count) + activations (Korthikanti et al.
 2022, arXiv:2205.05198, Eq. 2: s·b·h·(34 + 5·a·s/h) bytes per layer in 16-bit, which we scale by the
 weight width) + the fp32 logits and their gradient. The fallback has no allocator overhead and says so.
@@ -9,12 +9,12 @@ weight width) + the fp32 logits and their gradient. The fallback has no allocato
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
+from predictors import cost
 from predictors.architecture import Architecture, architecture_from_hf_config, count_parameters
 from predictors.errors import InvalidInputError
 from predictors.methods import get_method, parse_method
@@ -66,12 +66,8 @@ DEFAULT_GPU = "H100-SXM"
 def predict_with_cost_model(
     candidate: dict[str, Any], arch: Architecture, *, gpu: str | None = None
 ) -> dict[str, Any] | None:
-    """``predictors.cost.estimate_cost`` for this candidate, or None when the cost model is absent or
-    cannot cost it (logged). Imported dynamically: the cost model is optional for the workers."""
-    try:
-        cost = importlib.import_module("predictors.cost")
-    except ImportError:
-        return None
+    """``predictors.cost.estimate_cost`` for this candidate, or None when the cost model cannot cost it
+    (logged)."""
     try:
         training_fields = cost.TrainingConfig.model_fields
         training = {k: v for k, v in (candidate.get("training") or {}).items() if k in training_fields}

@@ -98,6 +98,22 @@ class Observation:
     data_fraction: float | None = None
     source: str = ""
 
+    def key(self) -> tuple[Any, ...]:
+        """Every field, hashable (the method dict as canonical JSON): equal keys, equal observations."""
+        return (
+            self.model_id,
+            json.dumps(self.method, sort_keys=True, default=str),
+            self.task,
+            self.task_kind,
+            self.n_choices,
+            self.accuracy,
+            self.train_examples,
+            self.epochs,
+            self.shots,
+            self.data_fraction,
+            self.source,
+        )
+
 
 def make_observation(
     *,

@@ -249,7 +249,7 @@ def predict_accuracies(
 
     Candidates that differ only in what does not change accuracy (the hardware) share one forecast.
     """
-    keys = [_observation_key(c) for c in candidates]
+    keys = [c.key() for c in candidates]
     first_of: dict[tuple[Any, ...], int] = {}
     for i, key in enumerate(keys):
         first_of.setdefault(key, i)
@@ -258,22 +258,6 @@ def predict_accuracies(
         forecasts = dict(zip(first_of, _predict_unique(unique, measurements, prior, level), strict=True))
         return [forecasts[key] for key in keys]
     return _predict_unique(candidates, measurements, prior, level)
-
-
-def _observation_key(o: Observation) -> tuple[Any, ...]:
-    return (
-        o.model_id,
-        json.dumps(o.method, sort_keys=True, default=str),
-        o.task,
-        o.task_kind,
-        o.n_choices,
-        o.accuracy,
-        o.train_examples,
-        o.epochs,
-        o.shots,
-        o.data_fraction,
-        o.source,
-    )
 
 
 def _predict_unique(
