@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from api.costing import ResolvedCandidates, efficiency_calibration, resolve_candidates
 from api.schemas.cost import Candidate, InlineModel
 from api.schemas.plans import PlanRequest, TaskSpec, WeightsObjective
-from predictors.accuracy.corpus import load_seed_observations
+from predictors.accuracy.corpus import load_corpus_observations
 from predictors.accuracy.features import FeatureBuilder, ModelInfo, Observation, make_observation
 from predictors.accuracy.prior import PriorPredictor
 from predictors.accuracy.tiers import Accuracy, predict_accuracies
@@ -125,7 +125,7 @@ def _training_digest(models: dict[str, ModelInfo], observations: Sequence[Observ
 def _prior(session: Session, measurements: Sequence[Observation]) -> _PriorCacheEntry:
     """The prior trained on the seed corpus plus the store's measurements, cached by content."""
     models = _catalog_infos(session)
-    training = [*load_seed_observations(), *measurements]
+    training = [*load_corpus_observations(), *measurements]
     key = _training_digest(models, training)
     with _prior_lock:
         cached = _prior_cache.get(key)
@@ -237,7 +237,7 @@ def compute_plan(
     prior = entry.prior.with_models(inline) if entry.prior is not None and inline else entry.prior
     observations = [_observation(c, task) for c in candidates]
     accuracies = predict_accuracies(
-        observations, measurements=[*load_seed_observations(), *measurements], prior=prior, level=request.interval
+        observations, measurements=[*load_corpus_observations(), *measurements], prior=prior, level=request.interval
     )
 
     fits = np.array([c.fits for c in costs])

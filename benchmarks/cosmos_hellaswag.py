@@ -19,6 +19,7 @@ import io
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -28,7 +29,7 @@ from predictors.accuracy.features import FeatureBuilder, ModelInfo, Observation
 from predictors.accuracy.prior import PriorPredictor
 from predictors.accuracy.tiers import predict_accuracies
 from predictors.cost import cost_reduction_ratio
-from predictors.planner import CandidateScores, choose_in_bands
+from predictors.planner import CandidateScores, choose_in_bands, probe_value
 from storage.catalogs import load_models_catalog
 
 DIGEST = Path(__file__).resolve().parents[2] / "shared" / "research" / "cosmos.md"
@@ -76,42 +77,48 @@ def is_paid(row: dict[str, str]) -> bool:
     )
 
 
-def main() -> int:
-    if not DIGEST.exists():
-        print(f"skipped: {DIGEST} not found")
-        return 0
-    rows = load_rows()
-    paid = [r for r in rows if is_paid(r)]
-    measurements = [observation(r, with_accuracy=True) for r in paid]
+def forecast_all(
+    rows: list[dict[str, str]], paid: list[bool], corpus: list[Observation]
+) -> tuple[list[Any], float, list[Observation]]:
+    """Forecasts for every configuration from the paid ones (plus zero-shot and the seed corpus)."""
+    measurements = [observation(r, with_accuracy=True) for r, p in zip(rows, paid, strict=True) if p]
     measurements.append(Observation(MODEL, {"name": "zero_shot"}, TASK, n_choices=4, accuracy=ZERO_SHOT))
-    corpus = [o for o in load_seed_observations() if "COSMOS" not in o.source]
     started = time.perf_counter()
     builder = FeatureBuilder({e["id"]: ModelInfo.from_catalog(e) for e in load_models_catalog()})
     prior = PriorPredictor(random_state=0).fit(builder, [*corpus, *measurements])
     forecasts = predict_accuracies(
         [observation(r, with_accuracy=False) for r in rows], measurements=measurements, prior=prior
     )
-    elapsed = time.perf_counter() - started
+    return forecasts, time.perf_counter() - started, measurements
 
+
+def report(title: str, rows: list[dict[str, str]], paid: list[bool], corpus: list[Observation]) -> list[Any]:
+    forecasts, elapsed, measurements = forecast_all(rows, paid, corpus)
     actual = np.array([float(r["act_acc"]) for r in rows])
     cosmos_pred = np.array([float(r["pred_acc"]) for r in rows])
     ours = np.array([f.mean for f in forecasts])
     lower = np.array([f.lower for f in forecasts])
     upper = np.array([f.upper for f in forecasts])
-    unpaid = np.array([not is_paid(r) for r in rows])
-    qlora_mean = float(np.mean([float(r["act_acc"]) for r in paid if r["strategy"] == "QLoRA"]))
-    eight_shot = float(next(r["act_acc"] for r in paid if r["shots"] == "8"))
+    unpaid = ~np.array(paid)
+    paid_rows = [r for r, p in zip(rows, paid, strict=True) if p]
+    qlora_mean = float(np.mean([float(r["act_acc"]) for r in paid_rows if r["strategy"] == "QLoRA"]))
+    eight_shot = float(next(r["act_acc"] for r in paid_rows if r["shots"] == "8"))
     baseline = np.array([qlora_mean if r["strategy"] == "QLoRA" else eight_shot for r in rows])
 
     def mae(prediction: np.ndarray) -> float:
         return float(np.mean(np.abs(prediction[unpaid] - actual[unpaid])))
 
+    print(f"--- {title}")
     print(
-        f"COSMOS HellaSwag, Llama 3 8B: {len(rows)} configurations, {len(paid)} paid + zero-shot given, "
-        f"{int(unpaid.sum())} predicted ({elapsed:.2f} s incl. training the prior on {len(corpus)} seed rows)"
+        f"{len(rows)} configurations, {len(paid_rows)} paid + zero-shot given, {int(unpaid.sum())} predicted "
+        f"({elapsed:.2f} s incl. training the prior on {len(corpus)} seed rows)"
     )
-    tiers = {t: sum(1 for f, u in zip(forecasts, unpaid, strict=True) if u and f.tier == t) for t in ("probe", "prior")}
-    print(f"tiers used on the predicted configurations: {tiers}")
+    tiers: dict[str, int] = {}
+    for f, u in zip(forecasts, unpaid, strict=True):
+        if u:
+            name = f.predictor.split(" (")[0].split(",")[0]
+            tiers[f"{f.tier}: {name}"] = tiers.get(f"{f.tier}: {name}", 0) + 1
+    print(f"predictors used on the predicted configurations: {tiers}")
     print(
         f"per-configuration MAE on the predicted configurations: ours {mae(ours):.4f}  COSMOS {mae(cosmos_pred):.4f}  "
         f"baseline (last probe carried forward) {mae(baseline):.4f}  ratio ours/baseline {mae(ours) / mae(baseline):.2f}"
@@ -129,6 +136,7 @@ def main() -> int:
     coverage = float(np.mean((actual[unpaid] >= lower[unpaid]) & (actual[unpaid] <= upper[unpaid])))
     print(f"90 % interval coverage on the predicted configurations: {coverage:.2f}")
 
+    # Measured configurations are known exactly: the planner scores them by their measurement.
     labels = {"Low": 0, "Medium": 1, "High": 2}
     bands = [labels[r["cost_band"]] for r in rows]
     cost = np.array([float(r["act_cost_usd"]) for r in rows])
@@ -137,17 +145,61 @@ def main() -> int:
     print("band    oracle  ours-pick(actual)  regret(points)  COSMOS regret")
     for band in ("low", "medium", "high"):
         regret = 100 * (actual[oracle_choice[band].index] - actual[ours_choice[band].index])
-        pick = rows[ours_choice[band].index]
-        name = f"{pick['strategy']} {pick['data_portion'] or ''}x{pick['iterations'] or pick['shots']}"
         print(
-            f"{band:7s} {actual[oracle_choice[band].index]:.3f}   {actual[ours_choice[band].index]:.3f} {name:14s}"
-            f"  {regret:5.2f}           {COSMOS_REGRET_POINTS[band]:.2f}"
+            f"{band:7s} {actual[oracle_choice[band].index]:.3f}   {actual[ours_choice[band].index]:.3f} "
+            f"{config_name(rows[ours_choice[band].index]):14s}  {regret:5.2f}           {COSMOS_REGRET_POINTS[band]:.2f}"
         )
-    prediction_cost = float(sum(float(r["act_cost_usd"]) for r in paid))
+    prediction_cost = float(sum(float(r["act_cost_usd"]) for r in paid_rows))
     exhaustive = float(cost.sum())
     print(
         f"prediction cost ${prediction_cost:.3f} (the paid runs) vs exhaustive ${exhaustive:.3f}: "
         f"CRR {100 * cost_reduction_ratio(exhaustive, prediction_cost):.1f} %  (COSMOS HellaSwag ≈ 97 %)"
+    )
+    return forecasts
+
+
+def config_name(row: dict[str, str]) -> str:
+    return f"{row['strategy']} {row['data_portion'] or ''}x{row['iterations'] or row['shots']}"
+
+
+def probe_to_buy(rows: list[dict[str, str]], paid: list[bool], forecasts: list[Any]) -> int:
+    """The planner's own advice: over the three bands, the unpaid configuration whose run is worth most
+    per dollar (``probe_value``'s expected gain over the band's choice, divided by the run's cost)."""
+    labels = {"Low": 0, "Medium": 1, "High": 2}
+    bands = [labels[r["cost_band"]] for r in rows]
+    cost = np.array([float(r["act_cost_usd"]) for r in rows])
+    scores = CandidateScores.from_lists(
+        cost_usd=cost,
+        accuracy_mean=[f.mean for f in forecasts],
+        accuracy_lower=[f.lower for f in forecasts],
+        accuracy_upper=[f.upper for f in forecasts],
+    )
+    best: tuple[float, int] = (-1.0, -1)
+    for choice in choose_in_bands(scores, bands=bands).values():
+        for index, _beats, gain in probe_value(scores, choice):
+            if not paid[index]:
+                best = max(best, (gain / cost[index], index))
+    return best[1]
+
+
+def main() -> int:
+    if not DIGEST.exists():
+        print(f"skipped: {DIGEST} not found")
+        return 0
+    rows = load_rows()
+    corpus = [o for o in load_seed_observations() if "COSMOS" not in o.source]
+    paid = [is_paid(r) for r in rows]
+    print("COSMOS HellaSwag, Llama 3 8B")
+    forecasts = report("what COSMOS paid for (QLoRA at portion 0.1, 1- and 8-shot ICL)", rows, paid, corpus)
+    bought = probe_to_buy(rows, paid, forecasts)
+    paid[bought] = True
+    print()
+    report(
+        f"plus the one run the planner says to buy next ({config_name(rows[bought])}, "
+        f"${float(rows[bought]['act_cost_usd']):.3f})",
+        rows,
+        paid,
+        corpus,
     )
     return 0
 

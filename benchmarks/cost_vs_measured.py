@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/cost_vs_measured.py
 
-Step time uses the efficiency calibration fitted leave-one-model-size-out (every row of the held-out
-size is predicted by a calibration fitted on the other sizes). Memory is not fitted. The naive
+Step time uses the efficiency calibration (t = max(GPU time, host launch time), see
+predictors/cost/calibration.py) fitted leave-one-model-size-out (every row of the held-out size is
+predicted by a calibration fitted on the other sizes). Memory is not fitted. The naive
 estimate is what common calculators print: weights + gradients + Adam states (16 bytes per trained
 parameter, the frozen weights at 2 bytes), no activations or logits.
 """

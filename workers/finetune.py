@@ -40,7 +40,7 @@ from workers.modeling import (
 from workers.routing import calibration_row
 from workers.runtime import RunContext, RunOutcome, execute_run
 
-__all__ = ["apply_method", "run", "run_finetune"]
+__all__ = ["apply_method", "run", "run_finetune", "training_subset"]
 
 PEFT_CONFIGS = {
     "LORA": "LoraConfig",
@@ -94,6 +94,25 @@ def apply_method(model: Any, plan: dict[str, Any], *, method_name: str) -> Any:
     if trainable != "head" and not any(p.requires_grad for p in model.parameters()):
         raise RunInputError("candidate.method.name", f"{method_name}: this model has no parameters it would train")
     return model
+
+
+def training_subset(train: list[Example], *, candidate: dict[str, Any], seed: int) -> list[Example]:
+    """The examples a candidate trains on: ``training.train_examples`` of the train split (all when unset),
+    times ``training.data_fraction``, drawn without replacement by the run's seed — so a verification run
+    of a 0.1-portion candidate trains on a tenth of the data, as its cost and accuracy were predicted."""
+    wanted = training_value(candidate, "train_examples", None)
+    if wanted is not None and int(wanted) > len(train):
+        raise RunInputError(
+            "candidate.training.train_examples",
+            f"the dataset's train split has {len(train)} examples, fewer than the {int(wanted)} asked for",
+        )
+    fraction = float(training_value(candidate, "data_fraction", 1.0))
+    if not 0.0 < fraction <= 1.0:
+        raise RunInputError("candidate.training.data_fraction", f"must be in (0, 1], got {fraction}")
+    count = max(1, round((len(train) if wanted is None else int(wanted)) * fraction))
+    if count >= len(train):
+        return train
+    return random.Random(f"{seed}:subset").sample(train, count)
 
 
 def _count(model: Any) -> tuple[int, int]:
@@ -171,7 +190,9 @@ def run_finetune(context: RunContext) -> RunOutcome:
     micro_batch = int(training_value(candidate, "micro_batch_size", 4))
     accumulation = int(training_value(candidate, "gradient_accumulation_steps", 1))
     kind = context.dataset.kind
-    train = format_examples(kind, context.dataset.train, labels=context.labels)
+    train = training_subset(
+        format_examples(kind, context.dataset.train, labels=context.labels), candidate=candidate, seed=seed
+    )
     test = format_examples(kind, context.dataset.test, labels=context.labels)[: int(options.get("eval_limit") or 1000)]
     head: torch.nn.Linear | None = None
     if plan.get("trainable") == "head":
@@ -202,7 +223,7 @@ def run_finetune(context: RunContext) -> RunOutcome:
         step_loss = 0.0
         with meter.count_flops() if step == 1 else nullcontext() as flop_mode:
             for _ in range(accumulation):
-                if len(order) < micro_batch:
+                while len(order) < micro_batch:  # a training set smaller than a micro-batch repeats
                     order.extend(rng.sample(range(len(train)), len(train)))
                 batch = [train[order.pop()] for _ in range(micro_batch)]
                 with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):

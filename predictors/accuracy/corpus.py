@@ -1,4 +1,9 @@
-"""The shipped seed corpus of published results (``predictors/data/seed_measurements.csv``) as observations."""
+"""The shipped corpus as observations, from two clearly separate sources.
+
+* ``predictors/data/seed_measurements.csv`` — published results, each row traceable to its paper table;
+* ``predictors/data/own_runs.csv`` — tunecast's own real runs (``source`` starts ``own-run:``), made on
+  CPU by ``benchmarks/own_runs.py`` with the workers' run bodies, each row saying how it was made.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,29 @@ from importlib import resources
 
 from predictors.accuracy.features import Observation
 
-__all__ = ["load_seed_observations"]
+__all__ = ["OWN_RUNS_COLUMNS", "load_corpus_observations", "load_own_run_observations", "load_seed_observations"]
+
+SEED_COLUMNS = [
+    "model",
+    "model_hf_id",
+    "method",
+    "method_config_json",
+    "task",
+    "task_kind",
+    "n_choices",
+    "metric",
+    "accuracy",
+    "data_fraction",
+    "train_examples",
+    "shots",
+    "epochs",
+    "source",
+    "citation",
+    "table",
+    "url",
+]
+OWN_RUNS_COLUMNS = [*SEED_COLUMNS, "n_test", "wall_clock_s"]
+OWN_RUN_SOURCE_PREFIX = "own-run:"
 
 
 def _optional_int(text: str) -> int | None:
@@ -23,9 +50,27 @@ def _optional_float(text: str) -> float | None:
 
 @lru_cache(maxsize=1)
 def load_seed_observations() -> tuple[Observation, ...]:
-    """Every row of the seed corpus, each traceable to its paper table (``source``)."""
+    """Every published row of the seed corpus, each traceable to its paper table (``source``)."""
+    return _load("seed_measurements.csv")
+
+
+@lru_cache(maxsize=1)
+def load_own_run_observations() -> tuple[Observation, ...]:
+    """tunecast's own real runs (``source`` = ``own-run:<task>/<run>``)."""
+    rows = _load("own_runs.csv")
+    if any(not row.source.startswith(OWN_RUN_SOURCE_PREFIX) for row in rows):
+        raise ValueError(f"own_runs.csv: every source must start with {OWN_RUN_SOURCE_PREFIX!r}")
+    return rows
+
+
+def load_corpus_observations() -> tuple[Observation, ...]:
+    """Both sources: what the prior tier trains on before any measurement of the user's own."""
+    return (*load_seed_observations(), *load_own_run_observations())
+
+
+def _load(name: str) -> tuple[Observation, ...]:
     try:
-        text = resources.files("predictors.data").joinpath("seed_measurements.csv").read_text(encoding="utf-8")
+        text = resources.files("predictors.data").joinpath(name).read_text(encoding="utf-8")
     except (FileNotFoundError, ModuleNotFoundError):
         return ()
     rows = []

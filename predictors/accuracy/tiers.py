@@ -30,6 +30,9 @@ __all__ = ["Accuracy", "MeasurementIndex", "predict_accuracies"]
 Tier = Literal["prior", "probe", "measured"]
 ICL_EXACT_FIT_HALF_WIDTH = 0.03
 INFERENCE_METHODS = frozenset(name for name, spec in METHODS.items() if spec.kind == "inference")
+TRAINING_ANCHOR_METHODS = frozenset(
+    name for name, spec in METHODS.items() if spec.kind == "finetune" and name != "linear_probe"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,13 +97,16 @@ class MeasurementIndex:
             self.by_task[m.task].append(m)
 
     def anchors(self, candidate: Observation) -> list[Observation]:
-        """This model's measured runs of the same method (any configuration) on the same task."""
+        """This model's measured runs on the same task that fix the prior's level: runs of the same method
+        (any configuration) when there are any; for a training method without such runs, the runs of the
+        other training methods (not the linear probe, which the proxy tier reads), so the prior supplies
+        the difference between methods and the runs the level."""
         name = candidate.method.get("name")
-        return [
-            m
-            for m in self.by_model_task.get((candidate.model_id, candidate.task), [])
-            if m.method.get("name") == name and m.accuracy is not None
-        ]
+        rows = [m for m in self.by_model_task.get((candidate.model_id, candidate.task), []) if m.accuracy is not None]
+        same = [m for m in rows if m.method.get("name") == name]
+        if same or name in INFERENCE_METHODS:
+            return same
+        return [m for m in rows if m.method.get("name") in TRAINING_ANCHOR_METHODS]
 
     def measured(self, candidate: Observation) -> Accuracy | None:
         key = _method_key(candidate.method)
@@ -161,14 +167,21 @@ class MeasurementIndex:
         return Accuracy(_clip(mean), _clip(min(low, mean)), _clip(max(high, mean)), "probe", predictor, level)
 
     def data_law(self, candidate: Observation, level: float) -> Accuracy | None:
-        """Rectified data law on error = 1 − accuracy through 2–4 small fine-tunes of the same method."""
+        """Rectified data law on error = 1 − accuracy through 2–4 small fine-tunes of the same method.
+
+        The law is fitted on the mean accuracy per training size. When the runs at some size cover
+        several epoch counts, the candidate's epoch count gets that size's offset from its mean (an
+        additive model: data size sets the level, epochs move it, as COSMOS's HellaSwag runs show —
+        more passes over the same data lower accuracy at every portion)."""
         name = candidate.method.get("name")
         if name in INFERENCE_METHODS or candidate.train_examples is None:
             return None
         points: dict[float, list[float]] = defaultdict(list)
+        by_epochs: dict[float, dict[float | None, list[float]]] = defaultdict(lambda: defaultdict(list))
         for m in self.by_model_task.get((candidate.model_id, candidate.task), []):
             if m.method.get("name") == name and m.train_examples and m.accuracy is not None:
                 points[float(m.train_examples)].append(float(m.accuracy))
+                by_epochs[float(m.train_examples)][m.epochs].append(float(m.accuracy))
         if len(points) < 2:
             return None
         x = np.array(sorted(points))
@@ -196,6 +209,15 @@ class MeasurementIndex:
             half_width = max(0.02, 0.5 * abs(mean - nearest))
             lower, upper = mean - half_width, mean + half_width
             predictor += ", exact fit: extrapolation band"
+        offsets = [
+            float(np.mean(runs[candidate.epochs])) - float(np.mean(points[size]))
+            for size, runs in by_epochs.items()
+            if candidate.epochs is not None and candidate.epochs in runs and len(runs) > 1
+        ]
+        if offsets:
+            shift = float(np.mean(offsets))
+            mean, lower, upper = mean + shift, lower + shift, upper + shift
+            predictor += f", epochs offset from {len(offsets)} size{'s' if len(offsets) > 1 else ''}"
         return Accuracy(_clip(mean), _clip(min(lower, mean)), _clip(max(upper, mean)), "probe", predictor, level)
 
     def proxy(self, candidate: Observation, level: float) -> Accuracy | None:
@@ -296,12 +318,18 @@ def _predict_unique(
                     # gives the shape across configurations, the runs give the level (our own residual
                     # correction, as in regression-kriging).
                     shift = float(np.mean(offsets))
+                    methods = sorted({str(a.method.get("name")) for a in group})
+                    whose = (
+                        "this method"
+                        if methods == [subset[j].method.get("name")]
+                        else f"other methods ({', '.join(methods)})"
+                    )
                     results[i] = Accuracy(
                         _clip(mean[j] + shift),
                         _clip(lower[j] + shift),
                         _clip(upper[j] + shift),
                         "probe",
-                        f"lightgbm prior anchored on {len(group)} run{'s' if len(group) > 1 else ''} of this method",
+                        f"lightgbm prior anchored on {len(group)} run{'s' if len(group) > 1 else ''} of {whose}",
                         prior.interval,
                     )
                 else:

@@ -2,16 +2,25 @@
 
 A roofline gives two ideal times for a step: ``ideal_compute_s`` (matmul FLOPs at the dense peak) and
 ``ideal_memory_s`` (bytes that must cross HBM at its peak bandwidth). Real steps are slower: kernels do
-not reach peak, non-matmul work (norms, softmax, the optimizer) is memory-bound, and every block costs a
-few kernel launches (small models are launch-bound). The calibration models a measured time as
+not reach peak, non-matmul work (norms, softmax, the optimizer) is memory-bound, and every kernel costs
+GPU time of its own. And the GPU only runs what the host has launched: PyTorch's eager mode issues
+kernels one by one from Python (autograd bookkeeping included), asynchronously, so the step takes the
+longer of the two streams — the GPU's work or the host's launches (small models are launch-bound:
+the 350M shape runs slower than the 1.3B one at the same layer count). The calibration models a
+measured time as
 
-    t = a_family · ideal_compute_s + b_family · ideal_memory_s + c_family · kernel_launches
+    t = max(a_family · ideal_compute_s + b · ideal_memory_s + g · kernel_launches,  h_family · kernel_launches)
 
-with coefficients fitted jointly (bounded: a, b ≥ 1 since no step beats the dense peak or the HBM
-bandwidth, so the prediction never drops below the roofline; c ≥ 0) by least squares on *relative* residuals (each row
-weighted by 1/t, so small and large models count alike): one ``a`` per family with enough rows, ``b``
-and ``c`` shared (they describe the device, not the method). ``1/a`` is the family's achieved fraction
-of peak on matmuls (MFU); families without rows use the pooled ``"*"`` fit.
+with ``1/a`` the family's achieved fraction of the matmul peak (MFU), ``b`` and ``g`` (GPU seconds per
+kernel beyond its roofline bytes) shared since they describe the device, and ``h`` the host seconds per
+launch, per family since it depends on the execution mode (no-grad inference launches faster than an
+autograd training step, LoRA's many small adapter kernels cost host time and almost no GPU time).
+Coefficients are fitted jointly by least squares on *relative* residuals (so small and large models
+count alike, and the fit minimises what MAPE measures), bounded a, b ≥ 1 (no step beats the dense peak
+or the HBM bandwidth, so a prediction never drops below the roofline), g, h ≥ 0: one (a, h) per family
+with enough rows, (b, g) shared. Families without rows use a related family (prefill and decode, both
+no-grad forwards) or the pooled ``"*"`` fit. The max-of-two-streams form and the fit are ours; the
+launch counts are estimated in :mod:`predictors.cost.passes`.
 
 References
 ----------
@@ -28,7 +37,7 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
-from scipy.optimize import lsq_linear
+from scipy.optimize import least_squares, lsq_linear
 
 from predictors.errors import InvalidInputError
 
@@ -42,7 +51,12 @@ __all__ = [
 ]
 
 DEFAULT_CALIBRATION_FILE = "default_calibration.json"
-_LAUNCH_SCALE = 1e-5  # column scaling so the three coefficients are of similar size in the solve
+_LAUNCH_SCALE = 1e-5  # column scaling so the coefficients are of similar size in the solve
+_N_COEF = 4
+_SOLVER: dict[str, Any] = {"method": "trf", "x_scale": "jac", "max_nfev": 20_000}
+# a family without measured rows of its own borrows a related family's factors before the pooled "*"
+_RELATED = {"decode": "prefill", "prefill": "decode"}
+MODEL = "t = max(a*ideal_compute_s + b*ideal_memory_s + g*kernel_launches, h*kernel_launches)"
 
 _FAMILIES = {
     "full": "full",
@@ -81,12 +95,12 @@ class EfficiencyCalibration:
     Parameters
     ----------
     min_rows_per_family : int
-        Families with fewer rows get no compute coefficient of their own (they share ``"*"``).
+        Families with fewer rows get no factors of their own (they use a related family or ``"*"``).
 
     Attributes
     ----------
-    coef_ : dict of str to tuple of 3 floats
-        (a, b, c) per family, plus ``"*"`` fitted on every row.
+    coef_ : dict of str to tuple of 4 floats
+        (a, b, g, h) per family, plus ``"*"`` fitted on every row.
     n_rows_ : dict of str to int
         Rows each family was fitted on.
     """
@@ -96,53 +110,40 @@ class EfficiencyCalibration:
 
     def fit(self, rows: Iterable[CalibrationRow]) -> EfficiencyCalibration:
         data = list(rows)
-        if len(data) < 3:
-            raise ValueError(f"need at least 3 measured rows to fit 3 coefficients, got {len(data)}")
+        if len(data) < _N_COEF:
+            raise ValueError(f"need at least {_N_COEF} measured rows to fit {_N_COEF} coefficients, got {len(data)}")
         for row in data:
             values = (row.ideal_compute_s, row.ideal_memory_s, row.measured_s)
-            if not all(np.isfinite(v) and v >= 0 for v in values) or row.measured_s <= 0:
+            if not all(np.isfinite(v) and v >= 0 for v in values) or row.measured_s <= 0 or row.kernel_launches < 0:
                 raise ValueError(f"row {row} has a non-finite, negative or zero time")
         counts: dict[str, int] = {"*": len(data)}
         for row in data:
             counts[row.family] = counts.get(row.family, 0) + 1
         own = sorted(f for f, n in counts.items() if f != "*" and n >= self.min_rows_per_family)
-        # joint fit: one compute coefficient per family with enough rows (the rest share "*"), shared b and c
-        columns = [*own, "*"]
-        x = np.zeros((len(data), len(columns) + 2))
-        for i, row in enumerate(data):
-            j = columns.index(row.family) if row.family in own else len(columns) - 1
-            x[i, j] = row.ideal_compute_s
-            x[i, -2] = row.ideal_memory_s
-            x[i, -1] = row.kernel_launches * _LAUNCH_SCALE
-        y = np.array([r.measured_s for r in data])
-        w = 1.0 / y
-        # a, b >= 1: no step beats the dense peak or the HBM bandwidth (the sum then bounds the roofline
-        # max(compute, memory) from above); c >= 0
-        lower = np.array([1.0] * len(columns) + [1.0, 0.0])
-        sol = lsq_linear(x * w[:, None], y * w, bounds=(lower, np.inf)).x
-        b, c = float(sol[-2]), float(sol[-1]) * _LAUNCH_SCALE
-        coef = {family: (float(sol[j]), b, c) for j, family in enumerate(columns)}
-        if not any(r.family not in own for r in data):
-            coef["*"] = self._solve_pooled(data)
-        self.coef_ = coef
+        terms = _terms(data)
+        pooled = _solve(terms, np.zeros(len(data), dtype=int), 1, _pooled_start(terms))[0]
+        # joint fit: (a, h) per family with enough rows (the rest share "*"), shared b and g; started
+        # from the pooled fit, so a factor the family's rows cannot identify stays at the pooled value
+        columns = [*own, "*"] if any(r.family not in own for r in data) else own
+        index = np.array([columns.index(r.family) if r.family in own else len(columns) - 1 for r in data])
+        start = np.array([pooled[0], pooled[3]] * len(columns) + [pooled[1], pooled[2]])
+        coef = _solve(terms, index, len(columns), start)
+        fitted = {family: coef[j] for j, family in enumerate(columns)}
+        if "*" not in fitted:
+            fitted["*"] = pooled
+        self.coef_ = {family: _unscale(c) for family, c in fitted.items()}
         self.n_rows_ = counts
         return self
 
-    @staticmethod
-    def _solve_pooled(rows: list[CalibrationRow]) -> tuple[float, float, float]:
-        x = np.array([[r.ideal_compute_s, r.ideal_memory_s, r.kernel_launches * _LAUNCH_SCALE] for r in rows])
-        y = np.array([r.measured_s for r in rows])
-        w = 1.0 / y
-        sol = lsq_linear(x * w[:, None], y * w, bounds=(np.array([1.0, 1.0, 0.0]), np.inf)).x
-        return float(sol[0]), float(sol[1]), float(sol[2]) * _LAUNCH_SCALE
-
     def refit_families(self, rows: Iterable[CalibrationRow], *, min_rows: int = 3) -> EfficiencyCalibration:
-        """A copy whose compute coefficient ``a`` is refitted, per method family, on newly measured steps.
+        """A copy whose per-family factors ``a`` and ``h`` are refitted on newly measured steps.
 
-        Families with at least ``min_rows`` rows get ``a`` by weighted least squares (weights 1/t, as in
-        :meth:`fit`; a >= 1), holding this calibration's memory and launch terms (b, c): a handful of the
-        project's own verification runs moves the family's efficiency without refitting the shared
-        terms. Our own update rule. Families with fewer rows keep their coefficients.
+        Families with at least ``min_rows`` rows get (a, h) by least squares on relative residuals (as in
+        :meth:`fit`; a >= 1, h >= 0), started from this calibration's values and holding its device terms
+        (b, g): a handful of the project's own verification runs moves the family's matmul efficiency and
+        host cost per launch without refitting the shared terms; a factor the new rows do not constrain
+        (no launch-bound row, or no compute-bound one) keeps its value. Our own update rule. Families
+        with fewer rows keep their coefficients.
         """
         self._check_is_fitted()
         by_family: dict[str, list[CalibrationRow]] = {}
@@ -155,13 +156,16 @@ class EfficiencyCalibration:
         for family, data in by_family.items():
             if len(data) < min_rows:
                 continue
-            _, b, c = self.coef_.get(family) or self.coef_["*"]
-            compute = np.array([r.ideal_compute_s for r in data])
-            rest = np.array([b * r.ideal_memory_s + c * r.kernel_launches for r in data])
-            y = np.array([r.measured_s for r in data])
-            w2 = 1.0 / y**2
-            a = float(np.sum(w2 * compute * (y - rest)) / np.sum(w2 * compute**2))
-            updated.coef_[family] = (max(a, 1.0), b, c)
+            a, b, g, h = _scale(self.coefficients(family))
+            terms = _terms(data)
+            gpu_rest = b * terms[:, 1] + g * terms[:, 2]
+
+            def residuals(p: np.ndarray, terms: np.ndarray = terms, gpu_rest: np.ndarray = gpu_rest) -> np.ndarray:
+                pred = np.maximum(p[0] * terms[:, 0] + gpu_rest, p[1] * terms[:, 2])
+                return np.asarray(pred / terms[:, 3] - 1.0)
+
+            sol = least_squares(residuals, np.array([a, h]), bounds=([1.0, 0.0], [np.inf, np.inf]), **_SOLVER).x
+            updated.coef_[family] = _unscale((max(float(sol[0]), 1.0), b, g, max(float(sol[1]), 0.0)))
             updated.n_rows_[f"measured:{family}"] = len(data)
         return updated
 
@@ -169,11 +173,20 @@ class EfficiencyCalibration:
         if not hasattr(self, "coef_"):
             raise NotFittedError("EfficiencyCalibration is not fitted; call fit(rows) or load default_calibration()")
 
-    def predict_one(self, family: str, ideal_compute_s: float, ideal_memory_s: float, kernel_launches: int) -> float:
-        """Seconds for one step of ``family``."""
+    def coefficients(self, family: str) -> tuple[float, float, float, float]:
+        """(a, b, g, h) used for ``family``: its own, else a related family's (decode and prefill, both
+        no-grad forwards, stand in for each other), else the pooled ``"*"``."""
         self._check_is_fitted()
-        a, b, c = self.coef_.get(family) or self.coef_["*"]
-        return a * ideal_compute_s + b * ideal_memory_s + c * kernel_launches
+        coef = self.coef_.get(family)
+        if coef is None:
+            related = _RELATED.get(family)
+            coef = self.coef_.get(related) if related is not None else None
+        return coef if coef is not None else self.coef_["*"]
+
+    def predict_one(self, family: str, ideal_compute_s: float, ideal_memory_s: float, kernel_launches: int) -> float:
+        """Seconds for one step of ``family``: max(GPU time, host launch time)."""
+        a, b, g, h = self.coefficients(family)
+        return max(a * ideal_compute_s + b * ideal_memory_s + g * kernel_launches, h * kernel_launches)
 
     def predict(self, rows: Iterable[CalibrationRow]) -> np.ndarray:
         """Seconds for each row (``measured_s`` ignored)."""
@@ -184,15 +197,24 @@ class EfficiencyCalibration:
     def to_dict(self) -> dict[str, Any]:
         self._check_is_fitted()
         return {
-            "model": "t = a*ideal_compute_s + b*ideal_memory_s + c*kernel_launches",
+            "model": MODEL,
             "coef": {k: list(v) for k, v in sorted(self.coef_.items())},
             "n_rows": dict(sorted(self.n_rows_.items())),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EfficiencyCalibration:
+        """Load :meth:`to_dict` output. A three-factor entry (a, b, c) of the earlier additive model
+        ``a*C + b*M + c*L`` loads as (a, b, c, 0), which predicts exactly what it did."""
         try:
-            coef = {str(k): (float(v[0]), float(v[1]), float(v[2])) for k, v in data["coef"].items()}
+            coef: dict[str, tuple[float, float, float, float]] = {}
+            for k, v in data["coef"].items():
+                values = [float(x) for x in v]
+                if len(values) == 3:
+                    values.append(0.0)
+                if len(values) != _N_COEF:
+                    raise ValueError(f"{k!r} has {len(values)} factors, expected {_N_COEF}")
+                coef[str(k)] = (values[0], values[1], values[2], values[3])
             counts = {str(k): int(v) for k, v in data.get("n_rows", {}).items()}
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise InvalidInputError("calibration", f"is not a fitted calibration: {exc}") from None
@@ -202,6 +224,55 @@ class EfficiencyCalibration:
         calibration.coef_ = coef
         calibration.n_rows_ = counts
         return calibration
+
+
+def _terms(rows: list[CalibrationRow]) -> np.ndarray:
+    """Rows as (ideal compute s, ideal memory s, launches · _LAUNCH_SCALE, measured s)."""
+    return np.array(
+        [[r.ideal_compute_s, r.ideal_memory_s, r.kernel_launches * _LAUNCH_SCALE, r.measured_s] for r in rows],
+        dtype=float,
+    ).reshape(-1, 4)
+
+
+def _scale(coef: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    a, b, g, h = coef
+    return a, b, g / _LAUNCH_SCALE, h / _LAUNCH_SCALE
+
+
+def _unscale(coef: Iterable[float]) -> tuple[float, float, float, float]:
+    a, b, g, h = (float(x) for x in coef)
+    return a, b, g * _LAUNCH_SCALE, h * _LAUNCH_SCALE
+
+
+def _pooled_start(terms: np.ndarray) -> np.ndarray:
+    """A start for the pooled fit: the additive fit a*C + b*M + g*L (a convex problem), h at half the
+    steepest measured seconds per launch."""
+    w = 1.0 / terms[:, 3]
+    lin = lsq_linear(terms[:, :3] * w[:, None], terms[:, 3] * w, bounds=(np.array([1.0, 1.0, 0.0]), np.inf)).x
+    launches = terms[:, 2]
+    per_launch = terms[:, 3][launches > 0] / launches[launches > 0]
+    h = 0.5 * float(per_launch.max()) if per_launch.size else 0.0
+    return np.array([lin[0], h, lin[1], lin[2]])
+
+
+def _solve(terms: np.ndarray, index: np.ndarray, n_families: int, start: np.ndarray) -> np.ndarray:
+    """Least squares on relative residuals of t = max(a_f*C + b*M + g*L, h_f*L), launches scaled.
+
+    ``index`` maps rows to families, ``start`` is (a, h) per family then the shared (b, g). Returns an
+    (n_families, 4) array of scaled (a, b, g, h).
+    """
+    compute, memory, launches, y = terms.T
+
+    def residuals(p: np.ndarray) -> np.ndarray:
+        a, h = p[0 : 2 * n_families : 2][index], p[1 : 2 * n_families : 2][index]
+        gpu = a * compute + p[-2] * memory + p[-1] * launches
+        return np.asarray(np.maximum(gpu, h * launches) / y - 1.0)
+
+    # a, b >= 1: no step beats the dense peak or the HBM bandwidth; g, h >= 0
+    lower = np.array([1.0, 0.0] * n_families + [1.0, 0.0])
+    sol = least_squares(residuals, np.maximum(start, lower), bounds=(lower, np.inf), **_SOLVER).x
+    b, g = float(sol[-2]), float(sol[-1])
+    return np.array([[max(float(sol[2 * j]), 1.0), max(b, 1.0), g, float(sol[2 * j + 1])] for j in range(n_families)])
 
 
 _DEFAULT: EfficiencyCalibration | None = None

@@ -131,3 +131,73 @@ def test_duplicate_candidates_share_one_forecast_in_order() -> None:
     alone = predict_accuracies([a, b], measurements=probes)
     repeated = predict_accuracies([a, b, a, b, b], measurements=probes)
     assert repeated == [alone[0], alone[1], alone[0], alone[1], alone[1]]
+
+
+@pytest.fixture(scope="module")
+def seed_prior() -> PriorPredictor:
+    from predictors.accuracy.corpus import load_seed_observations
+
+    return PriorPredictor(random_state=0).fit(FeatureBuilder(CATALOG), list(load_seed_observations()))
+
+
+def _anchored(prior: PriorPredictor, candidate: Observation, anchors: list[Observation]) -> float:
+    """The regression-kriging level shift by hand: prior(candidate) + mean(anchor - prior(anchor))."""
+    mean = prior.predict([candidate, *anchors])
+    return float(mean[0] + np.mean([a.accuracy - m for a, m in zip(anchors, mean[1:], strict=True)]))
+
+
+def test_prior_is_anchored_on_the_models_own_runs_of_the_same_method(seed_prior: PriorPredictor) -> None:
+    lora = [
+        Observation(
+            "llama-2-7b", {"name": "lora", "rank": 8}, "newtask", n_choices=2, train_examples=500, accuracy=0.71
+        ),
+        Observation(
+            "llama-2-7b", {"name": "lora", "rank": 8}, "newtask", n_choices=2, train_examples=500, accuracy=0.75
+        ),
+    ]
+    ia3 = Observation("llama-2-7b", {"name": "ia3"}, "newtask", n_choices=2, train_examples=500, accuracy=0.5)
+    candidate = Observation("llama-2-7b", {"name": "lora", "rank": 32}, "newtask", n_choices=2, train_examples=500)
+    (forecast,) = predict_accuracies([candidate], measurements=[*lora, ia3], prior=seed_prior)
+    assert forecast.tier == "probe" and forecast.predictor.endswith("anchored on 2 runs of this method")
+    assert forecast.mean == pytest.approx(_anchored(seed_prior, candidate, lora), abs=1e-9)
+
+
+def test_a_method_without_runs_is_anchored_on_the_other_training_methods(seed_prior: PriorPredictor) -> None:
+    """No IA3 run yet: the LoRA and full runs set the level; the linear probe and ICL runs do not."""
+    runs = [
+        Observation(
+            "llama-2-7b", {"name": "lora", "rank": 8}, "newtask", n_choices=2, train_examples=500, accuracy=0.71
+        ),
+        Observation("llama-2-7b", {"name": "full"}, "newtask", n_choices=2, train_examples=500, accuracy=0.78),
+    ]
+    others = [
+        Observation("llama-2-7b", {"name": "linear_probe"}, "newtask", n_choices=2, train_examples=500, accuracy=0.6),
+        Observation("llama-2-7b", {"name": "icl", "shots": 4}, "newtask", n_choices=2, accuracy=0.55),
+        Observation(
+            "llama-2-13b", {"name": "lora", "rank": 8}, "newtask", n_choices=2, train_examples=500, accuracy=0.9
+        ),
+    ]
+    candidate = Observation("llama-2-7b", {"name": "ia3"}, "newtask", n_choices=2, train_examples=500)
+    (forecast,) = predict_accuracies([candidate], measurements=[*runs, *others], prior=seed_prior)
+    assert forecast.tier == "probe"
+    assert forecast.predictor.endswith("anchored on 2 runs of other methods (full, lora)"), forecast.predictor
+    assert forecast.mean == pytest.approx(_anchored(seed_prior, candidate, runs), abs=1e-9)
+    (alone,) = predict_accuracies([candidate], measurements=others[2:], prior=seed_prior)
+    assert alone.tier == "prior"
+
+
+def test_data_law_moves_by_the_epoch_offset_seen_at_the_probed_size() -> None:
+    """Runs at 100 examples for 2 and 4 epochs (mean 0.60), one at 1000: the law goes through the
+    per-size means, and a 4-epoch candidate gets the 4-epoch runs' offset (−0.02)."""
+    probes = [
+        Observation("m", {"name": "lora"}, "t", train_examples=100, epochs=2, accuracy=0.62),
+        Observation("m", {"name": "lora"}, "t", train_examples=100, epochs=4, accuracy=0.58),
+        Observation("m", {"name": "lora"}, "t", train_examples=1000, epochs=2, accuracy=0.75),
+    ]
+    at = {e: Observation("m", {"name": "lora"}, "t", train_examples=10_000, epochs=e) for e in (2, 4, 8)}
+    four, two, eight = (predict_accuracies([at[e]], measurements=probes)[0] for e in (4, 2, 8))
+    law = 1 - 0.25 * 0.25 / 0.40
+    assert four.mean == pytest.approx(law - 0.02) and "epochs offset from 1 size" in four.predictor
+    assert two.mean == pytest.approx(law + 0.02)
+    assert eight.mean == pytest.approx(law) and "offset" not in eight.predictor  # no run at 8 epochs
+    assert four.lower < four.mean < four.upper

@@ -52,19 +52,48 @@ def test_calibrated_step_time_in_sample() -> None:
     assert mape < 0.35
 
 
-def _synthetic(a: float = 2.0, b: float = 1.5, c: float = 1e-4) -> list[CalibrationRow]:
+def _synthetic(a: float = 2.0, b: float = 1.5, g: float = 1e-5, h: float = 4e-5) -> list[CalibrationRow]:
+    """Rows of t = max(a*C + b*M + g*L, h*L): six GPU-bound, four launch-bound."""
     rows = []
-    for i in range(1, 9):
-        compute, memory, layers = 0.01 * i, 0.003 * (9 - i) ** 2, 12 + 3 * (i % 3)
-        rows.append(CalibrationRow("lora", compute, memory, layers, a * compute + b * memory + c * layers))
+    for i in range(1, 11):
+        compute, memory, launches = 0.004 * i * (1 + i % 2), 0.002 * (11 - i), 1000 * (1 + i % 4)
+        rows.append(
+            CalibrationRow(
+                "lora", compute, memory, launches, max(a * compute + b * memory + g * launches, h * launches)
+            )
+        )
     return rows
 
 
 def test_calibration_recovers_known_coefficients_and_predicts() -> None:
-    cal = EfficiencyCalibration().fit(_synthetic())
-    assert cal.coef_["lora"] == pytest.approx((2.0, 1.5, 1e-4), rel=1e-6)
+    rows = _synthetic()
+    assert 0 < sum(r.measured_s == pytest.approx(4e-5 * r.kernel_launches) for r in rows) < len(rows)
+    cal = EfficiencyCalibration().fit(rows)
+    assert cal.coef_["lora"] == pytest.approx((2.0, 1.5, 1e-5, 4e-5), rel=1e-6)
     assert cal.predict_one("lora", 0.1, 0.0, 0) == pytest.approx(0.2)
+    assert cal.predict_one("lora", 0.0, 0.0, 1000) == pytest.approx(0.04)  # launch-bound: the host sets the pace
     assert cal.predict_one("unseen", 0.1, 0.0, 0) == pytest.approx(cal.predict_one("*", 0.1, 0.0, 0))
+
+
+def test_decode_without_rows_borrows_the_prefill_factors() -> None:
+    rows = [
+        CalibrationRow("prefill", r.ideal_compute_s, r.ideal_memory_s, r.kernel_launches, r.measured_s)
+        for r in _synthetic()
+    ]
+    rows += [
+        CalibrationRow("full", r.ideal_compute_s, r.ideal_memory_s, r.kernel_launches, 2 * r.measured_s)
+        for r in _synthetic()
+    ]
+    cal = EfficiencyCalibration().fit(rows)
+    assert "decode" not in cal.coef_
+    assert cal.coefficients("decode") == cal.coef_["prefill"]
+    assert cal.coefficients("top_k_layers") == cal.coef_["*"]
+
+
+def test_three_factor_calibrations_load_as_the_additive_model() -> None:
+    old = EfficiencyCalibration.from_dict({"coef": {"*": [2.0, 1.5, 1e-5]}})
+    assert old.coef_["*"] == (2.0, 1.5, 1e-5, 0.0)
+    assert old.predict_one("full", 0.1, 0.02, 1000) == pytest.approx(2.0 * 0.1 + 1.5 * 0.02 + 1e-5 * 1000)
 
 
 def test_calibration_estimator_contract() -> None:
@@ -78,9 +107,21 @@ def test_calibration_estimator_contract() -> None:
     clone = EfficiencyCalibration.from_dict(json.loads(json.dumps(cal.to_dict())))
     assert clone.coef_ == cal.coef_
     assert pickle.loads(pickle.dumps(cal)).coef_ == cal.coef_
-    with pytest.raises(ValueError, match="at least 3"):
-        EfficiencyCalibration().fit(_synthetic()[:2])
+    with pytest.raises(ValueError, match="at least 4"):
+        EfficiencyCalibration().fit(_synthetic()[:3])
     bad = _synthetic()
     bad[0] = CalibrationRow("lora", float("nan"), 0.1, 1, 1.0)
     with pytest.raises(ValueError):
         EfficiencyCalibration().fit(bad)
+
+
+@needs_csv
+def test_step_time_leave_one_model_size_out() -> None:
+    """Every size predicted by a calibration fitted on the other sizes (benchmarks/cost_vs_measured.py)."""
+    rows = [r for r in load_rows() if r["oom"] != "1"]
+    errors = []
+    for held_out in sorted({r["model"] for r in rows}):
+        calibration = fit_calibration([r for r in rows if r["model"] != held_out])
+        test = [calibration_row(r) for r in rows if r["model"] == held_out]
+        errors += [abs(p / r.measured_s - 1) for p, r in zip(calibration.predict(test), test, strict=True)]
+    assert sum(errors) / len(errors) < 0.20

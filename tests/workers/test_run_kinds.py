@@ -85,6 +85,7 @@ def make_run(
     method: dict[str, Any] | None = None,
     options: dict[str, Any] | None = None,
     predicted: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
 ) -> str:
     task_id, dataset_id = make_dataset(settings, rows)
     with session_scope(settings.database_url) as session:
@@ -95,7 +96,7 @@ def make_run(
                 "candidate": {
                     "model": {"id": "tiny", "path": str(model_dir)},
                     "method": method or {"name": "lora", "rank": 4},
-                    "training": {"micro_batch_size": 4, "seq_len": 64},
+                    "training": {"micro_batch_size": 4, "seq_len": 64, **(training or {})},
                 },
                 "task_id": task_id,
                 "dataset_id": dataset_id,
@@ -153,6 +154,36 @@ def test_finetune_on_choice_and_generation_tasks(
     run_id = make_run(settings, tiny_model_dir, rows)
     execute_run(None, run_id, "finetune", run_finetune, settings=settings)
     assert_measured(*load(settings, run_id)[:2])
+
+
+@pytest.mark.parametrize(
+    ("training", "n_train"),
+    [
+        ({}, 30),
+        ({"data_fraction": 0.5}, 15),
+        ({"train_examples": 10}, 10),
+        ({"train_examples": 20, "data_fraction": 0.1}, 2),
+    ],
+)
+def test_finetune_trains_on_the_candidates_share_of_the_data(
+    settings: Settings, tiny_model_dir: Path, training: dict[str, Any], n_train: int
+) -> None:
+    """40 rows, a quarter held out for test: 30 to train on, of which the candidate asks for its share."""
+    run_id = make_run(settings, tiny_model_dir, classification_rows(), training=training)
+    assert execute_run(None, run_id, "finetune", run_finetune, settings=settings) == "succeeded"
+    run, measurements, _ = load(settings, run_id)
+    assert run.result["n_train"] == n_train and run.result["n_test"] == 10
+    assert measurements[0].candidate["training"].get("data_fraction") == training.get("data_fraction")
+
+
+def test_asking_for_more_training_examples_than_the_split_has_fails_naming_the_field(
+    settings: Settings, tiny_model_dir: Path
+) -> None:
+    run_id = make_run(settings, tiny_model_dir, classification_rows(), training={"train_examples": 31})
+    assert execute_run(None, run_id, "finetune", run_finetune, settings=settings) == "failed"
+    run, measurements, _ = load(settings, run_id)
+    assert run.error is not None and run.error.startswith("candidate.training.train_examples:"), run.error
+    assert "has 30 examples" in run.error and measurements == []
 
 
 def test_a_model_path_missing_on_the_worker_fails_the_run(settings: Settings, tmp_path: Path) -> None:
