@@ -38,10 +38,17 @@ def observational() -> None:
         print(
             f"{r.experiment:<27} {r.target[:46]:<46} {r.predictor:<18} "
             f"{r.n_train:>3}/{r.n_test:<4}  {r.published_train:8.1e}/{r.published_test:<9.1e}  "
-            f"{r.mse_train:8.1e}/{r.mse_test:<9.1e}  {'yes' if r.matches() else 'NO'}"
+            f"{r.mse_train:8.1e}/{r.mse_test:<9.1e}  {_match_label(r)}"
         )
     n_ok = sum(r.matches() for r in rows)
-    print(f"-> {n_ok}/{len(rows)} rows match the printed digits")
+    n_fp = sum(r.reproduced() and not r.matches() for r in rows)
+    print(f"-> {n_ok}/{len(rows)} rows match the printed digits exactly on this machine", end="")
+    print(f"; {n_fp} more reach them in refits on ulp-perturbed inputs (fp k/N)" if n_fp else "")
+    if n_fp:
+        print("   fp k/N: the small-sample L-BFGS-B fit (default tolerances, one start) stops at a")
+        print("   rounding-dependent point of a flat valley; k of N refits with every benchmark score")
+        print(f"   moved by <= {R.FP_JITTER_ULPS:g} ulps give the printed digits. Which rows need this varies")
+        print("   with the CPU's BLAS kernels (the notebook's own value is one such draw).")
     print("\n   Rows with no printed value (emergent, full post-training; notebooks missing from the")
     print("   release): ours vs the research digest's clean-room re-implementation (test MSE)")
     rest = R.run_observational_unpublished()
@@ -62,6 +69,14 @@ def observational() -> None:
     r2 = cs["pc1_r2"]
     print("   PC-1 vs log10 FLOPs R² per family (>= 3 models; paper: > 0.9 for most):")
     print("   " + ", ".join(f"{k} {v:.3f}" for k, v in r2.items()))  # type: ignore[attr-defined]
+
+
+def _match_label(r: R.ObsResult) -> str:
+    if r.matches():
+        return "yes"
+    if r.reproduced():
+        return f"fp {r.jitter_hits}/{r.jitter_refits}"
+    return "NO"
 
 
 def cosmos() -> None:

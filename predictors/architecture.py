@@ -354,7 +354,10 @@ def architecture_from_hf_config(config: Mapping[str, Any]) -> Architecture:
             )
         tie = _flag(config, "tie_word_embeddings", False)
         expert_inter = _positive_int(config, "moe_intermediate_size", inter)
-        qkv_bias = model_type == "qwen2_moe"
+        if model_type == "qwen2_moe":
+            qkv_bias = _flag(config, "qkv_bias", True)
+        else:
+            qkv_bias = model_type != "mixtral" and _flag(config, "attention_bias", False)
         if model_type == "mixtral":
             expert_modules: tuple[LinearModule, ...] = (
                 LinearModule("w1", hidden, expert_inter, False, "mlp", num_experts),
@@ -373,7 +376,20 @@ def architecture_from_hf_config(config: Mapping[str, Any]) -> Architecture:
             *expert_modules,
         )
         if model_type == "qwen2_moe":
-            assumptions.append("qwen2_moe shared expert not counted")
+            # Qwen2MoeSparseMoeBlock: a dense SwiGLU expert every token passes through, scaled by a sigmoid
+            # gate (one output); both are nn.Linear, so they count in the active path.
+            shared_inter = _positive_int(config, "shared_expert_intermediate_size", inter)
+            modules = (
+                *modules,
+                LinearModule("shared_expert.gate_proj", hidden, shared_inter, False, "mlp"),
+                LinearModule("shared_expert.up_proj", hidden, shared_inter, False, "mlp"),
+                LinearModule("shared_expert.down_proj", shared_inter, hidden, False, "mlp"),
+                LinearModule("shared_expert_gate", hidden, 1, False, "router"),
+            )
+        if model_type in {"qwen2_moe", "qwen3_moe"}:
+            step = config.get("decoder_sparse_step", 1)
+            if step not in (None, 1) or config.get("mlp_only_layers"):
+                assumptions.append(f"{model_type} dense (mlp_only / sparse-step) layers counted as MoE layers")
     else:
         known_llama_like = {
             "llama",
@@ -406,8 +422,8 @@ def architecture_from_hf_config(config: Mapping[str, Any]) -> Architecture:
             norms_per_layer = 4  # input, post-attention, pre- and post-feed-forward RMSNorms
         if model_type == "olmo":
             norm = "nonparametric"  # OLMo-1: LayerNorm without weight or bias (OlmoLayerNorm)
-        if model_type in {"qwen3", "olmo2"}:
-            assumptions.append(f"{model_type} q/k norms counted as per-head RMSNorm weights")
+        if model_type == "qwen3":
+            assumptions.append("qwen3 q/k norms counted as per-head RMSNorm weights")
         modules = (
             *_attention(
                 ("q_proj", "k_proj", "v_proj", "o_proj"), qkv_bias=qkv_bias, out_bias=out_bias, **attention_kwargs
@@ -454,7 +470,12 @@ def count_parameters(arch: Architecture) -> ParameterCount:
     Our own bookkeeping, checked against the published count of every catalog model (tests).
     """
     attention = sum(m.params for m in arch.linear_modules if m.kind == "attention")
-    qk_norm = 2 * arch.head_dim if arch.model_type in {"qwen3", "olmo2"} else 0
+    qk_norm = 0
+    if arch.model_type in {"qwen3", "qwen3_moe"}:
+        qk_norm = 2 * arch.head_dim  # per-head RMSNorm weights (Qwen3Attention.q_norm/k_norm over head_dim)
+    elif arch.model_type in {"olmo2", "olmoe"}:
+        # full-width RMSNorms over the q and k projections' outputs (Olmo2Attention, OlmoeAttention)
+        qk_norm = (arch.num_attention_heads + arch.num_key_value_heads) * arch.head_dim
     attention += qk_norm
     mlp_total = sum(m.params * m.n_experts for m in arch.linear_modules if m.kind in {"mlp", "router"})
     mlp_active = sum(

@@ -19,8 +19,9 @@ gradient) and 2.5× for fused kernels (SDPA/flash recompute ``Q·Kᵀ``), as Flo
 Gradient checkpointing adds one forward of every block that back-propagates, minus what PyTorch's
 non-reentrant checkpoint does not recompute (it stops once the last saved tensor is rebuilt: a frozen
 feed-forward output projection at the end of a block). MoE experts count the routed
-``num_experts_per_token`` copies per token (not checked against a counter: HF routing is
-data-dependent and does not run on the meta device).
+``num_experts_per_token`` copies per token: which experts a token reaches depends on the data, but
+every token reaches exactly that many, so the total is fixed (checked against FlopCounterMode on
+tiny CPU models with transformers' eager experts; its default ``grouped_mm`` has no flop formula).
 
 Saved activations are the bytes autograd keeps between forward and backward for one micro-batch, for
 the Hugging Face implementation (RMSNorm/LayerNorm upcast to fp32, autocast to bf16/fp16 compute with
@@ -47,7 +48,7 @@ from predictors.methods.base import CostTerms
 
 __all__ = ["LayerPass", "ModelPass", "forward_flops", "trace_training_pass"]
 
-_MLP_OUTPUT_NAMES = frozenset({"down_proj", "w2", "mlp.c_proj", "fc2", "dense_4h_to_h"})
+_MLP_OUTPUT_NAMES = frozenset({"down_proj", "w2", "mlp.c_proj", "fc2", "dense_4h_to_h", "shared_expert.down_proj"})
 _PARALLEL_TYPES = frozenset({"gpt_neox", "phi", "falcon", "gptj"})
 _BLOCK_KERNELS = 34  # non-matmul kernels of one HF block forward: 2 norms x 8, rotary ~10, SDPA + views, act, adds
 _ADAPTER_KERNELS = 6  # per LoRA-adapted module: two casts, A, B, scale, add
@@ -174,6 +175,7 @@ def _stage(
     outputs: dict[str, bool] = {}
     c = dt.compute
     scaled_names, scaled_in_names = terms.scaled_modules, terms.scaled_input_modules
+    fused = _fused_expert_ranks(modules, ranks) if ranks else {}
     for m in modules:
         name = m.name
         mult = mults[name]
@@ -193,7 +195,18 @@ def _stage(
                 saved += c * tokens * m.in_features  # autocast casts the fp32 input once per module
             else:
                 shared_needed = True
-        if rank:
+        if rank and _is_parameter_wrapped(m):
+            # transformers >= 5 keeps experts as 3-D parameters and the router as a bare weight; peft adapts
+            # them with lora.ParamWrapper, a parametrisation W + B·A (a baddbmm over experts) registered on
+            # every forward: torch's register_parametrization evaluates it once to check it, then the forward
+            # evaluates it again. Tokens then run the base matmul on a weight that needs a gradient: the
+            # routed weight-gradient matmul runs, and both low-rank factors get a gradient (two more bmm).
+            r_eff = rank * fused.get(name, 1)
+            delta = 2.0 * m.n_experts * m.out_features * r_eff * m.in_features
+            fwd += 2.0 * delta
+            bwd += (0.0 if trainable else base) + 2.0 * delta
+            saved += c * tokens * m.in_features * mult  # the gathered expert input, kept for the weight gradient
+        elif rank:
             a_flops = 2.0 * tokens * m.in_features * rank * mult
             b_flops = 2.0 * tokens * rank * m.out_features * mult
             fwd += a_flops + b_flops
@@ -214,6 +227,27 @@ def _stage(
     if shared_needed and modules:
         saved += max(c, input_bytes) * tokens * modules[0].in_features
     return fwd, bwd, saved, outputs
+
+
+_PARAMETER_ROUTERS = frozenset({"block_sparse_moe.gate", "mlp.gate"})
+
+
+def _is_parameter_wrapped(module: LinearModule) -> bool:
+    """An MoE expert matrix or router, which transformers >= 5 stores as a parameter, not an ``nn.Linear``."""
+    return module.n_experts > 1 or module.name in _PARAMETER_ROUTERS
+
+
+def _fused_expert_ranks(modules: tuple[LinearModule, ...], ranks: dict[str, int]) -> dict[str, int]:
+    """Rank multiplier of expert gate/up projections that transformers >= 5 fuses into ``gate_up_proj``.
+
+    peft (``transformers_weight_conversion._convert_peft_config_moe``) maps adapters on both v4 names (``w1`` +
+    ``w3``, or ``gate_proj`` + ``up_proj``) to one adapter on the fused parameter with rank 2r (``rank_pattern``),
+    so its B·A einsum is 2r wide over both outputs: the same FLOPs as two rank-2r adapters on the halves.
+    """
+    pair = [m.name for m in modules if m.n_experts > 1 and m.name not in _MLP_OUTPUT_NAMES]
+    if len(pair) == 2 and all(ranks.get(name) for name in pair):
+        return dict.fromkeys(pair, 2)
+    return {}
 
 
 def _norm_saved(arch: Architecture, tokens: int, input_rg: bool, weight_rg: bool, dt: _Dtypes) -> float:
@@ -325,8 +359,12 @@ def _layer(
     fwd, bwd, saved = fwd + f, bwd + b, saved + s
     expert_in = roles.expert_in_names
     act_rg = any(outs[name] for name in expert_in) if expert_in else n2_rg
-    inter = roles.mlp_out[0].in_features if roles.mlp_out else arch.intermediate_size
-    inter_active = inter * (roles.mult[roles.mlp_out[0].name] if roles.mlp_out else 1)
+    # every output projection (routed experts x experts-per-token, plus a shared expert) reads its own
+    # activation, and each was built from a gate and an up projection when gated
+    if roles.mlp_out:
+        inter_active = sum(m.in_features * roles.mult[m.name] for m in roles.mlp_out)
+    else:
+        inter_active = arch.intermediate_size
     if act_rg:
         saved += (3.0 if roles.gated else 1.0) * c * tokens * inter_active
     f, b, s, outs = _stage(
