@@ -236,6 +236,7 @@ def estimate_cost(
     assumptions: list[str] = list(arch.assumptions)
     counts = _counts(arch)
     trainable, terms = _method_terms(arch, method, spec)
+    assumptions.extend(terms.assumptions)
     added = trainable if (spec.kind == "finetune" and terms.adapter_params_are_new) else 0
     precision = training.precision
     quantized = terms.quantized_base or (precision if precision in {"int8", "nf4"} else None)
@@ -243,6 +244,11 @@ def estimate_cost(
         raise InvalidInputError(
             "method.name" if terms.quantized_base else "training.precision",
             f"{quantized} quantisation (bitsandbytes) needs a CUDA GPU; {hw.id} is not one",
+        )
+    if quantized and arch.is_moe:
+        assumptions.append(
+            f"{quantized} base on an MoE model: expert weights assumed quantised too; bitsandbytes replaces "
+            "nn.Linear modules, and fused 3-D expert parameters may stay in bf16 (not verified on CUDA)"
         )
     if spec.base_weights_trainable and precision in {"int8", "nf4"}:
         raise InvalidInputError(

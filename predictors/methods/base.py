@@ -76,6 +76,9 @@ class CostTerms:
         of the base weights (full, top-k, BitFit, LN tuning).
     quantized_base : str or None
         The frozen base is stored quantised regardless of ``training.precision`` (QLoRA: ``"nf4"``).
+    assumptions : tuple of str
+        What the method's accounting assumed about the model (e.g. which matched modules peft leaves
+        unadapted), for the estimate's ``assumptions`` list.
     """
 
     base_trainable: bool = False
@@ -91,6 +94,7 @@ class CostTerms:
     head_only: bool = False
     adapter_params_are_new: bool = True
     quantized_base: str | None = None
+    assumptions: tuple[str, ...] = ()
 
 
 CostTermsFn = Callable[[Architecture, Any], CostTerms]

@@ -11,13 +11,15 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from predictors.architecture import Architecture
+from predictors.errors import InvalidInputError
 from predictors.methods.base import CostTerms, MethodSpec
 from predictors.methods.lora import (
+    LoraAdapter,
     LoraConfig,
     lora_cost_terms,
     lora_trainable_params,
     lora_worker_plan,
-    resolve_targets,
+    peft_lora_adapters,
 )
 from predictors.methods.registry import register_method
 
@@ -30,15 +32,31 @@ class DoraConfig(LoraConfig):
     name: Literal["dora"] = "dora"  # type: ignore[assignment]
 
 
+def _dora_adapters(arch: Architecture, config: Any) -> list[LoraAdapter]:
+    """LoRA's adapters; peft refuses DoRA on MoE expert parameters and routers (``lora.ParamWrapper``)."""
+    adapters = peft_lora_adapters(arch, config)
+    wrapped = sorted({m.name for a in adapters if a.parameter_wrapped for m in a.modules})
+    if wrapped:
+        raise InvalidInputError(
+            "method.target_modules",
+            f"peft cannot apply DoRA to {arch.model_type} routed experts or router ({', '.join(wrapped)}: 3-D "
+            "parameters in transformers >= 5, adapted by lora.ParamWrapper, which does not support use_dora); "
+            "target the attention projections only",
+        )
+    return adapters
+
+
 def dora_trainable_params(arch: Architecture, config: Any) -> int:
     """LoRA's count plus one magnitude entry per output feature of each adapted matrix."""
-    magnitudes = sum(m.out_features * m.n_experts for m in resolve_targets(arch, config))
+    magnitudes = sum(a.out_features * a.n_experts for a in _dora_adapters(arch, config))
     return int(lora_trainable_params(arch, config) + arch.num_hidden_layers * magnitudes)
 
 
 def dora_cost_terms(arch: Architecture, config: Any) -> CostTerms:
     """LoRA's terms plus, per adapted matrix and forward, the column norm of W0 + B·A (2·r·d_in·d_out FLOPs)."""
-    return CostTerms(adapter_ranks=lora_cost_terms(arch, config).adapter_ranks, dora=True)
+    _dora_adapters(arch, config)
+    lora = lora_cost_terms(arch, config)
+    return CostTerms(adapter_ranks=lora.adapter_ranks, dora=True, assumptions=lora.assumptions)
 
 
 def dora_worker_plan(config: Any) -> dict[str, Any]:

@@ -31,7 +31,10 @@ class QloraConfig(LoraConfig):
 
 def qlora_cost_terms(arch: Architecture, config: Any) -> CostTerms:
     """LoRA's terms over a base stored in 4 bits (``quant_type``), whatever ``training.precision`` says."""
-    return CostTerms(adapter_ranks=lora_cost_terms(arch, config).adapter_ranks, quantized_base=str(config.quant_type))
+    lora = lora_cost_terms(arch, config)
+    return CostTerms(
+        adapter_ranks=lora.adapter_ranks, quantized_base=str(config.quant_type), assumptions=lora.assumptions
+    )
 
 
 def qlora_worker_plan(config: Any) -> dict[str, Any]:

@@ -295,3 +295,26 @@ def test_hardware_spec_from_catalog_rejects_bad_rows() -> None:
         hardware_spec_from_catalog({"id": "X", "memory_bytes": 0, "peak_fp32_tflops": 1, "hbm_gbps": 1})
     assert err.value.field == "hardware.memory_bytes"
     assert HARDWARE["T4"].peak_flops_per_s("bf16") == pytest.approx(65e12)
+
+
+def test_a_methods_own_assumptions_reach_the_estimate() -> None:
+    """LoRA all-linear on Qwen2-MoE: peft leaves the routed experts alone, and the estimate says so."""
+    qwen2_moe = architecture_from_hf_config(
+        {
+            "model_type": "qwen2_moe",
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "moe_intermediate_size": 32,
+            "shared_expert_intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "vocab_size": 256,
+            "num_experts": 4,
+            "num_experts_per_tok": 2,
+        }
+    )
+    estimate = cost({"name": "lora", "rank": 8, "target_modules": "all-linear"}, arch=qwen2_moe, seq_len=64)
+    assert any("routed experts" in a for a in estimate.assumptions), estimate.assumptions
+    dense = cost({"name": "lora", "rank": 8, "target_modules": "all-linear"}, seq_len=64)
+    assert not any("routed experts" in a for a in dense.assumptions)

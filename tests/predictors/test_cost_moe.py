@@ -23,6 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from predictors.architecture import architecture_from_hf_config, count_parameters  # noqa: E402
 from predictors.cost import forward_flops, trace_training_pass, training_memory  # noqa: E402
+from predictors.errors import InvalidInputError  # noqa: E402
 from predictors.methods import get_method, parse_method  # noqa: E402
 
 _DENSE = dict(
@@ -143,9 +144,7 @@ def test_routed_expert_flops_are_tokens_times_top_k_whatever_the_routing(family:
 
 LORA_QV = {"name": "lora", "rank": 4, "target_modules": ["q_proj", "v_proj"]}
 LORA_ALL = {"name": "lora", "rank": 4, "target_modules": "all-linear"}
-TRAIN_CASES = [(f, m) for f in MOE_CONFIGS for m in ({"name": "full"}, LORA_QV)] + [
-    (f, LORA_ALL) for f in ("mixtral", "qwen3_moe", "olmoe")
-]
+TRAIN_CASES = [(f, m) for f in MOE_CONFIGS for m in ({"name": "full"}, LORA_QV, LORA_ALL)]
 
 
 @pytest.mark.parametrize(
@@ -154,8 +153,9 @@ TRAIN_CASES = [(f, m) for f in MOE_CONFIGS for m in ({"name": "full"}, LORA_QV)]
 def test_training_flops_match_flop_counter(family: str, method: dict[str, Any]) -> None:
     """Full fine-tuning and LoRA; ``all-linear`` adapts the experts through peft's ParamWrapper.
 
-    peft >= 0.18 maps ``all-linear`` on these transformers-5 MoE models to the v4 modules: the router
-    and every expert's gate/up (fused, rank 2r) and down projections, as weight deltas W + B·A.
+    peft >= 0.18 maps ``all-linear`` on Mixtral, Qwen3-MoE and OLMoE (transformers 5) to the v4 modules: the
+    router and every expert's gate/up (fused, rank 2r) and down projections, as weight deltas W + B·A. On
+    Qwen2-MoE peft 0.21 adapts attention and the shared expert only (plain nn.Linear adapters).
     """
     model = _build(family, method).train()
     ids = _ids()
@@ -182,20 +182,70 @@ def test_trainable_params_match_peft(family: str, method: dict[str, Any]) -> Non
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="predictors/methods/lora.py: peft fuses the expert gate/up adapters into one rank-2r adapter on "
-    "gate_up_proj (E*2r*(h + 2*i) per layer, not E*2r*(h + i)); on qwen2_moe peft 0.21 adapts only attention and "
-    "the shared expert (no v4->v5 conversion for that model type), not the routed experts or the router",
-)
-@pytest.mark.parametrize("family", ["mixtral", "qwen2_moe"])
-def test_all_linear_trainable_params_match_peft(family: str) -> None:
-    model = _build(family, LORA_ALL)
-    arch = architecture_from_hf_config(MOE_CONFIGS[family])
-    config = parse_method(LORA_ALL)
-    assert get_method("lora").trainable_params(arch, config) == sum(
-        p.numel() for p in model.parameters() if p.requires_grad
+MOE_TARGETS: list[Any] = [
+    "all-linear",
+    ["gate_proj", "up_proj", "down_proj"],
+    ["w1", "w2", "w3"],
+    ["w1", "w3"],
+    ["gate"],
+    ["down_proj"],
+    ["experts.gate_proj", "experts.up_proj"],
+    ["shared_expert_gate"],
+]
+PARAM_CASES = [(f, t) for f in MOE_CONFIGS for t in MOE_TARGETS]
+
+
+def _peft_trainable(family: str, target_modules: Any, *, use_dora: bool = False) -> int | None:
+    """Trainable parameters of the peft model, or None where peft refuses the config."""
+    config = transformers.AutoConfig.for_model(**MOE_CONFIGS[family])
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(
+        config, attn_implementation="eager", experts_implementation="eager"
     )
+    try:
+        model = peft.get_peft_model(model, peft.LoraConfig(r=4, target_modules=target_modules, use_dora=use_dora))
+    except ValueError:  # NoMatchingPeftModuleError, an unsupported module, half a fused pair, DoRA on ParamWrapper
+        return None
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _our_trainable(family: str, method: dict[str, Any]) -> int | None:
+    arch = architecture_from_hf_config(MOE_CONFIGS[family])
+    config = parse_method(method)
+    try:
+        return get_method(config.name).trainable_params(arch, config)
+    except InvalidInputError:
+        return None
+
+
+@pytest.mark.parametrize("family", list(MOE_CONFIGS))
+def test_all_linear_trainable_params_match_peft(family: str) -> None:
+    """Fused rank-2r gate/up adapters on Mixtral/Qwen3-MoE/OLMoE; attention + shared expert only on Qwen2-MoE."""
+    model = _build(family, LORA_ALL)
+    assert _our_trainable(family, LORA_ALL) == sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize(
+    ("family", "targets"), PARAM_CASES, ids=[f"{f}-{'+'.join(t) if isinstance(t, list) else t}" for f, t in PARAM_CASES]
+)
+@pytest.mark.parametrize("name", ["lora", "dora"])
+def test_explicit_expert_targets_match_peft(family: str, targets: Any, name: str) -> None:
+    """Counts equal peft's, and where peft refuses the config (None) we refuse it too."""
+    method = {"name": name, "rank": 4, "target_modules": targets}
+    assert _our_trainable(family, method) == _peft_trainable(family, targets, use_dora=name == "dora")
+
+
+def test_qwen2_moe_all_linear_records_the_unadapted_experts() -> None:
+    arch = architecture_from_hf_config(MOE_CONFIGS["qwen2_moe"])
+    for name in ("lora", "dora", "qlora"):
+        config = parse_method(LORA_ALL | {"name": name})
+        terms = get_method(name).cost_terms(arch, config)  # type: ignore[misc]
+        assert any("qwen2_moe" in a and "routed experts" in a for a in terms.assumptions)
+        assert {n for n, _ in terms.adapter_ranks} == {m.name for m in arch.linear_modules if m.n_experts == 1} - {
+            "mlp.gate"
+        }
+    qv = get_method("lora").cost_terms(arch, parse_method(LORA_QV))  # type: ignore[misc]
+    assert qv.assumptions == ()
 
 
 @pytest.mark.parametrize("family", ["mixtral", "qwen2_moe", "olmoe"])

@@ -145,3 +145,82 @@ def test_registry_rejects_bad_registrations() -> None:
     with pytest.raises(ValueError, match="not in the product"):
         register_method(spec_named("vera"))
     assert set(METHODS) == PRODUCT_METHOD_NAMES
+
+
+MIXTRAL_8X7B = architecture_from_hf_config(
+    {
+        "model_type": "mixtral",
+        "hidden_size": 4096,
+        "intermediate_size": 14336,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "vocab_size": 32000,
+        "num_local_experts": 8,
+        "num_experts_per_tok": 2,
+        "max_position_embeddings": 32768,
+        "tie_word_embeddings": False,
+    }
+)
+QWEN15_MOE = architecture_from_hf_config(
+    {
+        "model_type": "qwen2_moe",
+        "hidden_size": 2048,
+        "intermediate_size": 5632,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 16,
+        "vocab_size": 151936,
+        "num_experts": 60,
+        "num_experts_per_tok": 4,
+        "moe_intermediate_size": 1408,
+        "shared_expert_intermediate_size": 5632,
+        "max_position_embeddings": 8192,
+        "tie_word_embeddings": False,
+    }
+)
+
+
+def test_lora_all_linear_on_mixtral_fuses_the_expert_gate_and_up_adapters() -> None:
+    """peft 0.21 on transformers 5 (checked with get_peft_model on the meta-device Mixtral-8x7B: 359,665,664)."""
+    config = parse_method({"name": "lora", "rank": 16, "target_modules": "all-linear"})
+    h, i, e, r = 4096, 14336, 8, 16
+    attention = r * (2 * (h + h) + 2 * (h + 1024))
+    router = r * (h + e)
+    gate_up = e * 2 * r * (h + 2 * i)  # one rank-2r adapter on gate_up_proj, not two rank-r ones
+    down = e * r * (i + h)
+    assert get_method("lora").trainable_params(MIXTRAL_8X7B, config) == 32 * (attention + router + gate_up + down)
+    assert get_method("lora").trainable_params(MIXTRAL_8X7B, config) == 359_665_664
+
+
+def test_lora_all_linear_on_qwen2_moe_skips_routed_experts_and_router() -> None:
+    """peft 0.21 on transformers 5 leaves qwen2_moe's routed experts and router alone (meta-device check: 15,925,632)."""
+    config = parse_method({"name": "lora", "rank": 16, "target_modules": "all-linear"})
+    h, s, r = 2048, 5632, 16
+    per_layer = r * (4 * (h + h) + 2 * (h + s) + (s + h) + (h + 1))  # attention, shared expert, shared_expert_gate
+    assert get_method("lora").trainable_params(QWEN15_MOE, config) == 24 * per_layer == 15_925_632
+    terms = get_method("lora").cost_terms(QWEN15_MOE, config)  # type: ignore[misc]
+    assert terms.assumptions and "qwen2_moe" in terms.assumptions[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "arch", "targets", "message"),
+    [
+        ("lora", MIXTRAL_8X7B, ["w1", "w2"], "fused"),
+        ("qlora", MIXTRAL_8X7B, ["w3"], "fused"),
+        ("lora", QWEN15_MOE, ["gate", "q_proj"], "router"),
+        ("dora", MIXTRAL_8X7B, "all-linear", "DoRA"),
+        ("dora", MIXTRAL_8X7B, ["gate"], "DoRA"),
+    ],
+)
+def test_moe_targets_peft_refuses_are_refused(name: str, arch: Any, targets: Any, message: str) -> None:
+    config = parse_method({"name": name, "target_modules": targets})
+    with pytest.raises(InvalidInputError, match=message) as error:
+        get_method(name).trainable_params(arch, config)
+    assert error.value.field == "method.target_modules"
+
+
+def test_dora_on_qwen2_moe_all_linear_counts_shared_expert_magnitudes() -> None:
+    config = parse_method({"name": "dora", "rank": 16, "target_modules": "all-linear"})
+    magnitudes = 24 * (4 * 2048 + 2 * 5632 + 2048 + 1)
+    assert get_method("dora").trainable_params(QWEN15_MOE, config) == 15_925_632 + magnitudes
