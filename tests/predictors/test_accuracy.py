@@ -201,3 +201,16 @@ def test_data_law_moves_by_the_epoch_offset_seen_at_the_probed_size() -> None:
     assert two.mean == pytest.approx(law + 0.02)
     assert eight.mean == pytest.approx(law) and "offset" not in eight.predictor  # no run at 8 epochs
     assert four.lower < four.mean < four.upper
+
+
+def test_data_law_is_not_fitted_through_probes_that_did_not_learn() -> None:
+    """16 and 32 examples at 0.50 and 0.44 on a binary task: no learning yet, so no law through them."""
+    probes = [
+        Observation("m", {"name": "lora"}, "t", n_choices=2, train_examples=16, accuracy=0.50),
+        Observation("m", {"name": "lora"}, "t", n_choices=2, train_examples=32, accuracy=0.44),
+    ]
+    (forecast,) = predict_accuracies(
+        [Observation("m", {"name": "lora"}, "t", n_choices=2, train_examples=128)], measurements=probes
+    )
+    assert not forecast.predictor.startswith("rectified_data")
+    assert (forecast.tier, forecast.lower, forecast.upper) == ("prior", 0.5, 1.0)  # no prior given: uninformed
