@@ -89,7 +89,14 @@ def _observation_from_measurement(row: MeasurementRow, task: TaskSpec) -> Observ
         task_train_examples=task.train_examples if same_task else None,
         accuracy=row.accuracy,
         source=row.source,
+        eval_examples=row.eval_examples,
     )
+
+
+def _outcome_groups(observations: Sequence[Observation]) -> list[int]:
+    """One group per distinct forecast key: candidates that differ only in hardware share a true accuracy."""
+    ids: dict[tuple[Any, ...], int] = {}
+    return [ids.setdefault(o.key(), len(ids)) for o in observations]
 
 
 def _catalog_infos(session: Session) -> dict[str, ModelInfo]:
@@ -258,6 +265,7 @@ def compute_plan(
         accuracy_lower=[accuracies[i].lower for i in fitting],
         accuracy_upper=[accuracies[i].upper for i in fitting],
         interval_level=request.interval,
+        outcome_group=_outcome_groups([observations[i] for i in fitting]),
     )
 
     def original(choice: Choice) -> int:

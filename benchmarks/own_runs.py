@@ -259,7 +259,13 @@ class Runner:
         return result
 
 
-def observation(task: TaskSpec, spec: RunSpec, accuracy: float | None, n_train: int | None = None) -> Observation:
+def observation(
+    task: TaskSpec,
+    spec: RunSpec,
+    accuracy: float | None,
+    n_train: int | None = None,
+    eval_examples: int | None = None,
+) -> Observation:
     training = dict(spec.training)
     if n_train is not None:
         training["train_examples"] = n_train
@@ -272,6 +278,7 @@ def observation(task: TaskSpec, spec: RunSpec, accuracy: float | None, n_train: 
         training=training,
         accuracy=accuracy,
         source=f"own-run:{task.name}/{spec.label}",
+        eval_examples=eval_examples,
     )
 
 
@@ -313,7 +320,11 @@ def main() -> int:
             results[spec.label] = runner.run(task, spec)
             print(f"   probe  {spec.label:13s} acc {results[spec.label]['accuracy']:.3f}", flush=True)
         probe_obs = [
-            observation(task, s, results[s.label]["accuracy"], results[s.label].get("n_train")) for s in plan if s.probe
+            observation(
+                task, s, results[s.label]["accuracy"], results[s.label].get("n_train"), results[s.label]["n_test"]
+            )
+            for s in plan
+            if s.probe
         ]
         probes = {s.label: float(results[s.label]["accuracy"]) for s in plan if s.probe}
         for spec in [s for s in plan if not s.probe]:
@@ -333,12 +344,17 @@ def main() -> int:
                 flush=True,
             )
         every = {
-            s.label: observation(task, s, results[s.label]["accuracy"], results[s.label].get("n_train")) for s in plan
+            s.label: observation(
+                task, s, results[s.label]["accuracy"], results[s.label].get("n_train"), results[s.label]["n_test"]
+            )
+            for s in plan
         }
         for spec in [s for s in plan if not s.probe]:
             entry = runner.cache[f"{task.name}/{spec.label}"]
             others = [o for label, o in every.items() if label != spec.label]
-            loo = forecast(observation(task, spec, None, results[spec.label].get("n_train")), others)
+            target = observation(task, spec, None, results[spec.label].get("n_train"))
+            loo = forecast(target, others)
+            now = forecast(target, probe_obs)
             table.append(
                 {
                     "task": task.name,
@@ -346,6 +362,7 @@ def main() -> int:
                     "actual": float(results[spec.label]["accuracy"]),
                     "before": entry["before"],
                     "loo": loo.as_dict(),
+                    "now": now.as_dict(),
                     "baseline": baseline(spec, probes),
                     "wall_clock_s": results[spec.label]["wall_clock_s"],
                 }
@@ -383,11 +400,15 @@ def report(table: list[dict[str, Any]]) -> None:
     actual = np.array([r["actual"] for r in table])
     base = np.array([r["baseline"] for r in table])
     mae_base = float(np.mean(np.abs(base - actual)))
-    for when in ("before", "loo"):
+    for when in ("before", "now", "loo"):
         mean = np.array([r[when]["mean"] for r in table])
         inside = np.array([r[when]["lower"] <= r["actual"] <= r[when]["upper"] for r in table])
         mae = float(np.mean(np.abs(mean - actual)))
-        label = "before looking (probes only)" if when == "before" else "leave-one-out (all other runs)"
+        label = {
+            "before": "before looking (probes only, as recorded)",
+            "now": "probes only, today's code",
+            "loo": "leave-one-out (all other runs)",
+        }[when]
         print(
             f"{len(table)} target runs, {label}: MAE {mae:.4f}, 90 % interval coverage {100 * inside.mean():.0f} %; "
             f"baseline (nearest probe carried forward) MAE {mae_base:.4f}; ratio {mae / mae_base:.2f}"

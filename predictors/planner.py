@@ -47,6 +47,7 @@ class CandidateScores:
     accuracy_lower: NDArray[np.float64]
     accuracy_upper: NDArray[np.float64]
     interval_level: float = 0.9
+    outcome_group: NDArray[np.intp] | None = None
 
     @classmethod
     def from_lists(
@@ -58,7 +59,11 @@ class CandidateScores:
         accuracy_upper: ArrayLike | None = None,
         gpu_hours: ArrayLike | None = None,
         interval_level: float = 0.9,
+        outcome_group: ArrayLike | None = None,
     ) -> CandidateScores:
+        """``outcome_group``: candidates with the same group share one true accuracy (the same forecast:
+        they differ only in what does not change accuracy, such as the hardware), so the Monte-Carlo
+        estimates draw it once for all of them. Default: every candidate its own group."""
         cost = np.asarray(cost_usd, dtype=float)
         mean = np.asarray(accuracy_mean, dtype=float)
         n = cost.shape[0]
@@ -85,7 +90,12 @@ class CandidateScores:
             raise InvalidInputError("candidates.accuracy", "each interval must contain its mean")
         if not 0 < interval_level < 1:
             raise InvalidInputError("interval_level", f"must be in (0, 1), got {interval_level}")
-        return cls(cost, hours, mean, lower, upper, interval_level)
+        groups = None
+        if outcome_group is not None:
+            groups = np.asarray(outcome_group, dtype=np.intp)
+            if groups.shape != (n,):
+                raise InvalidInputError("candidates.outcome_group", "must be one group id per candidate")
+        return cls(cost, hours, mean, lower, upper, interval_level, groups)
 
     @property
     def n_candidates(self) -> int:
@@ -217,10 +227,18 @@ def choose_by_weights(
 
 def _posterior_draws(
     scores: CandidateScores, members: NDArray[np.intp], n_draws: int, seed: int
-) -> NDArray[np.float64]:
+) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
+    """(draws, column): ``draws[:, column[k]]`` is a draw of ``members[k]``'s accuracy. Members of one
+    outcome group share a column, so candidates that differ only in hardware rise and fall together."""
     rng = np.random.default_rng(seed)
-    sd = scores.accuracy_sd[members]
-    return scores.accuracy_mean[members] + sd * rng.standard_normal((n_draws, members.size))
+    if scores.outcome_group is None:
+        representatives, column = members, np.arange(members.size, dtype=np.intp)
+    else:
+        _, first, inverse = np.unique(scores.outcome_group[members], return_index=True, return_inverse=True)
+        representatives, column = members[first], inverse.astype(np.intp).reshape(-1)
+    sd = scores.accuracy_sd[representatives]
+    draws = scores.accuracy_mean[representatives] + sd * rng.standard_normal((n_draws, representatives.size))
+    return draws, column
 
 
 def _contenders(scores: CandidateScores, members: NDArray[np.intp], chosen: int) -> NDArray[np.intp]:
@@ -241,8 +259,8 @@ def expected_regret(scores: CandidateScores, choice: Choice, *, n_draws: int = 2
     members = _contenders(scores, choice.feasible, choice.index)
     if members.size <= 1:
         return 0.0
-    draws = _posterior_draws(scores, members, n_draws, seed)
-    chosen_column = int(np.flatnonzero(members == choice.index)[0])
+    draws, column = _posterior_draws(scores, members, n_draws, seed)
+    chosen_column = int(column[int(np.flatnonzero(members == choice.index)[0])])
     return float(np.mean(draws.max(axis=1) - draws[:, chosen_column]))
 
 
@@ -259,9 +277,9 @@ def probe_value(
     if others.size == 0:
         return []
     columns = np.concatenate([[choice.index], others]).astype(np.intp)
-    draws = _posterior_draws(scores, columns, n_draws, seed)
-    difference = draws[:, 1:] - draws[:, :1]
-    gain = np.maximum(difference, 0.0).mean(axis=0)
-    beats = (difference > 0).mean(axis=0)
-    order = np.argsort(-gain)[:top_k]
+    draws, column = _posterior_draws(scores, columns, n_draws, seed)
+    difference = draws - draws[:, column[:1]]
+    gain = np.maximum(difference, 0.0).mean(axis=0)[column[1:]]
+    beats = (difference > 0).mean(axis=0)[column[1:]]
+    order = np.argsort(-gain, kind="stable")[:top_k]
     return [(int(others[i]), float(beats[i]), float(gain[i])) for i in order if gain[i] > 0]

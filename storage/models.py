@@ -233,4 +233,5 @@ class MeasurementRow(Timestamps, Base):
     step_time_s: Mapped[float | None] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(500))
     seed: Mapped[int | None] = mapped_column(Integer)
+    eval_examples: Mapped[int | None] = mapped_column(Integer)
     run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), unique=True)

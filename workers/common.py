@@ -63,4 +63,5 @@ def measurement_values(
         "peak_memory_bytes": result.get("peak_memory_bytes"),
         "step_time_s": result.get("step_time_s"),
         "seed": seed,
+        "eval_examples": result.get("n_test"),
     }

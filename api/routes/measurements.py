@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from api.deps import SessionDep
 from api.schemas.common import Limit, Offset, Page
-from api.schemas.measurements import MeasurementCreate, MeasurementPublic
+from api.schemas.measurements import CsvRowError, MeasurementCreate, MeasurementPublic, measurement_dicts_from_csv
 from storage.models import MeasurementRow
 from storage.repositories import measurements as measurements_repo
 
@@ -28,10 +31,79 @@ def to_public(row: MeasurementRow) -> MeasurementPublic:
     )
 
 
-@router.post("", response_model=list[MeasurementPublic], status_code=status.HTTP_201_CREATED)
+MAX_MEASUREMENTS_PER_POST = 10_000
+_BODY = TypeAdapter(list[MeasurementCreate])
+_OPENAPI_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 10_000,
+                    "items": MeasurementCreate.model_json_schema(),
+                }
+            },
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": "task,model,method,method_config,accuracy,eval_examples,source\n"
+                'sst2,llama-2-7b,lora,"{""rank"": 8}",0.91,872,"import:Hu et al. 2021, Table 2"\n',
+            },
+        },
+    }
+}
+
+
+async def measurements_body(request: Request) -> list[MeasurementCreate]:
+    """The POSTed measurements: a JSON list, or a CSV upload (``Content-Type: text/csv``), 1 to 10,000."""
+    raw = await request.body()
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if media_type == "text/csv":
+            try:
+                data: Any = measurement_dicts_from_csv(raw.decode("utf-8-sig"))
+            except UnicodeDecodeError:
+                raise RequestValidationError(
+                    [{"loc": ("body",), "msg": "CSV must be UTF-8 text", "type": "value_error"}]
+                ) from None
+            except CsvRowError as exc:
+                loc = ("body",) if exc.row < 0 else ("body", exc.row)
+                raise RequestValidationError(
+                    [{"loc": (*loc, exc.column), "msg": str(exc), "type": "value_error"}]
+                ) from None
+        else:
+            data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise RequestValidationError(
+            [{"loc": ("body",), "msg": "invalid", "type": "json_invalid", "ctx": {"error": exc.msg}}]
+        ) from None
+    if not isinstance(data, list) or not 1 <= len(data) <= MAX_MEASUREMENTS_PER_POST:
+        count = f"got {len(data)}" if isinstance(data, list) else f"got a JSON {type(data).__name__}"
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body",),
+                    "msg": f"must be a list of 1 to {MAX_MEASUREMENTS_PER_POST} measurements ({count})",
+                    "type": "value_error",
+                }
+            ]
+        )
+    try:
+        return _BODY.validate_python(data)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+        ) from None
+
+
+@router.post(
+    "", response_model=list[MeasurementPublic], status_code=status.HTTP_201_CREATED, openapi_extra=_OPENAPI_BODY
+)
 def create_measurements(
-    session: SessionDep, body: Annotated[list[MeasurementCreate], Body(min_length=1, max_length=10_000)]
+    session: SessionDep, body: Annotated[list[MeasurementCreate], Depends(measurements_body)]
 ) -> list[MeasurementPublic]:
+    """Store imported measurements: a JSON list, or CSV (``Content-Type: text/csv``, one row each)."""
     values = [
         {**item.model_dump(), "model_id": item.model_id, "method_name": item.method_name, "run_id": None}
         for item in body

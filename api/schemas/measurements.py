@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.schemas.tasks import UtcDatetime
 
-__all__ = ["MeasurementCreate", "MeasurementPublic"]
+__all__ = ["CsvRowError", "MeasurementCreate", "MeasurementPublic", "measurement_dicts_from_csv"]
 
 
 class MeasurementBase(BaseModel):
@@ -20,6 +23,9 @@ class MeasurementBase(BaseModel):
     peak_memory_bytes: int | None = Field(None, ge=0, le=2**62)
     step_time_s: float | None = Field(None, ge=0.0, le=1e9)
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    eval_examples: int | None = Field(
+        None, ge=1, le=10**9, description="Examples the accuracy was measured on: sizes its sampling error."
+    )
 
 
 class MeasurementCreate(MeasurementBase):
@@ -66,3 +72,89 @@ class MeasurementPublic(MeasurementBase):
     source: str
     run: str | None = Field(description="The run that produced it, for run:<id> sources.")
     created_at: UtcDatetime
+
+
+CSV_REQUIRED_COLUMNS = ("task", "source")
+CSV_COLUMNS = (
+    "task",
+    "source",
+    "accuracy",
+    "candidate",
+    "model",
+    "method",
+    "method_config",
+    "training",
+    "cost_usd",
+    "gpu_hours",
+    "peak_memory_bytes",
+    "step_time_s",
+    "seed",
+    "eval_examples",
+)
+_CSV_NUMBERS = ("accuracy", "cost_usd", "gpu_hours", "peak_memory_bytes", "step_time_s", "seed", "eval_examples")
+
+
+class CsvRowError(ValueError):
+    """A CSV cell that cannot become a measurement: ``row`` (0-based data row), ``column``, why."""
+
+    def __init__(self, row: int, column: str, message: str) -> None:
+        where = "header" if row < 0 else f"line {row + 2}"
+        super().__init__(f"{where}: {column}: {message}")
+        self.row, self.column, self.message = row, column, message
+
+
+def _json_object(row: int, column: str, text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CsvRowError(row, column, f"not valid JSON ({exc.msg})") from None
+    if not isinstance(value, dict):
+        raise CsvRowError(row, column, "must be a JSON object")
+    return value
+
+
+def measurement_dicts_from_csv(text: str) -> list[dict[str, Any]]:
+    """CSV rows as measurement bodies (validated by :class:`MeasurementCreate` afterwards).
+
+    A header row names the columns (:data:`CSV_COLUMNS`); each row gives ``task``, ``source`` and
+    either a ``candidate`` JSON object or ``model`` + ``method`` (with optional ``method_config`` and
+    ``training`` JSON objects). Empty cells are absent values.
+    """
+    reader = csv.DictReader(io.StringIO(text))
+    header = [name.strip() for name in (reader.fieldnames or [])]
+    if not header:
+        raise CsvRowError(-1, "header", "the CSV has no header row")
+    unknown = [name for name in header if name not in CSV_COLUMNS]
+    if unknown:
+        raise CsvRowError(-1, unknown[0], f"unknown column; known: {', '.join(CSV_COLUMNS)}")
+    missing = [name for name in CSV_REQUIRED_COLUMNS if name not in header]
+    if missing:
+        raise CsvRowError(-1, missing[0], "required column is missing")
+    if "candidate" not in header and not {"model", "method"} <= set(header):
+        raise CsvRowError(-1, "candidate", "give a 'candidate' JSON column, or 'model' and 'method' columns")
+    bodies: list[dict[str, Any]] = []
+    for index, raw in enumerate(reader):
+        if None in raw:
+            raise CsvRowError(index, "row", "more cells than header columns")
+        cells = {key.strip(): (value or "").strip() for key, value in raw.items()}
+        body: dict[str, Any] = {"task": cells.get("task", ""), "source": cells.get("source", "")}
+        if cells.get("candidate"):
+            body["candidate"] = _json_object(index, "candidate", cells["candidate"])
+        else:
+            method: dict[str, Any] = {"name": cells.get("method", "")}
+            if cells.get("method_config"):
+                method.update(_json_object(index, "method_config", cells["method_config"]))
+            candidate: dict[str, Any] = {"model": cells.get("model", ""), "method": method}
+            if cells.get("training"):
+                candidate["training"] = _json_object(index, "training", cells["training"])
+            body["candidate"] = candidate
+        for name in _CSV_NUMBERS:
+            if cells.get(name):
+                text_value = cells[name]
+                try:
+                    number = float(text_value)
+                except ValueError:
+                    raise CsvRowError(index, name, f"not a number ({text_value!r})") from None
+                body[name] = int(number) if name in {"peak_memory_bytes", "seed", "eval_examples"} else number
+        bodies.append(body)
+    return bodies

@@ -92,6 +92,7 @@ def _load(name: str) -> tuple[Observation, ...]:
                 shots=shots,
                 data_fraction=_optional_float(row.get("data_fraction", "")),
                 source=row.get("source", ""),
+                eval_examples=_optional_int(row.get("n_test") or ""),
             )
         )
     return tuple(rows)

@@ -97,6 +97,7 @@ class Observation:
     shots: int | None = None
     data_fraction: float | None = None
     source: str = ""
+    eval_examples: int | None = None  # test examples behind a measured accuracy: its sampling error
 
     def key(self) -> tuple[Any, ...]:
         """Every field, hashable (the method dict as canonical JSON): equal keys, equal observations."""
@@ -112,6 +113,7 @@ class Observation:
             self.shots,
             self.data_fraction,
             self.source,
+            self.eval_examples,
         )
 
 
@@ -126,6 +128,7 @@ def make_observation(
     task_train_examples: int | None = None,
     accuracy: float | None = None,
     source: str = "",
+    eval_examples: int | None = None,
 ) -> Observation:
     """One observation from a candidate's parts. Training settings only describe methods that train, so a
     zero-shot or ICL candidate is identified by its method (and shots) alone."""
@@ -143,6 +146,7 @@ def make_observation(
             accuracy=accuracy,
             shots=int(shots) if isinstance(shots, int | float) else None,
             source=source,
+            eval_examples=eval_examples,
         )
     fraction = training.get("data_fraction")
     train_examples = training.get("train_examples")
@@ -159,6 +163,7 @@ def make_observation(
         epochs=training.get("epochs"),
         data_fraction=fraction,
         source=source,
+        eval_examples=eval_examples,
     )
 
 

@@ -15,6 +15,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
@@ -84,6 +85,49 @@ def _clip(value: float) -> float:
     return float(min(max(value, 0.0), 1.0))
 
 
+def _sampling_variance(rows: Sequence[Observation]) -> float | None:
+    """Variance of the mean accuracy of ``rows`` from their test sets' binomial sampling, or None when a
+    row does not say how many examples it was measured on. A probe scored on 60 examples is uncertain
+    by about ±0.1 (90 %) by itself; a forecast drawn exactly through it inherits that."""
+    if not rows or any(r.eval_examples is None or r.accuracy is None for r in rows):
+        return None
+    total = 0.0
+    for row in rows:
+        n = float(row.eval_examples or 1)
+        p = (float(row.accuracy or 0.0) * n + 0.5) / (n + 1.0)  # shrunk off 0 and 1: a 0/60 score is not certain
+        total += p * (1.0 - p) / n
+    return total / len(rows) ** 2
+
+
+def _data_law_sampling_sd(
+    rows_at: dict[float, list[Observation]], target: float, predicted_error: float
+) -> float | None:
+    """Sampling sd of an exact power-law fit's forecast, by the delta method in log-error space.
+
+    Through the two probe sizes nearest the target (x_a < x_b), log e(x) = (1 − t)·log e_a + t·log e_b
+    with t = log(x/x_a)/log(x_b/x_a), so Var log e(x) = (1 − t)²·Var e_a/e_a² + t²·Var e_b/e_b²:
+    extrapolating far (t ≫ 1) magnifies the probes' own sampling error.
+    """
+    sizes = sorted(rows_at, key=lambda v: abs(math.log(v / target)))[:2]
+    if len(sizes) < 2:
+        return None
+    x_a, x_b = sorted(sizes)
+    variances = [_sampling_variance(rows_at[x]) for x in (x_a, x_b)]
+    errors = [1.0 - float(np.mean([float(r.accuracy or 0.0) for r in rows_at[x]])) for x in (x_a, x_b)]
+    if any(v is None for v in variances) or min(errors) <= 0:
+        return None
+    t = math.log(target / x_a) / math.log(x_b / x_a)
+    var_a, var_b = (float(v or 0.0) / e**2 for v, e in zip(variances, errors, strict=True))
+    return predicted_error * math.sqrt((1 - t) ** 2 * var_a + t**2 * var_b)
+
+
+def _widen(half_width: float, sd: float | None, level: float) -> float:
+    """A half-width combined in quadrature with ``sd``'s normal quantile at ``level``."""
+    if sd is None or sd <= 0:
+        return half_width
+    return math.hypot(half_width, NormalDist().inv_cdf(0.5 + level / 2) * sd)
+
+
 class MeasurementIndex:
     """Measurements grouped for the tier look-ups (by model and task)."""
 
@@ -139,10 +183,12 @@ class MeasurementIndex:
             return None
         family = {"zero_shot", name}
         points: dict[int, list[float]] = defaultdict(list)
+        rows_at: dict[int, list[Observation]] = defaultdict(list)
         for m in self.by_model_task.get((candidate.model_id, candidate.task), []):
             m_shots = _shots(m)
             if m.method.get("name") in family and m_shots is not None and m.accuracy is not None:
                 points[m_shots].append(float(m.accuracy))
+                rows_at[m_shots].append(m)
         if len(points) < 3:
             return None
         x = np.array(sorted(points), dtype=float)
@@ -162,8 +208,20 @@ class MeasurementIndex:
             # the fit has no interval of its own. Use COSMOS's reported per-configuration ICL error: MAE
             # up to 0.013 (App. E); a Laplace error with that MAE has its 90 % half-width at
             # MAE·ln 10 ≈ 0.03.
-            low, high = mean - ICL_EXACT_FIT_HALF_WIDTH, mean + ICL_EXACT_FIT_HALF_WIDTH
+            nearest = min(rows_at, key=lambda d: abs(math.log((d + 1) / (shots + 1))))
+            variance = _sampling_variance(rows_at[nearest])
+            half_width = _widen(ICL_EXACT_FIT_HALF_WIDTH, math.sqrt(variance) if variance else None, level)
+            low, high = mean - half_width, mean + half_width
             predictor += ", exact fit: COSMOS error band"
+            if variance:
+                predictor += " + probe sampling error"
+        else:
+            # A fitted interval is no narrower than the nearest probe's own sampling error: four flat
+            # probes fit perfectly and bootstrap to a zero-width band, yet each was scored on a sample.
+            nearest = min(rows_at, key=lambda d: abs(math.log((d + 1) / (shots + 1))))
+            variance = _sampling_variance(rows_at[nearest])
+            floor = _widen(0.0, math.sqrt(variance) if variance else None, level)
+            low, high = min(low, mean - floor), max(high, mean + floor)
         return Accuracy(_clip(mean), _clip(min(low, mean)), _clip(max(high, mean)), "probe", predictor, level)
 
     def data_law(self, candidate: Observation, level: float) -> Accuracy | None:
@@ -177,10 +235,12 @@ class MeasurementIndex:
         if name in INFERENCE_METHODS or candidate.train_examples is None:
             return None
         points: dict[float, list[float]] = defaultdict(list)
+        rows_at: dict[float, list[Observation]] = defaultdict(list)
         by_epochs: dict[float, dict[float | None, list[float]]] = defaultdict(lambda: defaultdict(list))
         for m in self.by_model_task.get((candidate.model_id, candidate.task), []):
             if m.method.get("name") == name and m.train_examples and m.accuracy is not None:
                 points[float(m.train_examples)].append(float(m.accuracy))
+                rows_at[float(m.train_examples)].append(m)
                 by_epochs[float(m.train_examples)][m.epochs].append(float(m.accuracy))
         if len(points) < 2:
             return None
@@ -214,8 +274,14 @@ class MeasurementIndex:
             # benchmarks measured 83 % and 0 of 4 coverage for it: BENCHMARKS.md.)
             nearest = float(np.mean(points[float(x[np.argmin(np.abs(np.log(x / candidate.train_examples)))])]))
             half_width = max(0.02, abs(mean - nearest))
+            sd = _data_law_sampling_sd(rows_at, float(candidate.train_examples), predicted_error)
+            half_width = _widen(half_width, sd, level)
             lower, upper = mean - half_width, mean + half_width
-            predictor += ", exact fit: extrapolation band"
+            predictor += ", exact fit: extrapolation band" + (" + probe sampling error" if sd else "")
+        else:
+            # As for the shot law: never narrower than the probes' own sampling error carried to the target.
+            floor = _widen(0.0, _data_law_sampling_sd(rows_at, float(candidate.train_examples), predicted_error), level)
+            lower, upper = min(lower, mean - floor), max(upper, mean + floor)
         offsets = [
             float(np.mean(runs[candidate.epochs])) - float(np.mean(points[size]))
             for size, runs in by_epochs.items()
@@ -325,6 +391,10 @@ def _predict_unique(
                     # gives the shape across configurations, the runs give the level (our own residual
                     # correction, as in regression-kriging).
                     shift = float(np.mean(offsets))
+                    variance = _sampling_variance(group)
+                    sd = math.sqrt(variance) if variance else None
+                    low_half = _widen(float(mean[j] - lower[j]), sd, prior.interval)
+                    high_half = _widen(float(upper[j] - mean[j]), sd, prior.interval)
                     methods = sorted({str(a.method.get("name")) for a in group})
                     whose = (
                         "this method"
@@ -333,8 +403,8 @@ def _predict_unique(
                     )
                     results[i] = Accuracy(
                         _clip(mean[j] + shift),
-                        _clip(lower[j] + shift),
-                        _clip(upper[j] + shift),
+                        _clip(mean[j] + shift - low_half),
+                        _clip(mean[j] + shift + high_half),
                         "probe",
                         f"lightgbm prior anchored on {len(group)} run{'s' if len(group) > 1 else ''} of {whose}",
                         prior.interval,

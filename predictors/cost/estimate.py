@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ _CACHE_LIMIT = 65_536
 _COUNTS: dict[int, tuple[Architecture, ParameterCount]] = {}
 _ARCH_CONSTANTS: dict[int, tuple[Architecture, int, float]] = {}
 _PASSES: dict[tuple[Any, ...], tuple[Architecture, ModelPass]] = {}
-_METHOD_TERMS: dict[tuple[int, int], tuple[Architecture, MethodConfig, int, CostTerms]] = {}
+_METHOD_TERMS: dict[tuple[int, str], tuple[Architecture, MethodConfig, int, CostTerms]] = {}
 
 
 def _counts(arch: Architecture) -> ParameterCount:
@@ -81,10 +82,11 @@ def _trace(arch: Architecture, terms: CostTerms, **kwargs: Any) -> ModelPass:
 
 
 def _method_terms(arch: Architecture, method: MethodConfig, spec: MethodSpec) -> tuple[int, CostTerms]:
-    """(trainable parameters, cost terms) of a method on an architecture, memoised on both objects."""
-    key = (id(arch), id(method))
+    """(trainable parameters, cost terms) of a method on an architecture, memoised on the architecture object
+    and the method's settings: a planner grid parses one method object per candidate, but repeats settings."""
+    key = (id(arch), json.dumps(method.__dict__, sort_keys=True, default=str))
     hit = _METHOD_TERMS.get(key)
-    if hit is not None and hit[0] is arch and hit[1] is method:
+    if hit is not None and hit[0] is arch:
         return hit[2], hit[3]
     trainable = int(spec.trainable_params(arch, method))
     terms = spec.cost_terms(arch, method) if spec.cost_terms is not None else CostTerms()

@@ -58,3 +58,53 @@ def test_post_measurement_rejects_bad_input(client: TestClient, body: dict[str, 
 
 def test_post_measurements_needs_at_least_one(client: TestClient) -> None:
     assert client.post("/v1/measurements", json=[]).status_code == 422
+
+
+CSV = (
+    "task,model,method,method_config,training,accuracy,eval_examples,source\n"
+    'sst2,llama-2-7b,lora,"{""rank"": 8}","{""epochs"": 2}",0.91,872,"import:Hu et al. 2021, Table 2"\n'
+    "mnli,llama-2-7b,full,,,0.8,,import:a paper\n"
+)
+
+
+def test_post_measurements_as_csv(client: TestClient) -> None:
+    response = client.post("/v1/measurements", content=CSV, headers={"Content-Type": "text/csv"})
+    assert response.status_code == 201, response.text
+    first, second = response.json()
+    assert (first["task"], first["model"], first["method"], first["accuracy"]) == ("sst2", "llama-2-7b", "lora", 0.91)
+    assert first["candidate"]["method"] == {"name": "lora", "rank": 8}
+    assert first["candidate"]["training"] == {"epochs": 2} and first["eval_examples"] == 872
+    assert first["source"] == "import:Hu et al. 2021, Table 2"
+    assert second["eval_examples"] is None and second["method"] == "full"
+    assert client.get("/v1/measurements", params={"task": "sst2"}).json()["items"][0]["eval_examples"] == 872
+
+
+@pytest.mark.parametrize(
+    ("csv_text", "pointer", "says"),
+    [
+        ("task,model,method,colour,source\nt,m,lora,red,import:x y\n", "#/colour", "unknown column"),
+        ("task,model,method\nt,m,lora\n", "#/source", "required column"),
+        ("task,source,accuracy\nt,import:x y,0.5\n", "#/candidate", "'model' and 'method'"),
+        ("task,model,method,accuracy,source\nt,m,lora,high,import:x y\n", "#/0/accuracy", "line 2"),
+        ("task,model,method,method_config,source\nt,m,lora,{rank,import:x y\n", "#/0/method_config", "JSON"),
+        ("task,model,method,accuracy,source\nt,m,lora,0.5,import:x y\nt,m,lora,1.5,import:x y\n", "#/1/accuracy", ""),
+        ("task,model,method,accuracy,source\nt,m,lora,0.5,run:abcdefg\n", "#/0/source", "import:"),
+    ],
+)
+def test_csv_errors_name_the_row_and_column(client: TestClient, csv_text: str, pointer: str, says: str) -> None:
+    response = client.post("/v1/measurements", content=csv_text, headers={"Content-Type": "text/csv"})
+    assert response.status_code == 422, response.text
+    error = response.json()["errors"][0]
+    assert error["pointer"] == pointer and says in error["detail"], error
+
+
+def test_eval_examples_must_be_positive(client: TestClient) -> None:
+    response = client.post("/v1/measurements", json=[measurement(eval_examples=0)])
+    assert response.status_code == 422 and response.json()["errors"][0]["pointer"] == "#/0/eval_examples"
+
+
+def test_measurements_body_is_documented_as_json_or_csv(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    content = spec["paths"]["/v1/measurements"]["post"]["requestBody"]["content"]
+    assert set(content) == {"application/json", "text/csv"}
+    assert "eval_examples" in content["application/json"]["schema"]["items"]["properties"]

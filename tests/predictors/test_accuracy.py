@@ -214,3 +214,85 @@ def test_data_law_is_not_fitted_through_probes_that_did_not_learn() -> None:
     )
     assert not forecast.predictor.startswith("rectified_data")
     assert (forecast.tier, forecast.lower, forecast.upper) == ("prior", 0.5, 1.0)  # no prior given: uninformed
+
+
+def test_probe_sampling_error_widens_an_exact_data_law_fit() -> None:
+    """Two probes scored on 60 test examples each: the forecast inherits their binomial error, by the
+    delta method in log-error space (t = 2 when extrapolating from 100 and 1000 to 10,000)."""
+    import math
+    from statistics import NormalDist
+
+    def probes(n: int | None) -> list[Observation]:
+        return [
+            Observation("m", {"name": "lora"}, "t", train_examples=100, accuracy=0.60, eval_examples=n),
+            Observation("m", {"name": "lora"}, "t", train_examples=1000, accuracy=0.75, eval_examples=n),
+        ]
+
+    target = Observation("m", {"name": "lora"}, "t", train_examples=10_000)
+    (bare,) = predict_accuracies([target], measurements=probes(None))
+    (noisy,) = predict_accuracies([target], measurements=probes(60))
+    assert noisy.mean == pytest.approx(bare.mean) and "probe sampling error" in noisy.predictor
+    band = bare.upper - bare.mean
+
+    def variance(p: float) -> float:
+        shrunk = (p * 60 + 0.5) / 61
+        return shrunk * (1 - shrunk) / 60
+
+    sd = (1 - bare.mean) * math.sqrt(variance(0.60) / 0.40**2 + 4 * variance(0.75) / 0.25**2)
+    expected = math.hypot(band, NormalDist().inv_cdf(0.95) * sd)
+    assert noisy.upper - noisy.mean == pytest.approx(min(expected, 1 - noisy.mean))
+    assert noisy.mean - noisy.lower == pytest.approx(expected)
+
+
+def test_probe_sampling_error_widens_an_exact_icl_fit() -> None:
+    counted = [
+        Observation(o.model_id, o.method, o.task, accuracy=o.accuracy, source=o.source, eval_examples=100)
+        for o in icl_probes()
+    ]
+    candidate = [Observation("llama-3-8b", {"name": "rag_icl", "shots": 16}, "hellaswag")]
+    (bare,) = predict_accuracies(candidate, measurements=icl_probes())
+    (noisy,) = predict_accuracies(candidate, measurements=counted)
+    assert noisy.mean == pytest.approx(bare.mean)
+    assert noisy.upper - noisy.lower > bare.upper - bare.lower + 0.05  # ±0.03 becomes about ±0.088
+
+
+def test_anchors_sampling_error_widens_the_anchored_prior(seed_prior: PriorPredictor) -> None:
+    def runs(n: int | None) -> list[Observation]:
+        return [
+            Observation(
+                "llama-2-7b",
+                {"name": "lora", "rank": 8},
+                "newtask",
+                n_choices=2,
+                train_examples=500,
+                accuracy=0.71,
+                eval_examples=n,
+            )
+        ]
+
+    candidate = Observation("llama-2-7b", {"name": "ia3"}, "newtask", n_choices=2, train_examples=500)
+    (bare,) = predict_accuracies([candidate], measurements=runs(None), prior=seed_prior)
+    (noisy,) = predict_accuracies([candidate], measurements=runs(50), prior=seed_prior)
+    assert noisy.mean == pytest.approx(bare.mean)
+    assert noisy.lower < bare.lower and (noisy.upper > bare.upper or noisy.upper == 1.0)
+
+
+def test_a_perfect_shot_law_fit_is_still_as_uncertain_as_its_probes() -> None:
+    """Four flat probes on 100 examples: the law fits exactly and bootstraps to no width at all, but the
+    forecast keeps the nearest probe's sampling error (90 %: ±1.645·√(p(1−p)/n) ≈ ±0.08)."""
+    flat = [
+        Observation(
+            "m",
+            {"name": "icl", "shots": d} if d else {"name": "zero_shot"},
+            "t",
+            n_choices=2,
+            accuracy=0.56,
+            eval_examples=100,
+        )
+        for d in (0, 1, 2, 4)
+    ]
+    (forecast,) = predict_accuracies(
+        [Observation("m", {"name": "icl", "shots": 8}, "t", n_choices=2)], measurements=flat
+    )
+    assert forecast.predictor.startswith("icl_shots") and forecast.mean == pytest.approx(0.56, abs=1e-3)
+    assert forecast.upper - forecast.lower == pytest.approx(2 * 1.645 * (0.56 * 0.44 / 100) ** 0.5, rel=0.02)

@@ -138,3 +138,37 @@ def test_choose_by_weights_trades_cost_for_accuracy() -> None:
     scores = CandidateScores.from_lists(cost_usd=[1, 10], accuracy_mean=[0.7, 0.75])
     assert choose_by_weights(scores, accuracy_weight=1, cost_weight=0).index == 1
     assert choose_by_weights(scores, accuracy_weight=1, cost_weight=1).index == 0
+
+
+def test_candidates_of_one_outcome_group_share_their_draws() -> None:
+    """The same forecast on two GPUs is one unknown accuracy: learning the twin's is worth nothing, and
+    choosing between twins carries no regret; as independent candidates both would look valuable."""
+    from predictors.planner import expected_regret, probe_value
+
+    kwargs = {
+        "cost_usd": [1.0, 2.0, 1.5],
+        "accuracy_mean": [0.70, 0.70, 0.65],
+        "accuracy_lower": [0.60, 0.60, 0.50],
+        "accuracy_upper": [0.80, 0.80, 0.80],
+    }
+    independent = CandidateScores.from_lists(**kwargs)
+    grouped = CandidateScores.from_lists(**kwargs, outcome_group=[0, 0, 1])
+    choice = choose_under_budget(grouped)
+    assert choice.index == 0
+    assert {index for index, _, _ in probe_value(grouped, choice)} == {2}
+    assert {index for index, _, _ in probe_value(independent, choice)} == {1, 2}
+    twins = CandidateScores.from_lists(
+        cost_usd=[1.0, 2.0],
+        accuracy_mean=[0.7, 0.7],
+        accuracy_lower=[0.6, 0.6],
+        accuracy_upper=[0.8, 0.8],
+        outcome_group=[3, 3],
+    )
+    assert expected_regret(twins, choose_under_budget(twins)) == 0.0
+    assert expected_regret(grouped, choice) < expected_regret(independent, choice)
+
+
+def test_outcome_group_needs_one_id_per_candidate() -> None:
+    with pytest.raises(InvalidInputError) as error:
+        CandidateScores.from_lists(cost_usd=[1.0, 2.0], accuracy_mean=[0.5, 0.6], outcome_group=[0])
+    assert error.value.field == "candidates.outcome_group"

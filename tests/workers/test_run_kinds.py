@@ -125,6 +125,7 @@ def assert_measured(run: RunRow, measurements: list[MeasurementRow]) -> None:
     assert "resident set" in result["peak_memory_source"]
     assert len(measurements) == 1
     assert measurements[0].source == f"run:{run.id}" and measurements[0].accuracy == result["accuracy"]
+    assert measurements[0].eval_examples == result["n_test"] > 0
 
 
 @pytest.mark.parametrize("method", FINETUNE_METHODS, ids=[m["name"] for m in FINETUNE_METHODS])
