@@ -15,7 +15,13 @@ from importlib import resources
 
 from predictors.accuracy.features import Observation
 
-__all__ = ["OWN_RUNS_COLUMNS", "load_corpus_observations", "load_own_run_observations", "load_seed_observations"]
+__all__ = [
+    "OWN_RUNS_COLUMNS",
+    "SEED_COLUMNS",
+    "load_corpus_observations",
+    "load_own_run_observations",
+    "load_seed_observations",
+]
 
 SEED_COLUMNS = [
     "model",

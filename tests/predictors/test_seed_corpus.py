@@ -18,27 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from predictors.accuracy.corpus import SEED_COLUMNS
 from predictors.methods import PRODUCT_METHOD_NAMES, parse_method
 
-HEADER = [
-    "model",
-    "model_hf_id",
-    "method",
-    "method_config_json",
-    "task",
-    "task_kind",
-    "n_choices",
-    "metric",
-    "accuracy",
-    "data_fraction",
-    "train_examples",
-    "shots",
-    "epochs",
-    "source",
-    "citation",
-    "table",
-    "url",
-]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 OBS_SOURCES = {
@@ -91,7 +73,7 @@ def _find(rows: list[dict[str, str]], **want: object) -> list[dict[str, str]]:
 
 def test_header_is_exact() -> None:
     first = next(csv.reader(io.StringIO(_text())))
-    assert first == HEADER
+    assert first == SEED_COLUMNS
 
 
 def test_row_counts(rows: list[dict[str, str]]) -> None:
