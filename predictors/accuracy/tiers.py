@@ -203,24 +203,21 @@ class MeasurementIndex:
             return None
         low, high = float(lower[0]), float(upper[0])
         predictor = f"icl_shots ({law.form_}, {len(x)} probes)"
+        nearest = min(rows_at, key=lambda d: abs(math.log((d + 1) / (shots + 1))))
+        variance = _sampling_variance(rows_at[nearest])
+        sd = math.sqrt(variance) if variance else None
         if not (math.isfinite(low) and math.isfinite(high)):
             # Three probes determine the three parameters exactly (no residual degrees of freedom), so
             # the fit has no interval of its own. Use COSMOS's reported per-configuration ICL error: MAE
             # up to 0.013 (App. E); a Laplace error with that MAE has its 90 % half-width at
             # MAE·ln 10 ≈ 0.03.
-            nearest = min(rows_at, key=lambda d: abs(math.log((d + 1) / (shots + 1))))
-            variance = _sampling_variance(rows_at[nearest])
-            half_width = _widen(ICL_EXACT_FIT_HALF_WIDTH, math.sqrt(variance) if variance else None, level)
+            half_width = _widen(ICL_EXACT_FIT_HALF_WIDTH, sd, level)
             low, high = mean - half_width, mean + half_width
-            predictor += ", exact fit: COSMOS error band"
-            if variance:
-                predictor += " + probe sampling error"
+            predictor += ", exact fit: COSMOS error band" + (" + probe sampling error" if sd else "")
         else:
             # A fitted interval is no narrower than the nearest probe's own sampling error: four flat
             # probes fit perfectly and bootstrap to a zero-width band, yet each was scored on a sample.
-            nearest = min(rows_at, key=lambda d: abs(math.log((d + 1) / (shots + 1))))
-            variance = _sampling_variance(rows_at[nearest])
-            floor = _widen(0.0, math.sqrt(variance) if variance else None, level)
+            floor = _widen(0.0, sd, level)
             low, high = min(low, mean - floor), max(high, mean + floor)
         return Accuracy(_clip(mean), _clip(min(low, mean)), _clip(max(high, mean)), "probe", predictor, level)
 
