@@ -44,7 +44,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from predictors.architecture import Architecture, LinearModule
-from predictors.methods.base import CostTerms
+from predictors.methods.base import CostTerms, is_parameter_wrapped
 
 __all__ = ["LayerPass", "ModelPass", "forward_flops", "trace_training_pass"]
 
@@ -175,7 +175,6 @@ def _stage(
     outputs: dict[str, bool] = {}
     c = dt.compute
     scaled_names, scaled_in_names = terms.scaled_modules, terms.scaled_input_modules
-    fused = _fused_expert_ranks(modules, ranks) if ranks else {}
     for m in modules:
         name = m.name
         mult = mults[name]
@@ -195,14 +194,13 @@ def _stage(
                 saved += c * tokens * m.in_features  # autocast casts the fp32 input once per module
             else:
                 shared_needed = True
-        if rank and _is_parameter_wrapped(m):
+        if rank and is_parameter_wrapped(m):
             # transformers >= 5 keeps experts as 3-D parameters and the router as a bare weight; peft adapts
             # them with lora.ParamWrapper, a parametrisation W + B·A (a baddbmm over experts) registered on
             # every forward: torch's register_parametrization evaluates it once to check it, then the forward
             # evaluates it again. Tokens then run the base matmul on a weight that needs a gradient: the
             # routed weight-gradient matmul runs, and both low-rank factors get a gradient (two more bmm).
-            r_eff = rank * fused.get(name, 1)
-            delta = 2.0 * m.n_experts * m.out_features * r_eff * m.in_features
+            delta = 2.0 * m.n_experts * m.out_features * rank * m.in_features  # rank: 2r on a fused gate/up half
             fwd += 2.0 * delta
             bwd += (0.0 if trainable else base) + 2.0 * delta
             saved += c * tokens * m.in_features * mult  # the gathered expert input, kept for the weight gradient
@@ -227,27 +225,6 @@ def _stage(
     if shared_needed and modules:
         saved += max(c, input_bytes) * tokens * modules[0].in_features
     return fwd, bwd, saved, outputs
-
-
-_PARAMETER_ROUTERS = frozenset({"block_sparse_moe.gate", "mlp.gate"})
-
-
-def _is_parameter_wrapped(module: LinearModule) -> bool:
-    """An MoE expert matrix or router, which transformers >= 5 stores as a parameter, not an ``nn.Linear``."""
-    return module.n_experts > 1 or module.name in _PARAMETER_ROUTERS
-
-
-def _fused_expert_ranks(modules: tuple[LinearModule, ...], ranks: dict[str, int]) -> dict[str, int]:
-    """Rank multiplier of expert gate/up projections that transformers >= 5 fuses into ``gate_up_proj``.
-
-    peft (``transformers_weight_conversion._convert_peft_config_moe``) maps adapters on both v4 names (``w1`` +
-    ``w3``, or ``gate_proj`` + ``up_proj``) to one adapter on the fused parameter with rank 2r (``rank_pattern``),
-    so its B·A einsum is 2r wide over both outputs: the same FLOPs as two rank-2r adapters on the halves.
-    """
-    pair = [m.name for m in modules if m.n_experts > 1 and m.name not in _MLP_OUTPUT_NAMES]
-    if len(pair) == 2 and all(ranks.get(name) for name in pair):
-        return dict.fromkeys(pair, 2)
-    return {}
 
 
 def _norm_saved(arch: Architecture, tokens: int, input_rg: bool, weight_rg: bool, dt: _Dtypes) -> float:

@@ -23,6 +23,7 @@ __all__ = [
     "MethodSpec",
     "TrainableParamsFn",
     "WorkerPlanFn",
+    "is_parameter_wrapped",
     "match_target_modules",
 ]
 
@@ -132,6 +133,15 @@ class MethodSpec:
 
     def json_schema(self) -> dict[str, Any]:
         return self.config_cls.model_json_schema()
+
+
+_PARAMETER_ROUTERS = frozenset({"block_sparse_moe.gate", "mlp.gate"})
+
+
+def is_parameter_wrapped(module: LinearModule) -> bool:
+    """A routed-expert matrix or the router: transformers >= 5 stores them as 3-D parameters / a custom
+    module, not an ``nn.Linear``, so peft adapts them with ``lora.ParamWrapper`` (or not at all)."""
+    return module.n_experts > 1 or (module.kind == "router" and module.name in _PARAMETER_ROUTERS)
 
 
 def match_target_modules(arch: Architecture, targets: list[str] | str) -> list[LinearModule]:

@@ -27,7 +27,7 @@ from pydantic import Field, field_validator
 
 from predictors.architecture import Architecture, LinearModule
 from predictors.errors import InvalidInputError
-from predictors.methods.base import CostTerms, MethodConfig, MethodSpec, match_target_modules
+from predictors.methods.base import CostTerms, MethodConfig, MethodSpec, is_parameter_wrapped, match_target_modules
 from predictors.methods.registry import register_method
 
 __all__ = [
@@ -85,7 +85,6 @@ _PEFT_FUSED_EXPERT_PAIRS: dict[str, tuple[str, str]] = {
     "olmoe": ("gate_proj", "up_proj"),
 }
 _PEFT_UNCONVERTED_MOE = frozenset({"qwen2_moe"})
-_PARAMETER_ROUTERS = frozenset({"block_sparse_moe.gate", "mlp.gate"})
 QWEN2_MOE_ASSUMPTION = (
     "qwen2_moe LoRA: peft (0.21, transformers 5) adapts attention and the shared expert only; the routed experts "
     "and the router are left frozen (no v4->v5 target conversion for this model type)"
@@ -112,11 +111,6 @@ class LoraAdapter:
         return self.rank * (self.in_features + self.out_features) * self.n_experts
 
 
-def _is_routed(module: LinearModule) -> bool:
-    """A routed-expert matrix or the router: 3-D parameters / a custom module in transformers >= 5, not nn.Linear."""
-    return module.n_experts > 1 or (module.kind == "router" and module.name in _PARAMETER_ROUTERS)
-
-
 def _peft_v4_name_matches(module: LinearModule, target: str) -> bool:
     """peft's v4 -> v5 remap: a target maps to a routed module when it is its leaf name or ends with ``.leaf``."""
     leaf = module.name.rsplit(".", 1)[-1]
@@ -130,14 +124,14 @@ def _select(arch: Architecture, targets: list[str] | str) -> tuple[list[LinearMo
         return modules, []
     all_linear = isinstance(targets, str)
     if arch.model_type in _PEFT_UNCONVERTED_MOE:
-        routed = [m for m in modules if _is_routed(m)]
+        routed = [m for m in modules if is_parameter_wrapped(m)]
         if not all_linear and any(m.kind == "router" for m in routed):
             raise InvalidInputError(
                 "method.target_modules",
                 f"the {arch.model_type} router ('mlp.gate') is not an nn.Linear in transformers >= 5 and peft "
                 "refuses to adapt it; leave 'gate' out",
             )
-        return [m for m in modules if not _is_routed(m)], ([QWEN2_MOE_ASSUMPTION] if routed else [])
+        return [m for m in modules if not is_parameter_wrapped(m)], ([QWEN2_MOE_ASSUMPTION] if routed else [])
     pair = _PEFT_FUSED_EXPERT_PAIRS.get(arch.model_type)
     if pair is None:
         return modules, []
@@ -147,7 +141,7 @@ def _select(arch: Architecture, targets: list[str] | str) -> tuple[list[LinearMo
         modules = [
             m
             for m in arch.linear_modules
-            if m.name in chosen or (_is_routed(m) and any(_peft_v4_name_matches(m, t) for t in wanted))
+            if m.name in chosen or (is_parameter_wrapped(m) and any(_peft_v4_name_matches(m, t) for t in wanted))
         ]
     hit = [name for name in pair if any(m.name == name and m.n_experts > 1 for m in modules)]
     if len(hit) == 1:
@@ -167,7 +161,7 @@ def peft_lora_adapters(arch: Architecture, config: Any) -> list[LoraAdapter]:
     pair = _PEFT_FUSED_EXPERT_PAIRS.get(arch.model_type, ("", ""))
     fused = [m for m in modules if m.n_experts > 1 and m.name in pair]
     adapters = [
-        LoraAdapter((m,), m.in_features, m.out_features, rank, m.n_experts, _is_routed(m))
+        LoraAdapter((m,), m.in_features, m.out_features, rank, m.n_experts, is_parameter_wrapped(m))
         for m in modules
         if m not in fused
     ]
@@ -195,7 +189,9 @@ def resolve_targets(arch: Architecture, config: Any, *, field: str = "method.tar
     modules, _ = _select(arch, config.target_modules)
     if not modules:
         available = ", ".join(
-            m.name for m in arch.linear_modules if not (arch.model_type in _PEFT_UNCONVERTED_MOE and _is_routed(m))
+            m.name
+            for m in arch.linear_modules
+            if not (arch.model_type in _PEFT_UNCONVERTED_MOE and is_parameter_wrapped(m))
         )
         raise InvalidInputError(
             field,
@@ -220,9 +216,10 @@ def lora_trainable_params(arch: Architecture, config: Any) -> int:
 def lora_cost_terms(arch: Architecture, config: Any) -> CostTerms:
     """Adapters B·A on each targeted module: 2·r·(d_in + d_out) extra forward FLOPs per token each.
 
-    Ranks are per module name; :mod:`predictors.cost.passes` widens a fused expert gate/up pair to 2r itself.
+    Ranks are per module name, from the adapters peft builds: each half of a fused expert gate/up pair
+    carries the pair's 2r (its B·A is 2r wide over both outputs: the FLOPs of two rank-2r adapters).
     """
-    ranks = tuple((m.name, int(config.rank)) for m in resolve_targets(arch, config))
+    ranks = tuple((m.name, a.rank) for a in peft_lora_adapters(arch, config) for m in a.modules)
     return CostTerms(adapter_ranks=ranks, assumptions=target_assumptions(arch, config))
 
 
