@@ -158,11 +158,9 @@ class EfficiencyCalibration:
                 continue
             a, b, g, h = _scale(self.coefficients(family))
             terms = _terms(data)
-            gpu_rest = b * terms[:, 1] + g * terms[:, 2]
 
-            def residuals(p: np.ndarray, terms: np.ndarray = terms, gpu_rest: np.ndarray = gpu_rest) -> np.ndarray:
-                pred = np.maximum(p[0] * terms[:, 0] + gpu_rest, p[1] * terms[:, 2])
-                return np.asarray(pred / terms[:, 3] - 1.0)
+            def residuals(p: np.ndarray, terms: np.ndarray = terms, b: float = b, g: float = g) -> np.ndarray:
+                return _relative_residuals(terms, p[0], b, g, p[1])
 
             sol = least_squares(residuals, np.array([a, h]), bounds=([1.0, 0.0], [np.inf, np.inf]), **_SOLVER).x
             updated.coef_[family] = _unscale((max(float(sol[0]), 1.0), b, g, max(float(sol[1]), 0.0)))
@@ -244,6 +242,12 @@ def _unscale(coef: Iterable[float]) -> tuple[float, float, float, float]:
     return a, b, g * _LAUNCH_SCALE, h * _LAUNCH_SCALE
 
 
+def _relative_residuals(terms: np.ndarray, a: Any, b: Any, g: Any, h: Any) -> np.ndarray:
+    """predicted/measured − 1 for scaled ``terms`` rows under :data:`MODEL` (factors scalar or per row)."""
+    compute, memory, launches, measured = terms.T
+    return np.asarray(np.maximum(a * compute + b * memory + g * launches, h * launches) / measured - 1.0)
+
+
 def _pooled_start(terms: np.ndarray) -> np.ndarray:
     """A start for the pooled fit: the additive fit a*C + b*M + g*L (a convex problem), h at half the
     steepest measured seconds per launch."""
@@ -261,12 +265,11 @@ def _solve(terms: np.ndarray, index: np.ndarray, n_families: int, start: np.ndar
     ``index`` maps rows to families, ``start`` is (a, h) per family then the shared (b, g). Returns an
     (n_families, 4) array of scaled (a, b, g, h).
     """
-    compute, memory, launches, y = terms.T
 
     def residuals(p: np.ndarray) -> np.ndarray:
-        a, h = p[0 : 2 * n_families : 2][index], p[1 : 2 * n_families : 2][index]
-        gpu = a * compute + p[-2] * memory + p[-1] * launches
-        return np.asarray(np.maximum(gpu, h * launches) / y - 1.0)
+        return _relative_residuals(
+            terms, p[0 : 2 * n_families : 2][index], p[-2], p[-1], p[1 : 2 * n_families : 2][index]
+        )
 
     # a, b >= 1: no step beats the dense peak or the HBM bandwidth; g, h >= 0
     lower = np.array([1.0, 0.0] * n_families + [1.0, 0.0])
