@@ -135,9 +135,7 @@ def report(title: str, rows: list[dict[str, str]], paid: list[bool], corpus: lis
     print(f"90 % interval coverage on the predicted configurations: {coverage:.2f}")
 
     # Measured configurations are known exactly: the planner scores them by their measurement.
-    labels = {"Low": 0, "Medium": 1, "High": 2}
-    bands = [labels[r["cost_band"]] for r in rows]
-    cost = np.array([float(r["act_cost_usd"]) for r in rows])
+    bands, cost = bands_and_costs(rows)
     ours_choice = choose_in_bands(CandidateScores.from_lists(cost_usd=cost, accuracy_mean=ours), bands=bands)
     oracle_choice = choose_in_bands(CandidateScores.from_lists(cost_usd=cost, accuracy_mean=actual), bands=bands)
     print("band    oracle  ours-pick(actual)  regret(points)  COSMOS regret")
@@ -156,6 +154,12 @@ def report(title: str, rows: list[dict[str, str]], paid: list[bool], corpus: lis
     return forecasts
 
 
+def bands_and_costs(rows: list[dict[str, str]]) -> tuple[list[int], np.ndarray]:
+    """COSMOS's own cost band per configuration (0/1/2 for Low/Medium/High) and its measured cost."""
+    labels = {"Low": 0, "Medium": 1, "High": 2}
+    return [labels[r["cost_band"]] for r in rows], np.array([float(r["act_cost_usd"]) for r in rows])
+
+
 def config_name(row: dict[str, str]) -> str:
     return f"{row['strategy']} {row['data_portion'] or ''}x{row['iterations'] or row['shots']}"
 
@@ -163,9 +167,7 @@ def config_name(row: dict[str, str]) -> str:
 def probe_to_buy(rows: list[dict[str, str]], paid: list[bool], forecasts: list[Any]) -> int:
     """The planner's own advice: over the three bands, the unpaid configuration whose run is worth most
     per dollar (``probe_value``'s expected gain over the band's choice, divided by the run's cost)."""
-    labels = {"Low": 0, "Medium": 1, "High": 2}
-    bands = [labels[r["cost_band"]] for r in rows]
-    cost = np.array([float(r["act_cost_usd"]) for r in rows])
+    bands, cost = bands_and_costs(rows)
     scores = CandidateScores.from_lists(
         cost_usd=cost,
         accuracy_mean=[f.mean for f in forecasts],

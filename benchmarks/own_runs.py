@@ -289,9 +289,17 @@ def baseline(spec: RunSpec, probes: dict[str, float]) -> float:
     return probes["lora-32"]
 
 
+_PRIORS: dict[tuple[Any, ...], PriorPredictor] = {}
+
+
 def make_prior(measurements: list[Observation]) -> PriorPredictor:
-    builder = FeatureBuilder({e["id"]: ModelInfo.from_catalog(e) for e in load_models_catalog()})
-    return PriorPredictor(random_state=0).fit(builder, [*load_seed_observations(), *measurements])
+    """The prior trained on the published corpus plus ``measurements``; one fit per distinct set (the
+    forecasts from a task's probes all share one)."""
+    key = tuple(o.key() for o in measurements)
+    if key not in _PRIORS:
+        builder = FeatureBuilder({e["id"]: ModelInfo.from_catalog(e) for e in load_models_catalog()})
+        _PRIORS[key] = PriorPredictor(random_state=0).fit(builder, [*load_seed_observations(), *measurements])
+    return _PRIORS[key]
 
 
 def forecast(target: Observation, measurements: list[Observation]) -> Accuracy:
