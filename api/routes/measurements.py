@@ -55,6 +55,14 @@ _OPENAPI_BODY: dict[str, Any] = {
 }
 
 
+def _body_error(message: str, *loc: Any, kind: str = "value_error", **ctx: str) -> RequestValidationError:
+    """A 422 about the request body (``loc`` below it), in the form the problem handler renders."""
+    error: dict[str, Any] = {"loc": ("body", *loc), "msg": message, "type": kind}
+    if ctx:
+        error["ctx"] = ctx
+    return RequestValidationError([error])
+
+
 async def measurements_body(request: Request) -> list[MeasurementCreate]:
     """The POSTed measurements: a JSON list, or a CSV upload (``Content-Type: text/csv``), 1 to 10,000."""
     raw = await request.body()
@@ -64,31 +72,16 @@ async def measurements_body(request: Request) -> list[MeasurementCreate]:
             try:
                 data: Any = measurement_dicts_from_csv(raw.decode("utf-8-sig"))
             except UnicodeDecodeError:
-                raise RequestValidationError(
-                    [{"loc": ("body",), "msg": "CSV must be UTF-8 text", "type": "value_error"}]
-                ) from None
+                raise _body_error("CSV must be UTF-8 text") from None
             except CsvRowError as exc:
-                loc = ("body",) if exc.row < 0 else ("body", exc.row)
-                raise RequestValidationError(
-                    [{"loc": (*loc, exc.column), "msg": str(exc), "type": "value_error"}]
-                ) from None
+                raise _body_error(str(exc), *(() if exc.row < 0 else (exc.row,)), exc.column) from None
         else:
             data = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise RequestValidationError(
-            [{"loc": ("body",), "msg": "invalid", "type": "json_invalid", "ctx": {"error": exc.msg}}]
-        ) from None
+        raise _body_error("invalid", kind="json_invalid", error=exc.msg) from None
     if not isinstance(data, list) or not 1 <= len(data) <= MAX_MEASUREMENTS_PER_POST:
         count = f"got {len(data)}" if isinstance(data, list) else f"got a JSON {type(data).__name__}"
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("body",),
-                    "msg": f"must be a list of 1 to {MAX_MEASUREMENTS_PER_POST} measurements ({count})",
-                    "type": "value_error",
-                }
-            ]
-        )
+        raise _body_error(f"must be a list of 1 to {MAX_MEASUREMENTS_PER_POST} measurements ({count})")
     try:
         return _BODY.validate_python(data)
     except ValidationError as exc:

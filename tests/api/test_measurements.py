@@ -108,3 +108,17 @@ def test_measurements_body_is_documented_as_json_or_csv(client: TestClient) -> N
     content = spec["paths"]["/v1/measurements"]["post"]["requestBody"]["content"]
     assert set(content) == {"application/json", "text/csv"}
     assert "eval_examples" in content["application/json"]["schema"]["items"]["properties"]
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [(b"[{", "not valid JSON"), (b'{"task": "t"}', "got a JSON dict"), (b"\xff\xfe", "not valid JSON")],
+)
+def test_a_body_that_is_not_a_json_list_is_named(client: TestClient, content: bytes, says: str) -> None:
+    response = client.post("/v1/measurements", content=content, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and says in response.json()["errors"][0]["detail"], response.text
+
+
+def test_csv_that_is_not_utf8_is_named(client: TestClient) -> None:
+    response = client.post("/v1/measurements", content=b"task,source\n\xff\n", headers={"Content-Type": "text/csv"})
+    assert response.status_code == 422 and "UTF-8" in response.json()["errors"][0]["detail"]
