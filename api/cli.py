@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 import subprocess
 import sys
 from typing import Annotated
@@ -55,28 +54,43 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
     worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Also start an embedded Celery worker.")] = True,
 ) -> None:
-    """Migrate and seed the database, then serve the API and UI (and an embedded worker)."""
+    """Migrate and seed the database, then serve the API and UI (and a supervised embedded worker)."""
     import uvicorn
 
+    from api.embedded_worker import EmbeddedWorker
+    from api.preflight import install_hint, missing_requirements
+
+    _configure_logging()
+    missing = missing_requirements()
+    if missing:
+        typer.echo(
+            "tunecast cannot start: these packages are missing or the wrong version: "
+            + ", ".join(str(m) for m in missing)
+            + f"; {install_hint()}",
+            err=True,
+        )
+        raise typer.Exit(1)
     from api.app import create_app
     from api.catalog import prepare_database
 
-    _configure_logging()
     settings = get_settings()
     prepare_database(settings)
-    worker_process: subprocess.Popen[bytes] | None = None
+    embedded: EmbeddedWorker | None = None
     if worker:
-        worker_process = subprocess.Popen(worker_command("cpu,gpu", 1))
-        typer.echo(f"embedded worker started (pid {worker_process.pid}) on {settings.public()['broker_url']}")
-    try:
-        uvicorn.run(create_app(settings, prepare=False), host=host, port=port, log_level="info")
-    finally:
-        if worker_process is not None and worker_process.poll() is None:
-            worker_process.send_signal(signal.SIGTERM)
-            try:
-                worker_process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker_process.kill()
+        missing_worker = missing_requirements("worker")
+        if missing_worker:
+            detail = (
+                "not started: the worker needs "
+                + ", ".join(str(m) for m in missing_worker)
+                + f"; {install_hint('worker')}"
+            )
+            typer.echo(f"embedded worker {detail}", err=True)
+            embedded = EmbeddedWorker.unavailable(detail)
+        else:
+            embedded = EmbeddedWorker(worker_command("cpu,gpu", 1))
+    # The embedded worker starts and stops with the app's lifespan, so uvicorn's SIGTERM/SIGINT handling
+    # (which re-raises the signal once the server is down) stops it before the process exits.
+    uvicorn.run(create_app(settings, prepare=False, embedded_worker=embedded), host=host, port=port, log_level="info")
 
 
 @app.command()
@@ -85,10 +99,21 @@ def worker(
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
 ) -> None:
     """Run a Celery worker (in production: one per GPU machine, `--queues gpu`)."""
+    from api.preflight import install_hint, missing_requirements
+
     wanted = [q.strip() for q in queues.split(",") if q.strip()]
     unknown = sorted(set(wanted) - {"gpu", "cpu"})
     if not wanted or unknown:
         raise typer.BadParameter(f"queues must be gpu and/or cpu, got {queues!r}", param_hint="--queues")
+    missing = missing_requirements() + missing_requirements("worker")
+    if missing:
+        typer.echo(
+            "tunecast worker cannot start: these packages are missing or the wrong version: "
+            + ", ".join(str(m) for m in missing)
+            + f"; {install_hint('worker')}",
+            err=True,
+        )
+        raise typer.Exit(1)
     raise SystemExit(subprocess.call(worker_command(",".join(wanted), concurrency)))
 
 
@@ -171,7 +196,7 @@ def gate(
         prepare_database(settings)
         with session_scope(settings.database_url) as session:
             try:
-                report = evaluate_gate(session=session, database_url=settings.database_url, plan_file=plan)
+                report = evaluate_gate(session=session, plan_file=plan)
             except (InvalidInputError, InfeasibleError) as exc:
                 path = [
                     int(p) if p.isdigit() else p for p in exc.field.replace("[", ".").replace("]", "").split(".") if p

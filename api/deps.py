@@ -8,10 +8,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from api.embedded_worker import EmbeddedWorker
 from storage.db import get_sessionmaker
 from storage.settings import Settings
 
-__all__ = ["SessionDep", "SettingsDep", "get_session", "settings_from_app"]
+__all__ = ["EmbeddedWorkerDep", "SessionDep", "SettingsDep", "get_session", "settings_from_app"]
 
 
 def settings_from_app(request: Request) -> Settings:
@@ -31,3 +32,11 @@ def get_session(settings: SettingsDep) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def embedded_worker_from_app(request: Request) -> EmbeddedWorker | None:
+    worker: EmbeddedWorker | None = getattr(request.app.state, "embedded_worker", None)
+    return worker
+
+
+EmbeddedWorkerDep = Annotated[EmbeddedWorker | None, Depends(embedded_worker_from_app)]

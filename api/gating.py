@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api import planning
+from api.candidates import candidate_label
 from api.schemas.gate import GateReport, PlanFile, RequirementResult
 from api.schemas.plans import Budget
 
@@ -21,12 +22,7 @@ __all__ = ["evaluate_gate", "junit_xml"]
 
 
 def _label(row: dict[str, Any]) -> str:
-    candidate = row["candidate"]
-    model = candidate["model"] if isinstance(candidate["model"], str) else candidate["model"]["id"]
-    method = candidate["method"]
-    params = ", ".join(f"{k}={v}" for k, v in method.items() if k != "name")
-    hardware = candidate["hardware"]
-    return f"{model} / {method['name']}{f' ({params})' if params else ''} on {hardware['count']}x {hardware['gpu']}"
+    return candidate_label(row["candidate"])
 
 
 def _gpu_hours(row: dict[str, Any]) -> float:
@@ -151,9 +147,9 @@ def _markdown(
     return "\n".join(lines) + "\n"
 
 
-def evaluate_gate(*, session: Session, database_url: str, plan_file: PlanFile) -> GateReport:
+def evaluate_gate(*, session: Session, plan_file: PlanFile) -> GateReport:
     request = plan_file.plan_request().model_copy(update={"budget": Budget()})
-    result, _ = planning.compute_plan(session, database_url, request)
+    result, _ = planning.compute_plan(session, request)
     rows: list[dict[str, Any]] = [r for r in result["candidates"] if r["fits"]]
     budget, req = plan_file.budget, plan_file.requirements
 

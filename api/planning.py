@@ -17,15 +17,16 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from api.candidates import candidate_key, candidate_label
 from api.costing import ResolvedCandidates, efficiency_calibration, resolve_candidates
 from api.schemas.cost import Candidate, InlineModel
-from api.schemas.plans import PlanRequest, TaskSpec, WeightsObjective
+from api.schemas.plans import Grid, PlanRequest, TaskSpec, WeightsObjective
 from predictors.accuracy.corpus import load_corpus_observations
 from predictors.accuracy.features import FeatureBuilder, ModelInfo, Observation, make_observation
 from predictors.accuracy.prior import PriorPredictor
 from predictors.accuracy.tiers import Accuracy, predict_accuracies
 from predictors.architecture import architecture_from_hf_config
-from predictors.cost import CostEstimate, cost_reduction_ratio, estimate_costs
+from predictors.cost import CostEstimate, TrainingConfig, cost_reduction_ratio, estimate_costs
 from predictors.errors import InfeasibleError, InvalidInputError
 from predictors.methods import METHODS, parse_method
 from predictors.planner import (
@@ -38,12 +39,13 @@ from predictors.planner import (
     pareto_frontier,
     probe_value,
 )
-from storage.models import BaseModelRow, HardwareRow, MeasurementRow, PlanRow, new_id
+from storage.errors import NotFoundError
+from storage.models import BaseModelRow, HardwareRow, MeasurementRow, PlanRow, PlanVersionRow, new_id
 from storage.repositories import catalog as catalog_repo
 from storage.repositories import plans as plans_repo
 from storage.repositories import tasks as tasks_repo
 
-__all__ = ["compute_plan", "create_plan", "plan_public", "read_plan"]
+__all__ = ["PlanTask", "compute_plan", "create_plan", "plan_changes", "plan_public", "read_plan"]
 
 logger = logging.getLogger("tunecast.planning")
 
@@ -62,31 +64,42 @@ _prior_cache: dict[str, _PriorCacheEntry] = {}
 _prior_lock = threading.Lock()
 
 
-def _task(session: Session, task: TaskSpec | str) -> TaskSpec:
+@dataclass(frozen=True, slots=True)
+class PlanTask:
+    """The task a plan predicts for: its fields (defaults filled) and, for a stored task, its id."""
+
+    spec: TaskSpec
+    task_id: str | None = None
+
+    def owns(self, row: MeasurementRow) -> bool:
+        """Whether a measurement is of this task: by id when both carry one, else by name."""
+        if self.task_id is not None and row.task_id is not None:
+            return row.task_id == self.task_id
+        return row.task == self.spec.name
+
+
+def _task(session: Session, task: TaskSpec | str) -> PlanTask:
+    """An inline task as given; a stored one (by id or unique name) with the fields its datasets filled in."""
     if isinstance(task, TaskSpec):
-        return task
-    row = tasks_repo.get_task(session=session, task_id=task, field="task", location="body")
-    n_choices = round(1 / row.chance_accuracy) if row.chance_accuracy else None
-    train_examples = (row.stats or {}).get("n_train")
-    return TaskSpec(
-        name=row.name,
-        kind=row.kind,
-        n_choices=n_choices if n_choices and n_choices >= 2 else None,
-        train_examples=int(train_examples) if isinstance(train_examples, int) and train_examples > 0 else None,
-    )
+        return PlanTask(task)
+    row = tasks_repo.find_task(session=session, reference=task)
+    if row is None:
+        raise NotFoundError("task", task, field="task", location="body")
+    values = tasks_repo.task_values(row)
+    return PlanTask(TaskSpec.model_validate({k: values[k] for k in TaskSpec.model_fields}), row.id)
 
 
-def _observation_from_measurement(row: MeasurementRow, task: TaskSpec) -> Observation:
+def _observation_from_measurement(row: MeasurementRow, task: PlanTask) -> Observation:
     candidate = row.candidate or {}
-    same_task = row.task == task.name
+    same_task = task.owns(row)
     return make_observation(
         model_id=row.model_id,
         method=candidate.get("method") or {"name": row.method_name},
-        task=row.task,
-        task_kind=task.kind if same_task else str(candidate.get("task_kind", "multiple_choice")),
-        n_choices=task.n_choices if same_task else candidate.get("n_choices"),
+        task=task.spec.name if same_task else (row.task_id or row.task),
+        task_kind=task.spec.kind if same_task else str(candidate.get("task_kind", "multiple_choice")),
+        n_choices=task.spec.n_choices if same_task else candidate.get("n_choices"),
         training=candidate.get("training"),
-        task_train_examples=task.train_examples if same_task else None,
+        task_train_examples=task.spec.train_examples if same_task else None,
         accuracy=row.accuracy,
         source=row.source,
         eval_examples=row.eval_examples,
@@ -158,12 +171,6 @@ def _candidate_json(candidate: Candidate) -> dict[str, Any]:
     return data
 
 
-def _candidate_key(candidate: Candidate) -> str:
-    """A stable identity for a candidate (sha256 of its canonical JSON), to join predictions and runs."""
-    canonical = json.dumps(_candidate_json(candidate), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 def _observation(candidate: Candidate, task: TaskSpec) -> Observation:
     return make_observation(
         model_id=candidate.model_id,
@@ -194,11 +201,29 @@ def _suggested_probe(candidate: Candidate, cost: CostEstimate) -> dict[str, Any]
     }
 
 
-def _validate_grid(session: Session, request: PlanRequest) -> None:
-    """Check each grid axis once, so an error points at the grid entry, not at an expanded candidate."""
-    grid = request.grid
-    if grid is None:
-        return
+def _unique(items: Sequence[Any], key: Any) -> list[Any]:
+    """``items`` without later repeats of an equal ``key(item)``, in order."""
+    seen: set[Any] = set()
+    kept = []
+    for item in items:
+        k = key(item)
+        if k not in seen:
+            seen.add(k)
+            kept.append(item)
+    return kept
+
+
+def _task_training(training: TrainingConfig, task: TaskSpec) -> TrainingConfig:
+    """The task's training-set size is the default of ``training.train_examples`` (packed ``dataset_tokens``
+    and an explicit ``train_examples`` win), so costing and forecasting train on the task's data."""
+    if training.train_examples is not None or training.dataset_tokens is not None or task.train_examples is None:
+        return training
+    return training.model_copy(update={"train_examples": task.train_examples})
+
+
+def _canonical_grid(session: Session, grid: Grid, task: TaskSpec) -> Grid:
+    """Check each grid axis once (errors point at the grid entry, not at an expanded candidate), fill every
+    method's defaults, and drop repeats: equal configurations are one candidate with one forecast."""
     for j, model in enumerate(grid.models):
         if isinstance(model, str) and session.get(BaseModelRow, model) is None:
             raise InvalidInputError(f"grid.models[{j}]", f"unknown model {model!r}; see GET /v1/models")
@@ -208,30 +233,42 @@ def _validate_grid(session: Session, request: PlanRequest) -> None:
             except InvalidInputError as exc:
                 field = f"grid.models[{j}].architecture{exc.field.removeprefix('architecture')}"
                 raise InvalidInputError(field, exc.message) from None
-    for j, method in enumerate(grid.methods):
-        parse_method(method, field=f"grid.methods[{j}]")
+    methods = [
+        parse_method(method, field=f"grid.methods[{j}]").model_dump(mode="json")
+        for j, method in enumerate(grid.methods)
+    ]
     for j, hardware in enumerate(grid.hardware):
         if session.get(HardwareRow, hardware.gpu) is None:
             raise InvalidInputError(f"grid.hardware[{j}].gpu", f"unknown GPU {hardware.gpu!r}; see GET /v1/hardware")
-
-
-def compute_plan(
-    session: Session, database_url: str, request: PlanRequest
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    task = _task(session, request.task)
-    _validate_grid(session, request)
-    candidates = request.expanded_candidates()
-    field = "candidates" if request.candidates is not None else "grid.candidates"
-    resolved: ResolvedCandidates = resolve_candidates(session=session, candidates=candidates, field=field)
-    costs = estimate_costs(
-        resolved.candidates, hardware=resolved.hardware, calibration=efficiency_calibration(session=session)
+    return grid.model_copy(
+        update={
+            "models": _unique(grid.models, lambda m: m if isinstance(m, str) else m.model_dump_json()),
+            "methods": _unique(methods, lambda m: json.dumps(m, sort_keys=True)),
+            "hardware": _unique(grid.hardware, lambda h: h),
+            "training": _unique([_task_training(t, task) for t in grid.training], lambda t: t),
+        }
     )
 
-    rows = plans_repo.prediction_measurements(session=session)
-    version = plans_repo.measurements_version(session=session)
-    measurements = [_observation_from_measurement(row, task) for row in rows]
-    entry = _prior(session, measurements)
-    inline = {
+
+def _plan_candidates(session: Session, request: PlanRequest, task: TaskSpec) -> tuple[list[Candidate], str]:
+    """The request's candidates in canonical form (method defaults and the task's data size filled in),
+    and the field errors about them name."""
+    if request.grid is not None:
+        return _canonical_grid(session, request.grid, task).expand(), "grid.candidates"
+    candidates = [
+        candidate.model_copy(
+            update={
+                "method": parse_method(candidate.method, field=f"candidates[{i}].method").model_dump(mode="json"),
+                "training": _task_training(candidate.training, task),
+            }
+        )
+        for i, candidate in enumerate(request.candidates or [])
+    ]
+    return candidates, "candidates"
+
+
+def _inline_models(resolved: ResolvedCandidates) -> dict[str, ModelInfo]:
+    return {
         model_id: ModelInfo(
             id=model_id,
             architecture=architecture_from_hf_config(model.architecture),
@@ -241,6 +278,24 @@ def compute_plan(
         for model_id, model in resolved.models.items()
         if isinstance(model, InlineModel)
     }
+
+
+def compute_plan(session: Session, request: PlanRequest) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Cost and forecast every candidate, choose, and say which probes to buy: ``(result, predictions)``,
+    the predictions being what the plan stores to check against later runs."""
+    plan_task = _task(session, request.task)
+    task = plan_task.spec
+    candidates, field = _plan_candidates(session, request, task)
+    resolved: ResolvedCandidates = resolve_candidates(session=session, candidates=candidates, field=field)
+    costs = estimate_costs(
+        resolved.candidates, hardware=resolved.hardware, calibration=efficiency_calibration(session=session)
+    )
+
+    watermark = plans_repo.measurements_watermark(session=session)
+    rows = plans_repo.prediction_measurements(session=session)
+    measurements = [_observation_from_measurement(row, plan_task) for row in rows]
+    entry = _prior(session, measurements)
+    inline = _inline_models(resolved)
     prior = entry.prior.with_models(inline) if entry.prior is not None and inline else entry.prior
     observations = [_observation(c, task) for c in candidates]
     accuracies = predict_accuracies(
@@ -313,10 +368,8 @@ def compute_plan(
     for forecast in accuracies:
         tiers[forecast.tier] = tiers.get(forecast.tier, 0) + 1
 
-    informed_pairs = {
-        (observations[i].model_id, task.name) for i, a in enumerate(accuracies) if a.tier in {"probe", "measured"}
-    }
-    prediction_cost = float(sum(r.cost_usd or 0.0 for r in rows if (r.model_id, r.task) in informed_pairs))
+    informed_models = {observations[i].model_id for i, a in enumerate(accuracies) if a.tier in {"probe", "measured"}}
+    prediction_cost = float(sum(r.cost_usd or 0.0 for r in rows if r.model_id in informed_models and plan_task.owns(r)))
     exhaustive = float(total_usd[fitting].sum())
     shown = (
         set(range(len(candidates)))
@@ -332,7 +385,7 @@ def compute_plan(
     listed_rows = [row(i) for i in sorted(shown)]
     recommendation_row: dict[str, Any] = {**row(recommended), "reason": choice.reason, "expected_regret": regret}
     result: dict[str, Any] = {
-        "task": task.model_dump(mode="json"),
+        "task": {**task.model_dump(mode="json"), "id": plan_task.task_id},
         "n_candidates": len(candidates),
         "candidates": listed_rows,
         "frontier": frontier,
@@ -350,54 +403,132 @@ def compute_plan(
         "exhaustive_cost_usd": exhaustive,
         "cost_reduction_ratio": cost_reduction_ratio(exhaustive, prediction_cost) if exhaustive > 0 else None,
         "tiers": tiers,
-        "measurements_version": version,
+        "measurements_watermark": watermark,
     }
     # Every listed candidate gets a stored prediction, so a verification run of any of them (the UI's
     # "verify") is checked against what was predicted for it.
     predictions: list[dict[str, Any]] = []
-    prediction_ids: dict[int, str] = {}
-    for i in sorted(shown):
-        stored: Accuracy = accuracies[i]
-        prediction_ids[i] = new_id()
+    for listed in listed_rows:
+        stored: Accuracy = accuracies[listed["index"]]
+        listed["prediction_id"] = new_id()
         predictions.append(
             {
-                "id": prediction_ids[i],
-                "candidate_key": _candidate_key(candidates[i]),
-                "candidate": _candidate_json(candidates[i]),
+                "id": listed["prediction_id"],
+                "task_id": plan_task.task_id,
+                "candidate_key": candidate_key(listed["candidate"]),
+                "candidate": listed["candidate"],
                 "tier": stored.tier,
                 "predictor": stored.predictor,
                 "accuracy_mean": stored.mean,
                 "accuracy_lower": stored.lower,
                 "accuracy_upper": stored.upper,
-                "cost": costs[i].model_dump(mode="json"),
+                "cost": listed["cost"],
             }
         )
-    for listed in listed_rows:
-        listed["prediction_id"] = prediction_ids[listed["index"]]
-    recommendation_row["prediction_id"] = prediction_ids[recommended]
+    recommendation_row["prediction_id"] = next(r["prediction_id"] for r in listed_rows if r["index"] == recommended)
     return result, predictions
 
 
-def create_plan(*, session: Session, database_url: str, request: PlanRequest) -> PlanRow:
-    result, predictions = compute_plan(session, database_url, request)
+def create_plan(*, session: Session, request: PlanRequest) -> PlanRow:
+    result, predictions = compute_plan(session, request)
     stored_request = request.model_dump(mode="json", exclude_none=True)
-    if isinstance(request.task, str):
-        stored_request["task_id"] = request.task
-    return plans_repo.create_plan(session=session, request=stored_request, result=result, predictions=predictions)
+    task_id = result["task"].get("id")
+    if task_id:
+        stored_request["task_id"] = task_id
+    return plans_repo.create_plan(
+        session=session, request=stored_request, result=result, predictions=predictions, task_id=task_id
+    )
 
 
-def read_plan(*, session: Session, database_url: str, plan_id: str) -> PlanRow:
-    """A stored plan, re-predicted first when measurements changed since it was computed."""
+MAX_LISTED_CHANGES = 50
+
+
+def _forecast_moved(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    return before.get("tier") != after.get("tier") or any(
+        abs(float(before.get(k) or 0.0) - float(after.get(k) or 0.0)) > 1e-9 for k in ("mean", "lower", "upper")
+    )
+
+
+def plan_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """What a re-prediction changed: the pick (by candidate), the forecasts that moved (largest first) and
+    the candidates whose cost changed; empty lists and no pick when nothing did."""
+    old = {candidate_key(r["candidate"]): r for r in before.get("candidates", [])}
+
+    def brief(forecast: dict[str, Any]) -> dict[str, Any]:
+        return {k: forecast.get(k) for k in ("mean", "lower", "upper", "tier", "predictor")}
+
+    moved, repriced = [], 0
+    for row in after.get("candidates", []):
+        previous = old.get(candidate_key(row["candidate"]))
+        if previous is None:
+            continue
+        if _forecast_moved(previous["accuracy"], row["accuracy"]):
+            moved.append(
+                {
+                    "index": row["index"],
+                    "label": candidate_label(row["candidate"]),
+                    "from": brief(previous["accuracy"]),
+                    "to": brief(row["accuracy"]),
+                }
+            )
+        repriced += abs(float(previous["total_usd"]) - float(row["total_usd"])) > 1e-12 * max(1.0, row["total_usd"])
+    moved.sort(key=lambda m: -abs(float(m["to"]["mean"]) - float(m["from"]["mean"])))
+    pick_before, pick_after = before.get("recommendation") or {}, after.get("recommendation") or {}
+    pick = None
+    if pick_before.get("candidate") != pick_after.get("candidate"):
+        pick = {
+            "from": candidate_label(pick_before["candidate"]) if pick_before.get("candidate") else None,
+            "to": candidate_label(pick_after["candidate"]) if pick_after.get("candidate") else None,
+        }
+    return {"pick": pick, "moved": moved[:MAX_LISTED_CHANGES], "n_moved": len(moved), "n_repriced": int(repriced)}
+
+
+def _trigger(rows: Sequence[MeasurementRow]) -> dict[str, Any]:
+    return {
+        "reason": "new measurements",
+        "n_measurements": len(rows),
+        "measurements": [
+            {
+                "id": r.id,
+                "task": r.task,
+                "model": r.model_id,
+                "method": r.method_name,
+                "accuracy": r.accuracy,
+                "source": r.source,
+            }
+            for r in rows[:MAX_LISTED_CHANGES]
+        ],
+    }
+
+
+def read_plan(*, session: Session, plan_id: str) -> PlanRow:
+    """A stored plan, re-predicted first when measurements changed since it was computed. A re-prediction
+    that changes a forecast, a cost or the pick becomes the plan's next version, saying which measurements
+    triggered it and what moved; one that changes nothing shown only records that it saw them."""
     plan = plans_repo.get_plan(session=session, plan_id=plan_id)
-    if plan.result.get("measurements_version") != plans_repo.measurements_version(session=session):
-        request = PlanRequest.model_validate({k: v for k, v in plan.request.items() if k != "task_id"})
-        result, predictions = compute_plan(session, database_url, request)
-        plan = plans_repo.replace_plan_result(session=session, plan=plan, result=result, predictions=predictions)
-    return plan
+    seen = plan.result.get("measurements_watermark")
+    if seen == plans_repo.measurements_watermark(session=session):
+        return plan
+    request = PlanRequest.model_validate({k: v for k, v in plan.request.items() if k != "task_id"})
+    result, predictions = compute_plan(session, request)
+    changed = plan_changes(plan.result, result)
+    if changed["pick"] is None and not changed["n_moved"] and not changed["n_repriced"]:
+        return plans_repo.set_plan_result(
+            session=session,
+            plan=plan,
+            result={**plan.result, "measurements_watermark": result["measurements_watermark"]},
+        )
+    trigger = _trigger(plans_repo.measurements_since(session=session, watermark=seen))
+    return plans_repo.add_plan_version(
+        session=session, plan=plan, result=result, predictions=predictions, trigger=trigger, changed=changed
+    )
 
 
-def plan_public(plan: PlanRow) -> dict[str, Any]:
-    result = dict(plan.result)
+def plan_public(plan: PlanRow, *, versions: Sequence[PlanVersionRow], version: int | None = None) -> dict[str, Any]:
+    """The plan as the API shows it: the latest version (or ``version``) and the history of versions."""
+    shown = next((v for v in versions if v.version == version), None) if version is not None else None
+    result = dict(shown.result if shown is not None else plan.result)
+    result.pop("measurements_watermark", None)
     result.pop("measurements_version", None)
     return {
         "id": plan.id,
@@ -405,5 +536,11 @@ def plan_public(plan: PlanRow) -> dict[str, Any]:
         "request": plan.request,
         "created_at": plan.created_at,
         "updated_at": plan.updated_at,
+        "version": shown.version if shown is not None else plan.version,
+        "latest_version": plan.version,
+        "versions": [
+            {"version": v.version, "created_at": v.created_at, "trigger": v.trigger, "changed": v.changed}
+            for v in versions
+        ],
         **result,
     }

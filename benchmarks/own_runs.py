@@ -46,7 +46,7 @@ from storage.catalogs import load_models_catalog
 
 REPO = Path(__file__).resolve().parents[1]
 FORTUNES = Path("/usr/share/games/fortunes")
-MODEL_ID = "smollm2-135m"
+MODEL_ID = "smollm2-135m-instruct"
 SEED = 0
 OWN_RUNS_CSV = REPO / "predictors" / "data" / "own_runs.csv"
 
@@ -173,6 +173,7 @@ class Runner:
             data_dir=workdir / "data",
             database_url=f"sqlite:///{workdir}/own_runs.db",
             broker_url=f"sqla+sqlite:///{workdir}/broker.db",
+            model_dirs=str(model_dir.parent),  # workers load only from their model roots
         )
         upgrade(self.settings.database_url)
         self.cache_path = workdir / "results.json"

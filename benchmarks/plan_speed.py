@@ -63,13 +63,13 @@ def main() -> int:
         warm_up = PlanRequest.model_validate({"task": task, "grid": {"models": models[:1], "methods": methods[:1]}})
         n = len(request.expanded_candidates())
         with session_scope(settings.database_url) as session:
-            compute_plan(session, settings.database_url, warm_up)  # trains and caches the prior
+            compute_plan(session, warm_up)  # trains and caches the prior
             started = time.perf_counter()
             resolved = resolve_candidates(session=session, candidates=request.expanded_candidates())
             estimate_costs(resolved.candidates, hardware=resolved.hardware)
             cost_only = time.perf_counter() - started
             started = time.perf_counter()
-            result, _ = compute_plan(session, settings.database_url, request)
+            result, _ = compute_plan(session, request)
             plan_s = time.perf_counter() - started
         print(
             f"plan over {n} candidates (grid 10 models x 10 methods x 5 GPUs x 20 training configs): {plan_s:.2f} s "

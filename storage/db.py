@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -10,7 +11,10 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["get_engine", "get_sessionmaker", "session_scope"]
+__all__ = ["forget_inherited_engines", "get_engine", "get_sessionmaker", "session_scope"]
+
+
+_engines_made: weakref.WeakSet[Engine] = weakref.WeakSet()  # every engine handed out, for forked children
 
 
 @lru_cache(maxsize=16)
@@ -22,6 +26,7 @@ def get_engine(database_url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(database_url, connect_args={"check_same_thread": False, "timeout": 30})
+        _engines_made.add(engine)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -32,7 +37,9 @@ def get_engine(database_url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(database_url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    engine = create_engine(database_url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    _engines_made.add(engine)
+    return engine
 
 
 @lru_cache(maxsize=16)
@@ -51,3 +58,14 @@ def session_scope(database_url: str) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def forget_inherited_engines() -> None:
+    """In a forked child: drop the parent's pooled connections without closing them (they are the
+    parent's sockets), so the child opens its own (SQLAlchemy's "using connection pools with
+    multiprocessing" recipe)."""
+    for engine in list(_engines_made):
+        engine.dispose(close=False)
+    _engines_made.clear()
+    get_sessionmaker.cache_clear()
+    get_engine.cache_clear()

@@ -31,10 +31,12 @@ __all__ = [
     "MeasurementRow",
     "MethodRow",
     "PlanRow",
+    "PlanVersionRow",
     "PredictionRow",
     "RunEventRow",
     "RunRow",
     "TaskRow",
+    "WorkerRow",
     "new_id",
     "utcnow",
 ]
@@ -122,14 +124,21 @@ class HardwareRow(Timestamps, Base):
 
 
 class TaskRow(Timestamps, Base):
-    """A user's task: what is predicted for (kind, chance level, data statistics)."""
+    """A user's task: what is predicted for (kind, choices and chance level, data sizes, statistics).
+
+    ``train_examples`` / ``test_examples`` hold what the user said; ``stats`` holds what the latest dataset
+    measured (``n_train``, ``n_test``), which fills in what the user left out.
+    """
 
     __tablename__ = "tasks"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200), index=True)
     kind: Mapped[str] = mapped_column(String(32))  # classification | multiple_choice | generation
+    n_choices: Mapped[int | None] = mapped_column(Integer)
     chance_accuracy: Mapped[float | None] = mapped_column(Float)
+    train_examples: Mapped[int | None] = mapped_column(BigInteger)
+    test_examples: Mapped[int | None] = mapped_column(BigInteger)
     stats: Mapped[dict[str, Any]]
 
 
@@ -149,12 +158,31 @@ class DatasetRow(Timestamps, Base):
 
 
 class PlanRow(Timestamps, Base):
+    """A plan: its request and its latest result (``version``); every version is a :class:`PlanVersionRow`."""
+
     __tablename__ = "plans"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
     status: Mapped[str] = mapped_column(String(16), default="ready")
     task_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"), index=True)
     request: Mapped[dict[str, Any]]
+    result: Mapped[dict[str, Any]]  # the latest version's result, kept here so lists read one row per plan
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class PlanVersionRow(Base):
+    """One prediction of a plan: what triggered it (which new measurements), what changed against the
+    version before (the pick, the forecasts that moved) and its whole result."""
+
+    __tablename__ = "plan_versions"
+    __table_args__ = (Index("ix_plan_versions_plan_version", "plan_id", "version", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    trigger: Mapped[dict[str, Any]]
+    changed: Mapped[dict[str, Any]]
     result: Mapped[dict[str, Any]]
 
 
@@ -165,6 +193,7 @@ class PredictionRow(Timestamps, Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
     plan_id: Mapped[str | None] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
+    plan_version: Mapped[int | None] = mapped_column(Integer)
     task_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"), index=True)
     candidate_key: Mapped[str] = mapped_column(String(64), index=True)
     candidate: Mapped[dict[str, Any]]
@@ -222,7 +251,8 @@ class MeasurementRow(Timestamps, Base):
     __table_args__ = (Index("ix_measurements_task_model", "task", "model_id"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
-    task: Mapped[str] = mapped_column(String(200))
+    task: Mapped[str] = mapped_column(String(200))  # the task's name (or the name an import gave)
+    task_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"), index=True)
     model_id: Mapped[str] = mapped_column(String(128))
     method_name: Mapped[str] = mapped_column(String(64), index=True)
     candidate: Mapped[dict[str, Any]]
@@ -235,3 +265,24 @@ class MeasurementRow(Timestamps, Base):
     seed: Mapped[int | None] = mapped_column(Integer)
     eval_examples: Mapped[int | None] = mapped_column(Integer)
     run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), unique=True)
+
+
+class WorkerRow(Base):
+    """A worker process as it reports itself: its queues, host, versions, the models it can load and
+    when it last said it is alive (a heartbeat every few seconds while it runs)."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)  # the Celery node name, queue@host
+    boot_id: Mapped[str] = mapped_column(String(32))  # new each time the process starts
+    hostname: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    queues: Mapped[list[Any]]
+    versions: Mapped[dict[str, Any]]
+    model_roots: Mapped[list[Any]]
+    models: Mapped[list[Any]]
+    hardware: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))  # online | stopped
+    detail: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

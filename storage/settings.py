@@ -6,6 +6,7 @@ their database, broker and data directory from here.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +28,11 @@ class Settings(BaseSettings):
     broker_url: str = Field("", description="Celery broker URL; empty means the embedded SQLite broker in data_dir.")
     max_request_bytes: int = Field(32 * 1024 * 1024, ge=1024, le=2**31, description="Largest accepted request body.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    model_dirs: str = Field(
+        "",
+        description="Directories workers load model weights from, separated by ':' (os.pathsep); empty means "
+        "<data_dir>/models. A catalog id resolves to <root>/<id>/ (HF directory or one .gguf) or <root>/<id>.gguf.",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -58,6 +64,13 @@ class Settings(BaseSettings):
     @property
     def database_is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def model_roots(self) -> list[Path]:
+        """The model roots, absolute (``model_dirs``, else ``<data_dir>/models``)."""
+        parts = [part.strip() for part in self.model_dirs.split(os.pathsep) if part.strip()]
+        roots = [Path(part) for part in parts] or [self.data_dir / "models"]
+        return [root.expanduser().absolute() for root in roots]
 
     def ensure_data_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from api.app import create_app
 from storage.db import get_engine
-from storage.settings import Settings
+from storage.settings import Settings, get_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -61,6 +61,25 @@ def _fresh_postgres_database() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Workers load weights only from their model roots: the tiny models tests build live under pytest's
+    base temporary directory, so that is the root (``TUNECAST_MODEL_DIRS``) of every test's settings and
+    worker process, unless a test sets its own."""
+    root = tmp_path_factory.getbasetemp()
+    previous = os.environ.get("TUNECAST_MODEL_DIRS")
+    os.environ["TUNECAST_MODEL_DIRS"] = str(root)
+    get_settings.cache_clear()
+    try:
+        yield root
+    finally:
+        if previous is None:
+            os.environ.pop("TUNECAST_MODEL_DIRS", None)
+        else:
+            os.environ["TUNECAST_MODEL_DIRS"] = previous
+        get_settings.cache_clear()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])

@@ -84,3 +84,6 @@ def report_hardware(sender: Any = None, **_: Any) -> None:
         hardware.name,
         hardware.memory_bytes / 2**30,
     )
+
+
+import workers.presence  # noqa: E402, F401  (its signal handlers: registration, heartbeat, orphaned runs)

@@ -3,7 +3,8 @@
 For every prediction that a completed run verified (``runs.prediction_id`` → the run's measurement):
 accuracy error (mean absolute error and bias, predicted − measured), 90 % interval coverage (the share
 of measured accuracies inside the predicted [lower, upper]), and the relative error of predicted peak
-memory and step time where both sides have them — grouped by predictor tier and method, and overall.
+memory and step time where both sides have them and the run ran on the GPU kind that was predicted for —
+grouped by predictor tier and method, and overall.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def _same_hardware(predicted: dict[str, Any] | None, measured: dict[str, Any] | None) -> bool:
+    """Whether a run ran on the GPU kind its prediction was for (measurements record the hardware used)."""
+    planned = (predicted or {}).get("hardware") or {}
+    used = (measured or {}).get("hardware") or {}
+    return bool(planned.get("gpu")) and planned.get("gpu") == used.get("gpu")
+
+
 def _summary(pairs: list[CalibrationPair]) -> dict[str, Any]:
     errors: list[float] = []
     inside: list[float] = []
@@ -36,6 +44,8 @@ def _summary(pairs: list[CalibrationPair]) -> dict[str, Any]:
         if None not in (prediction.accuracy_lower, prediction.accuracy_upper, measurement.accuracy):
             lower, upper = float(prediction.accuracy_lower or 0.0), float(prediction.accuracy_upper or 0.0)
             inside.append(1.0 if lower <= float(measurement.accuracy or 0.0) <= upper else 0.0)
+        if not _same_hardware(prediction.candidate, measurement.candidate):
+            continue  # a CPU run (or another GPU) says nothing about the predicted GPU's memory and step time
         predicted_memory = (prediction.cost or {}).get("peak_memory_bytes")
         if predicted_memory and measurement.peak_memory_bytes:
             memory.append(abs(float(predicted_memory) - measurement.peak_memory_bytes) / measurement.peak_memory_bytes)

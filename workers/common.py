@@ -8,7 +8,9 @@ from typing import Any
 from predictors.errors import InvalidInputError
 from predictors.methods import MethodConfig, parse_method
 from workers.errors import RunInputError
+from workers.hardware import measured_hardware
 from workers.modeling import Meter
+from workers.runtime import RunContext, model_id_of
 
 __all__ = ["candidate_method", "measurement_values", "metered_result", "seed_everything", "training_value"]
 
@@ -50,12 +52,19 @@ def metered_result(meter: Meter, *, device_name: str, n_gpus: int) -> dict[str, 
 
 
 def measurement_values(
-    *, task_id: str | None, candidate: dict[str, Any], method_name: str, kind: str, result: dict[str, Any], seed: int
+    context: RunContext, *, method_name: str, kind: str, result: dict[str, Any], seed: int
 ) -> dict[str, Any]:
-    model = candidate.get("model") or {}
+    """The run's measurement: of the task (name and id) and the candidate as it really ran — the hardware it
+    ran on instead of the one requested, and the training set it trained on (``train_set_examples``, of
+    which ``data_fraction`` was used) — so it is compared and learned from as what it is."""
+    candidate = dict(context.candidate)
+    candidate["hardware"] = measured_hardware(context.hardware)
+    if result.get("train_set_examples"):
+        candidate["training"] = {**(candidate.get("training") or {}), "train_examples": result["train_set_examples"]}
     return {
-        "task": task_id or "",
-        "model_id": str(model.get("id", "")) if isinstance(model, dict) else str(model),
+        "task": context.task_name,
+        "task_id": context.task_id,
+        "model_id": model_id_of(candidate),
         "method_name": method_name,
         "candidate": {**candidate, "run_kind": kind},
         "accuracy": result.get("accuracy"),

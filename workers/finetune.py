@@ -180,7 +180,7 @@ def run_finetune(context: RunContext) -> RunOutcome:
     seed_everything(seed)
     weight_dtype, autocast_dtype = precision_dtypes(str(training_value(candidate, "precision", "bf16")), device)
     meter = Meter(device)
-    model, tokenizer = load_model(candidate.get("model"), device=device, dtype=weight_dtype, quantization=quantization)
+    model, tokenizer = load_model(context.model, device=device, dtype=weight_dtype, quantization=quantization)
     if quantization:
         import peft
 
@@ -190,9 +190,8 @@ def run_finetune(context: RunContext) -> RunOutcome:
     micro_batch = int(training_value(candidate, "micro_batch_size", 4))
     accumulation = int(training_value(candidate, "gradient_accumulation_steps", 1))
     kind = context.dataset.kind
-    train = training_subset(
-        format_examples(kind, context.dataset.train, labels=context.labels), candidate=candidate, seed=seed
-    )
+    train_set = format_examples(kind, context.dataset.train, labels=context.labels)
+    train = training_subset(train_set, candidate=candidate, seed=seed)
     test = format_examples(kind, context.dataset.test, labels=context.labels)[: int(options.get("eval_limit") or 1000)]
     head: torch.nn.Linear | None = None
     if plan.get("trainable") == "head":
@@ -252,6 +251,7 @@ def run_finetune(context: RunContext) -> RunOutcome:
         "accuracy": accuracy,
         "n_test": len(test),
         "n_train": len(train),
+        "train_set_examples": int(training_value(candidate, "train_examples", None) or len(train_set)),
         "steps": steps,
         "final_loss": loss_value,
         "step_time_s": sum(measured_steps) / len(measured_steps),
@@ -273,14 +273,14 @@ def run_finetune(context: RunContext) -> RunOutcome:
         device_name=context.hardware.name,
         memory_bytes=context.hardware.memory_bytes,
         step_time_s=result["step_time_s"],
+        architecture=context.model.get("architecture"),
     )
     if measured_row is not None:
         result["calibration_row"] = measured_row
     return RunOutcome(
         result=result,
         measurement=measurement_values(
-            task_id=context.task_id,
-            candidate=candidate,
+            context,
             method_name=method.name,
             kind="finetune",
             result=result,

@@ -18,12 +18,15 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from predictors.architecture import architecture_from_hf_config, count_parameters
+from predictors.errors import InvalidInputError
 from workers.errors import RunInputError
 from workers.hardware import current_rss_bytes
 
 __all__ = [
     "Example",
     "Meter",
+    "check_identity",
     "choice_logprobs",
     "format_examples",
     "generate_answers",
@@ -54,7 +57,9 @@ def precision_dtypes(precision: str, device: torch.device) -> tuple[torch.dtype,
 def load_model(
     model_spec: Any, *, device: torch.device, dtype: torch.dtype, quantization: dict[str, Any] | None = None
 ) -> tuple[Any, Any]:
-    """(causal LM, tokenizer) from ``{"id", "path"}``; a ``.gguf`` path goes through transformers' GGUF loader.
+    """(causal LM, tokenizer) from ``{"id", "path", "architecture"?}``; a ``.gguf`` path goes through
+    transformers' GGUF loader. The path is one :func:`workers.runtime.execute_run` resolved inside the model
+    roots; with an ``architecture`` the loaded weights must match it (:func:`check_identity`).
 
     ``quantization`` (QLoRA's plan: ``load_in_4bit``, ``bnb_4bit_quant_type``, ``bnb_4bit_use_double_quant``)
     loads the frozen base in 4 bits with bitsandbytes, on CUDA only.
@@ -86,6 +91,7 @@ def load_model(
         )
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+        check_identity(model, model_spec)
         return model, tokenizer
     else:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
@@ -94,10 +100,55 @@ def load_model(
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     if getattr(model.config, "pad_token_id", None) is None:
         model.config.pad_token_id = tokenizer.pad_token_id
+    check_identity(model, model_spec)
     model = model.to(device)  # type: ignore[arg-type]
     if device.type == "cpu":
         torch.set_num_threads(cpu_threads_for(sum(p.numel() for p in model.parameters())))
     return model, tokenizer
+
+
+PARAMETER_TOLERANCE = 0.01
+IDENTITY_FIELDS = (
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "vocab_size",
+)
+
+
+def check_identity(model: Any, model_spec: dict[str, Any]) -> None:
+    """Fail the run unless the loaded weights are the model the candidate names: ``model_spec["architecture"]``
+    (the catalog's config, or the one the client gave) fixes the architecture fields and the parameter count,
+    which must agree within 1 %. Without an architecture there is nothing to check against (a model of the
+    user's own naming), and the run goes ahead."""
+    expected = model_spec.get("architecture")
+    if not isinstance(expected, dict):
+        return
+    try:
+        arch = architecture_from_hf_config(expected)
+    except InvalidInputError as exc:
+        raise RunInputError("candidate.model.architecture", exc.message) from None
+    config = model.config
+    mismatches = []
+    if getattr(config, "model_type", arch.model_type) != arch.model_type:
+        mismatches.append(f"model_type {config.model_type!r}, not {arch.model_type!r}")
+    for name in IDENTITY_FIELDS:
+        loaded, wanted = getattr(config, name, None), getattr(arch, name)
+        if loaded is not None and wanted is not None and int(loaded) != int(wanted):
+            mismatches.append(f"{name} {loaded}, not {wanted}")
+    wanted_params = count_parameters(arch).total_params
+    loaded_params = (
+        int(model.num_parameters()) if hasattr(model, "num_parameters") else sum(p.numel() for p in model.parameters())
+    )
+    if abs(loaded_params - wanted_params) > PARAMETER_TOLERANCE * wanted_params:
+        mismatches.append(f"{loaded_params:,} parameters, not {wanted_params:,} (more than 1 % off)")
+    if mismatches:
+        raise RunInputError(
+            "candidate.model",
+            f"the weights at {model_spec.get('path')} are not {model_spec.get('id')!r}: " + "; ".join(mismatches),
+        )
 
 
 _DEFAULT_THREADS = torch.get_num_threads()

@@ -94,7 +94,7 @@ def run_passuntil_probe(context: RunContext) -> RunOutcome:
     device = pick_device()
     weight_dtype, _ = precision_dtypes(str(training_value(candidate, "precision", "bf16")), device)
     meter = Meter(device)
-    model, tokenizer = load_model(candidate.get("model"), device=device, dtype=weight_dtype)
+    model, tokenizer = load_model(context.model, device=device, dtype=weight_dtype)
     model.eval()
     max_len = int(training_value(candidate, "seq_len", 0) or getattr(model.config, "max_position_embeddings", 2048))
     train = format_examples("generation", context.dataset.train, labels=None)
@@ -143,8 +143,7 @@ def run_passuntil_probe(context: RunContext) -> RunOutcome:
     return RunOutcome(
         result=result,
         measurement=measurement_values(
-            task_id=context.task_id,
-            candidate=candidate,
+            context,
             method_name=method_name,
             kind="passuntil_probe",
             result=result,

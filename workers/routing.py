@@ -19,11 +19,11 @@ from predictors.architecture import Architecture, architecture_from_hf_config, c
 from predictors.errors import InvalidInputError
 from predictors.methods import get_method, parse_method
 from storage.catalogs import load_hardware_catalog
+from workers.hardware import catalog_gpu_id
 
 __all__ = [
     "CPU_QUEUE_MAX_BYTES",
     "calibration_row",
-    "catalog_gpu_id",
     "choose_queue",
     "fallback_prediction",
     "model_architecture",
@@ -39,11 +39,12 @@ CPU_QUEUE_MAX_BYTES = 16 * 2**30
 _BYTES_PER_WEIGHT = {"fp32": 4.0, "bf16-mixed": 4.0, "bf16": 2.0, "fp16": 2.0, "int8": 1.0, "nf4": 0.5}
 
 
-def model_architecture(model: Any) -> Architecture | None:
-    """The architecture of ``{"id", "architecture"}`` or of ``{"id", "path"}`` (its config.json), if readable."""
+def model_architecture(model: Any, fallback: dict[str, Any] | None = None) -> Architecture | None:
+    """The architecture of ``{"id", "architecture"}``, else ``fallback`` (a catalog model's config), else of
+    ``{"id", "path"}`` (its config.json), if readable."""
     if not isinstance(model, dict):
         return None
-    config = model.get("architecture")
+    config = model.get("architecture") or fallback
     if config is None and model.get("path"):
         path = Path(str(model["path"])).expanduser()
         config_file = path / "config.json" if path.is_dir() else None
@@ -100,37 +101,21 @@ def predict_with_cost_model(
         return None
 
 
-def catalog_gpu_id(device_name: str, memory_bytes: int) -> str | None:
-    """The hardware-catalog id of a CUDA device from the name torch reports (None when unknown).
-
-    e.g. "NVIDIA H100 80GB HBM3" -> H100-SXM, "NVIDIA A100-SXM4-40GB" -> A100-40GB, "Tesla T4" -> T4.
-    """
-    name = device_name.upper()
-    rules = (
-        ("H200", "H200"),
-        ("H100", "H100-PCIe" if "PCIE" in name else "H100-SXM"),
-        ("A100", "A100-80GB" if memory_bytes > 50 * 2**30 else "A100-40GB"),
-        ("L40S", "L40S"),
-        ("A10G", "A10G"),
-        ("4090", "RTX-4090"),
-        ("T4", "T4"),
-        ("L4", "L4"),
-    )
-    for token, gpu in rules:
-        if token in name.replace(" ", ""):
-            return gpu
-    return None
-
-
 def calibration_row(
-    candidate: dict[str, Any], *, device: str, device_name: str, memory_bytes: int, step_time_s: float | None
+    candidate: dict[str, Any],
+    *,
+    device: str,
+    device_name: str,
+    memory_bytes: int,
+    step_time_s: float | None,
+    architecture: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """A measured training step as a cost-model calibration row (CUDA runs on a catalog GPU only: CPU
-    steps say nothing about GPU efficiency)."""
+    steps say nothing about GPU efficiency); ``architecture`` as in :func:`predict_run_cost`."""
     if device != "cuda" or not step_time_s or step_time_s <= 0:
         return None
     gpu = catalog_gpu_id(device_name, memory_bytes)
-    arch = model_architecture(candidate.get("model"))
+    arch = model_architecture(candidate.get("model"), architecture)
     if gpu is None or arch is None:
         return None
     predicted = predict_with_cost_model(candidate, arch, gpu=gpu)
@@ -177,9 +162,12 @@ def fallback_prediction(candidate: dict[str, Any], arch: Architecture, kind: str
     }
 
 
-def predict_run_cost(candidate: dict[str, Any], kind: str) -> dict[str, Any]:
-    """Predicted ``peak_memory_bytes`` (and ``step_time_s`` when the cost model gives one) for routing."""
-    arch = model_architecture(candidate.get("model"))
+def predict_run_cost(
+    candidate: dict[str, Any], kind: str, *, architecture: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Predicted ``peak_memory_bytes`` (and ``step_time_s`` when the cost model gives one) for routing;
+    ``architecture`` (a catalog model's config) is used when the candidate's model carries none."""
+    arch = model_architecture(candidate.get("model"), architecture)
     if arch is None:
         return {"peak_memory_bytes": None, "step_time_s": None, "source": "unknown: model config not readable here"}
     if kind == "finetune":

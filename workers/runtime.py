@@ -17,16 +17,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
+from storage.catalogs import load_models_catalog
 from storage.db import session_scope
-from storage.models import DatasetRow
+from storage.model_files import PathNotAllowedError, allowed_path, local_models
+from storage.models import BaseModelRow, DatasetRow, TaskRow
 from storage.repositories import datasets as datasets_repo
 from storage.repositories import runs as runs_repo
 from storage.repositories.datasets import LoadedDataset
 from storage.settings import Settings, get_settings
 from workers.app import VISIBILITY_TIMEOUT_S
 from workers.errors import RunCancelledError, RunInputError, RunTimeLimitError, TransientRunError
-from workers.hardware import WorkerHardware, detect_hardware
+from workers.hardware import WorkerHardware, detect_hardware, measured_hardware
+from workers.presence import current_worker
 
 __all__ = [
     "MAX_DELIVERIES",
@@ -36,6 +40,8 @@ __all__ = [
     "RunOutcome",
     "execute_run",
     "is_out_of_memory",
+    "model_id_of",
+    "resolve_model",
     "time_limit_s",
 ]
 
@@ -82,10 +88,12 @@ class RunContext:
     candidate: dict[str, Any]
     options: dict[str, Any]
     task_id: str | None
+    task_name: str
     predicted: dict[str, Any]
     dataset_row: DatasetRow
     dataset: LoadedDataset
     hardware: WorkerHardware
+    model: dict[str, Any] = field(default_factory=dict)  # {id, path, format, source, architecture?}: what loads
     deadline: float = field(default=float("inf"))
     _last_report: float = field(default=0.0)
 
@@ -137,9 +145,14 @@ def execute_run(task: Any, run_id: str, kind: str, body: RunBody, *, settings: S
     """Run one delivery of ``run_id``; returns the run's status afterwards (for logs and tests)."""
     settings = settings or get_settings()
     hardware = detect_hardware()
+    worker_name, boot_id = current_worker()
     with session_scope(settings.database_url) as session:
         decision, row = runs_repo.begin_delivery(
-            session=session, run_id=run_id, worker=hardware.hostname, max_deliveries=MAX_DELIVERIES
+            session=session,
+            run_id=run_id,
+            worker=worker_name or hardware.hostname,
+            worker_boot=boot_id if worker_name else None,
+            max_deliveries=MAX_DELIVERIES,
         )
         if decision != "run" or row is None:
             logger.info("run %s: %s (%s)", run_id, decision, row.status if row else "no such run")
@@ -159,14 +172,19 @@ def execute_run(task: Any, run_id: str, kind: str, body: RunBody, *, settings: S
             )
             return runs_repo.FAILED
         dataset_row = datasets_repo.get_dataset(session=session, dataset_id=row.dataset_id)
+        task_row = session.get(TaskRow, row.task_id) if row.task_id else None
         context_values: dict[str, Any] = {
             "candidate": dict(row.candidate),
             "options": dict(row.options),
             "task_id": row.task_id,
+            "task_name": task_row.name if task_row is not None else (row.task_id or ""),
             "predicted": dict(row.predicted),
         }
     worker_info: dict[str, Any] = {"worker_hardware": hardware.as_dict()}
     try:
+        with session_scope(settings.database_url) as session:
+            model = resolve_model(session=session, settings=settings, candidate=context_values["candidate"])
+        worker_info["model"] = {k: v for k, v in model.items() if k != "architecture"}
         context = RunContext(
             settings=settings,
             run_id=run_id,
@@ -174,10 +192,12 @@ def execute_run(task: Any, run_id: str, kind: str, body: RunBody, *, settings: S
             candidate=context_values["candidate"],
             options=context_values["options"],
             task_id=context_values["task_id"],
+            task_name=context_values["task_name"],
             predicted=context_values["predicted"],
             dataset_row=dataset_row,
             dataset=datasets_repo.load_dataset(dataset_row),
             hardware=hardware,
+            model=model,
         )
         limit_s = time_limit_s(context.options, context.predicted, hardware)
         context.deadline = time.monotonic() + limit_s
@@ -194,7 +214,7 @@ def execute_run(task: Any, run_id: str, kind: str, body: RunBody, *, settings: S
         if is_out_of_memory(exc):
             logger.warning("run %s ran out of memory: %s", run_id, exc)
             result = {**worker_info, "fits": False, "out_of_memory": str(exc)[:2000]}
-            measurement = _oom_measurement(context_values, kind)
+            measurement = _oom_measurement(context_values, kind, hardware)
             return _finish(settings, run_id, runs_repo.SUCCEEDED, result, None, measurement)
         if _transient(exc) and task is not None and task.request.retries < MAX_TRANSIENT_RETRIES:
             with session_scope(settings.database_url) as session:
@@ -208,16 +228,65 @@ def execute_run(task: Any, run_id: str, kind: str, body: RunBody, *, settings: S
     return _finish(settings, run_id, runs_repo.SUCCEEDED, {**worker_info, **outcome.result}, None, outcome.measurement)
 
 
-def _oom_measurement(values: dict[str, Any], kind: str) -> dict[str, Any]:
+def _oom_measurement(values: dict[str, Any], kind: str, hardware: WorkerHardware) -> dict[str, Any]:
     candidate = values["candidate"]
     method = candidate.get("method") or {}
     return {
-        "task": values["task_id"] or "",
-        "model_id": str((candidate.get("model") or {}).get("id", "")),
+        "task": values["task_name"],
+        "task_id": values["task_id"],
+        "model_id": model_id_of(candidate),
         "method_name": str(method.get("name", kind)) if isinstance(method, dict) else str(method),
-        "candidate": {**candidate, "run_kind": kind, "fits": False},
+        "candidate": {**candidate, "hardware": measured_hardware(hardware), "run_kind": kind, "fits": False},
         "accuracy": None,
     }
+
+
+def model_id_of(candidate: dict[str, Any]) -> str:
+    model = candidate.get("model")
+    return str(model.get("id", "")) if isinstance(model, dict) else str(model or "")
+
+
+def resolve_model(*, session: Session, settings: Settings, candidate: dict[str, Any]) -> dict[str, Any]:
+    """The weights this worker loads for the candidate's model, and the architecture they must have.
+
+    A given ``model.path`` must lie inside this worker's model roots or be a packaged model (symlinks
+    followed); without one, the model id resolves under the roots (:mod:`storage.model_files`). The
+    expected architecture is the one the candidate gives, else the catalog's for that id (None for a model
+    of the user's own naming, which nothing can check)."""
+    model = candidate.get("model")
+    spec: dict[str, Any] = dict(model) if isinstance(model, dict) else {"id": str(model or "")}
+    model_id = str(spec.get("id") or "")
+    if spec.get("path"):
+        try:
+            path = allowed_path(settings, str(spec["path"]), resolve=True)
+        except PathNotAllowedError as exc:
+            raise RunInputError("candidate.model.path", str(exc)) from None
+        if not path.exists():
+            raise RunInputError("candidate.model.path", f"{str(path)!r} does not exist on this worker")
+        spec.update(path=str(path), source="path")
+    else:
+        local = local_models(settings).get(model_id)
+        if local is None:
+            roots = ", ".join(str(root) for root in settings.model_roots)
+            raise RunInputError(
+                "candidate.model",
+                f"model {model_id!r} is not on this worker: put its weights at <root>/{model_id}/ (a Hugging Face "
+                f"directory or one .gguf file) under a model root ({roots}; TUNECAST_MODEL_DIRS)",
+            )
+        spec.update(path=local.path, format=local.format, source=local.source)
+    if not isinstance(spec.get("architecture"), dict):
+        spec["architecture"] = catalog_architecture(session=session, model_id=model_id)
+    return spec
+
+
+def catalog_architecture(*, session: Session, model_id: str) -> dict[str, Any] | None:
+    """The config of a model the database knows (the catalog and imported models), else of one the shipped
+    catalog lists (a worker may run against a database not yet seeded); None for any other id."""
+    row = session.get(BaseModelRow, model_id) if model_id else None
+    if row is not None:
+        return dict(row.architecture)
+    entry = next((e for e in load_models_catalog() if e["id"] == model_id), None)
+    return dict(entry["architecture"]) if entry is not None else None
 
 
 def _finish(

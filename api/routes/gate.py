@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionDep
 from api.gating import evaluate_gate
 from api.schemas.gate import GateReport, PlanFile
 
@@ -12,5 +12,5 @@ router = APIRouter(prefix="/gate", tags=["gate"])
 
 
 @router.post("", response_model=GateReport)
-def gate(session: SessionDep, settings: SettingsDep, body: PlanFile) -> GateReport:
-    return evaluate_gate(session=session, database_url=settings.database_url, plan_file=body)
+def gate(session: SessionDep, body: PlanFile) -> GateReport:
+    return evaluate_gate(session=session, plan_file=body)

@@ -1,13 +1,14 @@
-"""Plans: candidates costed and forecast, the frontier, and a recommendation under a budget."""
+"""Plans: candidates costed and forecast, the frontier, and a recommendation under a budget; every
+re-prediction is a version."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Query, status
 
 from api import planning
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionDep
 from api.schemas.common import Limit, Offset, Page
 from api.schemas.plans import Plan, PlanRequest, PlanSummary
 from storage.repositories import plans as plans_repo
@@ -17,10 +18,18 @@ router = APIRouter(prefix="/plans", tags=["plans"])
 PlanId = Annotated[str, Path(max_length=64)]
 
 
+def _public(session: SessionDep, plan_id: str, version: int | None = None) -> Plan:
+    plan = plans_repo.get_plan(session=session, plan_id=plan_id)
+    if version is not None:
+        plans_repo.get_plan_version(session=session, plan_id=plan_id, version=version)  # 404 on an unknown one
+    versions = plans_repo.list_plan_versions(session=session, plan_id=plan_id)
+    return Plan.model_validate(planning.plan_public(plan, versions=versions, version=version))
+
+
 @router.post("", response_model=Plan, status_code=status.HTTP_201_CREATED)
-def create_plan(session: SessionDep, settings: SettingsDep, body: PlanRequest) -> Plan:
-    plan = planning.create_plan(session=session, database_url=settings.database_url, request=body)
-    return Plan.model_validate(planning.plan_public(plan))
+def create_plan(session: SessionDep, body: PlanRequest) -> Plan:
+    plan = planning.create_plan(session=session, request=body)
+    return _public(session, plan.id)
 
 
 @router.get("", response_model=Page[PlanSummary])
@@ -33,6 +42,7 @@ def list_plans(session: SessionDep, limit: Limit = 50, offset: Offset = 0) -> Pa
             task=str(row.result.get("task", {}).get("name", "")),
             n_candidates=int(row.result.get("n_candidates", 0)),
             recommendation=row.result.get("recommendation"),
+            version=row.version,
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
@@ -42,6 +52,14 @@ def list_plans(session: SessionDep, limit: Limit = 50, offset: Offset = 0) -> Pa
 
 
 @router.get("/{plan_id}", response_model=Plan)
-def read_plan(session: SessionDep, settings: SettingsDep, plan_id: PlanId) -> Plan:
-    plan = planning.read_plan(session=session, database_url=settings.database_url, plan_id=plan_id)
-    return Plan.model_validate(planning.plan_public(plan))
+def read_plan(
+    session: SessionDep,
+    plan_id: PlanId,
+    version: Annotated[
+        int | None, Query(ge=1, le=10**9, description="A past version (default: re-predict if stale, then the latest).")
+    ] = None,
+) -> Plan:
+    """The latest version, re-predicted first when measurements arrived since; ``?version=N`` for a past one."""
+    if version is None:
+        planning.read_plan(session=session, plan_id=plan_id)
+    return _public(session, plan_id, version)

@@ -9,9 +9,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, status
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import EmbeddedWorkerDep, SessionDep, SettingsDep
+from api.embedded_worker import EmbeddedWorker
 from api.schemas.runs import RunCreate, RunPublic
+from api.worker_status import available_models, run_waiting_for
 from storage.db import session_scope
 from storage.models import RunRow
 from storage.repositories import runs as runs_repo
@@ -26,7 +29,7 @@ RunId = Annotated[str, Path(max_length=64, description="Run id.")]
 SSE_POLL_S = 0.5
 
 
-def to_public(row: RunRow) -> RunPublic:
+def to_public(row: RunRow, *, session: Session, embedded: EmbeddedWorker | None) -> RunPublic:
     return RunPublic.model_validate(
         {
             **{name: getattr(row, name) for name in RunPublic.model_fields if hasattr(row, name)},
@@ -34,6 +37,7 @@ def to_public(row: RunRow) -> RunPublic:
             "dataset": row.dataset_id,
             "plan": row.plan_id,
             "prediction": row.prediction_id,
+            "waiting_for": run_waiting_for(session=session, run=row, embedded=embedded),
         }
     )
 
@@ -42,25 +46,32 @@ def to_public(row: RunRow) -> RunPublic:
 def create_run(
     session: SessionDep,
     settings: SettingsDep,
+    embedded: EmbeddedWorkerDep,
     body: RunCreate,
     idempotency_key: Annotated[str | None, Header(max_length=200, description="Same key, same run.")] = None,
 ) -> RunPublic:
-    """Queue a run; the same ``Idempotency-Key`` (header or field) returns the same run and queues nothing."""
+    """Queue a run; the same ``Idempotency-Key`` (header or field) returns the same run and queues nothing.
+    A model no worker can load (or a path outside the model roots) is a 422 naming ``candidate.model``."""
     run, _created = submit_run(
-        session=session, settings=settings, request=body.model_dump(mode="json"), idempotency_key=idempotency_key
+        session=session,
+        settings=settings,
+        request=body.model_dump(mode="json"),
+        idempotency_key=idempotency_key,
+        available_models=available_models(session=session, settings=settings, embedded=embedded),
     )
-    return to_public(run)
+    return to_public(run, session=session, embedded=embedded)
 
 
 @router.get("/{run_id}", response_model=RunPublic)
-def get_run(session: SessionDep, run_id: RunId) -> RunPublic:
-    return to_public(runs_repo.get_run(session=session, run_id=run_id))
+def get_run(session: SessionDep, embedded: EmbeddedWorkerDep, run_id: RunId) -> RunPublic:
+    """The run's state, progress and result; a queued run says what it waits for (``waiting_for``)."""
+    return to_public(runs_repo.get_run(session=session, run_id=run_id), session=session, embedded=embedded)
 
 
 @router.post("/{run_id}/cancel", response_model=RunPublic, status_code=status.HTTP_202_ACCEPTED)
-def cancel_run(session: SessionDep, run_id: RunId) -> RunPublic:
+def cancel_run(session: SessionDep, embedded: EmbeddedWorkerDep, run_id: RunId) -> RunPublic:
     """Cancel: a queued run at once; a running one at its next step (its status then becomes cancelled)."""
-    return to_public(runs_repo.request_cancel(session=session, run_id=run_id))
+    return to_public(runs_repo.request_cancel(session=session, run_id=run_id), session=session, embedded=embedded)
 
 
 def _event_stream(settings: Settings, run_id: str, after_id: int, timeout_s: float) -> Iterator[str]:

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from api.schemas.workers import WorkersSummary
 
 __all__ = ["Health", "Readiness"]
 
@@ -14,3 +16,4 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     database: Literal["ok", "unavailable"]
     broker: Literal["ok", "embedded", "unavailable"]
+    workers: WorkersSummary = Field(description="Live workers by queue, and the embedded worker's state.")

@@ -67,6 +67,7 @@ class MeasurementCreate(MeasurementBase):
 
 class MeasurementPublic(MeasurementBase):
     id: str
+    task_id: str | None = Field(None, description="The stored task it belongs to, when its task names one.")
     model: str = Field(description="The candidate's model id.")
     method: str = Field(description="The candidate's method name.")
     source: str

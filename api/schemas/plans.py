@@ -8,22 +8,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas.cost import Candidate, InlineModel
+from api.schemas.tasks import TaskSpec
 from predictors.cost import EvaluationConfig, HardwareRequest, TrainingConfig
 
-__all__ = ["Budget", "Grid", "Plan", "PlanRequest", "PlanSummary", "TaskSpec", "Weights"]
+__all__ = ["Budget", "Grid", "Plan", "PlanRequest", "PlanSummary", "PlanVersion", "TaskSpec", "Weights"]
 
 MAX_GRID_CANDIDATES = 100_000
-
-
-class TaskSpec(BaseModel):
-    """An inline task: what accuracy is predicted for."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(..., min_length=1, max_length=200, description="Task name; measurements join on it.")
-    kind: Literal["classification", "multiple_choice", "generation"] = "multiple_choice"
-    n_choices: int | None = Field(None, ge=2, le=100_000, description="Classes or answer options (sets chance).")
-    train_examples: int | None = Field(None, ge=1, le=10**10, description="Labelled training examples available.")
 
 
 class Grid(BaseModel):
@@ -81,7 +71,9 @@ class PlanRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    task: TaskSpec | str = Field(..., description="An inline task, or the id of one created with POST /v1/tasks.")
+    task: TaskSpec | str = Field(
+        ..., description="An inline task, or the id (or unique name) of one created with POST /v1/tasks."
+    )
     candidates: list[Candidate] | None = Field(None, min_length=1, max_length=MAX_GRID_CANDIDATES)
     grid: Grid | None = None
     budget: Budget = Field(default_factory=Budget)
@@ -104,8 +96,18 @@ class PlanSummary(BaseModel):
     task: str
     n_candidates: int
     recommendation: dict[str, Any] | None
+    version: int
     created_at: datetime
     updated_at: datetime
+
+
+class PlanVersion(BaseModel):
+    """One prediction of a plan: what triggered it and what changed against the version before."""
+
+    version: int
+    created_at: datetime
+    trigger: dict[str, Any] = Field(description='{"reason": "created"} or the new measurements that triggered it.')
+    changed: dict[str, Any] = Field(description="pick {from, to} or null, moved forecasts (largest first), n_moved.")
 
 
 class Plan(BaseModel):
@@ -113,6 +115,9 @@ class Plan(BaseModel):
     frontier, the band picks, the recommendation and the 500 most accurate."""
 
     id: str
+    version: int = Field(description="The version shown (the latest unless ?version= asked for another).")
+    latest_version: int
+    versions: list[PlanVersion]
     status: str
     task: dict[str, Any]
     n_candidates: int

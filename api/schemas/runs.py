@@ -7,45 +7,43 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.tasks import UtcDatetime
+from predictors.cost import HardwareRequest, TrainingConfig
 
-__all__ = ["RunCandidate", "RunCreate", "RunModel", "RunOptions", "RunPublic", "RunTraining"]
+__all__ = ["RunCandidate", "RunCreate", "RunModel", "RunOptions", "RunPublic"]
 
 RunKind = Literal["finetune", "icl_probe", "proxy_probe", "passuntil_probe"]
 
 
 class RunModel(BaseModel):
-    """Workers load models offline: a local Hugging Face directory or a ``.gguf`` file."""
+    """The model a worker loads, offline: a catalog id it resolves under its model roots, or a path inside them."""
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(..., min_length=1, max_length=128, description="Model id recorded with the measurement.")
-    path: str = Field(..., min_length=1, max_length=4096, description="Local HF model directory or .gguf file.")
-
-
-class RunTraining(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    micro_batch_size: int = Field(4, ge=1, le=4096)
-    seq_len: int = Field(128, ge=8, le=131072, description="Longest sequence in tokens (prompts left-truncated).")
-    gradient_checkpointing: bool = False
-    precision: Literal["fp32", "bf16-mixed", "bf16", "fp16", "int8", "nf4"] = Field(
-        "bf16", description="On CUDA; CPU workers always compute in fp32 (the result says so)."
+    id: str = Field(..., min_length=1, max_length=128, description="Model id (a catalog id, or your own name).")
+    path: str | None = Field(
+        None,
+        min_length=1,
+        max_length=4096,
+        description="A Hugging Face directory or .gguf file inside a model root (TUNECAST_MODEL_DIRS) or a packaged "
+        "model; omitted, the worker finds <root>/<id>.",
     )
-    optimizer: Literal["adamw"] = "adamw"
-    epochs: float = Field(1.0, gt=0, le=1000)
-    data_fraction: float = Field(1.0, gt=0, le=1)
-    gradient_accumulation_steps: int = Field(1, ge=1, le=4096)
+    architecture: dict[str, Any] | None = Field(
+        None, max_length=2000, description="Its config.json fields, when not a catalog id: the weights must match."
+    )
 
 
 class RunCandidate(BaseModel):
-    """A Candidate (PRODUCT.md) whose model is ``{"id", "path"}``."""
+    """A Candidate (PRODUCT.md) as a worker runs it: the model as a catalog id or ``{"id", "path"?}``, and the
+    same training fields a plan's candidate has (so a verification run is the candidate that was planned)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    model: RunModel
+    model: str | RunModel = Field(..., description='A model id, e.g. "smollm2-135m-instruct", or {"id", "path"}.')
     method: dict[str, Any] = Field(..., max_length=64, description='e.g. {"name": "lora", "rank": 8}.')
-    training: RunTraining = Field(default_factory=RunTraining)
-    hardware: dict[str, Any] | None = Field(None, max_length=16)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    hardware: HardwareRequest | None = Field(
+        None, description="What the run was planned on (its cost prediction); the measurement records what it ran on."
+    )
 
 
 class RunOptions(BaseModel):
@@ -73,7 +71,11 @@ class RunCreate(BaseModel):
 
     kind: RunKind
     candidate: RunCandidate
-    task: str = Field(..., max_length=64, description="Task id; its latest dataset is used unless 'dataset' names one.")
+    task: str = Field(
+        ...,
+        max_length=200,
+        description="Task id or unique name; its latest dataset is used unless 'dataset' names one.",
+    )
     dataset: str | None = Field(None, max_length=64)
     plan: str | None = Field(None, max_length=64)
     prediction: str | None = Field(None, max_length=64, description="Prediction row this run verifies.")
@@ -100,6 +102,9 @@ class RunPublic(BaseModel):
     error: str | None
     cancel_requested: bool
     attempts: int = Field(description="Deliveries so far (a run whose worker died is delivered again).")
+    waiting_for: dict[str, Any] | None = Field(
+        None, description="For a queued run: live workers on its queue, and what to do when there is none."
+    )
     idempotency_key: str | None
     created_at: UtcDatetime
     started_at: UtcDatetime | None

@@ -91,6 +91,17 @@ def _hardware_label(candidate: Any) -> str:
     return f"{hardware.get('count', 1)}× {hardware.get('gpu', '?')}"
 
 
+def _ran_on(result: Any) -> str:
+    """Where a run really ran (the worker's own report), not the hardware it was planned on."""
+    hardware = result.get("worker_hardware") if isinstance(result, dict) else None
+    if not isinstance(hardware, dict):
+        return "—"
+    name = str(hardware.get("name") or "")
+    if hardware.get("device") == "cuda":
+        return f"{hardware.get('count', 1)}× {name} (GPU)"
+    return f"CPU{f' ({name})' if name else ''} on {hardware.get('hostname', 'a worker')}"
+
+
 templates.env.filters.update(
     json_script=_json_script,
     usd=_usd,
@@ -98,6 +109,7 @@ templates.env.filters.update(
     model_id=_model_id,
     method_label=_method_label,
     hardware_label=_hardware_label,
+    ran_on=_ran_on,
 )
 templates.env.globals["asset_version"] = ASSET_VERSION
 
@@ -184,6 +196,16 @@ async def run_page(request: Request, run_id: PageId) -> Response:
     if status != 200 or not isinstance(run, dict):
         return _not_found(request, "Run", f"There is no run {run_id!r}.")
     return _page(request, "run.html", {"title": f"Run {run.get('id', run_id)}", "run": run, "nav": "plans"})
+
+
+@router.get("/workers")
+async def workers_page(request: Request) -> Response:
+    status, body = await _api_get(request, "/v1/workers", {"limit": 1000})
+    workers = _items(status, body)
+    embedded = body.get("embedded") if isinstance(body, dict) else None
+    return _page(
+        request, "workers.html", {"title": "Workers", "workers": workers, "embedded": embedded, "nav": "workers"}
+    )
 
 
 def _calibration_points(session: SessionDep) -> list[dict[str, Any]]:

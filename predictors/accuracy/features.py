@@ -148,10 +148,15 @@ def make_observation(
             source=source,
             eval_examples=eval_examples,
         )
+    # Examples trained on: the training set (``training.train_examples``, else the task's) times the share of
+    # it used, as the cost model and the workers read them.
     fraction = training.get("data_fraction")
-    train_examples = training.get("train_examples")
-    if train_examples is None and task_train_examples is not None:
-        train_examples = max(1, round(task_train_examples * (fraction if fraction is not None else 1.0)))
+    train_set = training.get("train_examples")
+    if train_set is None:
+        train_set = task_train_examples
+    train_examples = (
+        max(1, round(train_set * (fraction if fraction is not None else 1.0))) if train_set is not None else None
+    )
     return Observation(
         model_id=model_id,
         method=method,

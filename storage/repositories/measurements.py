@@ -6,20 +6,42 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from storage.models import MeasurementRow, PredictionRow, RunRow
+from storage.models import MeasurementRow, PredictionRow, RunRow, TaskRow
 from storage.repositories.catalog import Page
+from storage.repositories.tasks import find_task
 
-__all__ = ["CalibrationPair", "calibration_pairs", "create_measurements", "list_measurements"]
+__all__ = ["CalibrationPair", "calibration_pairs", "create_measurements", "list_measurements", "task_filter"]
 
 
 def create_measurements(*, session: Session, values: Iterable[Mapping[str, Any]]) -> list[MeasurementRow]:
-    rows = [MeasurementRow(**item) for item in values]
+    """Store measurements. A ``task`` that names a stored task (by id, or by a name no other task shares)
+    is stored as that task's name with its ``task_id``, so plans and filters find it by either."""
+    resolved: dict[str, TaskRow | None] = {}
+    rows = []
+    for item in values:
+        reference = str(item["task"])
+        if reference not in resolved:
+            resolved[reference] = find_task(session=session, reference=reference)
+        task = resolved[reference]
+        names = {"task": task.name, "task_id": task.id} if task is not None else {"task_id": None}
+        rows.append(MeasurementRow(**{**item, **names}))
     session.add_all(rows)
     session.commit()
     return rows
+
+
+def task_filter(*, session: Session, reference: str) -> ColumnElement[bool]:
+    """Measurements of the task ``reference`` names: by a stored task's id (and that name's rows that carry
+    no id), or by name."""
+    task = session.get(TaskRow, reference)
+    if task is None:
+        return MeasurementRow.task == reference
+    return or_(
+        MeasurementRow.task_id == task.id, and_(MeasurementRow.task_id.is_(None), MeasurementRow.task == task.name)
+    )
 
 
 def list_measurements(
@@ -28,7 +50,8 @@ def list_measurements(
     query = select(MeasurementRow)
     count = select(func.count()).select_from(MeasurementRow)
     if task is not None:
-        query, count = query.where(MeasurementRow.task == task), count.where(MeasurementRow.task == task)
+        condition = task_filter(session=session, reference=task)
+        query, count = query.where(condition), count.where(condition)
     if model_id is not None:
         query = query.where(MeasurementRow.model_id == model_id)
         count = count.where(MeasurementRow.model_id == model_id)

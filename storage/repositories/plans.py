@@ -1,4 +1,9 @@
-"""Plans and the predictions they make."""
+"""Plans, their versions and the predictions each version makes.
+
+A plan is re-predicted when measurements arrive; each re-prediction that changes something is a new
+version (what triggered it, what changed, its result). Predictions are never deleted: a run that verified
+a prediction of version 1 keeps its pair on the calibration page whatever later versions say.
+"""
 
 from __future__ import annotations
 
@@ -6,47 +11,81 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.errors import NotFoundError
-from storage.models import MeasurementRow, PlanRow, PredictionRow
+from storage.models import MeasurementRow, PlanRow, PlanVersionRow, PredictionRow
 from storage.repositories.catalog import Page
 
 __all__ = [
+    "add_plan_version",
     "create_plan",
     "get_plan",
+    "get_plan_version",
+    "list_plan_versions",
     "list_plans",
-    "measurements_version",
+    "measurements_since",
+    "measurements_watermark",
     "prediction_measurements",
-    "replace_plan_result",
+    "set_plan_result",
 ]
 
 
+def _add_version(
+    session: Session,
+    plan: PlanRow,
+    *,
+    result: Mapping[str, Any],
+    predictions: Iterable[Mapping[str, Any]],
+    trigger: Mapping[str, Any],
+    changed: Mapping[str, Any],
+) -> None:
+    session.add(
+        PlanVersionRow(
+            plan_id=plan.id, version=plan.version, trigger=dict(trigger), changed=dict(changed), result=dict(result)
+        )
+    )
+    session.add_all(PredictionRow(plan_id=plan.id, plan_version=plan.version, **values) for values in predictions)
+
+
 def create_plan(
-    *, session: Session, request: Mapping[str, Any], result: Mapping[str, Any], predictions: Iterable[Mapping[str, Any]]
+    *,
+    session: Session,
+    request: Mapping[str, Any],
+    result: Mapping[str, Any],
+    predictions: Iterable[Mapping[str, Any]],
+    task_id: str | None = None,
 ) -> PlanRow:
-    """Store a plan and the predictions it wants checked, in one transaction."""
-    row = PlanRow(status="ready", request=dict(request), result=dict(result), task_id=request.get("task_id"))
+    """Store a plan as version 1 with the predictions it wants checked, in one transaction."""
+    row = PlanRow(status="ready", request=dict(request), result=dict(result), task_id=task_id, version=1)
     session.add(row)
     session.flush()
-    session.add_all(PredictionRow(plan_id=row.id, **values) for values in predictions)
+    _add_version(session, row, result=result, predictions=predictions, trigger={"reason": "created"}, changed={})
     session.commit()
     return row
 
 
-def replace_plan_result(
-    *, session: Session, plan: PlanRow, result: Mapping[str, Any], predictions: Iterable[Mapping[str, Any]]
+def add_plan_version(
+    *,
+    session: Session,
+    plan: PlanRow,
+    result: Mapping[str, Any],
+    predictions: Iterable[Mapping[str, Any]],
+    trigger: Mapping[str, Any],
+    changed: Mapping[str, Any],
 ) -> PlanRow:
-    """Re-prediction: new result and prediction rows; predictions a run already verifies are kept."""
-    session.execute(
-        delete(PredictionRow).where(
-            PredictionRow.plan_id == plan.id,
-            ~PredictionRow.id.in_(select(MeasurementRow.run_id).where(MeasurementRow.run_id.is_not(None))),
-        )
-    )
+    """A re-prediction as the plan's next version; earlier versions and their predictions stay."""
+    plan.version += 1
     plan.result = dict(result)
-    session.add_all(PredictionRow(plan_id=plan.id, **values) for values in predictions)
+    _add_version(session, plan, result=result, predictions=predictions, trigger=trigger, changed=changed)
+    session.commit()
+    return plan
+
+
+def set_plan_result(*, session: Session, plan: PlanRow, result: Mapping[str, Any]) -> PlanRow:
+    """Replace the latest result without a new version (a re-prediction that changed nothing shown)."""
+    plan.result = dict(result)
     session.commit()
     return plan
 
@@ -55,6 +94,23 @@ def get_plan(*, session: Session, plan_id: str) -> PlanRow:
     row = session.get(PlanRow, plan_id)
     if row is None:
         raise NotFoundError("plan", plan_id, field="plan_id")
+    return row
+
+
+def list_plan_versions(*, session: Session, plan_id: str) -> list[PlanVersionRow]:
+    return list(
+        session.scalars(
+            select(PlanVersionRow).where(PlanVersionRow.plan_id == plan_id).order_by(PlanVersionRow.version)
+        )
+    )
+
+
+def get_plan_version(*, session: Session, plan_id: str, version: int) -> PlanVersionRow:
+    row = session.scalars(
+        select(PlanVersionRow).where(PlanVersionRow.plan_id == plan_id, PlanVersionRow.version == version)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"version of plan {plan_id!r}", str(version), field="version", location="query")
     return row
 
 
@@ -69,8 +125,17 @@ def prediction_measurements(*, session: Session) -> list[MeasurementRow]:
     return list(session.scalars(select(MeasurementRow).where(MeasurementRow.accuracy.is_not(None))))
 
 
-def measurements_version(*, session: Session) -> str:
-    """Changes whenever a measurement is added or edited: plans computed under another version are stale."""
+def measurements_watermark(*, session: Session) -> dict[str, Any]:
+    """Changes whenever a measurement is added or edited: plans computed under another one are stale.
+    ``latest`` is the newest measurement's time (ISO), from which :func:`measurements_since` reads on."""
     count, latest = session.execute(select(func.count(MeasurementRow.id), func.max(MeasurementRow.updated_at))).one()
-    stamp = latest.isoformat() if isinstance(latest, datetime) else str(latest)
-    return f"{count}:{stamp}"
+    return {"count": int(count), "latest": latest.isoformat() if isinstance(latest, datetime) else latest}
+
+
+def measurements_since(*, session: Session, watermark: Mapping[str, Any] | None) -> list[MeasurementRow]:
+    """Measurements added or edited after ``watermark`` (all of them without one), oldest first."""
+    query = select(MeasurementRow).order_by(MeasurementRow.updated_at, MeasurementRow.id)
+    latest = (watermark or {}).get("latest")
+    if isinstance(latest, str):
+        query = query.where(MeasurementRow.updated_at > datetime.fromisoformat(latest))
+    return list(session.scalars(query))

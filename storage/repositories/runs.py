@@ -134,11 +134,12 @@ DeliveryDecision = Literal["run", "skip", "exhausted"]
 
 
 def begin_delivery(
-    *, session: Session, run_id: str, worker: str, max_deliveries: int
+    *, session: Session, run_id: str, worker: str, max_deliveries: int, worker_boot: str | None = None
 ) -> tuple[DeliveryDecision, RunRow | None]:
     """Count one delivery of a run's message and decide what the worker does with it.
 
-    ``skip``: unknown, finished or cancelled (a redelivered message after completion, or a cancel that
+    ``worker`` is the Celery node name and ``worker_boot`` its process's boot id (see
+    :mod:`storage.repositories.workers`). ``skip``: unknown, finished or cancelled (a redelivered message after completion, or a cancel that
     came first). ``exhausted``: this is delivery ``max_deliveries + 1`` (earlier ones crashed), so the run
     is marked failed instead of looping. ``run``: the run is now ``running`` on ``worker``.
     """
@@ -164,7 +165,9 @@ def begin_delivery(
     if row.status == RUNNING:
         _event(session, row.id, "status", {"status": RUNNING, "redelivered": True, "attempt": row.attempts})
     row.started_at = row.started_at or utcnow()
-    row.result = {**row.result, "worker": worker}
+    # Which worker process holds the run: if it dies, ``requeue_orphaned_runs`` sees its row go silent or
+    # change boot id, and puts the run back in the queue.
+    row.result = {**row.result, "worker": worker, "worker_boot": worker_boot}
     _set_status(session, row, RUNNING, worker=worker, attempt=row.attempts)
     session.commit()
     return "run", row

@@ -27,12 +27,13 @@ def verified_prediction(
     measured: float,
     predicted_memory: int | None = None,
     measured_memory: int | None = None,
+    ran_on: dict[str, object] | None = None,
 ) -> None:
     """A prediction, a run that verifies it, and the run's measurement (as a worker would finish it)."""
     with session_scope(settings.database_url) as session:
         prediction = PredictionRow(
             candidate_key=method,
-            candidate={"method": {"name": method}},
+            candidate={"method": {"name": method}, "hardware": {"gpu": "H100-SXM", "count": 1}},
             tier=tier,
             predictor="test",
             accuracy_mean=mean,
@@ -56,7 +57,7 @@ def verified_prediction(
                 "task": "t",
                 "model_id": "m",
                 "method_name": method,
-                "candidate": {},
+                "candidate": {"hardware": ran_on or {"gpu": "H100-SXM", "count": 1, "device": "cuda"}},
                 "accuracy": measured,
                 "peak_memory_bytes": measured_memory,
             },
@@ -95,6 +96,25 @@ def test_calibration_groups_error_and_coverage_by_tier_and_method(client: TestCl
     full = groups[("probe", "full")]
     assert full["accuracy_mae"] == pytest.approx(0.0) and full["interval_coverage"] == 1.0
     assert body["overall"]["interval_coverage"] == pytest.approx(2 / 3)
+
+
+def test_a_cpu_run_checks_accuracy_but_not_the_gpu_memory_prediction(client: TestClient, settings: Settings) -> None:
+    cpu = {"gpu": None, "count": 0, "device": "cpu", "device_name": "x86_64"}
+    verified_prediction(
+        settings,
+        tier="prior",
+        method="lora",
+        mean=0.8,
+        lower=0.7,
+        upper=0.9,
+        measured=0.75,
+        predicted_memory=1200,
+        measured_memory=900_000_000,  # the CPU worker's resident set, not an H100's allocation
+        ran_on=cpu,
+    )
+    lora = client.get("/v1/calibration").json()["groups"][0]
+    assert lora["n_accuracy"] == 1 and lora["accuracy_mae"] == pytest.approx(0.05)
+    assert lora["n_memory"] == 0 and lora["peak_memory_relative_error"] is None
 
 
 def test_finish_run_writes_one_measurement_even_when_repeated(client: TestClient, settings: Settings) -> None:

@@ -122,3 +122,22 @@ def test_a_body_that_is_not_a_json_list_is_named(client: TestClient, content: by
 def test_csv_that_is_not_utf8_is_named(client: TestClient) -> None:
     response = client.post("/v1/measurements", content=b"task,source\n\xff\n", headers={"Content-Type": "text/csv"})
     assert response.status_code == 422 and "UTF-8" in response.json()["errors"][0]["detail"]
+
+
+def test_a_measurement_of_a_stored_task_is_found_by_its_id_and_its_name(client: TestClient) -> None:
+    task = client.post("/v1/tasks", json={"name": "sst2", "kind": "classification", "n_choices": 2}).json()
+    body = [
+        {
+            "task": task["id"],
+            "candidate": {"model": "llama-2-7b", "method": "lora"},
+            "accuracy": 0.9,
+            "source": "import:x",
+        }
+    ]
+    stored = client.post("/v1/measurements", json=body).json()[0]
+    assert (stored["task"], stored["task_id"]) == ("sst2", task["id"])
+    for reference in (task["id"], "sst2"):
+        found = client.get("/v1/measurements", params={"task": reference}).json()
+        assert [m["id"] for m in found["items"]] == [stored["id"]], reference
+    other = client.post("/v1/measurements", json=[{**body[0], "task": "not-a-stored-task"}]).json()[0]
+    assert (other["task"], other["task_id"]) == ("not-a-stored-task", None)

@@ -150,3 +150,179 @@ def test_every_listed_candidate_has_a_stored_prediction(client: TestClient, sett
         stored = session.get(PredictionRow, ids[0])
         assert stored is not None and stored.plan_id == plan["id"]
         assert stored.accuracy_mean == plan["candidates"][0]["accuracy"]["mean"]
+
+
+# ---------------------------------------------------------------- one task, joined by id and by name
+
+
+def _icl_probes(client: TestClient, task: str, model: str = "qwen2.5-0.5b") -> None:
+    """0/1/16-shot probes of one model on ``task`` (an id or a name), imported as a user would."""
+    rows = [
+        {
+            "task": task,
+            "candidate": {
+                "model": model,
+                "method": {"name": "zero_shot"} if shots == 0 else {"name": "icl", "shots": shots},
+            },
+            "accuracy": accuracy,
+            "source": "import:probes",
+        }
+        for shots, accuracy in ((0, 0.31), (1, 0.52), (16, 0.64))
+    ]
+    assert client.post("/v1/measurements", json=rows).status_code == 201
+
+
+def _icl_forecast(plan: dict[str, Any], model: str = "qwen2.5-0.5b") -> dict[str, Any]:
+    row = next(
+        r for r in plan["candidates"] if r["candidate"]["model"] == model and r["candidate"]["method"]["name"] == "icl"
+    )
+    return dict(row["accuracy"])
+
+
+def test_measurements_named_by_task_id_reach_a_plan_of_that_task(client: TestClient) -> None:
+    task = client.post("/v1/tasks", json={"name": "support-intent", "kind": "classification", "n_choices": 4}).json()
+    _icl_probes(client, task["id"])
+    for reference in (task["id"], task["name"]):
+        forecast = _icl_forecast(client.post("/v1/plans", json=grid(task=reference)).json())
+        assert forecast["tier"] == "probe" and forecast["predictor"].startswith("icl_shots"), (reference, forecast)
+    inline = _icl_forecast(client.post("/v1/plans", json=grid()).json())  # the same name, given inline
+    assert inline["tier"] == "probe"
+
+
+def test_measurements_named_by_task_name_reach_a_plan_by_task_id(client: TestClient) -> None:
+    task = client.post("/v1/tasks", json={"name": "support-intent", "kind": "classification", "n_choices": 4}).json()
+    _icl_probes(client, "support-intent")
+    stored = client.get("/v1/measurements", params={"task": task["id"]}).json()
+    assert stored["total"] == 3 and {m["task_id"] for m in stored["items"]} == {task["id"]}
+    assert _icl_forecast(client.post("/v1/plans", json=grid(task=task["id"])).json())["tier"] == "probe"
+
+
+def test_another_task_of_the_same_name_keeps_its_own_measurements(client: TestClient) -> None:
+    first = client.post("/v1/tasks", json={"name": "intent", "kind": "classification", "n_choices": 4}).json()
+    second = client.post("/v1/tasks", json={"name": "intent", "kind": "classification", "n_choices": 4}).json()
+    _icl_probes(client, first["id"])
+    assert _icl_forecast(client.post("/v1/plans", json=grid(task=first["id"])).json())["tier"] == "probe"
+    assert _icl_forecast(client.post("/v1/plans", json=grid(task=second["id"])).json())["tier"] == "prior"
+    ambiguous = client.post("/v1/plans", json=grid(task="intent"))  # two tasks share the name: only ids tell
+    assert ambiguous.status_code == 404 and ambiguous.json()["errors"][0]["pointer"] == "#/task"
+
+
+def test_the_tasks_training_set_size_reaches_the_cost_model(client: TestClient) -> None:
+    body = {
+        "task": TASK,  # train_examples 5000
+        "candidates": [
+            {"model": "qwen2.5-0.5b", "method": {"name": "lora"}, "training": {"micro_batch_size": 8}},
+            {
+                "model": "qwen2.5-0.5b",
+                "method": {"name": "lora"},
+                "training": {"micro_batch_size": 8, "train_examples": 800},
+            },
+            {
+                "model": "qwen2.5-0.5b",
+                "method": {"name": "lora"},
+                "training": {"micro_batch_size": 8, "data_fraction": 0.1},
+            },
+        ],
+    }
+    rows = client.post("/v1/plans", json=body).json()["candidates"]
+    assert [r["cost"]["train_steps"] for r in rows] == [625, 100, 63]
+    assert rows[0]["candidate"]["training"]["train_examples"] == 5000
+    assert not any("train_examples not given" in a for a in rows[0]["cost"]["assumptions"])
+    stored = client.post("/v1/tasks", json={"name": "sized", "kind": "classification", "train_examples": 2000}).json()
+    steps = client.post("/v1/plans", json={**body, "task": stored["id"]}).json()["candidates"][0]["cost"]["train_steps"]
+    assert steps == 250
+
+
+# ---------------------------------------------------------------- canonical candidates
+
+
+def test_a_methods_defaults_make_equal_configurations_one_candidate(client: TestClient) -> None:
+    body = grid()
+    body["grid"]["methods"] = [
+        {"name": "icl"},
+        {"name": "icl", "shots": 8},
+        {"name": "lora"},
+        {"name": "lora", "rank": 16},
+    ]
+    plan = client.post("/v1/plans", json=body).json()
+    assert plan["n_candidates"] == 4  # two models x {icl 8 shots, lora r16}
+    listed = client.post(
+        "/v1/plans",
+        json={
+            "task": TASK,
+            "candidates": [
+                {"model": "qwen2.5-0.5b", "method": {"name": "icl"}},
+                {"model": "qwen2.5-0.5b", "method": {"name": "icl", "shots": 8}},
+            ],
+        },
+    ).json()
+    first, second = listed["candidates"]
+    assert first["candidate"] == second["candidate"] and first["candidate"]["method"]["shots"] == 8
+    assert first["accuracy"] == second["accuracy"]
+
+
+# ---------------------------------------------------------------- versions, and calibration that lasts
+
+
+def test_every_re_prediction_is_a_version_saying_what_triggered_it(client: TestClient) -> None:
+    plan = client.post("/v1/plans", json=grid()).json()
+    assert (plan["version"], plan["latest_version"]) == (1, 1)
+    assert [v["trigger"] for v in plan["versions"]] == [{"reason": "created"}]
+    before = _icl_forecast(plan)
+    _icl_probes(client, TASK["name"])
+    updated = client.get(f"/v1/plans/{plan['id']}").json()
+    assert updated["version"] == 2 and len(updated["versions"]) == 2
+    latest = updated["versions"][-1]
+    assert latest["trigger"]["reason"] == "new measurements" and latest["trigger"]["n_measurements"] == 3
+    assert {m["method"] for m in latest["trigger"]["measurements"]} == {"zero_shot", "icl"}
+    moved = {m["label"]: m for m in latest["changed"]["moved"]}
+    icl = moved["qwen2.5-0.5b / icl on 1x H100-SXM"]
+    assert icl["from"]["mean"] == before["mean"] and icl["to"]["tier"] == "probe"
+    assert latest["changed"]["n_moved"] >= 1
+    again = client.get(f"/v1/plans/{plan['id']}").json()
+    assert again["version"] == 2  # nothing new: no new version
+    first = client.get(f"/v1/plans/{plan['id']}", params={"version": 1}).json()
+    assert first["version"] == 1 and first["latest_version"] == 2 and _icl_forecast(first) == before
+    missing = client.get(f"/v1/plans/{plan['id']}", params={"version": 9})
+    assert missing.status_code == 404 and missing.json()["errors"][0]["parameter"] == "version"
+
+
+def test_a_verified_prediction_survives_re_prediction(client: TestClient, settings: Settings) -> None:
+    from storage.models import PredictionRow
+    from storage.repositories import runs as runs_repo
+
+    plan = client.post("/v1/plans", json=grid()).json()
+    row = next(r for r in plan["candidates"] if r["candidate"]["method"]["name"] == "lora")
+    with session_scope(settings.database_url) as session:
+        run, _ = runs_repo.create_run(
+            session=session,
+            values={
+                "kind": "finetune",
+                "candidate": row["candidate"],
+                "prediction_id": row["prediction_id"],
+                "plan_id": plan["id"],
+            },
+            idempotency_key=None,
+        )
+        runs_repo.finish_run(
+            session=session,
+            run_id=run.id,
+            status=runs_repo.SUCCEEDED,
+            result={},
+            measurement={
+                "task": TASK["name"],
+                "model_id": row["candidate"]["model"],
+                "method_name": "lora",
+                "candidate": row["candidate"],
+                "accuracy": 0.7,
+            },
+        )
+    assert client.get("/v1/calibration").json()["overall"]["n"] == 1
+    reopened = client.get(f"/v1/plans/{plan['id']}").json()
+    assert reopened["version"] == 2
+    verified = next(r for r in reopened["candidates"] if r["candidate"] == row["candidate"])
+    assert verified["accuracy"]["tier"] == "measured" and verified["prediction_id"] != row["prediction_id"]
+    with session_scope(settings.database_url) as session:
+        assert session.get(PredictionRow, row["prediction_id"]) is not None
+    calibration = client.get("/v1/calibration").json()
+    assert calibration["overall"]["n"] == 1 and calibration["overall"]["accuracy_mae"] is not None

@@ -162,8 +162,24 @@ def test_cancel_run_not_found(client: TestClient) -> None:
     ("change", "status", "pointer", "needle"),
     [
         ({"kind": "passuntil_probe"}, 422, "#/kind", "needs a generation task"),
-        ({"candidate": {"model": "llama-3.1-8b", "method": {"name": "lora"}}}, 422, "#/candidate/model", ""),
-        ({"candidate": {"model": {"id": "m"}, "method": {"name": "lora"}}}, 422, "#/candidate/model/path", ""),
+        (
+            {"candidate": {"model": {"id": "m", "path": "/etc/passwd"}, "method": {"name": "lora"}}},
+            422,
+            "#/candidate/model/path",
+            "outside the model roots",
+        ),
+        (
+            {"candidate": {"model": {"id": "m", "path": "models/m"}, "method": {"name": "lora"}}},
+            422,
+            "#/candidate/model/path",
+            "must be an absolute path",
+        ),
+        (
+            {"candidate": {"model": "m", "method": {"name": "lora"}, "training": {"optimizer": "sgd"}}},
+            422,
+            "#/candidate/training/optimizer",
+            "workers train with AdamW",
+        ),
         (
             {"candidate": {"model": {"id": "m", "path": "/x"}, "method": {"name": "icl"}}},
             422,

@@ -27,3 +27,31 @@ def test_read_task_not_found(client: TestClient) -> None:
     response = client.get("/v1/tasks/nope")
     assert response.status_code == 404
     assert response.json()["errors"] == [{"parameter": "task_id", "detail": "unknown task 'nope'"}]
+
+
+def test_a_stored_task_has_the_fields_of_an_inline_one(client: TestClient) -> None:
+    body = {"name": "intent", "kind": "classification", "n_choices": 4, "train_examples": 5000, "test_examples": 500}
+    task = client.post("/v1/tasks", json=body).json()
+    assert {k: task[k] for k in body} == body and task["chance_accuracy"] == 0.25
+    assert client.get("/v1/tasks/intent").json() == task  # by its name too
+    listed = client.get("/v1/tasks", params={"name": "intent"}).json()
+    assert listed["total"] == 1 and listed["items"] == [task]
+
+
+def test_a_generation_task_has_no_choices(client: TestClient) -> None:
+    response = client.post("/v1/tasks", json={"name": "g", "kind": "generation", "n_choices": 4})
+    assert response.status_code == 422
+    assert "n_choices" in response.json()["detail"]
+
+
+def test_a_dataset_fills_in_what_the_task_left_out(client: TestClient) -> None:
+    from tests.workers.conftest import classification_rows, jsonl
+
+    task = client.post("/v1/tasks", json={"name": "sentiment", "kind": "classification"}).json()
+    response = client.post(
+        "/v1/datasets", files={"file": ("d.jsonl", jsonl(classification_rows(40)))}, data={"task": task["id"]}
+    )
+    assert response.status_code == 201, response.text
+    filled = client.get(f"/v1/tasks/{task['id']}").json()
+    assert (filled["n_choices"], filled["train_examples"], filled["test_examples"]) == (2, 32, 8)
+    assert filled["chance_accuracy"] == 0.5

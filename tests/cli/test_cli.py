@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from storage.migrate import head_revision
+from tests.processes import free_port, pid_alive, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,21 +52,20 @@ def test_worker_rejects_unknown_queue(tmp_path: Path) -> None:
     assert "queues must be gpu and/or cpu" in result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.integration
-@pytest.mark.timeout(180)
-def test_serve_answers_models_and_starts_a_worker(tmp_path: Path) -> None:
+@pytest.mark.timeout(420)
+def test_serve_supervises_its_worker_and_stops_it_on_sigterm(tmp_path: Path) -> None:
+    """``tunecast serve`` as a user runs it: the API answers, the embedded worker registers (queues, models),
+    a killed worker is restarted under a new boot id, and SIGTERM to the service alone stops the worker too
+    (it runs in its own session, so only the service can stop it)."""
     data_dir = tmp_path / "data"
-    port = _free_port()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "TUNECAST_DATA_DIR": str(data_dir)}
-    env.pop("TUNECAST_DATABASE_URL", None)
-    env.pop("TUNECAST_BROKER_URL", None)
+    for name in ("TUNECAST_DATABASE_URL", "TUNECAST_BROKER_URL", "TUNECAST_MODEL_DIRS"):
+        env.pop(name, None)
     log_path = tmp_path / "serve.log"
+    worker_pids: list[int] = []
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [*tunecast_command(), "serve", "--port", str(port)],
@@ -76,30 +76,50 @@ def test_serve_answers_models_and_starts_a_worker(tmp_path: Path) -> None:
             start_new_session=True,
         )
         try:
-            deadline = time.monotonic() + 120
-            models = None
-            while time.monotonic() < deadline:
-                try:
-                    response = httpx.get(f"http://127.0.0.1:{port}/v1/models", params={"limit": 1000}, timeout=5)
-                    if response.status_code == 200:
-                        models = response.json()
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.5)
-            assert models is not None, log_path.read_text(errors="replace")[-3000:]
-            assert models["total"] >= 40
+            models = wait_for(
+                lambda: httpx.get(f"{url}/v1/models", params={"limit": 1000}, timeout=5).json(),
+                120,
+                "the API answers",
+                log_path,
+            )
+            assert isinstance(models, dict) and models["total"] >= 40
             for model in models["items"]:
                 assert abs(model["total_params"] - model["published_params"]) <= 0.01 * model["published_params"]
-            ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).json()
-            assert ready == {"database": "ok", "broker": "embedded"}
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and b"ready." not in log_path.read_bytes():
-                time.sleep(0.5)
-            assert b"ready." in log_path.read_bytes(), "the embedded Celery worker did not report ready"
+
+            def live_workers() -> list[dict[str, Any]]:
+                return [w for w in httpx.get(f"{url}/v1/workers", timeout=5).json()["items"] if w["live"]]
+
+            first = wait_for(live_workers, 180, "the embedded worker registers", log_path)
+            assert isinstance(first, list) and len(first) == 1
+            worker = first[0]
+            worker_pids.append(worker["pid"])
+            assert set(worker["queues"]) == {"cpu", "gpu"} and worker["versions"]["torch"].startswith("2.13.0")
+            assert worker["model_roots"] == [str((data_dir / "models").absolute())]
+            ready = httpx.get(f"{url}/readyz", timeout=5).json()
+            assert (ready["database"], ready["broker"]) == ("ok", "embedded")
+            assert ready["workers"]["live"] == 1 and ready["workers"]["queues"] == {"gpu": 1, "cpu": 1}
+            embedded = ready["workers"]["embedded"]
+            assert embedded["state"] == "running" and embedded["pid"] == worker["pid"]
+
+            os.killpg(worker["pid"], signal.SIGKILL)  # the worker dies; the service restarts it
+            restarted = wait_for(
+                lambda: [w for w in live_workers() if w["pid"] != worker["pid"]],
+                180,
+                "the embedded worker is restarted",
+                log_path,
+            )
+            assert isinstance(restarted, list)
+            new_pid = restarted[0]["pid"]
+            worker_pids.append(new_pid)
+            assert restarted[0]["name"] == worker["name"]
+            assert httpx.get(f"{url}/readyz", timeout=5).json()["workers"]["embedded"]["restarts"] == 1
+
+            process.send_signal(signal.SIGTERM)  # the service alone, as systemd or a terminal would
+            process.wait(timeout=60)
+            wait_for(lambda: not pid_alive(new_pid), 30, "the embedded worker stops with tunecast serve", log_path)
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
+            if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
+            for pid in worker_pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)

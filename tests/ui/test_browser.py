@@ -148,9 +148,11 @@ def test_plan_budget_chart_table_and_verify(page: Any, live_server: LiveServer, 
     page.locator(f"#cand-{lora['index']} button.verify").click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_be_visible()
+    expect(dialog.locator("#verify-worker")).to_contain_text("No worker is live right now")
+    dialog.get_by_label("Model path").fill("/etc/passwd")  # workers open nothing outside their model roots
     dialog.get_by_role("button", name="Queue run").click()
-    assert "local path" in dialog.get_by_role("alert").inner_text()
-    dialog.get_by_label("Local model path").fill(str(tmp_path / "models" / lora["candidate"]["model"]))
+    expect(dialog.get_by_role("alert")).to_contain_text("outside the model roots")
+    dialog.get_by_label("Model path").fill("")  # the worker finds the model by its id
     dialog.get_by_label("Optimizer steps").fill("2")
     dialog.get_by_role("button", name="Queue run").click()
     link = page.locator(f"#cand-{lora['index']}-status a.run-link")
@@ -164,8 +166,9 @@ def test_plan_budget_chart_table_and_verify(page: Any, live_server: LiveServer, 
     assert status.inner_text() == status.get_attribute("data-status")
     run = httpx.get(f"{live_server.url}/v1/runs/{run_id}", timeout=30).json()
     assert (run["kind"], run["plan"], run["task"]) == ("finetune", plan_id, plan["request"]["task_id"])
-    assert run["candidate"]["model"]["id"] == lora["candidate"]["model"]
+    assert run["candidate"]["model"] == {"id": lora["candidate"]["model"]}
     assert run["options"]["steps"] == 2
+    expect(page.locator("#run-progress-text")).to_contain_text("no live worker consumes the 'gpu' queue")
     assert page.get_by_role("link", name=f"plan {plan_id}").count() == 1
     # The page follows the run live as a worker moves it (no worker runs here: the test plays its part).
     _play_worker(live_server, run_id, page)

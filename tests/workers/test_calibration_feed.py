@@ -13,7 +13,8 @@ from storage.db import session_scope
 from storage.models import RunRow
 from storage.settings import Settings
 from tests.factories import tiny_llama_config
-from workers.routing import calibration_row, catalog_gpu_id
+from workers.hardware import catalog_gpu_id
+from workers.routing import calibration_row
 
 
 @pytest.mark.parametrize(

@@ -86,7 +86,9 @@ def make_run(
     options: dict[str, Any] | None = None,
     predicted: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
+    model: Any = None,
 ) -> str:
+    """A queued run of ``model`` (default: ``{"id": "tiny", "path": model_dir}``) on a new task with ``rows``."""
     task_id, dataset_id = make_dataset(settings, rows)
     with session_scope(settings.database_url) as session:
         run, _ = runs_repo.create_run(
@@ -94,7 +96,7 @@ def make_run(
             values={
                 "kind": kind,
                 "candidate": {
-                    "model": {"id": "tiny", "path": str(model_dir)},
+                    "model": model if model is not None else {"id": "tiny", "path": str(model_dir)},
                     "method": method or {"name": "lora", "rank": 4},
                     "training": {"micro_batch_size": 4, "seq_len": 64, **(training or {})},
                 },

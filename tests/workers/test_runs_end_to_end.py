@@ -245,7 +245,7 @@ def test_runs_complete_through_the_api_on_redis_with_a_real_worker(
     assert done["result"]["worker_hardware"]["device"] == "cpu"
     measured = measurements_of(client, finetune["id"])
     assert len(measured) == 1 and measured[0]["source"] == f"run:{finetune['id']}"
-    assert measured[0]["task"] == task and measured[0]["method"] == "lora"
+    assert (measured[0]["task"], measured[0]["task_id"], measured[0]["method"]) == ("sentiment", task, "lora")
 
     calibration = client.get("/v1/calibration").json()
     assert calibration["overall"]["n"] == 1

@@ -177,7 +177,7 @@
   // ---------- tasks and datasets (shared by the form and the verify dialog) ----------
   function taskCreateBody(t) {
     const body = { name: t.name || "task", kind: t.kind || "multiple_choice", stats: {} };
-    if (isNum(t.n_choices) && t.n_choices >= 2 && t.kind !== "generation") body.chance_accuracy = 1 / t.n_choices;
+    if (isNum(t.n_choices) && t.n_choices >= 2 && t.kind !== "generation") body.n_choices = t.n_choices;
     if (isNum(t.train_examples)) body.stats.n_train = t.train_examples;
     return body;
   }
@@ -477,7 +477,7 @@
     }
 
     // ----- verify: queue a real run -----
-    // A run needs a task with a dataset and a local model path (workers load models offline).
+    // A run needs a task with a dataset; workers load the model by id from their model roots (offline).
     const dialog = $("#verify-dialog");
     const vForm = $("#verify-form");
     const vErrors = $("#verify-errors");
@@ -504,6 +504,7 @@
       $("#verify-what").textContent = (kind === "finetune" ? "A real fine-tune" : "A real ICL probe") + " of " + candidateLabel(row.candidate) +
         ", predicted " + fmt.pct(row.acc.mean) + " for " + fmt.usd(row.usd) + ". Its measurement is checked against the prediction.";
       $("#verify-model-path").value = store.get(pathKey(modelId(row.candidate))) || "";
+      describeWorkers(modelId(row.candidate));
       const task = planTaskId();
       $("#verify-task").textContent = task ? "Task " + task + "." : "This plan's task has no dataset yet: upload one to run on.";
       $("#verify-dataset-need").textContent = task ? "(only if the task has none yet)" : "(required)";
@@ -514,17 +515,33 @@
       if (typeof dialog.showModal === "function") dialog.showModal(); else dialog.setAttribute("open", "");
       $("#verify-model-path").focus();
     }
+    async function describeWorkers(id) {
+      // Which live worker can load this model (workers resolve ids under their model roots).
+      const out = $("#verify-worker");
+      out.textContent = "";
+      try {
+        const page = await api("GET", "/v1/workers?live=true");
+        const workers = Array.isArray(page.items) ? page.items : [];
+        const able = workers.filter((w) => (w.models || []).some((m) => m && m.id === id));
+        if (able.length) {
+          out.textContent = "Runs on " + able.map((w) => w.name).join(", ") + ", which can load " + id + ".";
+        } else if (workers.length) {
+          const roots = [...new Set(workers.flatMap((w) => w.model_roots || []))].join(", ");
+          out.textContent = "No live worker can load " + id + ": put its weights at <root>/" + id + "/ under a model root (" + roots + "), or give a path inside one.";
+        } else {
+          const embedded = page.embedded && page.embedded.state ? " (the embedded worker is " + page.embedded.state + (page.embedded.detail ? ": " + page.embedded.detail : "") + ")" : "";
+          out.textContent = "No worker is live right now" + embedded + "; the run will wait in its queue until one is.";
+        }
+      } catch (e) { /* the dialog works without it */ }
+    }
     function closeVerify() {
       if (dialog.open) dialog.close();
       if (opener) opener.focus();
     }
     function runCandidate(c, path) {
-      const allowed = ["micro_batch_size", "seq_len", "gradient_checkpointing", "precision", "optimizer", "epochs",
-        "data_fraction", "gradient_accumulation_steps"];
-      const training = {};
-      for (const k of allowed) if (c.training && c.training[k] != null) training[k] = c.training[k];
-      if (training.optimizer !== undefined && training.optimizer !== "adamw") delete training.optimizer;
-      return { model: { id: modelId(c), path }, method: c.method, training, hardware: c.hardware || null };
+      // The candidate as planned (same training fields); the worker finds the model by id unless a path is given.
+      const model = path ? { id: modelId(c), path } : modelId(c);
+      return { model, method: c.method, training: c.training || {}, hardware: c.hardware || null };
     }
     async function ensureTask(file) {
       let task = planTaskId();
@@ -545,13 +562,6 @@
       const pathInput = $("#verify-model-path");
       const path = pathInput.value.trim();
       const file = $("#verify-dataset").files[0] || null;
-      if (!path) {
-        pathInput.setAttribute("aria-invalid", "true");
-        vErrors.textContent = "Give the local path of the model's files.";
-        vErrors.hidden = false;
-        pathInput.focus();
-        return;
-      }
       const submit = $("#verify-submit");
       submit.disabled = true;
       const status = document.getElementById("cand-" + row.index + "-status");
@@ -564,7 +574,7 @@
         const steps = Number($("#verify-steps").value);
         if (kind === "finetune" && $("#verify-steps").value !== "" && steps >= 1) body.options = { steps };
         const run = await api("POST", "/v1/runs", body);
-        store.set(pathKey(modelId(row.candidate)), path);
+        if (path) store.set(pathKey(modelId(row.candidate)), path);
         status.classList.remove("warn");
         status.textContent = "";
         el("a", { href: "/runs/" + encodeURIComponent(run.id), class: "run-link" }, status, "Run " + (run.status || "queued") + " →");
@@ -733,14 +743,20 @@
       const p = run.progress || {};
       if (isNum(p.total) && p.total > 0) bar.max = p.total;
       if (isNum(p.step)) bar.value = p.step; else if (status === "succeeded") { bar.max = 1; bar.value = 1; } else bar.removeAttribute("value");
+      const waiting = run.waiting_for && typeof run.waiting_for.message === "string" ? run.waiting_for.message : "waiting for a worker…";
       let line = isNum(p.step) ? "Step " + p.step + (isNum(p.total) ? " of " + p.total : "") :
-        status === "queued" ? "Queued, waiting for a worker…" : status === "running" ? "Running…" : "No progress reported.";
+        status === "queued" ? "Queued: " + waiting : status === "running" ? "Running…" : "No progress reported.";
       if (isNum(p.loss)) line += " · loss " + fmt.num(p.loss, 4);
       const summary = JSON.stringify([line, status]);
       if (summary !== last) { text.textContent = line; last = summary; }
       $("#run-started").textContent = time(run.started_at);
       $("#run-finished").textContent = time(run.finished_at);
       if (isNum(run.attempts)) $("#run-attempts").textContent = String(run.attempts);
+      const hw = run.result && run.result.worker_hardware;
+      if (hw && typeof hw === "object") {
+        $("#run-hardware").textContent = hw.device === "cuda" ? (hw.count || 1) + "× " + (hw.name || "GPU") + " (GPU)" :
+          "CPU" + (hw.name ? " (" + hw.name + ")" : "") + " on " + (hw.hostname || "a worker");
+      }
       const error = $("#run-error");
       error.hidden = !run.error;
       error.textContent = run.error || "";
