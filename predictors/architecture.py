@@ -18,11 +18,14 @@ from typing import Any, Literal
 from predictors.errors import InvalidInputError
 
 __all__ = [
+    "IDENTITY_FIELDS",
+    "PARAMETER_TOLERANCE",
     "Architecture",
     "LinearModule",
     "ParameterCount",
     "architecture_from_hf_config",
     "count_parameters",
+    "identity_mismatches",
 ]
 
 NormKind = Literal["rmsnorm", "layernorm", "nonparametric"]
@@ -506,3 +509,32 @@ def count_parameters(arch: Architecture) -> ParameterCount:
         final_norm_params=final_norm,
         lm_head_params=lm_head,
     )
+
+
+IDENTITY_FIELDS: tuple[str, ...] = (
+    "model_type",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "vocab_size",
+)
+"""The fields weights must share with the model they are run as (with the parameter count)."""
+PARAMETER_TOLERANCE = 0.01
+
+
+def identity_mismatches(expected: Architecture, found: Architecture, *, found_params: int | None = None) -> list[str]:
+    """How weights of architecture ``found`` (with ``found_params`` parameters when they were counted on the
+    loaded model, else counted from ``found``) are not the model ``expected``: each field of
+    :data:`IDENTITY_FIELDS` that differs, and a parameter count more than 1 % off. Empty when they are."""
+    mismatches = [
+        f"{name} {getattr(found, name)!r}, not {getattr(expected, name)!r}"
+        for name in IDENTITY_FIELDS
+        if getattr(found, name) != getattr(expected, name)
+    ]
+    wanted = count_parameters(expected).total_params
+    counted = found_params if found_params is not None else count_parameters(found).total_params
+    if abs(counted - wanted) > PARAMETER_TOLERANCE * wanted:
+        mismatches.append(f"{counted:,} parameters, not {wanted:,} (more than 1 % off)")
+    return mismatches

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from predictors.architecture import architecture_from_hf_config, count_parameters
+from predictors.architecture import architecture_from_hf_config, identity_mismatches
 from predictors.errors import InvalidInputError
 from workers.errors import RunInputError
 from workers.hardware import current_rss_bytes
@@ -107,43 +107,25 @@ def load_model(
     return model, tokenizer
 
 
-PARAMETER_TOLERANCE = 0.01
-IDENTITY_FIELDS = (
-    "hidden_size",
-    "intermediate_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "num_key_value_heads",
-    "vocab_size",
-)
-
-
 def check_identity(model: Any, model_spec: dict[str, Any]) -> None:
     """Fail the run unless the loaded weights are the model the candidate names: ``model_spec["architecture"]``
-    (the catalog's config, or the one the client gave) fixes the architecture fields and the parameter count,
-    which must agree within 1 %. Without an architecture there is nothing to check against (a model of the
-    user's own naming), and the run goes ahead."""
+    (the catalog's config, or the one the client gave) fixes the architecture fields and the parameter count
+    (:func:`predictors.architecture.identity_mismatches`). Without an architecture there is nothing to check
+    against (a model of the user's own naming), and the run goes ahead."""
     expected = model_spec.get("architecture")
     if not isinstance(expected, dict):
         return
     try:
-        arch = architecture_from_hf_config(expected)
+        wanted = architecture_from_hf_config(expected)
     except InvalidInputError as exc:
         raise RunInputError("candidate.model.architecture", exc.message) from None
-    config = model.config
-    mismatches = []
-    if getattr(config, "model_type", arch.model_type) != arch.model_type:
-        mismatches.append(f"model_type {config.model_type!r}, not {arch.model_type!r}")
-    for name in IDENTITY_FIELDS:
-        loaded, wanted = getattr(config, name, None), getattr(arch, name)
-        if loaded is not None and wanted is not None and int(loaded) != int(wanted):
-            mismatches.append(f"{name} {loaded}, not {wanted}")
-    wanted_params = count_parameters(arch).total_params
-    loaded_params = (
-        int(model.num_parameters()) if hasattr(model, "num_parameters") else sum(p.numel() for p in model.parameters())
-    )
-    if abs(loaded_params - wanted_params) > PARAMETER_TOLERANCE * wanted_params:
-        mismatches.append(f"{loaded_params:,} parameters, not {wanted_params:,} (more than 1 % off)")
+    try:
+        found = architecture_from_hf_config(model.config.to_dict())
+    except InvalidInputError as exc:
+        raise RunInputError("candidate.model", f"the loaded model's config cannot be read: {exc.message}") from None
+    # transformers counts a 4-bit (QLoRA) base in its unpacked parameters; torch's numel would halve it
+    loaded = int(model.num_parameters()) if hasattr(model, "num_parameters") else None
+    mismatches = identity_mismatches(wanted, found, found_params=loaded)
     if mismatches:
         raise RunInputError(
             "candidate.model",

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from predictors.architecture import architecture_from_hf_config, identity_mismatches
 from predictors.errors import InvalidInputError
 from predictors.methods import get_method, parse_method
 from storage.errors import NotFoundError
@@ -21,7 +22,7 @@ from storage.repositories import runs as runs_repo
 from storage.repositories import tasks as tasks_repo
 from storage.settings import Settings
 from workers.dispatch import RUN_KINDS, enqueue_run
-from workers.routing import choose_queue, predict_run_cost
+from workers.routing import choose_queue, model_architecture, predict_run_cost
 
 __all__ = ["submit_run"]
 
@@ -79,6 +80,20 @@ def _run_model(
         )
     catalog = session.get(BaseModelRow, model_id)
     architecture = spec.get("architecture") or (dict(catalog.architecture) if catalog is not None else None)
+    found = model_architecture({"id": model_id, "path": spec["path"]}) if spec.get("path") else None
+    if architecture is not None and found is not None:
+        # An HF directory's config.json is readable here: weights that are not the claimed model are refused
+        # now, not after the worker has loaded them (a .gguf is checked by the worker).
+        try:
+            wanted = architecture_from_hf_config(architecture)
+        except InvalidInputError as exc:
+            field = f"candidate.model.architecture{exc.field.removeprefix('architecture')}"
+            raise InvalidInputError(field, exc.message) from None
+        mismatches = identity_mismatches(wanted, found)
+        if mismatches:
+            raise InvalidInputError(
+                "candidate.model.path", f"the weights at {spec['path']} are not {model_id!r}: " + "; ".join(mismatches)
+            )
     return spec, architecture
 
 
@@ -122,6 +137,12 @@ def submit_run(
         raise NotFoundError("prediction", request["prediction"], field="prediction", location="body")
     candidate = dict(request["candidate"])
     _check_candidate(kind, candidate, dataset.kind)
+    wanted = (candidate.get("training") or {}).get("train_examples")
+    if kind == "finetune" and wanted is not None and int(wanted) > dataset.n_train:
+        raise InvalidInputError(
+            "candidate.training.train_examples",
+            f"the task's dataset {dataset.id} has {dataset.n_train} training examples, fewer than the {wanted} asked for",
+        )
     candidate["method"] = parse_method(candidate["method"], field="candidate.method").model_dump(mode="json")
     candidate["model"], architecture = _run_model(session, settings, candidate["model"], available_models)
     predicted = predict_run_cost(candidate, kind, architecture=architecture)

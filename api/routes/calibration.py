@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
+from fastapi import APIRouter, Query
+
+from api.calibration import calibration_report
 from api.deps import SessionDep
 from api.schemas.calibration import Calibration
-from workers.calibration import calibration_report
 
 __all__ = ["router"]
 
@@ -14,6 +16,9 @@ router = APIRouter(prefix="/calibration", tags=["calibration"])
 
 
 @router.get("", response_model=Calibration)
-def get_calibration(session: SessionDep) -> Calibration:
+def get_calibration(
+    session: SessionDep,
+    task: Annotated[str | None, Query(max_length=200, description="Only this task (its id or its name).")] = None,
+) -> Calibration:
     """Predicted-vs-measured error and 90 % interval coverage, by predictor tier and method."""
-    return Calibration.model_validate(calibration_report(session=session))
+    return Calibration.model_validate(calibration_report(session=session, task=task))

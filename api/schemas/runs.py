@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.tasks import UtcDatetime
-from predictors.cost import HardwareRequest, TrainingConfig
+from predictors.cost import EvaluationConfig, HardwareRequest, TrainingConfig
 
 __all__ = ["RunCandidate", "RunCreate", "RunModel", "RunOptions", "RunPublic"]
 
@@ -44,6 +44,7 @@ class RunCandidate(BaseModel):
     hardware: HardwareRequest | None = Field(
         None, description="What the run was planned on (its cost prediction); the measurement records what it ran on."
     )
+    evaluation: EvaluationConfig | None = Field(None, description="The planned evaluation workload (kept as planned).")
 
 
 class RunOptions(BaseModel):

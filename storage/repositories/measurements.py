@@ -67,12 +67,16 @@ class CalibrationPair:
     measurement: MeasurementRow
 
 
-def calibration_pairs(*, session: Session) -> list[CalibrationPair]:
-    """Every (prediction, measurement) linked through a run (``runs.prediction_id``, ``measurements.run_id``)."""
-    rows = session.execute(
+def calibration_pairs(*, session: Session, task: str | None = None) -> list[CalibrationPair]:
+    """Every (prediction, measurement) linked through a run (``runs.prediction_id``, ``measurements.run_id``),
+    or those of the task ``task`` names (by id or name, as :func:`task_filter`)."""
+    query = (
         select(PredictionRow, MeasurementRow)
         .join(RunRow, RunRow.prediction_id == PredictionRow.id)
         .join(MeasurementRow, MeasurementRow.run_id == RunRow.id)
         .order_by(MeasurementRow.created_at)
-    ).all()
+    )
+    if task is not None:
+        query = query.where(task_filter(session=session, reference=task))
+    rows = session.execute(query).all()
     return [CalibrationPair(prediction=prediction, measurement=measurement) for prediction, measurement in rows]

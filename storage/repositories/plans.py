@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.errors import NotFoundError
@@ -75,11 +76,18 @@ def add_plan_version(
     trigger: Mapping[str, Any],
     changed: Mapping[str, Any],
 ) -> PlanRow:
-    """A re-prediction as the plan's next version; earlier versions and their predictions stay."""
+    """A re-prediction as the plan's next version; earlier versions and their predictions stay. When another
+    request stored that version first (two readers re-predicting at once, from the same evidence), its
+    version stands and this one is dropped."""
+    plan_id = plan.id
     plan.version += 1
     plan.result = dict(result)
     _add_version(session, plan, result=result, predictions=predictions, trigger=trigger, changed=changed)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return get_plan(session=session, plan_id=plan_id)
     return plan
 
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from storage.db import session_scope
-from storage.models import PredictionRow, RunRow
+from storage.models import MeasurementRow, PredictionRow, RunRow
 from storage.repositories import runs as runs_repo
 from storage.settings import Settings
 
@@ -131,3 +131,15 @@ def test_finish_run_writes_one_measurement_even_when_repeated(client: TestClient
         assert again.status == runs_repo.SUCCEEDED and "late" not in again.result
     assert client.get("/v1/calibration").json()["overall"]["n"] == 1
     assert client.get("/v1/measurements").json()["total"] == 1
+
+
+def test_calibration_of_one_task_by_its_id_or_its_name(client: TestClient, settings: Settings) -> None:
+    task = client.post("/v1/tasks", json={"name": "t", "kind": "classification"}).json()
+    verified_prediction(settings, tier="prior", method="lora", mean=0.8, lower=0.7, upper=0.9, measured=0.75)
+    with session_scope(settings.database_url) as session:
+        (measurement,) = session.scalars(select(MeasurementRow)).all()
+        measurement.task_id = task["id"]
+        session.commit()
+    for reference in (task["id"], "t"):
+        assert client.get("/v1/calibration", params={"task": reference}).json()["overall"]["n"] == 1, reference
+    assert client.get("/v1/calibration", params={"task": "another"}).json()["overall"]["n"] == 0

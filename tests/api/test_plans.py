@@ -326,3 +326,22 @@ def test_a_verified_prediction_survives_re_prediction(client: TestClient, settin
         assert session.get(PredictionRow, row["prediction_id"]) is not None
     calibration = client.get("/v1/calibration").json()
     assert calibration["overall"]["n"] == 1 and calibration["overall"]["accuracy_mae"] is not None
+
+
+def test_two_readers_re_predicting_at_once_store_one_version(client: TestClient, settings: Settings) -> None:
+    from api import planning
+    from api.schemas.plans import PlanRequest
+    from storage.repositories import plans as plans_repo
+
+    plan = client.post("/v1/plans", json=grid()).json()
+    _icl_probes(client, TASK["name"])
+    with session_scope(settings.database_url) as first, session_scope(settings.database_url) as second:
+        rows = [plans_repo.get_plan(session=s, plan_id=plan["id"]) for s in (first, second)]
+        request = PlanRequest.model_validate(rows[0].request)
+        for session, row in zip((first, second), rows, strict=True):
+            result, predictions = planning.compute_plan(session, request)
+            stored = plans_repo.add_plan_version(
+                session=session, plan=row, result=result, predictions=predictions, trigger={}, changed={}
+            )
+            assert stored.version == 2
+        assert [v.version for v in plans_repo.list_plan_versions(session=second, plan_id=plan["id"])] == [1, 2]

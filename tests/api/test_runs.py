@@ -274,3 +274,15 @@ def test_enqueue_failure_is_recorded_on_the_run(tmp_path: Path, model_dir: Path)
         assert response.status_code == 202
         assert response.json()["status"] == "failed"
         assert "could not enqueue" in response.json()["error"]
+
+
+def test_a_run_asking_for_more_training_examples_than_the_dataset_has_is_refused(
+    client: TestClient, model_dir: Path
+) -> None:
+    task = make_task(client, classification_rows(40), "classification")  # 32 train, 8 test
+    body = run_body(task, model_dir)
+    body["candidate"]["training"] = {"train_examples": 5000}
+    response = client.post("/v1/runs", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["pointer"] == "#/candidate/training/train_examples"
+    assert "has 32 training examples, fewer than the 5000 asked for" in response.json()["detail"]

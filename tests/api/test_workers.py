@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -109,3 +110,19 @@ def test_a_path_inside_the_model_roots_is_accepted(client: TestClient, settings:
     response = client.post("/v1/runs", json=run_body(task, {"id": "my-model", "path": str(directory)}))
     assert response.status_code == 202, response.text
     assert response.json()["candidate"]["model"] == {"id": "my-model", "path": str(directory)}
+
+
+def test_an_hf_directory_that_is_not_the_claimed_model_is_refused_at_once(
+    client: TestClient, settings: Settings
+) -> None:
+    from tests.factories import tiny_llama_config
+
+    directory = settings.model_roots[0] / "pretender"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(json.dumps(tiny_llama_config()))
+    task = make_task(client, classification_rows(), "classification")
+    response = client.post("/v1/runs", json=run_body(task, {"id": "qwen2.5-0.5b", "path": str(directory)}))
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["pointer"] == "#/candidate/model/path"
+    detail = response.json()["detail"]
+    assert "are not 'qwen2.5-0.5b'" in detail and "model_type 'llama', not 'qwen2'" in detail

@@ -2,9 +2,9 @@
 
 Upload a dataset, POST runs (finetune, icl_probe, proxy_probe), watch progress, see each complete with
 exactly one measurement and the calibration change; SIGKILL a worker mid-run and see the run complete
-after a new worker starts. That whole-worker crash is tested on Redis only: kombu's SQLAlchemy
-transport (the embedded broker) never redelivers a message whose worker died (see ``workers/app.py``);
-the embedded broker is tested for a normal probe and for a killed pool process, which it does recover.
+after a new worker starts, on Redis (which redelivers the message) and on the embedded broker (which does
+not: the next worker re-queues the dead worker's run, see ``workers/presence.py``), and a killed pool
+process, which the worker's main process recovers at once.
 """
 
 from __future__ import annotations
@@ -319,6 +319,41 @@ def test_a_probe_completes_on_the_embedded_broker(tmp_path: Path, tiny_model_dir
             worker.stop()
         assert done["status"] == "succeeded", done["error"]
         assert len(measurements_of(client, run["id"])) == 1
+
+
+@pytest.mark.timeout(300)
+def test_a_run_whose_whole_worker_dies_completes_on_the_embedded_broker(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """kombu's SQLAlchemy transport never redelivers a message whose worker died: the next worker sees the
+    dead one fall silent (no heartbeat for 30 s), puts its run back in the queue and runs it, once."""
+    settings = Settings(
+        environment="test",
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path}/t.db",
+        broker_url=f"sqla+sqlite:///{tmp_path}/broker.db",
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        task = setup_task(client)
+        first = Worker(settings, tmp_path / "first.log")
+        try:
+            run = post_run(client, task, tiny_model_dir, "finetune", {"name": "full"}, options={"steps": 300})
+            wait_for(client, run["id"], first, until=lambda r: r["progress"].get("step", 0) >= 5)
+            first.kill()
+        finally:
+            first.stop()
+        assert client.get(f"/v1/runs/{run['id']}").json()["status"] == "running"
+        second = Worker(settings, tmp_path / "second.log")
+        try:
+            done = wait_for(
+                client, run["id"], second, until=lambda r: r["status"] not in {"queued", "running"}, timeout_s=240
+            )
+        finally:
+            second.stop()
+        assert done["status"] == "succeeded", done["error"]
+        assert done["attempts"] == 2 and done["result"]["steps"] == 300
+        assert len(measurements_of(client, run["id"])) == 1
+        with client.stream("GET", f"/v1/runs/{run['id']}/events") as stream:
+            text = "".join(stream.iter_text())
+        assert "has not been heard from" in text  # the re-queue event says why
 
 
 def pool_children(pid: int) -> list[int]:

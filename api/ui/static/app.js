@@ -524,7 +524,10 @@
         const workers = Array.isArray(page.items) ? page.items : [];
         const able = workers.filter((w) => (w.models || []).some((m) => m && m.id === id));
         if (able.length) {
-          out.textContent = "Runs on " + able.map((w) => w.name).join(", ") + ", which can load " + id + ".";
+          const where = (w) => w.name + " (" + (w.hardware && w.hardware.device === "cuda" ? w.hardware.name : "CPU") + ")";
+          const cpuOnly = able.every((w) => !w.hardware || w.hardware.device !== "cuda");
+          out.textContent = "Runs on " + able.map(where).join(", ") + ", which can load " + id + "." +
+            (cpuOnly ? " A CPU run checks the accuracy forecast; its time and memory say nothing about the GPU it was costed on." : "");
         } else if (workers.length) {
           const roots = [...new Set(workers.flatMap((w) => w.model_roots || []))].join(", ");
           out.textContent = "No live worker can load " + id + ": put its weights at <root>/" + id + "/ under a model root (" + roots + "), or give a path inside one.";
@@ -699,7 +702,11 @@
       const file = $("#task-dataset").files[0] || null;
       try {
         if (file) {
-          // A dataset makes the task real: create it, attach the data, and plan for it by id.
+          // A dataset makes the task real: create it, attach the data, and plan for it by id. Its training
+          // split is then the training set: the typed size would plan runs on data the task does not have.
+          delete body.task.train_examples;
+          for (const t of body.grid.training || []) delete t.train_examples;
+          if ((body.grid.training || []).every((t) => !Object.keys(t).length)) delete body.grid.training;
           status.textContent = "Uploading the dataset…";
           const task = await api("POST", "/v1/tasks", taskCreateBody(body.task));
           await uploadDataset(file, task.id);

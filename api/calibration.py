@@ -81,5 +81,6 @@ def summarize(pairs: Iterable[CalibrationPair]) -> dict[str, Any]:
     }
 
 
-def calibration_report(*, session: Session) -> dict[str, Any]:
-    return summarize(measurements_repo.calibration_pairs(session=session))
+def calibration_report(*, session: Session, task: str | None = None) -> dict[str, Any]:
+    """The summary over every verified prediction, or over those of one task (its id or its name)."""
+    return summarize(measurements_repo.calibration_pairs(session=session, task=task))
