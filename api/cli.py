@@ -58,17 +58,12 @@ def serve(
     import uvicorn
 
     from api.embedded_worker import EmbeddedWorker
-    from api.preflight import install_hint, missing_requirements
+    from api.preflight import what_is_missing
 
     _configure_logging()
-    missing = missing_requirements()
+    missing = what_is_missing(None)
     if missing:
-        typer.echo(
-            "tunecast cannot start: these packages are missing or the wrong version: "
-            + ", ".join(str(m) for m in missing)
-            + f"; {install_hint()}",
-            err=True,
-        )
+        typer.echo(f"tunecast cannot start: {missing}", err=True)
         raise typer.Exit(1)
     from api.app import create_app
     from api.catalog import prepare_database
@@ -77,15 +72,10 @@ def serve(
     prepare_database(settings)
     embedded: EmbeddedWorker | None = None
     if worker:
-        missing_worker = missing_requirements("worker")
-        if missing_worker:
-            detail = (
-                "not started: the worker needs "
-                + ", ".join(str(m) for m in missing_worker)
-                + f"; {install_hint('worker')}"
-            )
-            typer.echo(f"embedded worker {detail}", err=True)
-            embedded = EmbeddedWorker.unavailable(detail)
+        missing = what_is_missing("worker")
+        if missing:
+            typer.echo(f"embedded worker not started: {missing}", err=True)
+            embedded = EmbeddedWorker.unavailable(f"not started: {missing}")
         else:
             embedded = EmbeddedWorker(worker_command("cpu,gpu", 1))
     # The embedded worker starts and stops with the app's lifespan, so uvicorn's SIGTERM/SIGINT handling
@@ -99,20 +89,15 @@ def worker(
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
 ) -> None:
     """Run a Celery worker (in production: one per GPU machine, `--queues gpu`)."""
-    from api.preflight import install_hint, missing_requirements
+    from api.preflight import what_is_missing
 
     wanted = [q.strip() for q in queues.split(",") if q.strip()]
     unknown = sorted(set(wanted) - {"gpu", "cpu"})
     if not wanted or unknown:
         raise typer.BadParameter(f"queues must be gpu and/or cpu, got {queues!r}", param_hint="--queues")
-    missing = missing_requirements() + missing_requirements("worker")
+    missing = what_is_missing(None, "worker")
     if missing:
-        typer.echo(
-            "tunecast worker cannot start: these packages are missing or the wrong version: "
-            + ", ".join(str(m) for m in missing)
-            + f"; {install_hint('worker')}",
-            err=True,
-        )
+        typer.echo(f"tunecast worker cannot start: {missing}", err=True)
         raise typer.Exit(1)
     raise SystemExit(subprocess.call(worker_command(",".join(wanted), concurrency)))
 

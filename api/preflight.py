@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-__all__ = ["MissingRequirement", "install_hint", "missing_requirements"]
+__all__ = ["MissingRequirement", "install_hint", "missing_requirements", "what_is_missing"]
 
 DISTRIBUTION = "tunecast"
 
@@ -65,3 +65,13 @@ def install_hint(extra: str | None = None) -> str:
     if extra == "worker":
         return "run `make serve` (or: pip install torch==2.13.0 && pip install -e '.[worker]')"
     return "run `make serve` (or: pip install -e .)"
+
+
+def what_is_missing(*extras: str | None) -> str | None:
+    """A sentence naming every missing requirement of the base package and ``extras`` and how to install
+    them, or None when nothing is missing."""
+    missing = [m for extra in extras for m in missing_requirements(extra)]
+    if not missing:
+        return None
+    hint = install_hint("worker" if "worker" in extras else None)
+    return f"these packages are missing or the wrong version: {', '.join(str(m) for m in missing)}; {hint}"

@@ -39,6 +39,7 @@ def workers_summary(*, session: Session, embedded: EmbeddedWorker | None) -> Wor
     live = workers_repo.live_workers(session=session)
     return WorkersSummary(
         live=len(live),
+        names=[row.name for row in live],
         queues={queue: sum(queue in (row.queues or []) for row in live) for queue in QUEUES},
         embedded=embedded_status(embedded),
     )

@@ -40,6 +40,7 @@ class EmbeddedWorkerStatus(BaseModel):
 
 class WorkersSummary(BaseModel):
     live: int = Field(description="Live workers.")
+    names: list[str] = Field(default_factory=list, description="Their names; details in GET /v1/workers.")
     queues: dict[str, int] = Field(description="Live workers per queue (gpu, cpu).")
     embedded: EmbeddedWorkerStatus | None = None
 

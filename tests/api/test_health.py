@@ -23,7 +23,7 @@ def test_readyz_embedded(client: TestClient) -> None:
     assert response.json() == {
         "database": "ok",
         "broker": "embedded",
-        "workers": {"live": 0, "queues": {"gpu": 0, "cpu": 0}, "embedded": None},
+        "workers": {"live": 0, "names": [], "queues": {"gpu": 0, "cpu": 0}, "embedded": None},
     }
 
 

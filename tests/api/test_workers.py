@@ -60,7 +60,7 @@ def test_workers_list_says_who_is_live(client: TestClient, settings: Settings) -
     assert silent["live"] is False and silent["seconds_since_heartbeat"] >= 299
     assert [w["name"] for w in client.get("/v1/workers", params={"live": "true"}).json()["items"]] == [live["name"]]
     ready = client.get("/readyz").json()
-    assert ready["workers"] == {"live": 1, "queues": {"gpu": 1, "cpu": 0}, "embedded": None}
+    assert ready["workers"] == {"live": 1, "names": [live["name"]], "queues": {"gpu": 1, "cpu": 0}, "embedded": None}
 
 
 def test_a_queued_run_says_no_worker_consumes_its_queue(client: TestClient, settings: Settings) -> None:

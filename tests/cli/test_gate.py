@@ -102,9 +102,9 @@ def test_gate_against_a_running_server(tmp_path: Path) -> None:
 
     import httpx
 
-    from tests.cli.test_cli import _free_port
+    from tests.processes import free_port
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "TUNECAST_DATA_DIR": str(tmp_path / "server-data")}
     env.pop("TUNECAST_DATABASE_URL", None)
     with open(tmp_path / "serve.log", "wb") as log:

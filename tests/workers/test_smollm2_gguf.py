@@ -34,6 +34,18 @@ def smollm2_gguf() -> Path:
     return path
 
 
+def _settings(tmp_path: Path) -> Settings:
+    settings = Settings(
+        environment="test",
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path}/t.db",
+        broker_url=f"sqla+sqlite:///{tmp_path}/broker.db",
+        model_dirs=str(tmp_path / "no-models-here"),
+    )
+    upgrade(settings.database_url)
+    return settings
+
+
 def test_gguf_loads_with_the_catalog_parameter_count() -> None:
     torch = pytest.importorskip("torch")
     from workers.modeling import load_model
@@ -50,13 +62,7 @@ def test_gguf_loads_with_the_catalog_parameter_count() -> None:
 
 
 def test_icl_probe_on_smollm2_from_gguf(tmp_path: Path) -> None:
-    settings = Settings(
-        environment="test",
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite:///{tmp_path}/t.db",
-        broker_url=f"sqla+sqlite:///{tmp_path}/broker.db",
-    )
-    upgrade(settings.database_url)
+    settings = _settings(tmp_path)
     run_id = make_run(
         settings,
         smollm2_gguf(),
@@ -69,18 +75,6 @@ def test_icl_probe_on_smollm2_from_gguf(tmp_path: Path) -> None:
     run, measurements, _ = load(settings, run_id)
     assert_measured(run, measurements)
     assert run.result["accuracy"] >= 0.7, run.result  # sentiment of 'the movie was great/awful', 4 demonstrations
-
-
-def _settings(tmp_path: Path) -> Settings:
-    settings = Settings(
-        environment="test",
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite:///{tmp_path}/t.db",
-        broker_url=f"sqla+sqlite:///{tmp_path}/broker.db",
-        model_dirs=str(tmp_path / "no-models-here"),
-    )
-    upgrade(settings.database_url)
-    return settings
 
 
 def _sentiment_rows() -> list[dict[str, object]]:
