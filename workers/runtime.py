@@ -22,9 +22,10 @@ from sqlalchemy.orm import Session
 from storage.catalogs import load_models_catalog
 from storage.db import session_scope
 from storage.model_files import PathNotAllowedError, allowed_path, local_models
-from storage.models import BaseModelRow, DatasetRow, TaskRow
+from storage.models import BaseModelRow, DatasetRow, RunRow, TaskRow, WorkerRow
 from storage.repositories import datasets as datasets_repo
 from storage.repositories import runs as runs_repo
+from storage.repositories import workers as workers_repo
 from storage.repositories.datasets import LoadedDataset
 from storage.settings import Settings, get_settings
 from workers.app import VISIBILITY_TIMEOUT_S
@@ -141,10 +142,38 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, redis.ConnectionError | redis.TimeoutError)
 
 
+@dataclass(frozen=True, slots=True)
+class _PreparedRun:
+    """What a delivery that will run needs, read in the transaction that took the run."""
+
+    values: dict[str, Any]  # candidate, options, task_id, task_name, predicted
+    dataset_row: DatasetRow
+    model: dict[str, Any]
+
+
 def execute_run(task: Any, run_id: str, kind: str, body: RunBody, *, settings: Settings | None = None) -> str:
     """Run one delivery of ``run_id``; returns the run's status afterwards (for logs and tests)."""
     settings = settings or get_settings()
     hardware = detect_hardware()
+    prepared = _prepare(task, run_id, settings, hardware)
+    if isinstance(prepared, str):
+        return prepared
+    return _run(task, run_id, kind, body, settings, hardware, prepared)
+
+
+def _hand_back(task: Any, session: Session, row: RunRow, reason: str) -> str:
+    """Give the run back to its queue for another worker (failed after :data:`MAX_HANDOFFS`)."""
+    if runs_repo.hand_off(session=session, run_id=row.id, reason=reason, max_handoffs=MAX_HANDOFFS):
+        if task is not None:
+            task.apply_async(args=[row.id], queue=row.queue)
+        return runs_repo.QUEUED
+    return runs_repo.FAILED
+
+
+def _prepare(task: Any, run_id: str, settings: Settings, hardware: WorkerHardware) -> _PreparedRun | str:
+    """Take the delivery and check the run can go ahead here: predicted to fit this worker's memory, with a
+    dataset, and its model's weights on this worker (else, when another live worker has them, back to the
+    queue). Returns the run's status when it does not run here."""
     worker_name, boot_id = current_worker()
     with session_scope(settings.database_url) as session:
         decision, row = runs_repo.begin_delivery(
@@ -159,45 +188,76 @@ def execute_run(task: Any, run_id: str, kind: str, body: RunBody, *, settings: S
             return row.status if row else "missing"
         predicted_bytes = int(row.predicted.get("peak_memory_bytes") or 0)
         if predicted_bytes and predicted_bytes > FIT_MARGIN * hardware.memory_bytes:
-            reason = (
-                f"predicted {predicted_bytes} bytes > {hardware.memory_bytes} on {hardware.name} ({hardware.device})"
+            return _hand_back(
+                task,
+                session,
+                row,
+                f"predicted {predicted_bytes} bytes > {hardware.memory_bytes} on {hardware.name} ({hardware.device})",
             )
-            if runs_repo.hand_off(session=session, run_id=run_id, reason=reason, max_handoffs=MAX_HANDOFFS):
-                task.apply_async(args=[run_id], queue=row.queue)
-                return runs_repo.QUEUED
+        failure: str | None = "run has no dataset" if row.dataset_id is None else None
+        model: dict[str, Any] = {}
+        if failure is None:
+            try:
+                model = resolve_model(session=session, settings=settings, candidate=dict(row.candidate))
+            except ModelNotHereError as exc:
+                if any(exc.model_id in {m.get("id") for m in w.models or []} for w in _other_live_workers(session)):
+                    return _hand_back(task, session, row, str(exc))
+                failure = str(exc)
+            except RunInputError as exc:
+                failure = str(exc)
+        if failure is not None:
+            info = {"worker_hardware": hardware.as_dict()}
+            runs_repo.finish_run(session=session, run_id=run_id, status=runs_repo.FAILED, result=info, error=failure)
             return runs_repo.FAILED
-        if row.dataset_id is None:
-            runs_repo.finish_run(
-                session=session, run_id=run_id, status=runs_repo.FAILED, result={}, error="run has no dataset"
-            )
-            return runs_repo.FAILED
-        dataset_row = datasets_repo.get_dataset(session=session, dataset_id=row.dataset_id)
         task_row = session.get(TaskRow, row.task_id) if row.task_id else None
-        context_values: dict[str, Any] = {
-            "candidate": dict(row.candidate),
-            "options": dict(row.options),
-            "task_id": row.task_id,
-            "task_name": task_row.name if task_row is not None else (row.task_id or ""),
-            "predicted": dict(row.predicted),
-        }
-    worker_info: dict[str, Any] = {"worker_hardware": hardware.as_dict()}
+        return _PreparedRun(
+            values={
+                "candidate": dict(row.candidate),
+                "options": dict(row.options),
+                "task_id": row.task_id,
+                "task_name": task_row.name if task_row is not None else (row.task_id or ""),
+                "predicted": dict(row.predicted),
+            },
+            dataset_row=datasets_repo.get_dataset(session=session, dataset_id=str(row.dataset_id)),
+            model=model,
+        )
+
+
+def _other_live_workers(session: Session) -> list[WorkerRow]:
+    name, _boot = current_worker()
+    return [w for w in workers_repo.live_workers(session=session) if w.name != name]
+
+
+def _run(
+    task: Any,
+    run_id: str,
+    kind: str,
+    body: RunBody,
+    settings: Settings,
+    hardware: WorkerHardware,
+    prepared: _PreparedRun,
+) -> str:
+    """The run kind's body, and the run's end: its result and measurement, a cancel, a failure, an OOM
+    (a result: ``fits: false``), or a transient error (retried)."""
+    values = prepared.values
+    worker_info: dict[str, Any] = {
+        "worker_hardware": hardware.as_dict(),
+        "model": {k: v for k, v in prepared.model.items() if k != "architecture"},
+    }
     try:
-        with session_scope(settings.database_url) as session:
-            model = resolve_model(session=session, settings=settings, candidate=context_values["candidate"])
-        worker_info["model"] = {k: v for k, v in model.items() if k != "architecture"}
         context = RunContext(
             settings=settings,
             run_id=run_id,
             kind=kind,
-            candidate=context_values["candidate"],
-            options=context_values["options"],
-            task_id=context_values["task_id"],
-            task_name=context_values["task_name"],
-            predicted=context_values["predicted"],
-            dataset_row=dataset_row,
-            dataset=datasets_repo.load_dataset(dataset_row),
+            candidate=values["candidate"],
+            options=values["options"],
+            task_id=values["task_id"],
+            task_name=values["task_name"],
+            predicted=values["predicted"],
+            dataset_row=prepared.dataset_row,
+            dataset=datasets_repo.load_dataset(prepared.dataset_row),
             hardware=hardware,
-            model=model,
+            model=prepared.model,
         )
         limit_s = time_limit_s(context.options, context.predicted, hardware)
         context.deadline = time.monotonic() + limit_s
@@ -214,7 +274,7 @@ def execute_run(task: Any, run_id: str, kind: str, body: RunBody, *, settings: S
         if is_out_of_memory(exc):
             logger.warning("run %s ran out of memory: %s", run_id, exc)
             result = {**worker_info, "fits": False, "out_of_memory": str(exc)[:2000]}
-            measurement = _oom_measurement(context_values, kind, hardware)
+            measurement = _oom_measurement(values, kind, hardware)
             return _finish(settings, run_id, runs_repo.SUCCEEDED, result, None, measurement)
         if _transient(exc) and task is not None and task.request.retries < MAX_TRANSIENT_RETRIES:
             with session_scope(settings.database_url) as session:
@@ -246,6 +306,19 @@ def model_id_of(candidate: dict[str, Any]) -> str:
     return str(model.get("id", "")) if isinstance(model, dict) else str(model or "")
 
 
+class ModelNotHereError(RunInputError):
+    """No weights for ``model_id`` under this worker's roots (another worker may have them)."""
+
+    def __init__(self, model_id: str, settings: Settings) -> None:
+        roots = ", ".join(str(root) for root in settings.model_roots)
+        super().__init__(
+            "candidate.model",
+            f"model {model_id!r} is not on this worker: put its weights at <root>/{model_id}/ (a Hugging Face "
+            f"directory or one .gguf file) under a model root ({roots}; TUNECAST_MODEL_DIRS)",
+        )
+        self.model_id = model_id
+
+
 def resolve_model(*, session: Session, settings: Settings, candidate: dict[str, Any]) -> dict[str, Any]:
     """The weights this worker loads for the candidate's model, and the architecture they must have.
 
@@ -267,12 +340,7 @@ def resolve_model(*, session: Session, settings: Settings, candidate: dict[str, 
     else:
         local = local_models(settings).get(model_id)
         if local is None:
-            roots = ", ".join(str(root) for root in settings.model_roots)
-            raise RunInputError(
-                "candidate.model",
-                f"model {model_id!r} is not on this worker: put its weights at <root>/{model_id}/ (a Hugging Face "
-                f"directory or one .gguf file) under a model root ({roots}; TUNECAST_MODEL_DIRS)",
-            )
+            raise ModelNotHereError(model_id, settings)
         spec.update(path=local.path, format=local.format, source=local.source)
     if not isinstance(spec.get("architecture"), dict):
         spec["architecture"] = catalog_architecture(session=session, model_id=model_id)

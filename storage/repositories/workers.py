@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import RunEventRow, RunRow, WorkerRow, utcnow
@@ -46,9 +46,15 @@ def is_live(row: WorkerRow, *, now: datetime | None = None) -> bool:
     return row.status == "online" and now - _aware(row.last_heartbeat_at) < timedelta(seconds=LIVE_TIMEOUT_S)
 
 
+FORGET_AFTER = timedelta(days=7)
+"""Rows of workers not heard from for this long are dropped when a worker registers."""
+
+
 def register_worker(*, session: Session, name: str, values: Mapping[str, Any]) -> WorkerRow:
-    """Write (or overwrite) a worker's row as it starts: online, with a fresh heartbeat."""
+    """Write (or overwrite) a worker's row as it starts: online, with a fresh heartbeat. Workers gone for
+    :data:`FORGET_AFTER` are forgotten (their runs, if any, were re-queued long since)."""
     now = utcnow()
+    session.execute(delete(WorkerRow).where(WorkerRow.last_heartbeat_at < now - FORGET_AFTER, WorkerRow.name != name))
     row = session.get(WorkerRow, name)
     fields = {**values, "status": "online", "detail": None, "started_at": now, "last_heartbeat_at": now}
     if row is None:

@@ -15,22 +15,22 @@ from storage.repositories import workers as workers_repo
 WORKER = "tunecast-cpu-gpu@host"
 
 
+def _values(boot: str, queues: list[str] | None = None) -> dict[str, object]:
+    return {
+        "boot_id": boot,
+        "hostname": "host",
+        "pid": 123,
+        "queues": queues or ["cpu", "gpu"],
+        "versions": {"python": "3.11"},
+        "model_roots": ["/models"],
+        "models": [{"id": "smollm2-135m-instruct", "path": "/m.gguf", "format": "gguf", "source": "packaged"}],
+        "hardware": {"device": "cpu"},
+    }
+
+
 def _register(database_url: str, *, boot: str = "boot-1", queues: list[str] | None = None) -> None:
     with session_scope(database_url) as session:
-        workers_repo.register_worker(
-            session=session,
-            name=WORKER,
-            values={
-                "boot_id": boot,
-                "hostname": "host",
-                "pid": 123,
-                "queues": queues or ["cpu", "gpu"],
-                "versions": {"python": "3.11"},
-                "model_roots": ["/models"],
-                "models": [{"id": "smollm2-135m-instruct", "path": "/m.gguf", "format": "gguf", "source": "packaged"}],
-                "hardware": {"device": "cpu"},
-            },
-        )
+        workers_repo.register_worker(session=session, name=WORKER, values=_values(boot, queues))
 
 
 def _running_run(database_url: str, *, boot: str | None = "boot-1", worker: str = WORKER) -> str:
@@ -125,3 +125,15 @@ def test_a_silent_worker_loses_its_run_and_unknown_workers_are_left_alone(databa
     assert _status(database_url, unknown) == "running"
     with session_scope(database_url) as session:
         assert session.get(RunRow, silent).result["worker_boot"] == "boot-1"  # type: ignore[union-attr]
+
+
+def test_workers_gone_for_a_week_are_forgotten(database_url: str) -> None:
+    migrate.upgrade(database_url)
+    _register(database_url)
+    with session_scope(database_url) as session:
+        row = session.get(WorkerRow, WORKER)
+        assert row is not None
+        row.last_heartbeat_at = utcnow() - workers_repo.FORGET_AFTER - timedelta(minutes=1)
+        session.commit()
+        workers_repo.register_worker(session=session, name="another@host", values=_values("b2"))
+        assert [w.name for w in workers_repo.list_workers(session=session)] == ["another@host"]

@@ -89,3 +89,31 @@ def test_weights_that_match_a_given_architecture_run(rooted: Settings, tiny_mode
     model = {"id": "my-tiny", "path": str(path), "architecture": config}
     run_id = make_run(rooted, path, classification_rows(), model=model)
     assert execute_run(None, run_id, "finetune", run_finetune, settings=rooted) == "succeeded"
+
+
+def test_a_model_another_live_worker_has_is_handed_back_to_the_queue(rooted: Settings) -> None:
+    from storage.db import session_scope
+    from storage.repositories import workers as workers_repo
+
+    with session_scope(rooted.database_url) as session:
+        workers_repo.register_worker(
+            session=session,
+            name="tunecast-gpu@big-box",
+            values={
+                "boot_id": "b",
+                "hostname": "big-box",
+                "pid": 1,
+                "queues": ["gpu"],
+                "versions": {},
+                "model_roots": ["/models"],
+                "models": [
+                    {"id": "llama-3.1-8b", "path": "/models/llama-3.1-8b", "format": "hf", "source": "root:/models"}
+                ],
+                "hardware": {"device": "cuda"},
+            },
+        )
+    run_id = make_run(rooted, Path("unused"), classification_rows(), model="llama-3.1-8b")
+    assert execute_run(None, run_id, "finetune", run_finetune, settings=rooted) == "queued"
+    run, measurements, events = load(rooted, run_id)
+    assert run.status == "queued" and run.handoffs == 1 and measurements == []
+    assert "'llama-3.1-8b' is not on this worker" in events[-1]["handed_off"]
