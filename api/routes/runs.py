@@ -13,11 +13,14 @@ from sqlalchemy.orm import Session
 
 from api.deps import EmbeddedWorkerDep, SessionDep, SettingsDep
 from api.embedded_worker import EmbeddedWorker
-from api.schemas.runs import RunCreate, RunPublic
+from api.schemas.common import Limit, Offset, Page
+from api.schemas.runs import RunCreate, RunKind, RunPublic, RunStatus
 from api.worker_status import available_models, run_waiting_for
 from storage.db import session_scope
+from storage.errors import NotFoundError
 from storage.models import RunRow
 from storage.repositories import runs as runs_repo
+from storage.repositories import tasks as tasks_repo
 from storage.settings import Settings
 from workers.submit import submit_run
 
@@ -60,6 +63,31 @@ def create_run(
         available_models=available_models(session=session, settings=settings, embedded=embedded),
     )
     return to_public(run, session=session, embedded=embedded)
+
+
+@router.get("", response_model=Page[RunPublic])
+def list_runs(
+    session: SessionDep,
+    embedded: EmbeddedWorkerDep,
+    limit: Limit = 100,
+    offset: Offset = 0,
+    task: Annotated[str | None, Query(max_length=200, description="Task id or unique name.")] = None,
+    plan: Annotated[str | None, Query(max_length=64)] = None,
+    run_status: Annotated[RunStatus | None, Query(alias="status")] = None,
+    kind: Annotated[RunKind | None, Query()] = None,
+) -> Page[RunPublic]:
+    """Runs, newest first; filters combine."""
+    task_id = None
+    if task is not None:
+        found = tasks_repo.find_task(session=session, reference=task)
+        if found is None:
+            raise NotFoundError("task", task, field="task", location="query")
+        task_id = found.id
+    page = runs_repo.list_runs(
+        session=session, limit=limit, offset=offset, task_id=task_id, plan_id=plan, status=run_status, kind=kind
+    )
+    items = [to_public(row, session=session, embedded=embedded) for row in page.items]
+    return Page[RunPublic](items=items, total=page.total, limit=limit, offset=offset)
 
 
 @router.get("/{run_id}", response_model=RunPublic)

@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.schemas.tasks import UtcDatetime
 from predictors.cost import EvaluationConfig, HardwareRequest, TrainingConfig
 
-__all__ = ["RunCandidate", "RunCreate", "RunModel", "RunOptions", "RunPublic"]
+__all__ = ["RunCandidate", "RunCreate", "RunKind", "RunModel", "RunOptions", "RunPublic", "RunStatus"]
 
 RunKind = Literal["finetune", "icl_probe", "proxy_probe", "passuntil_probe"]
+RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 class RunModel(BaseModel):
@@ -89,7 +90,7 @@ class RunCreate(BaseModel):
 class RunPublic(BaseModel):
     id: str
     kind: str
-    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    status: RunStatus
     queue: str
     task: str | None
     dataset: str | None

@@ -12,12 +12,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.errors import ConflictError, NotFoundError
 from storage.models import MeasurementRow, RunEventRow, RunRow, utcnow
+from storage.repositories.catalog import Page
 
 __all__ = [
     "CANCELLED",
@@ -33,6 +34,7 @@ __all__ = [
     "get_run",
     "hand_off",
     "list_events",
+    "list_runs",
     "mark_enqueue_failed",
     "report_progress",
     "request_cancel",
@@ -99,6 +101,32 @@ def get_run(*, session: Session, run_id: str, field: str = "run_id", location: s
     if row is None:
         raise NotFoundError("run", run_id, field=field, location=location)
     return row
+
+
+def list_runs(
+    *,
+    session: Session,
+    limit: int,
+    offset: int,
+    task_id: str | None = None,
+    plan_id: str | None = None,
+    status: str | None = None,
+    kind: str | None = None,
+) -> Page[RunRow]:
+    """Runs, newest first, filtered by task, plan, status and kind."""
+    conditions = [
+        column == value
+        for column, value in (
+            (RunRow.task_id, task_id),
+            (RunRow.plan_id, plan_id),
+            (RunRow.status, status),
+            (RunRow.kind, kind),
+        )
+        if value is not None
+    ]
+    query = select(RunRow).where(*conditions).order_by(RunRow.created_at.desc(), RunRow.id)
+    total = session.scalar(select(func.count()).select_from(RunRow).where(*conditions)) or 0
+    return Page(items=list(session.scalars(query.limit(limit).offset(offset))), total=total, limit=limit, offset=offset)
 
 
 def request_cancel(*, session: Session, run_id: str) -> RunRow:

@@ -286,3 +286,26 @@ def test_a_run_asking_for_more_training_examples_than_the_dataset_has_is_refused
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["pointer"] == "#/candidate/training/train_examples"
     assert "has 32 training examples, fewer than the 5000 asked for" in response.json()["detail"]
+
+
+def test_runs_are_listed_newest_first_and_filtered(client: TestClient, model_dir: Path) -> None:
+    task = make_task(client, classification_rows(), "classification")
+    finetune = client.post("/v1/runs", json=run_body(task, model_dir)).json()
+    probe = client.post(
+        "/v1/runs",
+        json=run_body(
+            task,
+            model_dir,
+            kind="icl_probe",
+            candidate={"model": {"id": "tiny", "path": str(model_dir)}, "method": {"name": "icl", "shots": 2}},
+        ),
+    ).json()
+    client.post(f"/v1/runs/{probe['id']}/cancel")
+    listed = client.get("/v1/runs").json()
+    assert listed["total"] == 2 and [r["id"] for r in listed["items"]] == [probe["id"], finetune["id"]]
+    assert [r["id"] for r in client.get("/v1/runs", params={"kind": "finetune"}).json()["items"]] == [finetune["id"]]
+    assert [r["id"] for r in client.get("/v1/runs", params={"status": "cancelled"}).json()["items"]] == [probe["id"]]
+    assert client.get("/v1/runs", params={"task": "t"}).json()["total"] == 2  # by the task's name too
+    assert client.get("/v1/runs", params={"status": "lost"}).status_code == 422
+    missing = client.get("/v1/runs", params={"task": "no-such-task"})
+    assert missing.status_code == 404 and missing.json()["errors"][0]["parameter"] == "task"
