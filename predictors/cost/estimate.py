@@ -29,7 +29,14 @@ from predictors.errors import InvalidInputError
 from predictors.methods import get_method
 from predictors.methods.base import CostTerms, MethodConfig, MethodSpec
 
-__all__ = ["DEFAULT_TRAIN_EXAMPLES", "RooflineStep", "estimate_cost", "estimate_costs", "roofline_training_step"]
+__all__ = [
+    "DEFAULT_TRAIN_EXAMPLES",
+    "RooflineStep",
+    "candidate_assumptions",
+    "estimate_cost",
+    "estimate_costs",
+    "roofline_training_step",
+]
 
 DEFAULT_TRAIN_EXAMPLES = 1000
 
@@ -235,10 +242,9 @@ def estimate_cost(
         known = ", ".join(sorted(hardware)) or "none"
         raise InvalidInputError("hardware.gpu", f"unknown GPU {candidate.hardware.gpu!r}; known: {known}")
     n_gpus = candidate.hardware.count
-    assumptions: list[str] = list(arch.assumptions)
     counts = _counts(arch)
     trainable, terms = _method_terms(arch, method, spec)
-    assumptions.extend(terms.assumptions)
+    assumptions = candidate_assumptions(candidate, spec=spec, terms=terms, hardware=hw, calibration=cal)
     added = trainable if (spec.kind == "finetune" and terms.adapter_params_are_new) else 0
     precision = training.precision
     quantized = terms.quantized_base or (precision if precision in {"int8", "nf4"} else None)
@@ -247,19 +253,10 @@ def estimate_cost(
             "method.name" if terms.quantized_base else "training.precision",
             f"{quantized} quantisation (bitsandbytes) needs a CUDA GPU; {hw.id} is not one",
         )
-    if quantized and arch.is_moe:
-        assumptions.append(
-            f"{quantized} base on an MoE model: expert weights assumed quantised too; bitsandbytes replaces "
-            "nn.Linear modules, and fused 3-D expert parameters may stay in bf16 (not verified on CUDA)"
-        )
     if spec.base_weights_trainable and precision in {"int8", "nf4"}:
         raise InvalidInputError(
             "training.precision", f"{method.name} trains the base weights, which cannot be stored as {precision}"
         )
-    if precision in {"bf16", "bf16-mixed"} and not hw.peak_bf16_tflops:
-        assumptions.append(f"{hw.id} has no bf16: timed at its fp16 peak")
-    if training.seq_len > arch.max_position_embeddings:
-        assumptions.append(f"seq_len {training.seq_len} exceeds max_position_embeddings {arch.max_position_embeddings}")
     compute_precision = "bf16" if precision in {"int8", "nf4"} else precision
     if terms.quantized_base and precision in {"fp32", "bf16-mixed"}:
         compute_precision = "bf16"
@@ -279,11 +276,7 @@ def estimate_cost(
     if training.dataset_tokens is not None:
         epoch_tokens = training.dataset_tokens * training.data_fraction
     else:
-        examples = training.train_examples
-        if examples is None:
-            examples = DEFAULT_TRAIN_EXAMPLES
-            if spec.kind != "inference":
-                assumptions.append(f"train_examples not given: assumed {DEFAULT_TRAIN_EXAMPLES}")
+        examples = training.train_examples if training.train_examples is not None else DEFAULT_TRAIN_EXAMPLES
         epoch_tokens = examples * training.data_fraction * training.seq_len
     train_tokens = epoch_tokens * training.epochs
 
@@ -313,12 +306,6 @@ def estimate_cost(
                 epochs=training.epochs,
                 adapter=str(_field(method, "adapter", "lora")),
                 provider_model=_field(method, "provider_model", None),
-            )
-            assumptions.append("API fine-tune: priced per training token; evaluation costed as self-hosted inference")
-        else:
-            assumptions.append(
-                "inference method: no training step (step_time_s, tokens_per_s are 0); adaptation "
-                "cost is the evaluation (COSMOS Eq. 3)"
             )
         return CostEstimate(
             model_id=candidate.model_id,
@@ -399,28 +386,11 @@ def estimate_cost(
     )
     family = method_family(method.name)
     micro_s = cal.predict_one(family, roof.ideal_compute_s, roof.ideal_memory_s, model_pass.kernel_launches)
-    if family not in cal.coef_:
-        assumptions.append(f"no measured '{family}' runs in the calibration: timed with the pooled efficiency")
-    elif method.name != family:
-        assumptions.append(
-            f"{method.name} timed with the '{family}' efficiency (no measured {method.name} runs; "
-            "dequantisation / weight-norm / elementwise overheads are not calibrated)"
-        )
-    if n_gpus > 1 and training.sharding in {"zero3", "fsdp"}:
-        assumptions.append("ZeRO-3/FSDP parameter gathering assumed overlapped with compute")
     step_s = micro_s * training.gradient_accumulation_steps
     steps = max(math.ceil(train_tokens / tokens_per_step), 1)
     train_gpu_hours = steps * step_s * n_gpus / 3600.0
     train_usd = gpu_usd(train_gpu_hours, hw.usd_per_hour)
     flops_per_step = model_pass.train_flops * training.gradient_accumulation_steps * n_gpus
-    if training.attention != "eager":
-        assumptions.append(f"{training.attention} attention: no score matrix kept; backward recomputes Q·Kᵀ")
-    if not training.gradient_checkpointing:
-        assumptions.append("use_cache left on in the training forward (transformers default): a KV copy is kept")
-    if training.optimizer == "sgd":
-        assumptions.append("SGD with momentum: one fp32 state per trainable parameter")
-    if terms.head_only:
-        assumptions.append("linear probe: one forward per example; the head trains on cached pooled states")
     bound = "compute" if roof.ideal_compute_s >= roof.ideal_memory_s else "memory"
     return CostEstimate(
         model_id=candidate.model_id,
@@ -462,6 +432,60 @@ def estimate_cost(
         ideal_memory_s=roof.ideal_memory_s,
         kernel_launches=model_pass.kernel_launches,
     )
+
+
+def candidate_assumptions(
+    candidate: CostCandidate,
+    *,
+    spec: MethodSpec,
+    terms: CostTerms,
+    hardware: HardwareSpec,
+    calibration: EfficiencyCalibration,
+) -> list[str]:
+    """What an estimate of ``candidate`` assumed, in the order its parts are costed (one list for both the
+    per-candidate path and the vectorised columns, so they say the same)."""
+    arch, training, method = candidate.architecture, candidate.training, candidate.method
+    precision = training.precision
+    assumptions = [*arch.assumptions, *terms.assumptions]
+    quantized = terms.quantized_base or (precision if precision in {"int8", "nf4"} else None)
+    if quantized and arch.is_moe:
+        assumptions.append(
+            f"{quantized} base on an MoE model: expert weights assumed quantised too; bitsandbytes replaces "
+            "nn.Linear modules, and fused 3-D expert parameters may stay in bf16 (not verified on CUDA)"
+        )
+    if precision in {"bf16", "bf16-mixed"} and not hardware.peak_bf16_tflops:
+        assumptions.append(f"{hardware.id} has no bf16: timed at its fp16 peak")
+    if training.seq_len > arch.max_position_embeddings:
+        assumptions.append(f"seq_len {training.seq_len} exceeds max_position_embeddings {arch.max_position_embeddings}")
+    if training.dataset_tokens is None and training.train_examples is None and spec.kind != "inference":
+        assumptions.append(f"train_examples not given: assumed {DEFAULT_TRAIN_EXAMPLES}")
+    if spec.kind == "api":
+        return [*assumptions, "API fine-tune: priced per training token; evaluation costed as self-hosted inference"]
+    if spec.kind != "finetune":
+        return [
+            *assumptions,
+            "inference method: no training step (step_time_s, tokens_per_s are 0); adaptation "
+            "cost is the evaluation (COSMOS Eq. 3)",
+        ]
+    family = method_family(method.name)
+    if family not in calibration.coef_:
+        assumptions.append(f"no measured '{family}' runs in the calibration: timed with the pooled efficiency")
+    elif method.name != family:
+        assumptions.append(
+            f"{method.name} timed with the '{family}' efficiency (no measured {method.name} runs; "
+            "dequantisation / weight-norm / elementwise overheads are not calibrated)"
+        )
+    if candidate.hardware.count > 1 and training.sharding in {"zero3", "fsdp"}:
+        assumptions.append("ZeRO-3/FSDP parameter gathering assumed overlapped with compute")
+    if training.attention != "eager":
+        assumptions.append(f"{training.attention} attention: no score matrix kept; backward recomputes Q·Kᵀ")
+    if not training.gradient_checkpointing:
+        assumptions.append("use_cache left on in the training forward (transformers default): a KV copy is kept")
+    if training.optimizer == "sgd":
+        assumptions.append("SGD with momentum: one fp32 state per trainable parameter")
+    if terms.head_only:
+        assumptions.append("linear probe: one forward per example; the head trains on cached pooled states")
+    return assumptions
 
 
 def _linear(arch: Architecture) -> int:

@@ -20,20 +20,29 @@ Korthikanti et al. 2022, arXiv:2205.05198, Eq. 1–2 (activations with and witho
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from predictors.architecture import Architecture, ParameterCount
-from predictors.cost.passes import ModelPass
+from predictors.cost.passes import ModelPass, PassColumns
 from predictors.methods.base import CostTerms
 
 __all__ = [
     "CUDA_CONTEXT_BYTES",
     "FRAGMENTATION_FRACTION",
     "InferenceMemory",
+    "MemoryScalars",
     "TrainingMemory",
+    "TrainingMemoryColumns",
     "inference_memory",
     "kv_cache_bytes",
+    "memory_scalars",
     "training_memory",
+    "training_memory_columns",
     "weight_bytes_per_param",
 ]
 
@@ -99,6 +108,78 @@ def _linear_params(arch: Architecture) -> int:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class _PersistentState:
+    """Per-GPU bytes that do not depend on the micro-batch, before any sharding."""
+
+    weights: float
+    gradients: float
+    optimizer: float
+    half_full: bool  # full fine-tuning in pure bf16/fp16: trained weights and their states are 16-bit
+    added_params: int
+
+
+def _persistent_state(
+    arch: Architecture,
+    counts: ParameterCount,
+    terms: CostTerms,
+    *,
+    precision: str,
+    optimizer: str,
+    trainable_params: int,
+    added_params: int,
+    double_quant: bool,
+) -> _PersistentState:
+    """Weights by precision, gradients and optimizer states (see :func:`training_memory`'s Notes)."""
+    quantized = terms.quantized_base or (precision if precision in {"int8", "nf4"} else None)
+    linear = _linear_params(arch)
+    total = counts.total_params
+    base_trained = trainable_params if not terms.adapter_params_are_new else 0
+    half_full = terms.base_trainable and precision in {"bf16", "fp16"}
+    trained_bytes = 2.0 if half_full else 4.0
+    if quantized:
+        q_bytes = weight_bytes_per_param(quantized, double_quant=double_quant)
+        frozen_linear = linear - min(base_trained, linear)
+        frozen_other = total - linear - max(base_trained - linear, 0)
+        frozen_weights = frozen_linear * q_bytes + frozen_other * 2.0
+    else:
+        frozen_weights = (total - base_trained) * weight_bytes_per_param(precision)
+    weights = frozen_weights + base_trained * trained_bytes + added_params * 4.0
+    n_trainable = base_trained + added_params
+    state_bytes_per_param = {
+        "adamw": 2.0 * (trained_bytes if half_full else 4.0),
+        "adamw_8bit": 2.0,
+        "sgd": trained_bytes if half_full else 4.0,
+    }
+    return _PersistentState(
+        weights=weights,
+        gradients=n_trainable * (trained_bytes if half_full else 4.0),
+        optimizer=n_trainable * state_bytes_per_param[optimizer],
+        half_full=half_full,
+        added_params=added_params,
+    )
+
+
+def _fp32_linear_params(
+    arch: Architecture,
+    counts: ParameterCount,
+    terms: CostTerms,
+    state: _PersistentState,
+    precision: str,
+    backward_layers: int,
+) -> float:
+    """fp32 linear weights a 16-bit-compute step casts (autocast) and keeps for the backward."""
+    linear = _linear_params(arch)
+    fp32_linear = 0.0
+    if precision in {"bf16-mixed"} or (terms.base_trainable and not state.half_full):
+        fp32_linear = linear * backward_layers / max(arch.num_hidden_layers, 1)
+        if terms.base_trainable or precision == "bf16-mixed":
+            fp32_linear += counts.lm_head_params or counts.embedding_params
+    elif terms.top_layers_trainable:
+        fp32_linear = linear * terms.top_layers_trainable / max(arch.num_hidden_layers, 1)
+    return fp32_linear + state.added_params
+
+
 def training_memory(
     arch: Architecture,
     counts: ParameterCount,
@@ -134,28 +215,17 @@ def training_memory(
       output, its incoming gradient and the outgoing gradient (3 · 4·V): (c + 12)·V bytes per token.
     """
     c = 4 if precision == "fp32" else 2
-    quantized = terms.quantized_base or (precision if precision in {"int8", "nf4"} else None)
-    linear = _linear_params(arch)
-    total = counts.total_params
-    base_trained = trainable_params if not terms.adapter_params_are_new else 0
-    half_full = terms.base_trainable and precision in {"bf16", "fp16"}
-    trained_bytes = 2.0 if half_full else 4.0
-    if quantized:
-        q_bytes = weight_bytes_per_param(quantized, double_quant=double_quant)
-        frozen_linear = linear - min(base_trained, linear)
-        frozen_other = total - linear - max(base_trained - linear, 0)
-        frozen_weights = frozen_linear * q_bytes + frozen_other * 2.0
-    else:
-        frozen_weights = (total - base_trained) * weight_bytes_per_param(precision)
-    weights = frozen_weights + base_trained * trained_bytes + added_params * 4.0
-    n_trainable = base_trained + added_params
-    grad_bytes = n_trainable * (trained_bytes if half_full else 4.0)
-    state_bytes_per_param = {
-        "adamw": 2.0 * (trained_bytes if half_full else 4.0),
-        "adamw_8bit": 2.0,
-        "sgd": trained_bytes if half_full else 4.0,
-    }
-    opt = n_trainable * state_bytes_per_param[optimizer]
+    state = _persistent_state(
+        arch,
+        counts,
+        terms,
+        precision=precision,
+        optimizer=optimizer,
+        trainable_params=trainable_params,
+        added_params=added_params,
+        double_quant=double_quant,
+    )
+    weights, grad_bytes, opt = state.weights, state.gradients, state.optimizer
 
     # sharding
     if n_gpus > 1:
@@ -170,14 +240,7 @@ def training_memory(
     # autocast bf16 copies of fp32 linear weights kept for backward (per micro-batch, independent of T)
     copies = 0.0
     if c == 2:
-        fp32_linear = 0.0
-        if precision in {"bf16-mixed"} or (terms.base_trainable and not half_full):
-            fp32_linear = linear * model_pass.backward_layers / max(arch.num_hidden_layers, 1)
-            if terms.base_trainable or precision == "bf16-mixed":
-                fp32_linear += counts.lm_head_params or counts.embedding_params
-        elif terms.top_layers_trainable:
-            fp32_linear = linear * terms.top_layers_trainable / max(arch.num_hidden_layers, 1)
-        fp32_linear += added_params
+        fp32_linear = _fp32_linear_params(arch, counts, terms, state, precision, model_pass.backward_layers)
         if gradient_checkpointing or (n_gpus > 1 and sharding in {"zero3", "fsdp"}):
             # recomputed block by block, or (ZeRO-3/FSDP) gathered in 16 bits one block at a time
             fp32_linear = fp32_linear / max(arch.num_hidden_layers, 1)
@@ -276,3 +339,147 @@ def inference_memory(
     logits = 2.0 * arch.vocab_size * tokens if all_logits else 6.0 * arch.vocab_size * batch
     allocated = weights_bytes + kv + acts + logits
     return InferenceMemory(weights_bytes, kv, acts, logits, allocated, (allocated - weights_bytes) / max(batch, 1))
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryScalars:
+    """What :func:`training_memory` needs of a candidate besides its micro-batch shape and GPU count:
+    the persistent state before sharding and the switches its branches read (per architecture, method
+    and training settings; gathered into arrays, one entry per candidate, by the vectorised path)."""
+
+    compute_bytes: float  # c: 4 in fp32, else 2
+    weights: float
+    gradients: float
+    optimizer: float
+    fp32_linear: float  # fp32 linear weights cast for 16-bit compute (0 when c == 4)
+    n_layers: float
+    shard_optimizer: bool  # zero1 and up
+    shard_gradients: bool  # zero2 and up
+    gather_weights: bool  # zero3 / fsdp
+    checkpointing: bool
+    residual_bytes: float  # of the checkpointed residual stream
+    vocab: float
+    hidden: float
+    kv_bytes_per_token: float  # the training forward's DynamicCache per token and layer (0 when not kept)
+    prefix_tokens: float
+
+
+def memory_scalars(
+    arch: Architecture,
+    counts: ParameterCount,
+    terms: CostTerms,
+    *,
+    precision: str,
+    optimizer: str,
+    gradient_checkpointing: bool,
+    backward_layers: int,
+    trainable_params: int,
+    added_params: int,
+    sharding: str,
+    double_quant: bool = True,
+    use_cache: bool = True,
+) -> MemoryScalars:
+    """:class:`MemoryScalars` of one training configuration (the shape-independent part of :func:`training_memory`)."""
+    c = 4 if precision == "fp32" else 2
+    state = _persistent_state(
+        arch,
+        counts,
+        terms,
+        precision=precision,
+        optimizer=optimizer,
+        trainable_params=trainable_params,
+        added_params=added_params,
+        double_quant=double_quant,
+    )
+    k_bytes = 4 if precision in {"fp32", "bf16-mixed"} else c
+    kept_cache = use_cache and not gradient_checkpointing
+    return MemoryScalars(
+        compute_bytes=float(c),
+        weights=state.weights,
+        gradients=state.gradients,
+        optimizer=state.optimizer,
+        fp32_linear=_fp32_linear_params(arch, counts, terms, state, precision, backward_layers) if c == 2 else 0.0,
+        n_layers=float(max(arch.num_hidden_layers, 1)),
+        shard_optimizer=sharding in {"zero1", "zero2", "zero3", "fsdp"},
+        shard_gradients=sharding in {"zero2", "zero3", "fsdp"},
+        gather_weights=sharding in {"zero3", "fsdp"},
+        checkpointing=gradient_checkpointing,
+        residual_bytes=4.0 if precision in {"fp32", "bf16-mixed"} else 2.0,
+        vocab=float(arch.vocab_size),
+        hidden=float(arch.hidden_size),
+        kv_bytes_per_token=(
+            float(arch.num_hidden_layers * arch.num_key_value_heads * arch.head_dim * (k_bytes + c))
+            if kept_cache
+            else 0.0
+        ),
+        prefix_tokens=float(terms.prefix_tokens),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingMemoryColumns:
+    """:class:`TrainingMemory` for arrays of candidates (one entry each)."""
+
+    weights: NDArray[np.float64]
+    kv_cache: NDArray[np.float64]
+    gradients: NDArray[np.float64]
+    optimizer: NDArray[np.float64]
+    activations: NDArray[np.float64]
+    logits: NDArray[np.float64]
+    allocated_bytes: NDArray[np.float64]
+    fixed_bytes: NDArray[np.float64]
+    bytes_per_sequence: NDArray[np.float64]
+
+
+def training_memory_columns(
+    m: Mapping[str, NDArray[Any]], model_pass: PassColumns, *, batch: NDArray[np.float64], n_gpus: NDArray[np.float64]
+) -> TrainingMemoryColumns:
+    """:func:`training_memory` over arrays: ``m`` holds each :class:`MemoryScalars` field as one entry per
+    candidate, ``model_pass`` the candidates' passes (the same accounting, its branches as ``np.where``)."""
+    c, n_layers = m["compute_bytes"], m["n_layers"]
+    multi = n_gpus > 1
+    opt = np.where(multi & m["shard_optimizer"], m["optimizer"] / n_gpus, m["optimizer"])
+    grads = np.where(multi & m["shard_gradients"], m["gradients"] / n_gpus, m["gradients"])
+    gathered = multi & m["gather_weights"]
+    weights_one = m["weights"]
+    weights = np.where(gathered, weights_one / n_gpus + 2.0 * (weights_one / n_layers), weights_one)
+    per_block = m["checkpointing"] | gathered
+    copies = 2.0 * np.where(per_block, m["fp32_linear"] / n_layers, m["fp32_linear"])
+
+    logit_tokens = model_pass.logit_tokens
+    tokens = np.maximum(logit_tokens, 1.0)
+    vocab = m["vocab"]
+    logits_peak = (c + 12.0) * vocab * logit_tokens
+    final_logits = c * vocab * tokens
+    checkpoints = model_pass.backward_layers * m["residual_bytes"] * m["hidden"] * tokens
+    acts_start = checkpoints + model_pass.head_saved_bytes
+    rebuilt = checkpoints + model_pass.max_layer_saved_bytes + final_logits > acts_start + logits_peak
+    ckpt = m["checkpointing"]
+    acts_peak = np.where(
+        ckpt,
+        np.where(rebuilt, checkpoints + model_pass.max_layer_saved_bytes, acts_start),
+        model_pass.layers_saved_bytes + model_pass.head_saved_bytes,
+    )
+    logits_at_peak = np.where(ckpt & rebuilt, final_logits, logits_peak)
+    s_k = np.floor_divide(logit_tokens, np.maximum(batch, 1.0)) + m["prefix_tokens"]
+    train_kv = m["kv_bytes_per_token"] * batch * s_k
+    start_total = acts_peak + logits_at_peak + copies + train_kv
+    end_total = grads + (model_pass.max_layer_saved_bytes + final_logits) + train_kv
+    at_end = end_total > start_total
+    weights_at_peak = np.where(at_end, weights + copies / n_layers, weights + copies)
+    grads_at_peak = np.where(at_end, grads, 0.0)
+    acts_at_peak = np.where(at_end, model_pass.max_layer_saved_bytes, acts_peak)
+    logits_final = np.where(at_end, final_logits, logits_at_peak)
+    allocated = weights_at_peak + grads_at_peak + opt + acts_at_peak + logits_final + train_kv
+    fixed = weights + copies + opt + np.where(at_end, grads, 0.0)
+    return TrainingMemoryColumns(
+        weights=weights_at_peak,
+        kv_cache=train_kv,
+        gradients=grads_at_peak,
+        optimizer=opt,
+        activations=acts_at_peak,
+        logits=logits_final,
+        allocated_bytes=allocated,
+        fixed_bytes=fixed,
+        bytes_per_sequence=np.maximum(allocated - fixed, 0.0) / np.maximum(batch, 1.0),
+    )

@@ -43,10 +43,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+from numpy.typing import NDArray
+
 from predictors.architecture import Architecture, LinearModule
 from predictors.methods.base import CostTerms, is_parameter_wrapped
 
-__all__ = ["LayerPass", "ModelPass", "forward_flops", "trace_training_pass"]
+__all__ = [
+    "LayerPass",
+    "ModelPass",
+    "PassColumns",
+    "PassPolynomial",
+    "forward_flops",
+    "trace_training_pass",
+    "training_pass_polynomial",
+]
 
 _MLP_OUTPUT_NAMES = frozenset({"down_proj", "w2", "mlp.c_proj", "fc2", "dense_4h_to_h", "shared_expert.down_proj"})
 _PARALLEL_TYPES = frozenset({"gpt_neox", "phi", "falcon", "gptj"})
@@ -364,30 +375,33 @@ def _layer(
     return LayerPass(fwd, bwd, saved, out_rg, runs_backward, fwd - trailing, kernels)
 
 
-_SHAPE_CACHE: dict[tuple[object, ...], tuple[Architecture, CostTerms, tuple[tuple[float, ...], ...], LayerPass]] = {}
+_SHAPE_CACHE: dict[
+    tuple[object, ...], tuple[Architecture, CostTerms, tuple[tuple[float, float, float, float], ...], LayerPass]
+] = {}
 _UNIT_SHAPES = ((1, 1, 1), (1, 1, 2), (2, 1, 1), (1, 2, 2))  # (batch, s_q, s_k)
 _SCALED_FIELDS = ("forward_flops", "backward_flops", "saved_bytes", "recompute_flops")
 
 
-def _scaled_layer(
+Coef = tuple[float, float, float, float]
+"""A quantity of one micro-batch as ``X·T + Z·K + Y·P + F`` (see :func:`_layer_coefficients`): (X, Z, Y, F)."""
+
+
+def _layer_coefficients(
     arch: Architecture,
     terms: CostTerms,
     *,
     x_rg: bool,
     trainable: bool,
-    batch: int,
-    s_q: int,
-    s_k: int,
     attention: str,
     dt: _Dtypes,
-) -> LayerPass:
-    """:func:`_layer` for any shape from four unit-shape traces.
+) -> tuple[tuple[Coef, ...], LayerPass]:
+    """A block's FLOPs and bytes as functions of the micro-batch shape, and its shape-independent facts.
 
     Every FLOP and byte of a block is ``X·T + Z·K + Y·P + F`` with T = batch·s_q (query tokens),
     K = batch·s_k (keys and values), P = batch·s_q·s_k (attention products, an eager score matrix)
     and F fixed (DoRA's per-forward weight norm); which tensors need a gradient does not depend on the
-    shape. The shapes (1,1,1), (1,1,2), (2,1,1), (1,2,2) determine X, Z, Y, F exactly, so a new
-    shape costs a few multiplications.
+    shape. The shapes (1,1,1), (1,1,2), (2,1,1), (1,2,2) determine X, Z, Y, F exactly. Returns the
+    coefficients of :data:`_SCALED_FIELDS` and the (1,1,1) trace (for the flags and kernel count).
     """
     key = (
         id(arch),
@@ -417,7 +431,23 @@ def _scaled_layer(
             _SHAPE_CACHE.clear()
         hit = (arch, terms, tuple(coefficients), a)
         _SHAPE_CACHE[key] = hit
-    _, _, coef, unit = hit
+    return hit[2], hit[3]
+
+
+def _scaled_layer(
+    arch: Architecture,
+    terms: CostTerms,
+    *,
+    x_rg: bool,
+    trainable: bool,
+    batch: int,
+    s_q: int,
+    s_k: int,
+    attention: str,
+    dt: _Dtypes,
+) -> LayerPass:
+    """:func:`_layer` for any shape from its coefficients (:func:`_layer_coefficients`): a few multiplications."""
+    coef, unit = _layer_coefficients(arch, terms, x_rg=x_rg, trainable=trainable, attention=attention, dt=dt)
     tokens = float(batch * s_q)
     keys = float(batch * s_k)
     pairs = tokens * s_k
@@ -535,3 +565,143 @@ def forward_flops(arch: Architecture, *, batch: int, s_q: int, s_k: int, logit_t
 def forward_kernel_launches(arch: Architecture) -> int:
     """Kernels one inference forward launches (our estimate; the calibration's third term)."""
     return arch.num_hidden_layers * (_BLOCK_KERNELS + len(arch.linear_modules)) + _HEAD_KERNELS
+
+
+def _scale(coef: Coef, n: float) -> Coef:
+    return (coef[0] * n, coef[1] * n, coef[2] * n, coef[3] * n)
+
+
+def _add(a: Coef, b: Coef) -> Coef:
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3])
+
+
+_ZERO: Coef = (0.0, 0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class PassColumns:
+    """:class:`ModelPass` fields for arrays of micro-batch shapes (one entry per candidate)."""
+
+    forward_flops: NDArray[np.float64]
+    backward_flops: NDArray[np.float64]
+    recompute_flops: NDArray[np.float64]
+    layers_saved_bytes: NDArray[np.float64]
+    max_layer_saved_bytes: NDArray[np.float64]
+    head_saved_bytes: NDArray[np.float64]
+    logit_tokens: NDArray[np.float64]
+    backward_layers: int
+    kernel_launches: int
+
+    @property
+    def train_flops(self) -> NDArray[np.float64]:
+        return self.forward_flops + self.backward_flops + self.recompute_flops
+
+
+@dataclass(frozen=True, slots=True)
+class PassPolynomial:
+    """A training micro-step as a function of its shape: each :class:`ModelPass` field is ``X·T + Z·K +
+    Y·P + F`` (``max_layer_saved_bytes`` the largest of a few such), with T, K, P from the batch and the
+    sequence length as in :func:`trace_training_pass`; the rest does not depend on the shape."""
+
+    forward: Coef
+    backward: Coef
+    recompute: Coef
+    layers_saved: Coef
+    max_layer_saved: tuple[Coef, ...]
+    head_saved: Coef
+    backward_layers: int
+    kernel_launches: int
+    virtual_tokens: int
+    prefix_tokens: int
+    computes_logits: bool = True  # the linear probe's pass stops at the pooled states
+
+    def evaluate(self, batch: NDArray[np.float64], seq_len: NDArray[np.float64]) -> PassColumns:
+        s_q = seq_len + self.virtual_tokens
+        tokens = batch * s_q
+        keys = batch * (s_q + self.prefix_tokens)
+        pairs = tokens * (s_q + self.prefix_tokens)
+
+        def value(c: Coef) -> NDArray[np.float64]:
+            return np.asarray(c[0] * tokens + c[1] * keys + c[2] * pairs + c[3], dtype=float)
+
+        largest = np.zeros_like(tokens, dtype=float)
+        for coef in self.max_layer_saved:
+            largest = np.maximum(largest, value(coef))
+        return PassColumns(
+            forward_flops=value(self.forward),
+            backward_flops=value(self.backward),
+            recompute_flops=value(self.recompute),
+            layers_saved_bytes=value(self.layers_saved),
+            max_layer_saved_bytes=largest,
+            head_saved_bytes=value(self.head_saved),
+            logit_tokens=np.asarray(tokens if self.computes_logits else np.zeros_like(tokens), dtype=float),
+            backward_layers=self.backward_layers,
+            kernel_launches=self.kernel_launches,
+        )
+
+
+def training_pass_polynomial(
+    arch: Architecture, terms: CostTerms, *, precision: str, attention: str, gradient_checkpointing: bool
+) -> PassPolynomial:
+    """:func:`trace_training_pass` for every micro-batch shape at once: the same walk over the blocks, on
+    coefficients (:func:`_layer_coefficients`) instead of numbers."""
+    dt = _dtypes(precision, terms)
+    n_layers = arch.num_hidden_layers
+    x_rg = terms.base_trainable or terms.input_virtual_tokens > 0 or (gradient_checkpointing and not terms.head_only)
+
+    def coefficients(rg: bool, trainable: bool, layer_terms: CostTerms = terms) -> tuple[tuple[Coef, ...], LayerPass]:
+        return _layer_coefficients(arch, layer_terms, x_rg=rg, trainable=trainable, attention=attention, dt=dt)
+
+    if terms.head_only:
+        (frozen_fwd, *_), frozen = coefficients(False, False, _FROZEN_TERMS)
+        return PassPolynomial(
+            _scale(frozen_fwd, n_layers), _ZERO, _ZERO, _ZERO, (), _ZERO, 0, n_layers * frozen.forward_kernels,
+            terms.input_virtual_tokens, terms.prefix_tokens, computes_logits=False,
+        )  # fmt: skip
+    k_top = min(terms.top_layers_trainable, n_layers) if terms.top_layers_trainable else 0
+    segments: list[tuple[int, bool]] = []
+    if terms.base_trainable:
+        segments.append((n_layers, True))
+    elif k_top:
+        segments.extend([(n_layers - k_top, False), (k_top, True)])
+    else:
+        segments.append((n_layers, False))
+    fwd = bwd = recompute = saved = _ZERO
+    largest: list[Coef] = []
+    backward_layers = 0
+    kernels = _HEAD_KERNELS
+    for count, trainable in segments:
+        remaining = count
+        while remaining > 0:
+            (l_fwd, l_bwd, l_saved, l_recompute), lp = coefficients(x_rg, trainable)
+            n = remaining if lp.output_requires_grad == x_rg else 1
+            fwd, bwd = _add(fwd, _scale(l_fwd, n)), _add(bwd, _scale(l_bwd, n))
+            kernels += n * lp.forward_kernels
+            if lp.runs_backward:
+                backward_layers += n
+                kernels += n * lp.forward_kernels * (3 if gradient_checkpointing else 2)
+                saved = _add(saved, _scale(l_saved, n))
+                if l_saved not in largest:
+                    largest.append(l_saved)
+                if gradient_checkpointing:
+                    recompute = _add(recompute, _scale(l_recompute, n))
+            remaining -= n
+            x_rg = lp.output_requires_grad
+    # final norm and lm_head: per query token
+    h, vocab = arch.hidden_size, arch.vocab_size
+    head: Coef = (2.0 * h * vocab, 0.0, 0.0, 0.0)
+    fwd = _add(fwd, head)
+    final_norm_rg = terms.base_trainable or terms.norms_trainable or (terms.biases_trainable and arch.norm_bias)
+    head_saved: Coef = (_norm_saved(arch, 1, x_rg, final_norm_rg, dt), 0.0, 0.0, 0.0)
+    if x_rg or final_norm_rg:
+        bwd = _add(bwd, head)
+    if terms.base_trainable:
+        bwd = _add(bwd, head)
+        head_saved = (head_saved[0] + dt.compute * h, 0.0, 0.0, 0.0)
+    return PassPolynomial(
+        fwd, bwd, recompute, saved, tuple(largest), head_saved, backward_layers, kernels,
+        terms.input_virtual_tokens, terms.prefix_tokens,
+    )  # fmt: skip
+
+
+_FROZEN_TERMS = CostTerms()

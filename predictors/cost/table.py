@@ -1,0 +1,129 @@
+"""Candidates as a table: the distinct architectures, methods, trainings, GPUs and evaluations, and per
+candidate an index into each.
+
+A planner grid of 100,000 candidates is five short lists and five index arrays, never 100,000 objects;
+the vectorised cost path (:mod:`predictors.cost.columns`) evaluates whole columns of it, and
+:meth:`CandidateTable.candidate` builds one :class:`CostCandidate` only where a row is shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from predictors.architecture import Architecture
+from predictors.cost.schemas import CostCandidate, EvaluationConfig, HardwareRequest, TrainingConfig
+from predictors.methods.base import MethodConfig
+
+__all__ = ["CandidateTable", "method_key"]
+
+
+def method_key(method: MethodConfig) -> Hashable:
+    """A hashable value of a method's settings (equal settings, equal key; lists become tuples)."""
+    return tuple(
+        (name, tuple(value) if isinstance(value, list) else value) for name, value in sorted(method.__dict__.items())
+    )
+
+
+class _Interner:
+    """Distinct values in first-seen order, and the index of each value given."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self._index: dict[Hashable, int] = {}
+
+    def add(self, value: Any, key: Hashable) -> int:
+        index = self._index.get(key)
+        if index is None:
+            index = self._index[key] = len(self.values)
+            self.values.append(value)
+        return index
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CandidateTable:
+    """Candidate ``i`` is ``architectures[model[i]]`` (named ``model_ids[model[i]]``) × ``methods[method[i]]``
+    × ``trainings[training[i]]`` × ``hardware[gpu[i]]`` × ``evaluations[evaluation[i]]``."""
+
+    architectures: tuple[Architecture, ...]
+    model_ids: tuple[str, ...]
+    methods: tuple[MethodConfig, ...]
+    trainings: tuple[TrainingConfig, ...]
+    hardware: tuple[HardwareRequest, ...]
+    evaluations: tuple[EvaluationConfig, ...]
+    model: NDArray[np.intp]
+    method: NDArray[np.intp]
+    training: NDArray[np.intp]
+    gpu: NDArray[np.intp]
+    evaluation: NDArray[np.intp]
+
+    def __len__(self) -> int:
+        return int(self.model.shape[0])
+
+    def candidate(self, i: int) -> CostCandidate:
+        """Candidate ``i`` as the per-candidate cost path takes it."""
+        return CostCandidate(
+            architecture=self.architectures[int(self.model[i])],
+            model_id=self.model_ids[int(self.model[i])],
+            method=self.methods[int(self.method[i])],
+            training=self.trainings[int(self.training[i])],
+            hardware=self.hardware[int(self.gpu[i])],
+            evaluation=self.evaluations[int(self.evaluation[i])],
+        )
+
+    @classmethod
+    def from_candidates(cls, candidates: Sequence[CostCandidate]) -> CandidateTable:
+        """A table of a candidate list (equal parts are stored once: by the architecture object and the
+        model id, by the method's settings, by value for the rest)."""
+        models, methods, trainings, gpus, evaluations = (_Interner() for _ in range(5))
+        index = np.empty((5, len(candidates)), dtype=np.intp)
+        for i, c in enumerate(candidates):
+            index[0, i] = models.add((c.architecture, c.model_id), (id(c.architecture), c.model_id))
+            index[1, i] = methods.add(c.method, method_key(c.method))
+            index[2, i] = trainings.add(c.training, c.training)
+            index[3, i] = gpus.add(c.hardware, c.hardware)
+            index[4, i] = evaluations.add(c.evaluation, c.evaluation)
+        return cls(
+            architectures=tuple(a for a, _ in models.values),
+            model_ids=tuple(m for _, m in models.values),
+            methods=tuple(methods.values),
+            trainings=tuple(trainings.values),
+            hardware=tuple(gpus.values),
+            evaluations=tuple(evaluations.values),
+            model=index[0],
+            method=index[1],
+            training=index[2],
+            gpu=index[3],
+            evaluation=index[4],
+        )
+
+    @classmethod
+    def grid(
+        cls,
+        *,
+        models: Sequence[tuple[str, Architecture]],
+        methods: Sequence[MethodConfig],
+        trainings: Sequence[TrainingConfig],
+        hardware: Sequence[HardwareRequest],
+        evaluation: EvaluationConfig,
+    ) -> CandidateTable:
+        """Every model × method × GPU × training, in that nesting order (the last varies fastest)."""
+        shape = (len(models), len(methods), len(hardware), len(trainings))
+        model, method, gpu, training = (a.ravel() for a in np.indices(shape, dtype=np.intp))
+        return cls(
+            architectures=tuple(a for _, a in models),
+            model_ids=tuple(m for m, _ in models),
+            methods=tuple(methods),
+            trainings=tuple(trainings),
+            hardware=tuple(hardware),
+            evaluations=(evaluation,),
+            model=model,
+            method=method,
+            training=training,
+            gpu=gpu,
+            evaluation=np.zeros(model.shape[0], dtype=np.intp),
+        )
