@@ -15,18 +15,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from api.candidates import candidate_key, candidate_label
-from api.costing import ResolvedCandidates, efficiency_calibration, resolve_candidates
-from api.schemas.cost import Candidate, InlineModel
+from api.costing import ResolvedTable, cost_table, resolve_candidates, resolve_grid
+from api.schemas.cost import InlineModel
 from api.schemas.plans import Grid, PlanRequest, TaskSpec, WeightsObjective
 from predictors.accuracy.corpus import load_corpus_observations
 from predictors.accuracy.features import FeatureBuilder, ModelInfo, Observation, make_observation
 from predictors.accuracy.prior import PriorPredictor
 from predictors.accuracy.tiers import Accuracy, predict_accuracies
 from predictors.architecture import architecture_from_hf_config
-from predictors.cost import CostEstimate, TrainingConfig, cost_reduction_ratio, estimate_costs
+from predictors.cost import TrainingConfig, cost_reduction_ratio
+from predictors.cost.table import method_key
 from predictors.errors import InfeasibleError, InvalidInputError
 from predictors.methods import METHODS, parse_method
 from predictors.planner import (
@@ -40,7 +42,7 @@ from predictors.planner import (
     probe_value,
 )
 from storage.errors import NotFoundError
-from storage.models import BaseModelRow, HardwareRow, MeasurementRow, PlanRow, PlanVersionRow, new_id
+from storage.models import MeasurementRow, PlanRow, PlanVersionRow, new_id
 from storage.repositories import catalog as catalog_repo
 from storage.repositories import plans as plans_repo
 from storage.repositories import tasks as tasks_repo
@@ -106,12 +108,6 @@ def _observation_from_measurement(row: MeasurementRow, task: PlanTask) -> Observ
     )
 
 
-def _outcome_groups(observations: Sequence[Observation]) -> list[int]:
-    """One group per distinct forecast key: candidates that differ only in hardware share a true accuracy."""
-    ids: dict[tuple[Any, ...], int] = {}
-    return [ids.setdefault(o.key(), len(ids)) for o in observations]
-
-
 def _catalog_infos(session: Session) -> dict[str, ModelInfo]:
     page = catalog_repo.list_models(session=session, limit=100_000, offset=0)
     return {
@@ -164,39 +160,19 @@ def _prior(session: Session, measurements: Sequence[Observation]) -> _PriorCache
         return entry
 
 
-def _candidate_json(candidate: Candidate) -> dict[str, Any]:
-    data = candidate.model_dump(mode="json")
-    if isinstance(candidate.model, InlineModel):
-        data["model"] = {"id": candidate.model.id, "architecture": candidate.model.architecture}
-    return data
-
-
-def _observation(candidate: Candidate, task: TaskSpec) -> Observation:
-    return make_observation(
-        model_id=candidate.model_id,
-        method=candidate.method,
-        task=task.name,
-        task_kind=task.kind,
-        n_choices=task.n_choices,
-        training=candidate.training.model_dump(),
-        task_train_examples=task.train_examples,
-    )
-
-
-def _suggested_probe(candidate: Candidate, cost: CostEstimate) -> dict[str, Any]:
+def _suggested_probe(method_name: str, train_usd: float, eval_usd: float) -> dict[str, Any]:
     """The cheapest run that would sharpen this candidate's forecast (COSMOS probes)."""
-    name = candidate.method["name"]
-    if METHODS[name].kind != "finetune":
+    if METHODS[method_name].kind != "finetune":
         return {
             "kind": "icl_probe",
             "shots": [0, 1, 8],
-            "estimated_usd": 3 * cost.eval_usd,
+            "estimated_usd": 3 * eval_usd,
             "why": "three few-shot probes fit the ICL shot law (COSMOS Eq. 5)",
         }
     return {
         "kind": "finetune",
         "data_fraction": 0.1,
-        "estimated_usd": 0.1 * cost.train_usd + cost.eval_usd,
+        "estimated_usd": 0.1 * train_usd + eval_usd,
         "why": "a 10 % fine-tune anchors the data law and calibrates the linear-probe proxy",
     }
 
@@ -221,53 +197,38 @@ def _task_training(training: TrainingConfig, task: TaskSpec) -> TrainingConfig:
     return training.model_copy(update={"train_examples": task.train_examples})
 
 
-def _canonical_grid(session: Session, grid: Grid, task: TaskSpec) -> Grid:
-    """Check each grid axis once (errors point at the grid entry, not at an expanded candidate), fill every
-    method's defaults, and drop repeats: equal configurations are one candidate with one forecast."""
+def _grid_table(session: Session, grid: Grid, task: TaskSpec) -> ResolvedTable:
+    """A grid as a candidate table without expanding it: each axis checked once (errors point at the grid
+    entry), every method's defaults filled in, and repeats dropped: equal configurations are one
+    candidate with one forecast."""
     for j, model in enumerate(grid.models):
-        if isinstance(model, str) and session.get(BaseModelRow, model) is None:
-            raise InvalidInputError(f"grid.models[{j}]", f"unknown model {model!r}; see GET /v1/models")
         if isinstance(model, InlineModel):
             try:
                 architecture_from_hf_config(model.architecture)
             except InvalidInputError as exc:
                 field = f"grid.models[{j}].architecture{exc.field.removeprefix('architecture')}"
                 raise InvalidInputError(field, exc.message) from None
-    methods = [
-        parse_method(method, field=f"grid.methods[{j}]").model_dump(mode="json")
-        for j, method in enumerate(grid.methods)
-    ]
-    for j, hardware in enumerate(grid.hardware):
-        if session.get(HardwareRow, hardware.gpu) is None:
-            raise InvalidInputError(f"grid.hardware[{j}].gpu", f"unknown GPU {hardware.gpu!r}; see GET /v1/hardware")
-    return grid.model_copy(
-        update={
-            "models": _unique(grid.models, lambda m: m if isinstance(m, str) else m.model_dump_json()),
-            "methods": _unique(methods, lambda m: json.dumps(m, sort_keys=True)),
-            "hardware": _unique(grid.hardware, lambda h: h),
-            "training": _unique([_task_training(t, task) for t in grid.training], lambda t: t),
-        }
+    methods = [parse_method(method, field=f"grid.methods[{j}]") for j, method in enumerate(grid.methods)]
+    return resolve_grid(
+        session=session,
+        models=_unique(grid.models, lambda m: m if isinstance(m, str) else m.model_dump_json()),
+        methods=_unique(methods, method_key),
+        trainings=_unique([_task_training(t, task) for t in grid.training], lambda t: t),
+        hardware=_unique(grid.hardware, lambda h: h),
+        evaluation=grid.evaluation,
     )
 
 
-def _plan_candidates(session: Session, request: PlanRequest, task: TaskSpec) -> tuple[list[Candidate], str]:
-    """The request's candidates in canonical form (method defaults and the task's data size filled in),
-    and the field errors about them name."""
+def _plan_table(session: Session, request: PlanRequest, task: TaskSpec) -> tuple[ResolvedTable, str]:
+    """The request's candidates as a table in canonical form (method defaults and the task's data size
+    filled in), and the field errors about them name."""
     if request.grid is not None:
-        return _canonical_grid(session, request.grid, task).expand(), "grid.candidates"
-    candidates = [
-        candidate.model_copy(
-            update={
-                "method": parse_method(candidate.method, field=f"candidates[{i}].method").model_dump(mode="json"),
-                "training": _task_training(candidate.training, task),
-            }
-        )
-        for i, candidate in enumerate(request.candidates or [])
-    ]
-    return candidates, "candidates"
+        return _grid_table(session, request.grid, task), "grid.candidates"
+    candidates = [c.model_copy(update={"training": _task_training(c.training, task)}) for c in request.candidates or []]
+    return resolve_candidates(session=session, candidates=candidates), "candidates"
 
 
-def _inline_models(resolved: ResolvedCandidates) -> dict[str, ModelInfo]:
+def _inline_models(resolved: ResolvedTable) -> dict[str, ModelInfo]:
     return {
         model_id: ModelInfo(
             id=model_id,
@@ -280,52 +241,67 @@ def _inline_models(resolved: ResolvedCandidates) -> dict[str, ModelInfo]:
     }
 
 
-def compute_plan(session: Session, request: PlanRequest) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Cost and forecast every candidate, choose, and say which probes to buy: ``(result, predictions)``,
-    the predictions being what the plan stores to check against later runs."""
-    plan_task = _task(session, request.task)
-    task = plan_task.spec
-    candidates, field = _plan_candidates(session, request, task)
-    resolved: ResolvedCandidates = resolve_candidates(session=session, candidates=candidates, field=field)
-    costs = estimate_costs(
-        resolved.candidates, hardware=resolved.hardware, calibration=efficiency_calibration(session=session)
-    )
+@dataclass(frozen=True, slots=True)
+class _Forecasts:
+    """One forecast per distinct (model, method, the training settings accuracy depends on), and which of
+    them each candidate has: a 100,000-candidate grid asks the predictors a few hundred questions."""
 
-    watermark = plans_repo.measurements_watermark(session=session)
-    rows = plans_repo.prediction_measurements(session=session)
-    measurements = [_observation_from_measurement(row, plan_task) for row in rows]
-    entry = _prior(session, measurements)
-    inline = _inline_models(resolved)
-    prior = entry.prior.with_models(inline) if entry.prior is not None and inline else entry.prior
-    observations = [_observation(c, task) for c in candidates]
-    accuracies = predict_accuracies(
-        observations, measurements=[*load_corpus_observations(), *measurements], prior=prior, level=request.interval
-    )
+    accuracies: list[Accuracy]
+    observations: list[Observation]
+    of_candidate: NDArray[np.intp]
 
-    fits = np.array([c.fits for c in costs])
-    if not fits.any():
-        smallest = min(range(len(costs)), key=lambda i: costs[i].peak_memory_bytes)
-        raise InfeasibleError(
-            field,
-            f"no candidate fits its hardware's memory; the smallest needs {costs[smallest].peak_memory_bytes / 2**30:.1f} GiB "
-            f"({candidates[smallest].model_id} {candidates[smallest].method['name']} on {candidates[smallest].hardware.gpu})",
+    def column(self, name: str) -> NDArray[np.float64]:
+        return np.asarray([getattr(a, name) for a in self.accuracies], dtype=float)[self.of_candidate]
+
+    def outcome_groups(self) -> NDArray[np.intp]:
+        """Candidates with equal observation keys share one true accuracy (they differ only in hardware or
+        shape): one group each, for the planner's Monte-Carlo."""
+        ids: dict[tuple[Any, ...], int] = {}
+        groups = np.asarray([ids.setdefault(o.key(), len(ids)) for o in self.observations], dtype=np.intp)
+        return groups[self.of_candidate]
+
+
+def _forecast(
+    resolved: ResolvedTable,
+    task: TaskSpec,
+    *,
+    measurements: Sequence[Observation],
+    prior: PriorPredictor | None,
+    level: float,
+) -> _Forecasts:
+    """The best forecast of every candidate (:func:`predict_accuracies`), asked once per distinct question."""
+    t = resolved.table
+    accuracy_training: dict[tuple[Any, ...], int] = {}
+    training_key = np.asarray(
+        [
+            accuracy_training.setdefault((c.train_examples, c.epochs, c.data_fraction), len(accuracy_training))
+            for c in t.trainings
+        ],
+        dtype=np.intp,
+    )
+    trains = np.asarray([METHODS[m.name].kind == "finetune" for m in t.methods], dtype=bool)
+    question = (t.model * len(t.methods) + t.method) * max(len(accuracy_training), 1) + np.where(
+        trains[t.method], training_key[t.training], 0
+    )
+    _, first, of_candidate = np.unique(question, return_index=True, return_inverse=True)
+    observations = [
+        make_observation(
+            model_id=resolved.model_id(int(i)),
+            method=resolved.method_json[int(t.method[i])],
+            task=task.name,
+            task_kind=task.kind,
+            n_choices=task.n_choices,
+            training=t.trainings[int(t.training[i])].model_dump(),
+            task_train_examples=task.train_examples,
         )
-    fitting = np.flatnonzero(fits)
-    total_usd = np.array([c.total_usd for c in costs])
-    gpu_hours = np.array([c.train_gpu_hours + c.eval_gpu_hours for c in costs])
-    scores = CandidateScores.from_lists(
-        cost_usd=total_usd[fitting],
-        gpu_hours=gpu_hours[fitting],
-        accuracy_mean=[accuracies[i].mean for i in fitting],
-        accuracy_lower=[accuracies[i].lower for i in fitting],
-        accuracy_upper=[accuracies[i].upper for i in fitting],
-        interval_level=request.interval,
-        outcome_group=_outcome_groups([observations[i] for i in fitting]),
-    )
+        for i in first
+    ]
+    accuracies = predict_accuracies(observations, measurements=measurements, prior=prior, level=level)
+    return _Forecasts(accuracies, observations, of_candidate.astype(np.intp))
 
-    def original(choice: Choice) -> int:
-        return int(fitting[choice.index])
 
+def _choose(scores: CandidateScores, request: PlanRequest) -> tuple[Choice, dict[str, Choice]]:
+    """The pick for the request's objective and budget, and the COSMOS band picks."""
     budget = request.budget
     bands = choose_in_bands(scores)
     if isinstance(request.objective, WeightsObjective):
@@ -341,15 +317,65 @@ def compute_plan(session: Session, request: PlanRequest) -> tuple[dict[str, Any]
         choice = max(bands.values(), key=lambda c: (scores.accuracy_mean[c.index], -scores.cost_usd[c.index]))
     else:
         choice = choose_under_budget(scores, max_usd=budget.max_usd, max_gpu_hours=budget.max_gpu_hours)
+    return choice, bands
+
+
+def compute_plan(session: Session, request: PlanRequest) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Cost and forecast every candidate, choose, and say which probes to buy: ``(result, predictions)``,
+    the predictions being what the plan stores to check against later runs."""
+    plan_task = _task(session, request.task)
+    task = plan_task.spec
+    resolved, field = _plan_table(session, request, task)
+    costs = cost_table(session=session, resolved=resolved)
+
+    watermark = plans_repo.measurements_watermark(session=session)
+    rows = plans_repo.prediction_measurements(session=session)
+    measurements = [_observation_from_measurement(row, plan_task) for row in rows]
+    entry = _prior(session, measurements)
+    inline = _inline_models(resolved)
+    prior = entry.prior.with_models(inline) if entry.prior is not None and inline else entry.prior
+    forecasts = _forecast(
+        resolved, task, measurements=[*load_corpus_observations(), *measurements], prior=prior, level=request.interval
+    )
+
+    fits = costs["fits"].astype(bool)
+    if not fits.any():
+        smallest = int(np.argmin(costs["peak_memory_bytes"]))
+        raise InfeasibleError(
+            field,
+            f"no candidate fits its hardware's memory; the smallest needs {costs['peak_memory_bytes'][smallest] / 2**30:.1f} GiB "
+            f"({resolved.model_id(smallest)} {resolved.method_name(smallest)} on "
+            f"{resolved.table.hardware[int(resolved.table.gpu[smallest])].gpu})",
+        )
+    fitting = np.flatnonzero(fits)
+    total_usd = costs["total_usd"]
+    mean, lower, upper = forecasts.column("mean"), forecasts.column("lower"), forecasts.column("upper")
+    scores = CandidateScores.from_lists(
+        cost_usd=total_usd[fitting],
+        gpu_hours=(costs["train_gpu_hours"] + costs["eval_gpu_hours"])[fitting],
+        accuracy_mean=mean[fitting],
+        accuracy_lower=lower[fitting],
+        accuracy_upper=upper[fitting],
+        interval_level=request.interval,
+        outcome_group=forecasts.outcome_groups()[fitting],
+    )
+
+    def original(choice: Choice) -> int:
+        return int(fitting[choice.index])
+
+    choice, bands = _choose(scores, request)
     regret = expected_regret(scores, choice)
     frontier = [int(fitting[i]) for i in pareto_frontier(scores.cost_usd, scores.accuracy_mean)]
+
+    def accuracy(i: int) -> dict[str, Any]:
+        return forecasts.accuracies[int(forecasts.of_candidate[i])].as_dict()
 
     def row(i: int) -> dict[str, Any]:
         return {
             "index": i,
-            "candidate": _candidate_json(candidates[i]),
-            "cost": costs[i].model_dump(mode="json"),
-            "accuracy": accuracies[i].as_dict(),
+            "candidate": resolved.candidate_json(i),
+            "cost": costs.estimate(i).model_dump(mode="json"),
+            "accuracy": accuracy(i),
             "fits": bool(fits[i]),
             "total_usd": float(total_usd[i]),
         }
@@ -360,42 +386,50 @@ def compute_plan(session: Session, request: PlanRequest) -> tuple[dict[str, Any]
             "index": int(fitting[index]),
             "probability_beats_recommendation": probability,
             "expected_accuracy_gain": gain,
-            "probe": _suggested_probe(candidates[int(fitting[index])], costs[int(fitting[index])]),
+            "probe": _suggested_probe(
+                resolved.method_name(int(fitting[index])),
+                float(costs["train_usd"][fitting[index]]),
+                float(costs["eval_usd"][fitting[index]]),
+            ),
         }
         for index, probability, gain in probe_value(scores, choice)
     ]
-    tiers: dict[str, int] = {}
-    for forecast in accuracies:
-        tiers[forecast.tier] = tiers.get(forecast.tier, 0) + 1
+    tier_codes = {name: code for code, name in enumerate(("prior", "probe", "measured"))}
+    counts = np.bincount(
+        np.asarray([tier_codes[a.tier] for a in forecasts.accuracies], dtype=np.intp)[forecasts.of_candidate],
+        minlength=3,
+    )
+    tiers = {name: int(counts[code]) for name, code in tier_codes.items() if counts[code]}
 
-    informed_models = {observations[i].model_id for i, a in enumerate(accuracies) if a.tier in {"probe", "measured"}}
+    informed_models = {
+        o.model_id
+        for o, a in zip(forecasts.observations, forecasts.accuracies, strict=True)
+        if a.tier in {"probe", "measured"}
+    }
     prediction_cost = float(sum(r.cost_usd or 0.0 for r in rows if r.model_id in informed_models and plan_task.owns(r)))
     exhaustive = float(total_usd[fitting].sum())
+    n = len(resolved)
     shown = (
-        set(range(len(candidates)))
-        if len(candidates) <= FULL_LISTING_LIMIT
+        set(range(n))
+        if n <= FULL_LISTING_LIMIT
         else {
             *frontier,
             recommended,
             *(original(c) for c in bands.values()),
             *(p["index"] for p in probes),
-            *(int(fitting[i]) for i in np.argsort(-scores.accuracy_mean)[:TOP_ROWS_WHEN_LARGE]),
+            *(int(fitting[i]) for i in np.argsort(-scores.accuracy_mean, kind="stable")[:TOP_ROWS_WHEN_LARGE]),
         }
     )
     listed_rows = [row(i) for i in sorted(shown)]
     recommendation_row: dict[str, Any] = {**row(recommended), "reason": choice.reason, "expected_regret": regret}
     result: dict[str, Any] = {
         "task": {**task.model_dump(mode="json"), "id": plan_task.task_id},
-        "n_candidates": len(candidates),
+        "n_candidates": n,
         "candidates": listed_rows,
         "frontier": frontier,
         "recommendation": recommendation_row,
         "bands": {
-            name: {
-                "index": original(c),
-                "accuracy": accuracies[original(c)].as_dict(),
-                "total_usd": float(total_usd[original(c)]),
-            }
+            name: {"index": original(c), "accuracy": accuracy(original(c)), "total_usd": float(total_usd[original(c)])}
             for name, c in bands.items()
         },
         "probes_to_buy": probes,
@@ -409,7 +443,7 @@ def compute_plan(session: Session, request: PlanRequest) -> tuple[dict[str, Any]
     # "verify") is checked against what was predicted for it.
     predictions: list[dict[str, Any]] = []
     for listed in listed_rows:
-        stored: Accuracy = accuracies[listed["index"]]
+        stored: Accuracy = forecasts.accuracies[int(forecasts.of_candidate[listed["index"]])]
         listed["prediction_id"] = new_id()
         predictions.append(
             {

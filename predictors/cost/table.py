@@ -19,7 +19,7 @@ from predictors.architecture import Architecture
 from predictors.cost.schemas import CostCandidate, EvaluationConfig, HardwareRequest, TrainingConfig
 from predictors.methods.base import MethodConfig
 
-__all__ = ["CandidateTable", "method_key"]
+__all__ = ["CandidateTable", "TableBuilder", "method_key"]
 
 
 def method_key(method: MethodConfig) -> Hashable:
@@ -79,27 +79,10 @@ class CandidateTable:
     def from_candidates(cls, candidates: Sequence[CostCandidate]) -> CandidateTable:
         """A table of a candidate list (equal parts are stored once: by the architecture object and the
         model id, by the method's settings, by value for the rest)."""
-        models, methods, trainings, gpus, evaluations = (_Interner() for _ in range(5))
-        index = np.empty((5, len(candidates)), dtype=np.intp)
-        for i, c in enumerate(candidates):
-            index[0, i] = models.add((c.architecture, c.model_id), (id(c.architecture), c.model_id))
-            index[1, i] = methods.add(c.method, method_key(c.method))
-            index[2, i] = trainings.add(c.training, c.training)
-            index[3, i] = gpus.add(c.hardware, c.hardware)
-            index[4, i] = evaluations.add(c.evaluation, c.evaluation)
-        return cls(
-            architectures=tuple(a for a, _ in models.values),
-            model_ids=tuple(m for _, m in models.values),
-            methods=tuple(methods.values),
-            trainings=tuple(trainings.values),
-            hardware=tuple(gpus.values),
-            evaluations=tuple(evaluations.values),
-            model=index[0],
-            method=index[1],
-            training=index[2],
-            gpu=index[3],
-            evaluation=index[4],
-        )
+        builder = TableBuilder()
+        for c in candidates:
+            builder.add(c, model_key=(id(c.architecture), c.model_id))
+        return builder.build()
 
     @classmethod
     def grid(
@@ -126,4 +109,46 @@ class CandidateTable:
             training=training,
             gpu=gpu,
             evaluation=np.zeros(model.shape[0], dtype=np.intp),
+        )
+
+
+class TableBuilder:
+    """Adds candidates one by one, storing each distinct part once; :meth:`add` says which entry each part
+    went to (and ``new_model`` / ``new_method`` whether it was new), so a caller can keep its own per-entry
+    data (the request's JSON of a model) beside the table's."""
+
+    def __init__(self) -> None:
+        self._parts = [_Interner() for _ in range(5)]
+        self._index: list[list[int]] = [[], [], [], [], []]
+
+    def add(self, candidate: CostCandidate, *, model_key: Hashable) -> tuple[int, int, bool, bool]:
+        """(model entry, method entry, whether the model entry is new, whether the method entry is new)."""
+        models, methods, trainings, gpus, evaluations = self._parts
+        n_models, n_methods = len(models.values), len(methods.values)
+        entries = (
+            models.add((candidate.architecture, candidate.model_id), model_key),
+            methods.add(candidate.method, method_key(candidate.method)),
+            trainings.add(candidate.training, candidate.training),
+            gpus.add(candidate.hardware, candidate.hardware),
+            evaluations.add(candidate.evaluation, candidate.evaluation),
+        )
+        for column, entry in zip(self._index, entries, strict=True):
+            column.append(entry)
+        return entries[0], entries[1], entries[0] == n_models, entries[1] == n_methods
+
+    def build(self) -> CandidateTable:
+        models, methods, trainings, gpus, evaluations = self._parts
+        model, method, training, gpu, evaluation = (np.asarray(c, dtype=np.intp) for c in self._index)
+        return CandidateTable(
+            architectures=tuple(a for a, _ in models.values),
+            model_ids=tuple(m for _, m in models.values),
+            methods=tuple(methods.values),
+            trainings=tuple(trainings.values),
+            hardware=tuple(gpus.values),
+            evaluations=tuple(evaluations.values),
+            model=model,
+            method=method,
+            training=training,
+            gpu=gpu,
+            evaluation=evaluation,
         )
