@@ -228,44 +228,62 @@ class FeatureBuilder:
             self._fractions[key] = cached
         return cached
 
-    def row(self, observation: Observation, *, field_prefix: str = "", task_mean: float = math.nan) -> list[float]:
-        model = self.models.get(observation.model_id)
-        capability = self.capabilities_.get(observation.model_id, np.full(self.n_components, np.nan))
-        method_name = str(observation.method.get("name", ""))
+    def _model_method_features(self, model_id: str, method: Mapping[str, Any], field: str) -> list[float]:
+        """The features fixed by the model and the method: capability PCs, log size, log tokens per parameter,
+        the method's code and its log trainable fraction."""
+        method_name = str(method.get("name", ""))
         if method_name not in METHOD_CODES:
-            raise InvalidInputError(f"{field_prefix}method.name", f"unknown method {method_name!r}")
-        trainable_fraction = math.nan
-        total = math.nan
-        tokens_per_param = math.nan
+            raise InvalidInputError(f"{field}method.name", f"unknown method {method_name!r}")
+        model = self.models.get(model_id)
+        capability = self.capabilities_.get(model_id, np.full(self.n_components, np.nan))
+        trainable_fraction = total = tokens_per_param = math.nan
         if model is not None:
-            counts = self._counts[observation.model_id]
-            total = float(counts.total_params)
-            trainable_fraction = self._trainable_fraction(observation.model_id, observation.method, total)
+            total = float(self._counts[model_id].total_params)
+            trainable_fraction = self._trainable_fraction(model_id, method, total)
             if model.training_tokens:
                 tokens_per_param = model.training_tokens / total
-        kind = observation.task_kind if observation.task_kind in TASK_KINDS else "multiple_choice"
-        shots = observation.shots
-        if shots is None and method_name == "zero_shot":
-            shots = 0
         return [
             *[float(v) for v in capability[: self.n_components]],
             _log10(total),
             _log10(tokens_per_param),
             float(METHOD_CODES[method_name]),
             _log10(trainable_fraction),
-            _log10(observation.train_examples),
-            float(observation.epochs) if observation.epochs is not None else math.nan,
-            float(shots) if shots is not None else math.nan,
-            float(observation.data_fraction) if observation.data_fraction is not None else math.nan,
-            float(TASK_KINDS.index(kind)),
-            chance_accuracy(kind, observation.n_choices),
-            task_mean,
         ]
 
     def matrix(
         self, observations: Sequence[Observation], *, task_means: Sequence[float] | None = None
     ) -> NDArray[np.float64]:
-        """Feature rows; ``task_means`` gives each row's task-difficulty feature (NaN when unknown)."""
-        means = task_means if task_means is not None else [math.nan] * len(observations)
-        rows = [self.row(o, field_prefix=f"[{i}].", task_mean=means[i]) for i, o in enumerate(observations)]
-        return np.array(rows, dtype=float).reshape(len(observations), len(FEATURE_NAMES))
+        """Feature rows (columns :data:`FEATURE_NAMES`); ``task_means`` gives each row's task-difficulty
+        feature (NaN when unknown). Built column by column: what the model and method fix once per
+        distinct pair, the rest as arrays."""
+        n = len(observations)
+        pairs: dict[tuple[str, str], int] = {}
+        pair_rows: list[list[float]] = []
+        pair_of = np.empty(n, dtype=np.intp)
+        for i, o in enumerate(observations):
+            key = (o.model_id, json.dumps(o.method, sort_keys=True, default=str))
+            j = pairs.get(key)
+            if j is None:
+                j = pairs[key] = len(pair_rows)
+                pair_rows.append(self._model_method_features(o.model_id, o.method, f"[{i}]."))
+            pair_of[i] = j
+        fixed = np.asarray(pair_rows, dtype=float).reshape(len(pair_rows), self.n_components + 4)[pair_of]
+
+        def optional(values: list[Any]) -> NDArray[np.float64]:
+            return np.asarray([math.nan if v is None else float(v) for v in values], dtype=float)
+
+        kinds = [o.task_kind if o.task_kind in TASK_KINDS else "multiple_choice" for o in observations]
+        shots = [0 if o.shots is None and o.method.get("name") == "zero_shot" else o.shots for o in observations]
+        train_examples = optional([o.train_examples for o in observations])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_examples = np.where(train_examples > 0, np.log10(train_examples), math.nan)
+        columns = [
+            log_examples,
+            optional([o.epochs for o in observations]),
+            optional(shots),
+            optional([o.data_fraction for o in observations]),
+            np.asarray([float(TASK_KINDS.index(k)) for k in kinds], dtype=float),
+            np.asarray([chance_accuracy(k, o.n_choices) for k, o in zip(kinds, observations, strict=True)], dtype=float),
+            np.asarray(task_means if task_means is not None else [math.nan] * n, dtype=float),
+        ]
+        return np.column_stack([fixed, *columns]).reshape(n, len(FEATURE_NAMES))

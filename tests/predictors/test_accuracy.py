@@ -296,3 +296,14 @@ def test_a_perfect_shot_law_fit_is_still_as_uncertain_as_its_probes() -> None:
     )
     assert forecast.predictor.startswith("icl_shots") and forecast.mean == pytest.approx(0.56, abs=1e-3)
     assert forecast.upper - forecast.lower == pytest.approx(2 * 1.645 * (0.56 * 0.44 / 100) ** 0.5, rel=0.02)
+
+
+def test_the_feature_matrix_is_the_same_row_by_row_and_in_one_block() -> None:
+    """Columns are built per distinct (model, method) and as arrays: the same rows whatever the batch."""
+    from predictors.accuracy.corpus import load_corpus_observations
+
+    builder = FeatureBuilder(CATALOG)
+    observations = list(load_corpus_observations())[:200]
+    whole = builder.matrix(observations, task_means=[0.5] * len(observations))
+    one_by_one = np.vstack([builder.matrix([o], task_means=[0.5]) for o in observations])
+    assert np.array_equal(whole, one_by_one, equal_nan=True)
