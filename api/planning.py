@@ -28,6 +28,7 @@ from predictors.accuracy.prior import PriorPredictor
 from predictors.accuracy.tiers import Accuracy, predict_accuracies
 from predictors.architecture import architecture_from_hf_config
 from predictors.cost import TrainingConfig, cost_reduction_ratio
+from predictors.cost.columns import CostColumns
 from predictors.cost.table import method_key
 from predictors.errors import InfeasibleError, InvalidInputError
 from predictors.methods import METHODS, parse_method
@@ -320,9 +321,51 @@ def _choose(scores: CandidateScores, request: PlanRequest) -> tuple[Choice, dict
     return choice, bands
 
 
-def compute_plan(session: Session, request: PlanRequest) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+COLUMN_FIELDS = (
+    "total_usd",
+    "train_usd",
+    "eval_usd",
+    "train_gpu_hours",
+    "eval_gpu_hours",
+    "step_time_s",
+    "peak_memory_bytes",
+)
+"""The cost columns a compact plan response carries for every candidate (beside fits and the forecast)."""
+
+
+def candidate_columns(resolved: ResolvedTable, costs: CostColumns, forecasts: _Forecasts) -> dict[str, Any]:
+    """Every candidate as columns: indices into the distinct parts (``axes``), its costs and its forecast.
+    For clients that want all 100,000 rows without 100,000 objects."""
+    t = resolved.table
+    tiers = np.asarray([a.tier for a in forecasts.accuracies], dtype=object)[forecasts.of_candidate]
+    return {
+        "axes": {
+            "models": list(resolved.model_json),
+            "methods": list(resolved.method_json),
+            "training": [c.model_dump(mode="json") for c in t.trainings],
+            "hardware": [h.model_dump(mode="json") for h in t.hardware],
+            "evaluation": [e.model_dump(mode="json") for e in t.evaluations],
+        },
+        "model": t.model.tolist(),
+        "method": t.method.tolist(),
+        "training": t.training.tolist(),
+        "hardware": t.gpu.tolist(),
+        "evaluation": t.evaluation.tolist(),
+        **{name: costs[name].tolist() for name in COLUMN_FIELDS},
+        "fits": costs["fits"].astype(bool).tolist(),
+        "accuracy_mean": forecasts.column("mean").tolist(),
+        "accuracy_lower": forecasts.column("lower").tolist(),
+        "accuracy_upper": forecasts.column("upper").tolist(),
+        "tier": tiers.tolist(),
+    }
+
+
+def compute_plan(
+    session: Session, request: PlanRequest, *, columns: bool = False
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Cost and forecast every candidate, choose, and say which probes to buy: ``(result, predictions)``,
-    the predictions being what the plan stores to check against later runs."""
+    the predictions being what the plan stores to check against later runs. With ``columns`` the result
+    also carries every candidate as :func:`candidate_columns` (``candidate_columns``)."""
     plan_task = _task(session, request.task)
     task = plan_task.spec
     resolved, field = _plan_table(session, request, task)
@@ -439,6 +482,8 @@ def compute_plan(session: Session, request: PlanRequest) -> tuple[dict[str, Any]
         "tiers": tiers,
         "measurements_watermark": watermark,
     }
+    if columns:
+        result["candidate_columns"] = candidate_columns(resolved, costs, forecasts)
     # Every listed candidate gets a stored prediction, so a verification run of any of them (the UI's
     # "verify") is checked against what was predicted for it.
     predictions: list[dict[str, Any]] = []
@@ -463,15 +508,21 @@ def compute_plan(session: Session, request: PlanRequest) -> tuple[dict[str, Any]
     return result, predictions
 
 
-def create_plan(*, session: Session, request: PlanRequest) -> PlanRow:
-    result, predictions = compute_plan(session, request)
+def create_plan(
+    *, session: Session, request: PlanRequest, columns: bool = False
+) -> tuple[PlanRow, dict[str, Any] | None]:
+    """Compute and store a plan; with ``columns``, also every candidate as columns (returned, not stored:
+    a plan keeps the rows it shows)."""
+    result, predictions = compute_plan(session, request, columns=columns)
+    every_candidate = result.pop("candidate_columns", None)
     stored_request = request.model_dump(mode="json", exclude_none=True)
     task_id = result["task"].get("id")
     if task_id:
         stored_request["task_id"] = task_id
-    return plans_repo.create_plan(
+    plan = plans_repo.create_plan(
         session=session, request=stored_request, result=result, predictions=predictions, task_id=task_id
     )
+    return plan, every_candidate
 
 
 MAX_LISTED_CHANGES = 50

@@ -3,7 +3,7 @@ re-prediction is a version."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
 
@@ -18,18 +18,24 @@ router = APIRouter(prefix="/plans", tags=["plans"])
 PlanId = Annotated[str, Path(max_length=64)]
 
 
-def _public(session: SessionDep, plan_id: str, version: int | None = None) -> Plan:
+def _public(session: SessionDep, plan_id: str, version: int | None = None, **extra: Any) -> Plan:
     plan = plans_repo.get_plan(session=session, plan_id=plan_id)
     if version is not None:
         plans_repo.get_plan_version(session=session, plan_id=plan_id, version=version)  # 404 on an unknown one
     versions = plans_repo.list_plan_versions(session=session, plan_id=plan_id)
-    return Plan.model_validate(planning.plan_public(plan, versions=versions, version=version))
+    return Plan.model_validate({**planning.plan_public(plan, versions=versions, version=version), **extra})
 
 
 @router.post("", response_model=Plan, status_code=status.HTTP_201_CREATED)
-def create_plan(session: SessionDep, body: PlanRequest) -> Plan:
-    plan = planning.create_plan(session=session, request=body)
-    return _public(session, plan.id)
+def create_plan(
+    session: SessionDep,
+    body: PlanRequest,
+    columns: Annotated[
+        bool, Query(description="Also return every candidate as columns (candidate_columns), not only the rows shown.")
+    ] = False,
+) -> Plan:
+    plan, every_candidate = planning.create_plan(session=session, request=body, columns=columns)
+    return _public(session, plan.id, candidate_columns=every_candidate)
 
 
 @router.get("", response_model=Page[PlanSummary])

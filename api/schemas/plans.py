@@ -130,6 +130,10 @@ class Plan(BaseModel):
     exhaustive_cost_usd: float
     cost_reduction_ratio: float | None
     tiers: dict[str, int]
+    candidate_columns: dict[str, Any] | None = Field(
+        None,
+        description="With ?columns=true: every candidate as columns (indices into axes, costs, forecast).",
+    )
     request: dict[str, Any]
     created_at: datetime
     updated_at: datetime

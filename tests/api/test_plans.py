@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from storage.db import session_scope
@@ -345,3 +346,23 @@ def test_two_readers_re_predicting_at_once_store_one_version(client: TestClient,
             )
             assert stored.version == 2
         assert [v.version for v in plans_repo.list_plan_versions(session=second, plan_id=plan["id"])] == [1, 2]
+
+
+def test_every_candidate_as_columns_on_request(client: TestClient) -> None:
+    body = grid()
+    body["grid"]["hardware"] = [{"gpu": "H100-SXM"}, {"gpu": "L4"}]
+    plan = client.post("/v1/plans", params={"columns": "true"}, json=body).json()
+    columns = plan["candidate_columns"]
+    n = plan["n_candidates"]
+    assert n == 12 and all(len(columns[k]) == n for k in ("model", "total_usd", "accuracy_mean", "tier", "fits"))
+    axes = columns["axes"]
+    assert axes["models"] == ["qwen2.5-0.5b", "llama-3.1-8b"] and len(axes["hardware"]) == 2
+    for row in plan["candidates"]:
+        i = row["index"]
+        assert axes["models"][columns["model"][i]] == row["candidate"]["model"]
+        assert axes["methods"][columns["method"][i]] == row["candidate"]["method"]
+        assert axes["hardware"][columns["hardware"][i]] == row["candidate"]["hardware"]
+        assert columns["total_usd"][i] == row["total_usd"] and columns["fits"][i] == row["fits"]
+        assert columns["accuracy_mean"][i] == row["accuracy"]["mean"] and columns["tier"][i] == row["accuracy"]["tier"]
+        assert columns["peak_memory_bytes"][i] == pytest.approx(row["cost"]["peak_memory_bytes"], abs=1)
+    assert client.get(f"/v1/plans/{plan['id']}").json()["candidate_columns"] is None  # not stored with the plan
