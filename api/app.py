@@ -18,7 +18,7 @@ from api.problems import install_problem_handlers
 from api.routes import api_router, health
 from storage.settings import Settings, get_settings
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_service_app"]
 
 logger = logging.getLogger("tunecast.api")
 
@@ -64,3 +64,9 @@ def create_app(
     app.include_router(ui.router)
     app.mount("/static", ui.static_files(), name="static")
     return app
+
+
+def create_service_app() -> FastAPI:
+    """The app one of several API processes serves (``tunecast serve --workers N``): settings from the
+    environment, the database already migrated by ``serve``, no embedded worker."""
+    return create_app(get_settings(), prepare=False)

@@ -53,6 +53,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
     worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Also start an embedded Celery worker.")] = True,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="API processes (more than one needs --no-worker).")
+    ] = 1,
 ) -> None:
     """Migrate and seed the database, then serve the API and UI (and a supervised embedded worker)."""
     import uvicorn
@@ -65,11 +68,22 @@ def serve(
     if missing:
         typer.echo(f"tunecast cannot start: {missing}", err=True)
         raise typer.Exit(1)
+    if workers > 1 and worker:
+        raise typer.BadParameter(
+            "several API processes serve the API only: add --no-worker and run `tunecast worker` beside them",
+            param_hint="--workers",
+        )
     from api.app import create_app
     from api.catalog import prepare_database
 
     settings = get_settings()
     prepare_database(settings)
+    log_level = settings.log_level.lower()  # INFO keeps uvicorn's access log; WARNING drops it
+    if workers > 1:
+        uvicorn.run(
+            "api.app:create_service_app", factory=True, host=host, port=port, workers=workers, log_level=log_level
+        )
+        return
     embedded: EmbeddedWorker | None = None
     if worker:
         missing = what_is_missing("worker")
@@ -80,7 +94,8 @@ def serve(
             embedded = EmbeddedWorker(worker_command("cpu,gpu", 1))
     # The embedded worker starts and stops with the app's lifespan, so uvicorn's SIGTERM/SIGINT handling
     # (which re-raises the signal once the server is down) stops it before the process exits.
-    uvicorn.run(create_app(settings, prepare=False, embedded_worker=embedded), host=host, port=port, log_level="info")
+    app_ = create_app(settings, prepare=False, embedded_worker=embedded)
+    uvicorn.run(app_, host=host, port=port, log_level=log_level)
 
 
 @app.command()

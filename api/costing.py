@@ -208,7 +208,14 @@ def resolve_grid(
 
 def efficiency_calibration(*, session: Session) -> EfficiencyCalibration:
     """The shipped efficiency calibration, refitted per method family on the project's own measured GPU
-    steps (verification runs) once a family has three of them."""
+    steps (verification runs) once a family has three of them; recomputed only when a fine-tune finished
+    since (one aggregate query per request otherwise)."""
+    bind = session.get_bind()
+    database = str(bind.engine.url) if hasattr(bind, "engine") else repr(bind)
+    version = (database, *runs_repo.measured_steps_version(session=session))
+    cached = _calibration_cache.get(version)
+    if cached is not None:
+        return cached
     rows = [
         CalibrationRow(
             family=str(r["family"]),
@@ -219,18 +226,13 @@ def efficiency_calibration(*, session: Session) -> EfficiencyCalibration:
         )
         for r in runs_repo.measured_step_rows(session=session)
     ]
-    if not rows:
-        return default_calibration()
-    key = tuple((r.family, r.ideal_compute_s, r.ideal_memory_s, r.kernel_launches, r.measured_s) for r in rows)
-    cached = _calibration_cache.get(key)
-    if cached is None:
-        cached = default_calibration().refit_families(rows)
-        _calibration_cache.clear()
-        _calibration_cache[key] = cached
-    return cached
+    calibration = default_calibration().refit_families(rows) if rows else default_calibration()
+    _calibration_cache.clear()
+    _calibration_cache[version] = calibration
+    return calibration
 
 
-_calibration_cache: dict[tuple[tuple[str, float, float, int, float], ...], EfficiencyCalibration] = {}
+_calibration_cache: dict[tuple[str, int, str], EfficiencyCalibration] = {}
 
 
 def cost_table(*, session: Session, resolved: ResolvedTable) -> CostColumns:

@@ -283,7 +283,9 @@ class FeatureBuilder:
             optional(shots),
             optional([o.data_fraction for o in observations]),
             np.asarray([float(TASK_KINDS.index(k)) for k in kinds], dtype=float),
-            np.asarray([chance_accuracy(k, o.n_choices) for k, o in zip(kinds, observations, strict=True)], dtype=float),
+            np.asarray(
+                [chance_accuracy(k, o.n_choices) for k, o in zip(kinds, observations, strict=True)], dtype=float
+            ),
             np.asarray(task_means if task_means is not None else [math.nan] * n, dtype=float),
         ]
         return np.column_stack([fixed, *columns]).reshape(n, len(FEATURE_NAMES))

@@ -50,6 +50,7 @@ from predictors.cost.schemas import CostEstimate, MemoryBreakdown
 from predictors.cost.table import CandidateTable
 from predictors.errors import InvalidInputError
 from predictors.methods import get_method
+from predictors.methods.base import CostTerms
 
 __all__ = ["COLUMNS", "CostColumns", "estimate_cost_columns"]
 
@@ -120,12 +121,36 @@ class CostColumns:
     hardware: Mapping[str, HardwareSpec]
     calibration: EfficiencyCalibration
     _estimates: dict[int, CostEstimate] = field(default_factory=dict)
+    _terms: dict[tuple[int, int], CostTerms] = field(default_factory=dict)
+    _stacked: Array | None = None
 
     def __len__(self) -> int:
         return len(self.table)
 
     def __getitem__(self, name: str) -> Array:
         return self.values[name]
+
+    @classmethod
+    def from_estimates(
+        cls,
+        table: CandidateTable,
+        estimates: list[CostEstimate],
+        *,
+        hardware: Mapping[str, HardwareSpec],
+        calibration: EfficiencyCalibration,
+    ) -> CostColumns:
+        """Columns of estimates made one by one (the per-candidate reference, for benchmarks and tests)."""
+        values: dict[str, list[float]] = {name: [] for name in COLUMNS}
+        for e in estimates:
+            row = e.model_dump()
+            for name in _BREAKDOWN:
+                row[f"{name}_bytes"] = row["memory_breakdown"][name]
+            row["compute_bound"] = e.bound == "compute"
+            for name in COLUMNS:
+                values[name].append(float(row[name]))
+        columns = cls(table, {k: np.asarray(v, dtype=float) for k, v in values.items()}, hardware, calibration)
+        columns._estimates.update(enumerate(estimates))
+        return columns
 
     def estimate(self, i: int) -> CostEstimate:
         """Candidate ``i``'s :class:`CostEstimate` (what :func:`estimate_cost` returns for it)."""
@@ -134,8 +159,13 @@ class CostColumns:
             return cached
         candidate = self.table.candidate(i)
         spec = get_method(candidate.method.name)
-        _, terms = _method_terms(candidate.architecture, candidate.method, spec)
-        v = {name: float(column[i]) for name, column in self.values.items()}
+        pair = (int(self.table.model[i]), int(self.table.method[i]))
+        terms = self._terms.get(pair)
+        if terms is None:
+            terms = self._terms[pair] = _method_terms(candidate.architecture, candidate.method, spec)[1]
+        if self._stacked is None:
+            self._stacked = np.stack([self.values[name] for name in COLUMNS])
+        v = dict(zip(COLUMNS, self._stacked[:, i].tolist(), strict=True))
         ints = {name: int(v[name]) for name in _INT_FIELDS}
         estimate = CostEstimate(
             model_id=candidate.model_id,
@@ -489,7 +519,7 @@ def _training(
 ) -> dict[str, Array]:
     """A fine-tune's columns: its pass, memory terms, roofline step, step time and price."""
     model_pass = _pass_columns(x, s)
-    memory = {name.removeprefix("memory_"): value for name, value in s.items() if name.startswith("memory_")}
+    memory = {name: s[f"memory_{name}"] for name in _MEMORY_FIELDS}
     memory = {k: (v.astype(bool) if k in _MEMORY_FLAGS else v) for k, v in memory.items()}
     mem = training_memory_columns(memory, model_pass, batch=x["batch"], n_gpus=x["n_gpus"])
     overhead = float(CUDA_CONTEXT_BYTES) + FRAGMENTATION_FRACTION * mem.allocated_bytes

@@ -29,6 +29,11 @@ def method_key(method: MethodConfig) -> Hashable:
     )
 
 
+def _value_key(model: Any) -> Hashable:
+    """A frozen pydantic model's field values as a tuple (hashing the model itself is slower)."""
+    return (type(model), *model.__dict__.values())
+
+
 class _Interner:
     """Distinct values in first-seen order, and the index of each value given."""
 
@@ -128,9 +133,9 @@ class TableBuilder:
         entries = (
             models.add((candidate.architecture, candidate.model_id), model_key),
             methods.add(candidate.method, method_key(candidate.method)),
-            trainings.add(candidate.training, candidate.training),
-            gpus.add(candidate.hardware, candidate.hardware),
-            evaluations.add(candidate.evaluation, candidate.evaluation),
+            trainings.add(candidate.training, _value_key(candidate.training)),
+            gpus.add(candidate.hardware, _value_key(candidate.hardware)),
+            evaluations.add(candidate.evaluation, _value_key(candidate.evaluation)),
         )
         for column, entry in zip(self._index, entries, strict=True):
             column.append(entry)

@@ -36,6 +36,8 @@ __all__ = [
     "list_events",
     "list_runs",
     "mark_enqueue_failed",
+    "measured_step_rows",
+    "measured_steps_version",
     "report_progress",
     "request_cancel",
     "requeue_for_retry",
@@ -279,6 +281,17 @@ def mark_enqueue_failed(*, session: Session, run_id: str, error: str) -> RunRow:
     _set_status(session, row, FAILED, error=message)
     session.commit()
     return row
+
+
+def measured_steps_version(*, session: Session) -> tuple[int, str]:
+    """Changes whenever a fine-tune succeeds: (how many have, the latest finish), one aggregate query, so the
+    refitted efficiency calibration is reloaded only when there may be new measured steps."""
+    count, latest = session.execute(
+        select(func.count(RunRow.id), func.max(RunRow.finished_at)).where(
+            RunRow.kind == "finetune", RunRow.status == "succeeded"
+        )
+    ).one()
+    return int(count), str(latest)
 
 
 def measured_step_rows(*, session: Session) -> list[dict[str, Any]]:

@@ -123,3 +123,43 @@ def test_serve_supervises_its_worker_and_stops_it_on_sigterm(tmp_path: Path) -> 
             for pid in worker_pids:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
+
+
+def test_several_api_processes_need_no_embedded_worker(tmp_path: Path) -> None:
+    result = run_cli(["serve", "--workers", "2"], tmp_path / "data")
+    assert result.returncode == 2
+    assert "--workers" in result.stderr and "--no-worker" in result.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(180)
+def test_serve_with_two_api_processes(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    port = free_port()
+    env = {**os.environ, "TUNECAST_DATA_DIR": str(data_dir)}
+    for name in ("TUNECAST_DATABASE_URL", "TUNECAST_BROKER_URL"):
+        env.pop(name, None)
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [*tunecast_command(), "serve", "--no-worker", "--workers", "2", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_for(
+                lambda: httpx.get(f"{url}/healthz", timeout=5).status_code == 200, 120, "the API answers", log_path
+            )
+            body = {"candidates": [{"model": "llama-3.1-8b", "method": {"name": "lora"}, "hardware": {"gpu": "H200"}}]}
+            answers = {
+                httpx.post(f"{url}/v1/cost", json=body, timeout=30).json()["results"][0]["step_time_s"]
+                for _ in range(8)
+            }
+            assert len(answers) == 1  # both processes cost it alike
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=60)

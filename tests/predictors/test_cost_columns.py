@@ -22,7 +22,7 @@ from predictors.cost import (
     estimate_costs,
     hardware_spec_from_catalog,
 )
-from predictors.cost.columns import COLUMNS, estimate_cost_columns
+from predictors.cost.columns import COLUMNS, CostColumns, estimate_cost_columns
 from predictors.cost.table import CandidateTable
 from predictors.errors import InvalidInputError
 from predictors.methods import METHODS, parse_method
@@ -194,3 +194,17 @@ def test_an_unknown_gpu_is_named_at_its_first_candidate() -> None:
 def test_an_empty_table_has_empty_columns() -> None:
     columns = estimate_cost_columns(CandidateTable.from_candidates([]), hardware=_hardware())
     assert len(columns) == 0 and all(len(v) == 0 for v in columns.values.values())
+
+
+def test_columns_of_reference_estimates_hold_the_same_values() -> None:
+    hardware = _hardware()
+    candidates = _costable(random_candidates(200, 6), hardware)
+    table = CandidateTable.from_candidates(candidates)
+    vectorised = estimate_cost_columns(table, hardware=hardware)
+    reference = CostColumns.from_estimates(
+        table, estimate_costs(candidates, hardware=hardware), hardware=hardware, calibration=vectorised.calibration
+    )
+    for name in COLUMNS:
+        assert np.allclose(reference[name], vectorised[name], rtol=1e-9, atol=1.0 if name.endswith("bytes") else 0.0), (
+            name
+        )
