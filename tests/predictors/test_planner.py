@@ -41,6 +41,23 @@ def test_pareto_frontier_is_invariant_to_order() -> None:
             assert not (cost[i] <= cost[j] and acc[i] > acc[j] and i != j) or cost[i] == cost[j]
 
 
+def test_pareto_frontier_matches_its_definition_with_ties_and_missing_accuracy() -> None:
+    """A point is on the frontier when it is more accurate than every strictly cheaper point, and the
+    first (most accurate) of its own cost; NaN accuracy is never on it."""
+    rng = np.random.default_rng(7)
+    cost = rng.integers(0, 30, 500).astype(float)  # many equal costs
+    acc = np.round(rng.random(500), 1)  # many equal accuracies
+    acc[rng.integers(0, 500, 20)] = np.nan
+    expected = []
+    best_so_far = -np.inf
+    for index in np.lexsort((-acc, cost)):
+        if acc[index] > best_so_far:
+            expected.append(int(index))
+            best_so_far = acc[index]
+    assert pareto_frontier(cost, acc).tolist() == expected
+    assert pareto_frontier([], []).tolist() == []
+
+
 def test_choose_under_budget_picks_best_affordable_and_breaks_ties_by_cost() -> None:
     scores = CandidateScores.from_lists(cost_usd=[1, 2, 2, 10], accuracy_mean=[0.5, 0.7, 0.7, 0.9])
     assert choose_under_budget(scores, max_usd=5).index == 1
