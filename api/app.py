@@ -15,7 +15,7 @@ from api.catalog import prepare_database
 from api.embedded_worker import EmbeddedWorker
 from api.limits import BodySizeLimitMiddleware
 from api.problems import install_problem_handlers
-from api.routes import api_router, health
+from api.routes import API_PREFIX, health, resource_routers
 from storage.settings import Settings, get_settings
 
 __all__ = ["create_app", "create_service_app"]
@@ -60,7 +60,8 @@ def create_app(
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.include_router(health.router)
-    app.include_router(api_router)
+    for router in resource_routers:
+        app.include_router(router, prefix=API_PREFIX)
     app.include_router(ui.router)
     app.mount("/static", ui.static_files(), name="static")
     return app

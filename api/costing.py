@@ -27,6 +27,7 @@ from predictors.cost import (
     HardwareSpec,
     TrainingConfig,
     default_calibration,
+    estimate_costs,
     hardware_spec_from_catalog,
 )
 from predictors.cost.columns import CostColumns, estimate_cost_columns
@@ -235,11 +236,20 @@ def efficiency_calibration(*, session: Session) -> EfficiencyCalibration:
 _calibration_cache: dict[tuple[str, int, str], EfficiencyCalibration] = {}
 
 
+SMALL_TABLE_ROWS = 32
+"""Below this many candidates the per-candidate path is faster than setting up the arrays (one
+candidate: 0.06 ms against 0.9 ms; the two agree to 1e-9, ``tests/predictors/test_cost_columns.py``)."""
+
+
 def cost_table(*, session: Session, resolved: ResolvedTable) -> CostColumns:
     """Every candidate's cost, as columns, with the calibration the project's own runs refitted."""
-    return estimate_cost_columns(
-        resolved.table, hardware=resolved.hardware, calibration=efficiency_calibration(session=session)
-    )
+    calibration = efficiency_calibration(session=session)
+    table = resolved.table
+    if len(table) < SMALL_TABLE_ROWS:
+        candidates = [table.candidate(i) for i in range(len(table))]
+        estimates = estimate_costs(candidates, hardware=resolved.hardware, calibration=calibration)
+        return CostColumns.from_estimates(table, estimates, hardware=resolved.hardware, calibration=calibration)
+    return estimate_cost_columns(table, hardware=resolved.hardware, calibration=calibration)
 
 
 def estimate_candidate_costs(*, session: Session, candidates: Sequence[Candidate]) -> list[CostEstimate]:

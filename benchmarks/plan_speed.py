@@ -246,7 +246,9 @@ def over_loopback(data_dir: Path) -> None:
 
 def single_candidate_latencies(data_dir: Path) -> None:
     """Single-candidate ``POST /v1/cost`` alone and under 20 concurrent clients, on one and on two API
-    processes (``--workers 2``); the load generator shares the machine's two cores."""
+    processes (``--workers 2``); the load generator shares the machine's two cores, so the same clients
+    against ``GET /healthz`` (no work at all) are the baseline: what the harness and the framework alone
+    cost at that load."""
     single = cost_body(1, seed=7)
     for processes in (1, 2):
         with real_server(data_dir, "--workers", str(processes)) as (url, _pid):
@@ -254,19 +256,25 @@ def single_candidate_latencies(data_dir: Path) -> None:
             for label, interval in (("alone", None), ("back to back", 0.0), ("each sending 5 requests/s", 0.2)):
                 clients = 1 if interval is None else 20
                 latencies = concurrent_latencies(url, single, clients=clients, requests=600, interval_s=interval or 0.0)
-                q = statistics.quantiles(latencies, n=100)
+                baseline = concurrent_latencies(url, None, clients=clients, requests=600, interval_s=interval or 0.0)
                 print(
                     f"real server ({processes} API process{'es' if processes > 1 else ''}), single-candidate "
-                    f"POST /v1/cost, {clients} client{'s' if clients > 1 else ''} {label}: p50 {q[49] * 1e3:.1f} ms, "
-                    f"p95 {q[94] * 1e3:.1f} ms, p99 {q[98] * 1e3:.1f} ms (goal p95 <= 20 ms at 20 clients)"
+                    f"POST /v1/cost, {clients} client{'s' if clients > 1 else ''} {label}: {_quantiles(latencies)} "
+                    f"(goal p95 <= 20 ms at 20 clients); GET /healthz the same way: {_quantiles(baseline)}"
                 )
 
 
+def _quantiles(latencies: list[float]) -> str:
+    q = statistics.quantiles(latencies, n=100)
+    return f"p50 {q[49] * 1e3:.1f} ms, p95 {q[94] * 1e3:.1f} ms, p99 {q[98] * 1e3:.1f} ms"
+
+
 def concurrent_latencies(
-    url: str, body: dict[str, Any], *, clients: int, requests: int, interval_s: float = 0.0
+    url: str, body: dict[str, Any] | None, *, clients: int, requests: int, interval_s: float = 0.0
 ) -> list[float]:
-    """Latencies of ``requests`` POSTs from ``clients`` threads, each sending back to back (``interval_s``
-    0) or one request every ``interval_s`` seconds (an open load of clients / interval_s per second)."""
+    """Latencies of ``requests`` calls from ``clients`` threads (``POST /v1/cost`` with ``body``, or
+    ``GET /healthz`` without one), each sending back to back (``interval_s`` 0) or one request every
+    ``interval_s`` seconds (an open load of clients / interval_s per second)."""
 
     def worker(seed: int) -> list[float]:
         rng = random.Random(seed)
@@ -277,7 +285,8 @@ def concurrent_latencies(
                 if interval_s:
                     time.sleep(max(0.0, start + k * interval_s - time.perf_counter()))
                 started = time.perf_counter()
-                client.post("/v1/cost", json=body).raise_for_status()
+                response = client.post("/v1/cost", json=body) if body is not None else client.get("/healthz")
+                response.raise_for_status()
                 seconds.append(time.perf_counter() - started)
         return seconds
 

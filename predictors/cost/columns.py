@@ -139,7 +139,7 @@ class CostColumns:
         hardware: Mapping[str, HardwareSpec],
         calibration: EfficiencyCalibration,
     ) -> CostColumns:
-        """Columns of estimates made one by one (the per-candidate reference, for benchmarks and tests)."""
+        """Columns of estimates made one by one (the per-candidate reference; small tables, benchmarks, tests)."""
         values: dict[str, list[float]] = {name: [] for name in COLUMNS}
         for e in estimates:
             row = e.model_dump()

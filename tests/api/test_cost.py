@@ -92,3 +92,44 @@ def test_cost_of_many_candidates(sqlite_client: TestClient) -> None:
     assert trainable == sorted(trainable) and trainable[1] == 2 * trainable[0]
     arch = architecture_from_hf_config(sqlite_client.get("/v1/models/llama-3.1-8b").json()["architecture"])
     assert trainable[0] == get_method("lora").trainable_params(arch, parse_method({"name": "lora", "rank": 4}))
+
+
+def _close(a: Any, b: Any) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= 1e-9 * max(abs(a), abs(b), 1e-300)
+    return bool(a == b)
+
+
+def test_a_few_candidates_cost_the_same_as_in_a_large_request(sqlite_client: TestClient) -> None:
+    """Under ``SMALL_TABLE_ROWS`` candidates are costed one by one, more over arrays: same answers, same
+    errors, whichever path a request takes."""
+    from api.costing import SMALL_TABLE_ROWS
+
+    varied = [
+        candidate(method={"name": "lora", "rank": 8}),
+        candidate(
+            method={"name": "full"}, training={"micro_batch_size": 2, "seq_len": 1024, "gradient_checkpointing": True}
+        ),
+        candidate(model="qwen2.5-0.5b", method={"name": "ia3"}, hardware={"gpu": "L4", "count": 1}),
+        candidate(model="qwen2.5-7b", method={"name": "qlora", "rank": 16}, hardware={"gpu": "A100-80GB", "count": 2}),
+        candidate(method={"name": "icl", "shots": 8}),
+        candidate(method={"name": "zero_shot"}),
+    ]
+    large = (varied * SMALL_TABLE_ROWS)[: SMALL_TABLE_ROWS + 3]
+    in_large = sqlite_client.post("/v1/cost", json={"candidates": large}).json()["results"]
+    for i, body in enumerate(varied):
+        (alone,) = sqlite_client.post("/v1/cost", json={"candidates": [body]}).json()["results"]
+        assert _close(alone, in_large[i]), body["method"]
+    full_int8 = candidate(
+        method={"name": "full"}, training={"micro_batch_size": 1, "seq_len": 256, "precision": "int8"}
+    )
+    for bodies in (varied, large):  # an error the cost model raises (not the catalog look-up)
+        response = sqlite_client.post("/v1/cost", json={"candidates": [*bodies[:-1], full_int8]})
+        assert response.status_code == 422
+        (error,) = response.json()["errors"]
+        assert error["pointer"] == f"#/candidates/{len(bodies) - 1}/training/precision"
+        assert "cannot be stored as int8" in error["detail"]
