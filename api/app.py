@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -42,9 +43,15 @@ def create_app(
             prepare_database(settings)
         if embedded_worker is not None:
             embedded_worker.start()
+        # What start-up built (modules, catalogs, ~200,000 objects) lives as long as the service: out of
+        # the cyclic collector's sight it is not rescanned on every full collection, which a request
+        # building 10,000 result rows triggers several times (POST /v1/cost 10,000: 1.18 s -> 0.89 s).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             if embedded_worker is not None:
                 embedded_worker.stop()
 
