@@ -73,7 +73,7 @@ def serve(
             "several API processes serve the API only: add --no-worker and run `tunecast worker` beside them",
             param_hint="--workers",
         )
-    from api.app import create_app
+    from api.app import create_app, freeze_start_up_objects
     from api.catalog import prepare_database
 
     settings = get_settings()
@@ -95,6 +95,7 @@ def serve(
     # The embedded worker starts and stops with the app's lifespan, so uvicorn's SIGTERM/SIGINT handling
     # (which re-raises the signal once the server is down) stops it before the process exits.
     app_ = create_app(settings, prepare=False, embedded_worker=embedded)
+    freeze_start_up_objects()
     uvicorn.run(app_, host=host, port=port, log_level=log_level)
 
 
