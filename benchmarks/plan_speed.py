@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from api import costing, planning  # noqa: E402
-from api.app import create_app  # noqa: E402
+from api.app import create_app, freeze_start_up_objects  # noqa: E402
 from api.catalog import prepare_database  # noqa: E402
 from api.schemas.plans import PlanRequest  # noqa: E402
 from predictors.cost import estimate_costs  # noqa: E402
@@ -163,6 +163,7 @@ def in_process_http(settings: Settings, quick: bool) -> None:
     with TestClient(create_app(settings, prepare=False)) as client:
         plan, cost = plan_body(), cost_body(10_000)
         client.post("/v1/cost", json=cost_body(20))
+        freeze_start_up_objects()  # as `tunecast serve` does
 
         def post(path: str, body: dict[str, Any]) -> None:
             response = client.post(path, json=body)
