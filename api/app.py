@@ -14,7 +14,7 @@ from fastapi_offline import FastAPIOffline
 from api import ui
 from api.catalog import prepare_database
 from api.embedded_worker import EmbeddedWorker
-from api.limits import BodySizeLimitMiddleware
+from api.limits import BodySizeLimitMiddleware, ConcurrencyLimit
 from api.problems import install_problem_handlers
 from api.routes import API_PREFIX, health, resource_routers
 from storage.settings import Settings, get_settings
@@ -58,6 +58,9 @@ def create_app(
     )
     app.state.settings = settings
     app.state.embedded_worker = embedded_worker
+    app.state.event_streams = ConcurrencyLimit(
+        "run event streams", settings.max_event_streams, setting="TUNECAST_MAX_EVENT_STREAMS"
+    )
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.include_router(health.router)

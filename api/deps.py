@@ -14,10 +14,11 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from api.embedded_worker import EmbeddedWorker
+from api.limits import ConcurrencyLimit
 from storage.db import get_sessionmaker
 from storage.settings import Settings
 
-__all__ = ["EmbeddedWorkerDep", "SessionDep", "SettingsDep", "get_session", "settings_from_app"]
+__all__ = ["EmbeddedWorkerDep", "EventStreamsDep", "SessionDep", "SettingsDep", "get_session", "settings_from_app"]
 
 
 async def settings_from_app(request: Request) -> Settings:
@@ -45,3 +46,11 @@ async def embedded_worker_from_app(request: Request) -> EmbeddedWorker | None:
 
 
 EmbeddedWorkerDep = Annotated[EmbeddedWorker | None, Depends(embedded_worker_from_app)]
+
+
+async def event_streams_from_app(request: Request) -> ConcurrencyLimit:
+    streams: ConcurrencyLimit = request.app.state.event_streams
+    return streams
+
+
+EventStreamsDep = Annotated[ConcurrencyLimit, Depends(event_streams_from_app)]

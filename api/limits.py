@@ -1,12 +1,46 @@
-"""Request-size guard: bodies over ``max_request_bytes`` get a 413 problem before any parsing."""
+"""Bounds on one process's work: bodies over ``max_request_bytes`` get a 413 problem before any parsing;
+long-lived requests (event streams) beyond their limit get a 503 with ``Retry-After``."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodySizeLimitMiddleware"]
+__all__ = ["BodySizeLimitMiddleware", "ConcurrencyLimit", "SaturatedError"]
+
+
+class SaturatedError(Exception):
+    """This process already serves as many of a long-lived kind of request as it allows (503)."""
+
+    def __init__(self, what: str, limit: int, setting: str, retry_after_s: int) -> None:
+        super().__init__(f"this API process already serves {limit} {what} ({setting}); retry in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+class ConcurrencyLimit:
+    """At most ``limit`` of one kind of long-lived request at once in this process. Used from the event
+    loop only (async routes), so a plain counter is enough."""
+
+    def __init__(self, what: str, limit: int, *, setting: str, retry_after_s: int = 5) -> None:
+        self.what, self.limit, self.setting, self.retry_after_s = what, limit, setting, retry_after_s
+        self.active = 0
+
+    def acquire(self) -> Callable[[], None]:
+        """Take a slot, or raise :class:`SaturatedError`; returns the release (safe to call twice)."""
+        if self.active >= self.limit:
+            raise SaturatedError(self.what, self.limit, self.setting, self.retry_after_s)
+        self.active += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.active -= 1
+
+        return release
 
 
 class BodySizeLimitMiddleware:

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.limits import SaturatedError
 from predictors.errors import InfeasibleError, InvalidInputError
 from scaling import ScalingInputError
 from storage.errors import ConflictError, NotFoundError
@@ -152,6 +153,12 @@ def install_problem_handlers(app: FastAPI) -> None:
             f"{exc.field}: {exc.message}",
             instance=request.url.path,
             errors=[{"pointer": field_to_pointer(exc.field), "detail": exc.message}],
+        )
+
+    @app.exception_handler(SaturatedError)
+    async def _saturated(request: Request, exc: SaturatedError) -> JSONResponse:
+        return problem_response(
+            503, str(exc), instance=request.url.path, headers={"Retry-After": str(exc.retry_after_s)}
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir.")
     broker_url: str = Field("", description="Celery broker URL; empty means the embedded SQLite broker in data_dir.")
     max_request_bytes: int = Field(32 * 1024 * 1024, ge=1024, le=2**31, description="Largest accepted request body.")
+    max_event_streams: int = Field(
+        200, ge=1, le=100_000, description="Open run event streams per API process; more get 503 with Retry-After."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     model_dirs: str = Field(
         "",

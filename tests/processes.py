@@ -1,16 +1,25 @@
-"""Helpers for tests that run real processes: a free port, whether a pid still runs, waiting with a log."""
+"""Helpers for tests that run real processes: a free port, whether a pid still runs, waiting with a log,
+and ``tunecast serve`` itself."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-__all__ = ["free_port", "pid_alive", "wait_for"]
+__all__ = ["LiveServer", "free_port", "pid_alive", "serving", "wait_for"]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -41,3 +50,50 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str, log: Pat
         time.sleep(0.3)
     tail = log.read_text(errors="replace")[-6000:] if log is not None and log.exists() else ""
     raise AssertionError(f"not within {timeout_s:.0f} s: {what}\n{tail}")
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    data_dir: Path
+    log: Path
+    process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def serving(
+    data_dir: Path, *, env: Mapping[str, str] | None = None, args: tuple[str, ...] = ()
+) -> Iterator[LiveServer]:
+    """``tunecast serve --no-worker`` from this checkout on a free loopback port with its own embedded
+    database in ``data_dir``; SIGTERM (then SIGKILL) on exit."""
+    port = free_port()
+    log = data_dir / "server.log"
+    environment = {
+        **os.environ,
+        "TUNECAST_DATA_DIR": str(data_dir),
+        "TUNECAST_DATABASE_URL": f"sqlite:///{(data_dir / 'tunecast.db').as_posix()}",
+        "TUNECAST_BROKER_URL": f"sqla+sqlite:///{(data_dir / 'broker.db').as_posix()}",
+        "TUNECAST_LOG_LEVEL": "WARNING",
+        **(env or {}),
+    }
+    command = [sys.executable, "-c", "from api.cli import app; app()", "serve", "--no-worker", "--port", str(port)]
+    with open(log, "wb") as log_file:
+        process = subprocess.Popen(
+            [*command, *args], cwd=REPO_ROOT, env=environment, stdout=log_file, stderr=subprocess.STDOUT
+        )
+    server = LiveServer(url=f"http://127.0.0.1:{port}", data_dir=data_dir, log=log, process=process)
+    try:
+        wait_for(
+            lambda: process.poll() is None and httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200,
+            90,
+            f"tunecast serve answering on {server.url}",
+            log,
+        )
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Header, Path, Query, status
-from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
+from sse_starlette import EventSourceResponse
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import EmbeddedWorkerDep, SessionDep, SettingsDep
+from api.deps import EmbeddedWorkerDep, EventStreamsDep, SessionDep, SettingsDep
 from api.embedded_worker import EmbeddedWorker
-from api.schemas.common import Limit, Offset, Page
+from api.schemas.common import Limit, Offset, Page, Problem
 from api.schemas.runs import RunCreate, RunKind, RunPublic, RunStatus
 from api.worker_status import available_models, run_waiting_for
 from storage.db import session_scope
@@ -21,7 +24,6 @@ from storage.errors import NotFoundError
 from storage.models import RunRow
 from storage.repositories import runs as runs_repo
 from storage.repositories import tasks as tasks_repo
-from storage.settings import Settings
 from workers.submit import submit_run
 
 __all__ = ["router"]
@@ -30,6 +32,8 @@ router = APIRouter(prefix="/runs", tags=["runs"])
 
 RunId = Annotated[str, Path(max_length=64, description="Run id.")]
 SSE_POLL_S = 0.5
+SSE_RETRY_MS = 1000  # how soon a client's EventSource reconnects
+SSE_KEEP_ALIVE_S = 15
 
 
 def to_public(row: RunRow, *, session: Session, embedded: EmbeddedWorker | None) -> RunPublic:
@@ -102,38 +106,74 @@ def cancel_run(session: SessionDep, embedded: EmbeddedWorkerDep, run_id: RunId) 
     return to_public(runs_repo.request_cancel(session=session, run_id=run_id), session=session, embedded=embedded)
 
 
-def _event_stream(settings: Settings, run_id: str, after_id: int, timeout_s: float) -> Iterator[str]:
-    deadline = time.monotonic() + timeout_s
-    yield "retry: 1000\n\n"
-    while True:
-        with session_scope(settings.database_url) as session:
-            events = runs_repo.list_events(session=session, run_id=run_id, after_id=after_id)
-            finished = runs_repo.get_run(session=session, run_id=run_id).status in runs_repo.TERMINAL
-            lines = [f"id: {e.id}\nevent: {e.kind}\ndata: {json.dumps(e.data)}\n\n" for e in events]
-            after_id = events[-1].id if events else after_id
-        yield from lines
-        if finished and not events:
-            yield "event: end\ndata: {}\n\n"
-            return
-        if time.monotonic() > deadline:
-            return
-        if not events:
-            yield ": keep-alive\n\n"
-            time.sleep(SSE_POLL_S)
+def _run_exists(database_url: str, run_id: str) -> None:
+    with session_scope(database_url) as session:
+        runs_repo.get_run(session=session, run_id=run_id)
 
 
-@router.get("/{run_id}/events", response_class=StreamingResponse)
-def run_events(
-    session: SessionDep,
+def _new_events(database_url: str, run_id: str, after_id: int) -> tuple[list[dict[str, str]], bool]:
+    """The run's events after ``after_id`` and whether it has finished, in one short transaction: no
+    stream holds a pooled connection while it waits."""
+    with session_scope(database_url) as session:
+        events = runs_repo.list_events(session=session, run_id=run_id, after_id=after_id)
+        finished = runs_repo.get_run(session=session, run_id=run_id).status in runs_repo.TERMINAL
+        return [{"id": str(e.id), "event": e.kind, "data": json.dumps(e.data)} for e in events], finished
+
+
+async def _event_stream(
+    database_url: str,
+    run_id: str,
+    after_id: int,
+    timeout_s: float,
+    *,
+    release: Callable[[], None],
+    shutdown: anyio.Event,
+) -> AsyncIterator[dict[str, Any]]:
+    """Polls in the thread pool and waits on the event loop: an open stream holds neither a connection
+    nor a thread between polls. When the server stops, the stream ends cleanly (its client reconnects
+    after ``retry``, with ``Last-Event-ID``)."""
+    try:
+        deadline = time.monotonic() + timeout_s
+        yield {"retry": SSE_RETRY_MS}
+        while True:
+            events, finished = await run_in_threadpool(_new_events, database_url, run_id, after_id)
+            for event in events:
+                yield event
+            after_id = int(events[-1]["id"]) if events else after_id
+            if finished and not events:
+                yield {"event": "end", "data": "{}"}
+                return
+            if not events:
+                with anyio.move_on_after(SSE_POLL_S):
+                    await shutdown.wait()
+            if shutdown.is_set() or time.monotonic() > deadline:
+                return
+    finally:
+        release()
+
+
+@router.get(
+    "/{run_id}/events",
+    response_class=EventSourceResponse,
+    responses={503: {"model": Problem, "description": "This API process serves its maximum of event streams."}},
+)
+async def run_events(
     settings: SettingsDep,
+    streams: EventStreamsDep,
     run_id: RunId,
     last_event_id: Annotated[int, Header(ge=0, description="Resume after this event id.")] = 0,
     timeout_s: Annotated[float, Query(gt=0, le=86400, description="Close the stream after this long.")] = 3600,
-) -> StreamingResponse:
-    """Server-sent events: ``status`` and ``progress`` events in order, then ``end`` once the run is finished."""
-    runs_repo.get_run(session=session, run_id=run_id)  # 404 before the stream starts
-    return StreamingResponse(
-        _event_stream(settings, run_id, last_event_id, timeout_s),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+) -> EventSourceResponse:
+    """Server-sent events: ``status`` and ``progress`` events in order, then ``end`` once the run is finished;
+    a comment every 15 s keeps proxies from closing a quiet stream."""
+    await run_in_threadpool(_run_exists, settings.database_url, run_id)  # 404 before the stream starts
+    release = streams.acquire()  # 503 + Retry-After past TUNECAST_MAX_EVENT_STREAMS
+    shutdown = anyio.Event()
+    return EventSourceResponse(
+        _event_stream(settings.database_url, run_id, last_event_id, timeout_s, release=release, shutdown=shutdown),
+        ping=SSE_KEEP_ALIVE_S,
+        sep="\n",
+        shutdown_event=shutdown,
+        shutdown_grace_period=SSE_POLL_S * 4,
+        background=BackgroundTask(release),  # also when the stream ends before its first event
     )

@@ -9,20 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.processes import free_port
+from tests.processes import LiveServer, serving
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -47,51 +41,11 @@ def chromium_path() -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class LiveServer:
-    url: str
-    data_dir: Path
-    log: Path
-
-
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """``tunecast serve --no-worker`` on a free loopback port with a fresh data directory."""
-    data_dir = tmp_path_factory.mktemp("ui-server")
-    port = free_port()
-    log = data_dir / "server.log"
-    env = {
-        **os.environ,
-        "TUNECAST_DATA_DIR": str(data_dir),
-        "TUNECAST_DATABASE_URL": f"sqlite:///{(data_dir / 'tunecast.db').as_posix()}",
-        "TUNECAST_BROKER_URL": f"sqla+sqlite:///{(data_dir / 'broker.db').as_posix()}",
-        "TUNECAST_LOG_LEVEL": "WARNING",
-    }
-    command = [sys.executable, "-c", "from api.cli import app; app()", "serve", "--no-worker", "--port", str(port)]
-    with open(log, "wb") as log_file:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"tunecast serve exited with {process.returncode}:\n{log.read_text()[-4000:]}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"tunecast serve did not answer on {url} within 90 s:\n{log.read_text()[-4000:]}")
-            time.sleep(0.3)
-        yield LiveServer(url=url, data_dir=data_dir, log=log)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    with serving(tmp_path_factory.mktemp("ui-server")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
