@@ -8,15 +8,17 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from storage.errors import UnavailableError
+
 __all__ = ["BodySizeLimitMiddleware", "ConcurrencyLimit", "SaturatedError"]
 
 
-class SaturatedError(Exception):
+class SaturatedError(UnavailableError):
     """This process already serves as many of a long-lived kind of request as it allows (503)."""
 
     def __init__(self, what: str, limit: int, setting: str, retry_after_s: int) -> None:
-        super().__init__(f"this API process already serves {limit} {what} ({setting}); retry in {retry_after_s} s")
-        self.retry_after_s = retry_after_s
+        message = f"this API process already serves {limit} {what} ({setting}); retry in {retry_after_s} s"
+        super().__init__(message, retry_after_s=retry_after_s)
 
 
 class ConcurrencyLimit:

@@ -1,7 +1,7 @@
 """The one place that turns errors into RFC 9457 ``application/problem+json`` answers.
 
 Lower layers raise domain errors (``InvalidInputError``, ``InfeasibleError``, ``NotFoundError``,
-``ConflictError``, ``ScalingInputError``); routers never build error responses themselves.
+``ConflictError``, ``UnavailableError``, ``ScalingInputError``); routers never build error responses themselves.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.limits import SaturatedError
 from predictors.errors import InfeasibleError, InvalidInputError
 from scaling import ScalingInputError
-from storage.errors import ConflictError, NotFoundError
+from storage.errors import ConflictError, NotFoundError, UnavailableError
 
 __all__ = ["PROBLEM_MEDIA_TYPE", "field_to_pointer", "install_problem_handlers", "problem_response"]
 
@@ -155,8 +154,8 @@ def install_problem_handlers(app: FastAPI) -> None:
             errors=[{"pointer": field_to_pointer(exc.field), "detail": exc.message}],
         )
 
-    @app.exception_handler(SaturatedError)
-    async def _saturated(request: Request, exc: SaturatedError) -> JSONResponse:
+    @app.exception_handler(UnavailableError)
+    async def _unavailable(request: Request, exc: UnavailableError) -> JSONResponse:
         return problem_response(
             503, str(exc), instance=request.url.path, headers={"Retry-After": str(exc.retry_after_s)}
         )

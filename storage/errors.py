@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConflictError", "NotFoundError"]
+__all__ = ["ConflictError", "NotFoundError", "UnavailableError"]
 
 
 class NotFoundError(LookupError):
@@ -23,3 +23,12 @@ class ConflictError(RuntimeError):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+class UnavailableError(RuntimeError):
+    """Something a request needs is down or saturated (503 with ``Retry-After``). The message is for the
+    client: it says what and what to do, never an internal address (that goes to the log)."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

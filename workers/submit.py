@@ -1,7 +1,8 @@
 """Submitting and cancelling runs: the service behind ``POST /v1/runs`` (no torch here).
 
-The run row is committed first, then ``run_id`` alone is enqueued (STYLE.md §4). A repeated POST with
-the same idempotency key returns the stored run and enqueues nothing.
+The run row is committed first, then ``run_id`` alone is enqueued (STYLE.md §4); when the broker cannot
+take it the row is deleted again and the request is a 503 (nothing stored, the idempotency key unused).
+A repeated POST with the same idempotency key returns the stored run and enqueues nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 from predictors.architecture import architecture_from_hf_config, identity_mismatches
 from predictors.errors import InvalidInputError
 from predictors.methods import get_method, parse_method
-from storage.errors import NotFoundError
+from storage.errors import NotFoundError, UnavailableError
 from storage.model_files import PathNotAllowedError, allowed_path
 from storage.models import BaseModelRow, PlanRow, PredictionRow, RunRow
 from storage.repositories import datasets as datasets_repo
@@ -27,6 +28,7 @@ from workers.routing import choose_queue, model_architecture, predict_run_cost
 __all__ = ["submit_run"]
 
 logger = logging.getLogger("tunecast.workers")
+BROKER_RETRY_AFTER_S = 10
 
 
 def _check_candidate(kind: str, candidate: dict[str, Any], dataset_kind: str) -> None:
@@ -162,7 +164,12 @@ def submit_run(
     if created:
         try:
             enqueue_run(settings, run_id=run.id, kind=kind, queue=run.queue)
-        except Exception as exc:
-            logger.exception("could not enqueue run %s", run.id)
-            run = runs_repo.mark_enqueue_failed(session=session, run_id=run.id, error=f"{type(exc).__name__}: {exc}")
+        except Exception:
+            logger.exception("could not enqueue run %s; discarding it", run.id)  # the broker's address is here
+            runs_repo.discard_unqueued_run(session=session, run_id=run.id)
+            raise UnavailableError(
+                "the run queue (broker) is unreachable, so nothing was stored and the idempotency key is unused; "
+                "retry later",
+                retry_after_s=BROKER_RETRY_AFTER_S,
+            ) from None
     return run, created

@@ -49,7 +49,12 @@ def to_public(row: RunRow, *, session: Session, embedded: EmbeddedWorker | None)
     )
 
 
-@router.post("", response_model=RunPublic, status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "",
+    response_model=RunPublic,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={503: {"model": Problem, "description": "The run queue is unreachable: nothing was stored."}},
+)
 def create_run(
     session: SessionDep,
     settings: SettingsDep,
@@ -58,7 +63,8 @@ def create_run(
     idempotency_key: Annotated[str | None, Header(max_length=200, description="Same key, same run.")] = None,
 ) -> RunPublic:
     """Queue a run; the same ``Idempotency-Key`` (header or field) returns the same run and queues nothing.
-    A model no worker can load (or a path outside the model roots) is a 422 naming ``candidate.model``."""
+    A model no worker can load (or a path outside the model roots) is a 422 naming ``candidate.model``; a
+    broker that cannot take the run is a 503 with ``Retry-After`` that leaves nothing stored."""
     run, _created = submit_run(
         session=session,
         settings=settings,

@@ -30,12 +30,12 @@ __all__ = [
     "begin_delivery",
     "cancel_requested",
     "create_run",
+    "discard_unqueued_run",
     "finish_run",
     "get_run",
     "hand_off",
     "list_events",
     "list_runs",
-    "mark_enqueue_failed",
     "measured_step_rows",
     "measured_steps_version",
     "report_progress",
@@ -273,14 +273,11 @@ def hand_off(*, session: Session, run_id: str, reason: str, max_handoffs: int) -
     return True
 
 
-def mark_enqueue_failed(*, session: Session, run_id: str, error: str) -> RunRow:
-    row = get_run(session=session, run_id=run_id)
-    message = f"could not enqueue the run: {error}"
-    row.error = message
-    row.finished_at = utcnow()
-    _set_status(session, row, FAILED, error=message)
+def discard_unqueued_run(*, session: Session, run_id: str) -> None:
+    """Delete a run that was stored but could not be enqueued (its events go with it), so the request
+    leaves nothing behind and its idempotency key stays unused."""
+    session.delete(get_run(session=session, run_id=run_id))
     session.commit()
-    return row
 
 
 def measured_steps_version(*, session: Session) -> tuple[int, str]:

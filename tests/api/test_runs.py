@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from storage.db import session_scope
-from storage.models import PredictionRow
+from storage.models import PredictionRow, RunEventRow
 from storage.settings import Settings
 from tests.factories import tiny_llama_config
 from tests.workers.conftest import classification_rows, generation_rows, jsonl
@@ -259,7 +260,7 @@ def test_a_run_links_the_prediction_it_verifies(client: TestClient, settings: Se
     assert run["prediction"] == prediction_id
 
 
-def test_enqueue_failure_is_recorded_on_the_run(tmp_path: Path, model_dir: Path) -> None:
+def test_broker_down_is_a_503_that_stores_nothing_and_leaves_the_key_unused(tmp_path: Path, model_dir: Path) -> None:
     from api.app import create_app
 
     settings = Settings(
@@ -270,10 +271,23 @@ def test_enqueue_failure_is_recorded_on_the_run(tmp_path: Path, model_dir: Path)
     )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         task = make_task(client, classification_rows(), "classification")
-        response = client.post("/v1/runs", json=run_body(task, model_dir))
-        assert response.status_code == 202
-        assert response.json()["status"] == "failed"
-        assert "could not enqueue" in response.json()["error"]
+        response = client.post("/v1/runs", json=run_body(task, model_dir), headers={"Idempotency-Key": "k-1"})
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/problem+json"
+        assert int(response.headers["retry-after"]) > 0
+        detail = response.json()["detail"]
+        assert "broker" in detail and "nothing was stored" in detail
+        assert "127.0.0.1" not in detail and ":1" not in detail  # no internal address
+        assert client.get("/v1/runs").json()["total"] == 0
+        with session_scope(settings.database_url) as session:
+            assert session.scalars(select(RunEventRow)).first() is None
+    # the same key with another request is not a conflict: it was never bound
+    settings = settings.model_copy(update={"broker_url": f"sqla+sqlite:///{tmp_path}/broker.db"})
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        other = run_body(task, model_dir, options={"steps": 5})
+        accepted = client.post("/v1/runs", json=other, headers={"Idempotency-Key": "k-1"})
+        assert accepted.status_code == 202, accepted.text
+        assert accepted.json()["status"] == "queued" and accepted.json()["options"]["steps"] == 5
 
 
 def test_a_run_asking_for_more_training_examples_than_the_dataset_has_is_refused(
