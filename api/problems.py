@@ -14,12 +14,19 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from predictors.errors import InfeasibleError, InvalidInputError
 from scaling import ScalingInputError
 from storage.errors import ConflictError, NotFoundError, UnavailableError
 
-__all__ = ["PROBLEM_MEDIA_TYPE", "field_to_pointer", "install_problem_handlers", "problem_response"]
+__all__ = [
+    "PROBLEM_MEDIA_TYPE",
+    "InternalErrorMiddleware",
+    "field_to_pointer",
+    "install_problem_handlers",
+    "problem_response",
+]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 logger = logging.getLogger("tunecast.api")
@@ -176,6 +183,39 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(500, "internal error; it has been logged", instance=request.url.path)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # errors outside the middleware below
+        return _internal_error(request.method, request.url.path)
+
+    app.add_middleware(InternalErrorMiddleware)
+
+
+def _internal_error(method: str, path: str) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", method, path)
+    return problem_response(500, "internal error; it has been logged", instance=path)
+
+
+class InternalErrorMiddleware:
+    """Answer an unexpected error with a 500 problem and keep the connection usable. Starlette's own last
+    resort re-raises after answering, and uvicorn then drops the keep-alive connection without a
+    ``Connection: close``, so the client's next request on it is reset."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_watched)
+        except Exception:
+            if started:  # half a response is out: only closing the connection is left
+                raise
+            await _internal_error(scope["method"], scope["path"])(scope, receive, send)

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query
 
 from api.calibration import calibration_report
 from api.deps import SessionDep
+from api.request_checks import CheckedRoute
 from api.schemas.calibration import Calibration
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/calibration", tags=["calibration"])
+router = APIRouter(prefix="/calibration", tags=["calibration"], route_class=CheckedRoute)
 
 
 @router.get("", response_model=Calibration)

@@ -6,9 +6,10 @@ from fastapi import APIRouter
 
 from api.costing import estimate_candidate_costs
 from api.deps import SessionDep
+from api.request_checks import CheckedRoute
 from api.schemas.cost import CostRequest, CostResponse
 
-router = APIRouter(prefix="/cost", tags=["cost"])
+router = APIRouter(prefix="/cost", tags=["cost"], route_class=CheckedRoute)
 
 
 @router.post("", response_model=CostResponse)

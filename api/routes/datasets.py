@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile, status
 
 from api.deps import SessionDep, SettingsDep
+from api.request_checks import CheckedRoute
 from api.schemas.datasets import DatasetKind, DatasetPublic, ParsedExamples, parse_examples
 from predictors.errors import InvalidInputError
 from storage.models import DatasetRow
@@ -15,7 +16,7 @@ from storage.repositories import tasks as tasks_repo
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/datasets", tags=["datasets"])
+router = APIRouter(prefix="/datasets", tags=["datasets"], route_class=CheckedRoute)
 
 
 class DatasetUpload:

@@ -6,9 +6,10 @@ from fastapi import APIRouter
 
 from api.deps import SessionDep
 from api.gating import evaluate_gate
+from api.request_checks import CheckedRoute
 from api.schemas.gate import GateReport, PlanFile
 
-router = APIRouter(prefix="/gate", tags=["gate"])
+router = APIRouter(prefix="/gate", tags=["gate"], route_class=CheckedRoute)
 
 
 @router.post("", response_model=GateReport)

@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from api.deps import SessionDep
+from api.request_checks import CheckedRoute
 from api.schemas.common import Limit, Offset, Page
 from api.schemas.hardware import HardwarePublic, HardwareUpdate
 from storage.repositories import catalog as catalog_repo
 
-router = APIRouter(prefix="/hardware", tags=["hardware"])
+router = APIRouter(prefix="/hardware", tags=["hardware"], route_class=CheckedRoute)
 
 HardwareId = Annotated[str, Path(max_length=64, description="Hardware id, e.g. 'H100-SXM'.")]
 

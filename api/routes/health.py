@@ -6,13 +6,14 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import EmbeddedWorkerDep, SessionDep, SettingsDep
+from api.request_checks import CheckedRoute
 from api.schemas.health import Health, Readiness
 from api.schemas.workers import WorkersSummary
 from api.worker_status import embedded_status, workers_summary
 from storage.health import database_status
 from workers.health import broker_status
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=CheckedRoute)
 
 
 @router.get("/healthz", response_model=Health)

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
 from api.deps import SessionDep
+from api.request_checks import BodyProblemError, CheckedRoute
 from api.schemas.common import Limit, Offset, Page
 from api.schemas.measurements import CsvRowError, MeasurementCreate, MeasurementPublic, measurement_dicts_from_csv
 from storage.models import MeasurementRow
@@ -17,7 +18,7 @@ from storage.repositories import measurements as measurements_repo
 
 __all__ = ["router", "to_public"]
 
-router = APIRouter(prefix="/measurements", tags=["measurements"])
+router = APIRouter(prefix="/measurements", tags=["measurements"], route_class=CheckedRoute)
 
 
 def to_public(row: MeasurementRow) -> MeasurementPublic:
@@ -74,11 +75,15 @@ async def measurements_body(request: Request) -> list[MeasurementCreate]:
             except UnicodeDecodeError:
                 raise _body_error("CSV must be UTF-8 text") from None
             except CsvRowError as exc:
-                raise _body_error(str(exc), *(() if exc.row < 0 else (exc.row,)), exc.column) from None
+                raise _body_error(
+                    f"{exc.where}: {exc.message}", *(() if exc.row < 0 else (exc.row,)), exc.column
+                ) from None
         else:
-            data = json.loads(raw)
+            data = await request.json()  # parsed and checked by CheckedRoute before the route runs
     except json.JSONDecodeError as exc:
         raise _body_error("invalid", kind="json_invalid", error=exc.msg) from None
+    except BodyProblemError as exc:  # a JSON body sent without a content type
+        raise _body_error(exc.message, *exc.path) from None
     if not isinstance(data, list) or not 1 <= len(data) <= MAX_MEASUREMENTS_PER_POST:
         count = f"got {len(data)}" if isinstance(data, list) else f"got a JSON {type(data).__name__}"
         raise _body_error(f"must be a list of 1 to {MAX_MEASUREMENTS_PER_POST} measurements ({count})")

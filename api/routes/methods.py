@@ -6,12 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from api.request_checks import CheckedRoute
 from api.schemas.common import Page
 from api.schemas.methods import MethodPublic
 from predictors.methods import METHODS, MethodSpec, get_method
 from storage.errors import NotFoundError
 
-router = APIRouter(prefix="/methods", tags=["methods"])
+router = APIRouter(prefix="/methods", tags=["methods"], route_class=CheckedRoute)
 
 
 def to_public(spec: MethodSpec) -> MethodPublic:

@@ -8,13 +8,14 @@ from fastapi import APIRouter, Path, Query, status
 
 from api import catalog
 from api.deps import SessionDep
+from api.request_checks import CheckedRoute
 from api.schemas.common import Limit, Offset, Page
 from api.schemas.models import MODEL_ID_PATTERN, ModelImport, ModelPublic
 from predictors.architecture import architecture_from_hf_config
 from storage.models import BaseModelRow
 from storage.repositories import catalog as catalog_repo
 
-router = APIRouter(prefix="/models", tags=["models"])
+router = APIRouter(prefix="/models", tags=["models"], route_class=CheckedRoute)
 
 ModelId = Annotated[str, Path(max_length=128, description="Model id, e.g. 'llama-3.1-8b'.")]
 

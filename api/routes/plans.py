@@ -9,11 +9,12 @@ from fastapi import APIRouter, Path, Query, status
 
 from api import planning
 from api.deps import SessionDep
+from api.request_checks import CheckedRoute
 from api.schemas.common import Limit, Offset, Page
 from api.schemas.plans import Plan, PlanRequest, PlanSummary
 from storage.repositories import plans as plans_repo
 
-router = APIRouter(prefix="/plans", tags=["plans"])
+router = APIRouter(prefix="/plans", tags=["plans"], route_class=CheckedRoute)
 
 PlanId = Annotated[str, Path(max_length=64)]
 

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import EmbeddedWorkerDep, EventStreamsDep, SessionDep, SettingsDep
 from api.embedded_worker import EmbeddedWorker
+from api.request_checks import CheckedRoute
 from api.schemas.common import Limit, Offset, Page, Problem
 from api.schemas.runs import RunCreate, RunKind, RunPublic, RunStatus
 from api.worker_status import available_models, run_waiting_for
@@ -28,7 +29,7 @@ from workers.submit import submit_run
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/runs", tags=["runs"])
+router = APIRouter(prefix="/runs", tags=["runs"], route_class=CheckedRoute)
 
 RunId = Annotated[str, Path(max_length=64, description="Run id.")]
 SSE_POLL_S = 0.5

@@ -6,10 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from api.request_checks import CheckedRoute
 from api.schemas.scaling import FitRequest, FitResponse, PredictRequest, PredictResponse
 from scaling import fit_law, predict_law
 
-router = APIRouter(prefix="/scaling", tags=["scaling"])
+router = APIRouter(prefix="/scaling", tags=["scaling"], route_class=CheckedRoute)
 
 
 @router.post("/fit", response_model=FitResponse)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 
 from api.deps import SessionDep
+from api.request_checks import CheckedRoute
 from api.schemas.common import Limit, Offset, Page
 from api.schemas.tasks import TaskCreate, TaskPublic
 from storage.errors import NotFoundError
@@ -14,7 +15,7 @@ from storage.repositories import tasks as tasks_repo
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/tasks", tags=["tasks"])
+router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=CheckedRoute)
 
 TaskRef = Annotated[str, Path(max_length=200, description="Task id, or its name when no other task shares it.")]
 

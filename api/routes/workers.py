@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import EmbeddedWorkerDep, SessionDep
+from api.request_checks import CheckedRoute
 from api.schemas.common import Limit, Offset
 from api.schemas.workers import WorkersPage
 from api.worker_status import embedded_status, worker_public
@@ -14,7 +15,7 @@ from storage.repositories import workers as workers_repo
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/workers", tags=["workers"])
+router = APIRouter(prefix="/workers", tags=["workers"], route_class=CheckedRoute)
 
 
 @router.get("", response_model=WorkersPage)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from api.request_checks import NUL_MESSAGE, BodyProblemError, parse_json_body
+from api.schemas.models import METHOD_NAME_MAX_LENGTH, MODEL_ID_MAX_LENGTH
 from api.schemas.tasks import UtcDatetime
 
 __all__ = ["CsvRowError", "MeasurementCreate", "MeasurementPublic", "measurement_dicts_from_csv"]
@@ -50,8 +53,12 @@ class MeasurementCreate(MeasurementBase):
         method_name = method.get("name") if isinstance(method, dict) else method
         if not isinstance(model_id, str) or not model_id:
             raise ValueError("candidate.model must be a model id or an object with an 'id'")
+        if len(model_id) > MODEL_ID_MAX_LENGTH:
+            raise ValueError(f"candidate.model: a model id has at most {MODEL_ID_MAX_LENGTH} characters")
         if not isinstance(method_name, str) or not method_name:
             raise ValueError("candidate.method must be a method name or an object with a 'name'")
+        if len(method_name) > METHOD_NAME_MAX_LENGTH:
+            raise ValueError(f"candidate.method: a method name has at most {METHOD_NAME_MAX_LENGTH} characters")
         return value
 
     @property
@@ -99,30 +106,43 @@ class CsvRowError(ValueError):
     """A CSV cell that cannot become a measurement: ``row`` (0-based data row), ``column``, why."""
 
     def __init__(self, row: int, column: str, message: str) -> None:
-        where = "header" if row < 0 else f"line {row + 2}"
-        super().__init__(f"{where}: {column}: {message}")
+        self.where = "header" if row < 0 else f"line {row + 2}"
+        super().__init__(f"{self.where}: {column}: {message}")
         self.row, self.column, self.message = row, column, message
 
 
 def _json_object(row: int, column: str, text: str) -> dict[str, Any]:
     try:
-        value = json.loads(text)
+        value = parse_json_body(text.encode())
     except json.JSONDecodeError as exc:
         raise CsvRowError(row, column, f"not valid JSON ({exc.msg})") from None
+    except BodyProblemError as exc:
+        where = ".".join(str(part) for part in exc.path)
+        raise CsvRowError(row, column, f"{where + ': ' if where else ''}{exc.message}") from None
     if not isinstance(value, dict):
         raise CsvRowError(row, column, "must be a JSON object")
     return value
 
 
-def measurement_dicts_from_csv(text: str) -> list[dict[str, Any]]:
-    """CSV rows as measurement bodies (validated by :class:`MeasurementCreate` afterwards).
+_CSV_INTEGERS = frozenset({"peak_memory_bytes", "seed", "eval_examples"})
 
-    A header row names the columns (:data:`CSV_COLUMNS`); each row gives ``task``, ``source`` and
-    either a ``candidate`` JSON object or ``model`` + ``method`` (with optional ``method_config`` and
-    ``training`` JSON objects). Empty cells are absent values.
-    """
-    reader = csv.DictReader(io.StringIO(text))
-    header = [name.strip() for name in (reader.fieldnames or [])]
+
+def _number(row: int, column: str, text: str) -> float | int:
+    """A number cell: finite, and whole in the integer columns ("872" or "872.0")."""
+    try:
+        number = float(text)
+    except ValueError:
+        raise CsvRowError(row, column, f"not a number ({text[:40]!r})") from None
+    if not math.isfinite(number):
+        raise CsvRowError(row, column, f"must be a finite number in range (got {text[:40]!r})")
+    if column not in _CSV_INTEGERS:
+        return number
+    if not number.is_integer():
+        raise CsvRowError(row, column, f"must be a whole number (got {text[:40]!r})")
+    return int(number)
+
+
+def _check_header(header: list[str]) -> None:
     if not header:
         raise CsvRowError(-1, "header", "the CSV has no header row")
     unknown = [name for name in header if name not in CSV_COLUMNS]
@@ -133,29 +153,46 @@ def measurement_dicts_from_csv(text: str) -> list[dict[str, Any]]:
         raise CsvRowError(-1, missing[0], "required column is missing")
     if "candidate" not in header and not {"model", "method"} <= set(header):
         raise CsvRowError(-1, "candidate", "give a 'candidate' JSON column, or 'model' and 'method' columns")
+
+
+def _row_body(index: int, raw: dict[str | None, Any]) -> dict[str, Any]:
+    if None in raw:
+        raise CsvRowError(index, "row", "more cells than header columns")
+    cells = {str(key).strip(): (value or "").strip() for key, value in raw.items()}
+    body: dict[str, Any] = {"task": cells.get("task", ""), "source": cells.get("source", "")}
+    if cells.get("candidate"):
+        body["candidate"] = _json_object(index, "candidate", cells["candidate"])
+    else:
+        method: dict[str, Any] = {"name": cells.get("method", "")}
+        if cells.get("method_config"):
+            method.update(_json_object(index, "method_config", cells["method_config"]))
+        candidate: dict[str, Any] = {"model": cells.get("model", ""), "method": method}
+        if cells.get("training"):
+            candidate["training"] = _json_object(index, "training", cells["training"])
+        body["candidate"] = candidate
+    for name in _CSV_NUMBERS:
+        if cells.get(name):
+            body[name] = _number(index, name, cells[name])
+    return body
+
+
+def measurement_dicts_from_csv(text: str) -> list[dict[str, Any]]:
+    """CSV rows as measurement bodies (validated by :class:`MeasurementCreate` afterwards).
+
+    A header row names the columns (:data:`CSV_COLUMNS`); each row gives ``task``, ``source`` and
+    either a ``candidate`` JSON object or ``model`` + ``method`` (with optional ``method_config`` and
+    ``training`` JSON objects). Empty cells are absent values. What the ``csv`` module refuses (a NUL, a
+    bare carriage return inside an unquoted cell, a cell over its 128 KiB field limit) names its line.
+    """
+    if "\x00" in text:  # the csv module reads it, PostgreSQL cannot store it
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise CsvRowError(line - 2, "row", NUL_MESSAGE)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     bodies: list[dict[str, Any]] = []
-    for index, raw in enumerate(reader):
-        if None in raw:
-            raise CsvRowError(index, "row", "more cells than header columns")
-        cells = {key.strip(): (value or "").strip() for key, value in raw.items()}
-        body: dict[str, Any] = {"task": cells.get("task", ""), "source": cells.get("source", "")}
-        if cells.get("candidate"):
-            body["candidate"] = _json_object(index, "candidate", cells["candidate"])
-        else:
-            method: dict[str, Any] = {"name": cells.get("method", "")}
-            if cells.get("method_config"):
-                method.update(_json_object(index, "method_config", cells["method_config"]))
-            candidate: dict[str, Any] = {"model": cells.get("model", ""), "method": method}
-            if cells.get("training"):
-                candidate["training"] = _json_object(index, "training", cells["training"])
-            body["candidate"] = candidate
-        for name in _CSV_NUMBERS:
-            if cells.get(name):
-                text_value = cells[name]
-                try:
-                    number = float(text_value)
-                except ValueError:
-                    raise CsvRowError(index, name, f"not a number ({text_value!r})") from None
-                body[name] = int(number) if name in {"peak_memory_bytes", "seed", "eval_examples"} else number
-        bodies.append(body)
+    try:
+        _check_header([name.strip() for name in (reader.fieldnames or [])])
+        for index, raw in enumerate(reader):
+            bodies.append(_row_body(index, raw))
+    except csv.Error as exc:  # in the header, or in the row after the last one read
+        raise CsvRowError(len(bodies) if reader.fieldnames else -1, "row", f"not readable CSV ({exc})") from None
     return bodies

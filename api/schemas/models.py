@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["ModelImport", "ModelPublic"]
 
-MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$"
+MODEL_ID_MAX_LENGTH = 128  # storage.models.BaseModelRow.id and MeasurementRow.model_id
+MODEL_ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._\-]{{0,{MODEL_ID_MAX_LENGTH - 1}}}$"
+METHOD_NAME_MAX_LENGTH = 64  # storage.models.MeasurementRow.method_name
 
 
 class ModelBase(BaseModel):

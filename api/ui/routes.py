@@ -21,6 +21,7 @@ from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep
+from api.request_checks import CheckedRoute
 from predictors.methods import METHODS
 from storage.repositories import measurements as measurements_repo
 
@@ -31,7 +32,7 @@ STATIC_DIR = UI_DIR / "static"
 ASSET_VERSION = "1"
 
 templates = Jinja2Templates(directory=str(UI_DIR / "templates"))
-router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse, route_class=CheckedRoute)
 
 PageId = Annotated[str, Path(min_length=1, max_length=64, description="Plan or run id.")]
 
