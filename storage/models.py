@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -28,6 +29,7 @@ __all__ = [
     "BaseModelRow",
     "DatasetRow",
     "HardwareRow",
+    "IdempotencyKeyRow",
     "MeasurementRow",
     "MethodRow",
     "PlanRow",
@@ -37,6 +39,7 @@ __all__ = [
     "RunRow",
     "TaskRow",
     "WorkerRow",
+    "as_utc",
     "new_id",
     "utcnow",
 ]
@@ -54,6 +57,11 @@ NAMING_CONVENTION = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """A stored time as an aware UTC time (SQLite hands back naive UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def new_id() -> str:
@@ -105,7 +113,7 @@ class MethodRow(Timestamps, Base):
 
 
 class HardwareRow(Timestamps, Base):
-    """An accelerator kind; ``usd_per_hour_edited`` keeps a user's price across re-seeding."""
+    """An accelerator kind; the fields a user edited (``edited_fields``) keep their values across re-seeding."""
 
     __tablename__ = "hardware"
 
@@ -119,7 +127,7 @@ class HardwareRow(Timestamps, Base):
     hbm_gbps: Mapped[float] = mapped_column(Float)
     interconnect_gbps: Mapped[float | None] = mapped_column(Float)
     usd_per_hour: Mapped[float] = mapped_column(Float)
-    usd_per_hour_edited: Mapped[bool] = mapped_column(Boolean, default=False)
+    edited_fields: Mapped[list[Any]] = mapped_column(default=list)
     source: Mapped[str] = mapped_column(Text)
 
 
@@ -286,3 +294,19 @@ class WorkerRow(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class IdempotencyKeyRow(Base):
+    """A POST's ``Idempotency-Key``: claimed before the request runs (``status_code`` empty), then holding
+    the answer a repeat of the same request gets back; deleted when the request did not succeed."""
+
+    __tablename__ = "idempotency_keys"
+
+    route: Mapped[str] = mapped_column(String(200), primary_key=True)  # the request path, e.g. /v1/plans
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))  # of the content type and the body
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    content_type: Mapped[str | None] = mapped_column(String(200))
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 __all__ = ["HardwarePublic", "HardwareUpdate"]
 
@@ -18,8 +18,13 @@ class HardwarePublic(BaseModel):
     hbm_gbps: float
     interconnect_gbps: float | None
     usd_per_hour: float
-    usd_per_hour_edited: bool
+    edited_fields: list[str] = Field(description="Fields a user changed: kept as edited when the catalog is re-seeded.")
     source: str
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def usd_per_hour_edited(self) -> bool:
+        return "usd_per_hour" in self.edited_fields
 
 
 class HardwareUpdate(BaseModel):
@@ -28,12 +33,13 @@ class HardwareUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(None, min_length=1, max_length=128)
-    memory_bytes: int | None = Field(None, ge=2**20, le=2**50)
-    peak_bf16_tflops: float | None = Field(None, gt=0, le=1e6)
-    peak_fp16_tflops: float | None = Field(None, gt=0, le=1e6)
-    peak_fp32_tflops: float | None = Field(None, gt=0, le=1e6)
-    hbm_gbps: float | None = Field(None, gt=0, le=1e6)
-    interconnect_gbps: float | None = Field(None, gt=0, le=1e6)
+    # lower bounds a real accelerator clears: 5e-324 TFLOPS or a 1 MiB GPU only make every plan on it fail
+    memory_bytes: int | None = Field(None, ge=2**30, le=2**50, description="At least 1 GiB.")
+    peak_bf16_tflops: float | None = Field(None, ge=0.1, le=1e6)
+    peak_fp16_tflops: float | None = Field(None, ge=0.1, le=1e6)
+    peak_fp32_tflops: float | None = Field(None, ge=0.1, le=1e6)
+    hbm_gbps: float | None = Field(None, ge=1, le=1e6)
+    interconnect_gbps: float | None = Field(None, ge=0.1, le=1e6)
     usd_per_hour: float | None = Field(None, ge=0, le=10000, description="Price of one device-hour in USD.")
 
     @model_validator(mode="after")

@@ -103,12 +103,11 @@ def get_hardware(
 
 
 def update_hardware(*, session: Session, hardware_id: str, changes: Mapping[str, Any]) -> HardwareRow:
-    """Edit a hardware row (typically its price); an edited price survives re-seeding."""
+    """Edit a hardware row (a price, a spec); every edited field keeps its value across re-seeding."""
     row = get_hardware(session=session, hardware_id=hardware_id)
     for key, value in changes.items():
         setattr(row, key, value)
-    if "usd_per_hour" in changes:
-        row.usd_per_hour_edited = True
+    row.edited_fields = sorted(set(row.edited_fields) | set(changes))
     session.commit()
     return row
 
@@ -122,7 +121,7 @@ def upsert_catalog_hardware(*, session: Session, entries: Iterable[Mapping[str, 
             changed += 1
             continue
         for key, value in values.items():
-            if key == "usd_per_hour" and row.usd_per_hour_edited:
+            if key in row.edited_fields:
                 continue
             if getattr(row, key) != value:
                 setattr(row, key, value)

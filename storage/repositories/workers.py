@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import RunEventRow, RunRow, WorkerRow, utcnow
+from storage.models import RunEventRow, RunRow, WorkerRow, as_utc, utcnow
 
 __all__ = [
     "HEARTBEAT_INTERVAL_S",
@@ -37,13 +37,9 @@ LIVE_TIMEOUT_S = 30.0
 """A worker silent for this long is taken for dead (six missed heartbeats)."""
 
 
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
 def is_live(row: WorkerRow, *, now: datetime | None = None) -> bool:
     now = now or utcnow()
-    return row.status == "online" and now - _aware(row.last_heartbeat_at) < timedelta(seconds=LIVE_TIMEOUT_S)
+    return row.status == "online" and now - as_utc(row.last_heartbeat_at) < timedelta(seconds=LIVE_TIMEOUT_S)
 
 
 FORGET_AFTER = timedelta(days=7)
@@ -118,7 +114,7 @@ def _orphan_reason(run: RunRow, workers: Mapping[str, WorkerRow], now: datetime)
         return f"its worker {name} restarted (the process that ran it is gone)"
     if worker.status != "online":
         return f"its worker {name} stopped ({worker.detail or 'no reason given'})"
-    silent = (now - _aware(worker.last_heartbeat_at)).total_seconds()
+    silent = (now - as_utc(worker.last_heartbeat_at)).total_seconds()
     if silent >= LIVE_TIMEOUT_S:
         return f"its worker {name} has not been heard from for {silent:.0f} s"
     return None

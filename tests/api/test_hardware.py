@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 REQUIRED = {"H100-SXM", "H100-PCIe", "H200", "A100-40GB", "A100-80GB", "L40S", "L4", "A10G", "RTX-4090", "T4", "CPU"}
@@ -43,3 +44,25 @@ def test_update_hardware_not_found(client: TestClient) -> None:
     response = client.put("/v1/hardware/TPU-v9", json={"usd_per_hour": 1.0})
     assert response.status_code == 404
     assert response.json()["errors"] == [{"parameter": "hardware_id", "detail": "unknown hardware 'TPU-v9'"}]
+
+
+def test_edited_specs_are_listed(client: TestClient) -> None:
+    client.put("/v1/hardware/L4", json={"memory_bytes": 2**35})
+    client.put("/v1/hardware/L4", json={"usd_per_hour": 0.9})
+    l4 = client.get("/v1/hardware/L4").json()
+    assert l4["edited_fields"] == ["memory_bytes", "usd_per_hour"] and l4["usd_per_hour_edited"] is True
+    assert client.get("/v1/hardware/H100-SXM").json()["edited_fields"] == []
+
+
+@pytest.mark.parametrize(
+    "change", [{"peak_fp32_tflops": 5e-324}, {"memory_bytes": 2**20}, {"hbm_gbps": 0.001}, {"peak_bf16_tflops": 0}]
+)
+def test_specs_no_real_accelerator_has_are_refused(client: TestClient, change: dict[str, float]) -> None:
+    response = client.put("/v1/hardware/L4", json=change)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["pointer"] == f"#/{next(iter(change))}"
+    plan = {
+        "task": {"name": "t", "kind": "classification"},
+        "grid": {"models": ["qwen2.5-0.5b"], "methods": [{"name": "lora"}], "hardware": [{"gpu": "L4"}]},
+    }
+    assert client.post("/v1/plans", json=plan).status_code == 201

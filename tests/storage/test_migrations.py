@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import inspect
 
 from storage import migrate
@@ -40,3 +42,33 @@ def test_upgrade_twice_is_a_no_op(database_url: str) -> None:
     migrate.upgrade(database_url)
     migrate.upgrade(database_url)
     assert migrate.current_revision(database_url) == migrate.head_revision()
+
+
+def test_an_edited_price_before_0006_stays_edited_after_it(database_url: str) -> None:
+    from sqlalchemy import text
+
+    from api.catalog import prepare_database
+    from storage.settings import Settings
+
+    migrate.upgrade(database_url, "0005")
+    engine = get_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO hardware (id, name, vendor, memory_bytes, peak_fp32_tflops, hbm_gbps, usd_per_hour,"
+                " usd_per_hour_edited, source, created_at, updated_at) VALUES ('H200', 'H200', 'nvidia', 1,"
+                " 1.0, 1.0, 9.5, :edited, 'test', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"edited": True},
+        )
+    migrate.upgrade(database_url)
+    prepare_database(Settings(environment="test", database_url=database_url))  # re-seeds the catalog
+    with engine.connect() as connection:
+        price, edited = connection.execute(
+            text("SELECT usd_per_hour, edited_fields FROM hardware WHERE id = 'H200'")
+        ).one()
+    assert price == 9.5
+    assert (json.loads(edited) if isinstance(edited, str) else edited) == ["usd_per_hour"]
+    migrate.downgrade(database_url, "0005")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT usd_per_hour_edited FROM hardware WHERE id = 'H200'")).scalar_one()

@@ -40,14 +40,21 @@ def test_seeded_counts_are_derived_from_the_architecture(settings: Settings) -> 
         assert row.active_params < row.total_params / 3
 
 
-def test_edited_price_survives_reseeding(settings: Settings) -> None:
+def test_edited_price_and_specs_survive_reseeding(settings: Settings) -> None:
     prepare_database(settings)
     with session_scope(settings.database_url) as session:
         catalog_repo.update_hardware(session=session, hardware_id="H200", changes={"usd_per_hour": 9.5})
+        catalog_repo.update_hardware(
+            session=session, hardware_id="H200", changes={"memory_bytes": 2**37, "hbm_gbps": 4000.0}
+        )
+        catalog_repo.update_hardware(session=session, hardware_id="L4", changes={"name": "my L4"})
     prepare_database(settings)
     with session_scope(settings.database_url) as session:
         row = catalog_repo.get_hardware(session=session, hardware_id="H200")
-        assert row.usd_per_hour == 9.5 and row.usd_per_hour_edited
+        assert (row.usd_per_hour, row.memory_bytes, row.hbm_gbps) == (9.5, 2**37, 4000.0)
+        assert row.edited_fields == ["hbm_gbps", "memory_bytes", "usd_per_hour"]
+        assert row.peak_fp32_tflops > 0 and "peak_fp32_tflops" not in row.edited_fields
+        assert catalog_repo.get_hardware(session=session, hardware_id="L4").name == "my L4"
 
 
 def test_imported_model_is_idempotent_and_conflicts_on_a_different_config(settings: Settings) -> None:
