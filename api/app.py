@@ -15,6 +15,7 @@ from api import ui
 from api.catalog import prepare_database
 from api.embedded_worker import EmbeddedWorker
 from api.limits import BodySizeLimitMiddleware, ConcurrencyLimit
+from api.metrics import install_metrics
 from api.problems import install_problem_handlers
 from api.routes import API_PREFIX, health, resource_routers
 from storage.settings import Settings, get_settings
@@ -63,6 +64,7 @@ def create_app(
     )
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    install_metrics(app, settings)  # outermost: times 413s too; GET /metrics
     app.include_router(health.router)
     for router in resource_routers:
         app.include_router(router, prefix=API_PREFIX)

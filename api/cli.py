@@ -80,6 +80,10 @@ def serve(
     prepare_database(settings)
     log_level = settings.log_level.lower()  # INFO keeps uvicorn's access log; WARNING drops it
     if workers > 1:
+        from api.metrics import prepare_multiprocess_dir
+
+        # Each process counts its requests into files here, and /metrics on any of them sums them all.
+        prepare_multiprocess_dir(settings.data_dir / "metrics")
         uvicorn.run(
             "api.app:create_service_app", factory=True, host=host, port=port, workers=workers, log_level=log_level
         )

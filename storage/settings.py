@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, computed_field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "export_for_child_processes", "get_settings"]
 
 
 class Settings(BaseSettings):
@@ -99,3 +99,10 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def export_for_child_processes(name: str, value: str) -> None:
+    """Set ``name`` for the processes this one starts, the one write beside the one read: ``tunecast serve
+    --workers N`` names its metrics directory (``PROMETHEUS_MULTIPROC_DIR``), which prometheus_client reads
+    itself in each API process."""
+    os.environ[name] = value

@@ -8,11 +8,12 @@ measurement and its final status in one transaction, so a redelivered run can ne
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, case, extract, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,11 +28,14 @@ __all__ = [
     "RUNNING",
     "SUCCEEDED",
     "TERMINAL",
+    "FinishedRuns",
     "begin_delivery",
     "cancel_requested",
+    "count_runs",
     "create_run",
     "discard_unqueued_run",
     "finish_run",
+    "finished_runs",
     "get_run",
     "hand_off",
     "list_events",
@@ -301,4 +305,60 @@ def measured_step_rows(*, session: Session) -> list[dict[str, Any]]:
         dict(row.result["calibration_row"])
         for row in rows
         if isinstance((row.result or {}).get("calibration_row"), dict)
+    ]
+
+
+def count_runs(*, session: Session) -> dict[tuple[str, str], int]:
+    """How many runs are stored in each (status, queue): one grouped count, whatever the history's size."""
+    rows = session.execute(select(RunRow.status, RunRow.queue, func.count()).group_by(RunRow.status, RunRow.queue))
+    return {(status, queue): int(n) for status, queue, n in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedRuns:
+    """The finished runs of one kind and final status: how many, and how long those that started ran
+    (``started_at`` to ``finished_at``; a run cancelled while queued never started). ``n_timed_within``
+    holds, for each bound asked for, how many ran for at most that many seconds."""
+
+    kind: str
+    status: str
+    n_runs: int
+    n_timed: int
+    duration_sum_s: float
+    n_timed_within: tuple[int, ...]
+
+
+def _run_seconds(session: Session) -> ColumnElement[Any]:
+    """Seconds from a run's start to its finish, in the database's own date arithmetic."""
+    if session.get_bind().dialect.name == "postgresql":
+        return extract("epoch", RunRow.finished_at - RunRow.started_at)
+    return (func.julianday(RunRow.finished_at) - func.julianday(RunRow.started_at)) * 86400.0
+
+
+def finished_runs(*, session: Session, bounds_s: Sequence[float]) -> list[FinishedRuns]:
+    """Counts and durations of every finished run, by kind and final status, aggregated in one query (for
+    a histogram with upper bounds ``bounds_s``): the rows never leave the database."""
+    seconds = _run_seconds(session)
+    query = (
+        select(
+            RunRow.kind,
+            RunRow.status,
+            func.count(RunRow.id),
+            func.count(seconds),
+            func.coalesce(func.sum(seconds), 0.0),
+            *(func.sum(case((seconds <= bound, 1), else_=0)) for bound in bounds_s),
+        )
+        .where(RunRow.status.in_(sorted(TERMINAL)))
+        .group_by(RunRow.kind, RunRow.status)
+    )
+    return [
+        FinishedRuns(
+            kind=kind,
+            status=status,
+            n_runs=int(n_runs),
+            n_timed=int(n_timed),
+            duration_sum_s=float(total_s),
+            n_timed_within=tuple(int(n or 0) for n in within),
+        )
+        for kind, status, n_runs, n_timed, total_s, *within in session.execute(query)
     ]
