@@ -62,6 +62,13 @@ def create_app(
     app.state.event_streams = ConcurrencyLimit(
         "run event streams", settings.max_event_streams, setting="TUNECAST_MAX_EVENT_STREAMS"
     )
+    app.state.plans = ConcurrencyLimit(
+        "plan computations",
+        settings.max_concurrent_plans,
+        setting="TUNECAST_MAX_CONCURRENT_PLANS",
+        retry_after_s=2,
+        wait_s=settings.plan_wait_s,
+    )
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     install_metrics(app, settings)  # outermost: times 413s too; GET /metrics

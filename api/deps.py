@@ -2,8 +2,9 @@
 
 They are ``async`` although none awaits: FastAPI runs a plain ``def`` dependency in the thread pool, and
 each hop there cost about 0.5 ms on the 2-core VM, four hops a third of a small request (issue #15).
-None of them waits on anything: settings and the worker are attributes, creating a session does no I/O,
-and closing one returns its connection to the pool (a rollback at most)."""
+None but :func:`plan_slot` waits on anything (it queues on the event loop for a plan slot): settings and
+the worker are attributes, creating a session does no I/O, and closing one returns its connection to
+the pool (a rollback at most)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,16 @@ from api.limits import ConcurrencyLimit
 from storage.db import get_sessionmaker
 from storage.settings import Settings
 
-__all__ = ["EmbeddedWorkerDep", "EventStreamsDep", "SessionDep", "SettingsDep", "get_session", "settings_from_app"]
+__all__ = [
+    "EmbeddedWorkerDep",
+    "EventStreamsDep",
+    "PlanLimitDep",
+    "PlanSlot",
+    "SessionDep",
+    "SettingsDep",
+    "get_session",
+    "settings_from_app",
+]
 
 
 async def settings_from_app(request: Request) -> Settings:
@@ -54,3 +64,25 @@ async def event_streams_from_app(request: Request) -> ConcurrencyLimit:
 
 
 EventStreamsDep = Annotated[ConcurrencyLimit, Depends(event_streams_from_app)]
+
+
+async def plan_limit_from_app(request: Request) -> ConcurrencyLimit:
+    plans: ConcurrencyLimit = request.app.state.plans
+    return plans
+
+
+PlanLimitDep = Annotated[ConcurrencyLimit, Depends(plan_limit_from_app)]
+
+
+async def plan_slot(plans: PlanLimitDep) -> AsyncIterator[None]:
+    """One of the process's plan computations (TUNECAST_MAX_CONCURRENT_PLANS) for the whole request, queued
+    for on the event loop before the route's thread or connection is taken; 503 past the wait."""
+    release = await plans.wait()
+    try:
+        yield
+    finally:
+        release()
+
+
+PlanSlot = Depends(plan_slot)
+"""For a route that always computes a plan: ``dependencies=[PlanSlot]``."""

@@ -1,9 +1,13 @@
 """Bounds on one process's work: bodies over ``max_request_bytes`` get a 413 problem before any parsing;
-long-lived requests (event streams) beyond their limit get a 503 with ``Retry-After``."""
+long-lived or heavy requests (event streams, plan computations) beyond their limit get a 503 with
+``Retry-After``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+from collections import deque
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,27 +26,94 @@ class SaturatedError(UnavailableError):
 
 
 class ConcurrencyLimit:
-    """At most ``limit`` of one kind of long-lived request at once in this process. Used from the event
-    loop only (async routes), so a plain counter is enough."""
+    """At most ``limit`` of one kind of request at once in this process; past it a 503 with Retry-After.
 
-    def __init__(self, what: str, limit: int, *, setting: str, retry_after_s: int = 5) -> None:
-        self.what, self.limit, self.setting, self.retry_after_s = what, limit, setting, retry_after_s
+    :meth:`acquire` takes a free slot or refuses at once, from the event loop or a worker thread (the
+    counter is locked). :meth:`wait` is for the event loop: it queues up to ``wait_s`` for a slot (first
+    come, first served), holding no thread and no connection, so a burst is served in turn instead of
+    being refused; slots freed while others wait are handed to the first of them.
+    """
+
+    def __init__(self, what: str, limit: int, *, setting: str, retry_after_s: int = 5, wait_s: float = 0.0) -> None:
+        self.what, self.limit, self.setting, self.retry_after_s, self.wait_s = (
+            what,
+            limit,
+            setting,
+            retry_after_s,
+            wait_s,
+        )
         self.active = 0
+        self._lock = threading.Lock()
+        self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
+
+    @property
+    def n_waiting(self) -> int:
+        """Requests queued for a slot now."""
+        return len(self._waiters)
+
+    def _saturated(self) -> SaturatedError:
+        return SaturatedError(self.what, self.limit, self.setting, self.retry_after_s)
 
     def acquire(self) -> Callable[[], None]:
-        """Take a slot, or raise :class:`SaturatedError`; returns the release (safe to call twice)."""
-        if self.active >= self.limit:
-            raise SaturatedError(self.what, self.limit, self.setting, self.retry_after_s)
-        self.active += 1
+        """Take a slot, or raise :class:`SaturatedError` (also when others queue for one); returns the
+        release (safe to call twice)."""
+        with self._lock:
+            if self.active >= self.limit or self._waiters:
+                raise self._saturated()
+            self.active += 1
+        return self._releaser()
+
+    async def wait(self) -> Callable[[], None]:
+        """Take a slot, queueing up to ``wait_s`` for one, else raise :class:`SaturatedError`."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self.active < self.limit and not self._waiters:
+                self.active += 1
+                return self._releaser()
+            if self.wait_s <= 0:
+                raise self._saturated()
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append((loop, waiter))
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), self.wait_s)
+        except BaseException as exc:  # timed out, or the client went away: leave the queue or give the slot on
+            with self._lock:
+                queued = (loop, waiter) in self._waiters
+                if queued:
+                    self._waiters.remove((loop, waiter))
+            if not queued:
+                self._release()  # it was handed over as we stopped waiting
+            if isinstance(exc, TimeoutError):
+                raise self._saturated() from None
+            raise
+        return self._releaser()
+
+    def _release(self) -> None:
+        with self._lock:
+            if not self._waiters:
+                self.active -= 1
+                return
+            loop, waiter = self._waiters.popleft()  # the slot passes on: ``active`` stays
+        try:
+            loop.call_soon_threadsafe(_wake, waiter)
+        except RuntimeError:  # that waiter's loop has closed: pass the slot to the next
+            self._release()
+
+    def _releaser(self) -> Callable[[], None]:
         released = False
 
         def release() -> None:
             nonlocal released
             if not released:
                 released = True
-                self.active -= 1
+                self._release()
 
         return release
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class BodySizeLimitMiddleware:

@@ -6,11 +6,8 @@ read after the measurement store changed is recomputed before it is returned).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,10 +17,11 @@ from sqlalchemy.orm import Session
 
 from api.candidates import candidate_key, candidate_label
 from api.costing import ResolvedTable, cost_table, resolve_candidates, resolve_grid
+from api.priors import PRIORS
 from api.schemas.cost import InlineModel
 from api.schemas.plans import Grid, PlanRequest, TaskSpec, WeightsObjective
 from predictors.accuracy.corpus import load_corpus_observations
-from predictors.accuracy.features import FeatureBuilder, ModelInfo, Observation, make_observation
+from predictors.accuracy.features import ModelInfo, Observation, make_observation
 from predictors.accuracy.prior import PriorPredictor
 from predictors.accuracy.tiers import Accuracy, predict_accuracies
 from predictors.architecture import architecture_from_hf_config
@@ -44,7 +42,6 @@ from predictors.planner import (
 )
 from storage.errors import NotFoundError
 from storage.models import MeasurementRow, PlanRow, PlanVersionRow, new_id
-from storage.repositories import catalog as catalog_repo
 from storage.repositories import plans as plans_repo
 from storage.repositories import tasks as tasks_repo
 
@@ -54,17 +51,6 @@ logger = logging.getLogger("tunecast.planning")
 
 FULL_LISTING_LIMIT = 2000
 TOP_ROWS_WHEN_LARGE = 500
-
-
-@dataclass(frozen=True, slots=True)
-class _PriorCacheEntry:
-    prior: PriorPredictor | None
-    builder: FeatureBuilder
-
-
-_PRIOR_CACHE_SIZE = 4
-_prior_cache: dict[str, _PriorCacheEntry] = {}
-_prior_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,58 +93,6 @@ def _observation_from_measurement(row: MeasurementRow, task: PlanTask) -> Observ
         source=row.source,
         eval_examples=row.eval_examples,
     )
-
-
-def _catalog_infos(session: Session) -> dict[str, ModelInfo]:
-    page = catalog_repo.list_models(session=session, limit=100_000, offset=0)
-    return {
-        row.id: ModelInfo(
-            id=row.id,
-            architecture=architecture_from_hf_config(row.architecture),
-            training_tokens=row.training_tokens,
-            benchmarks=row.benchmarks or {},
-        )
-        for row in page.items
-    }
-
-
-def _training_digest(models: dict[str, ModelInfo], observations: Sequence[Observation]) -> str:
-    """What the prior learns from, hashed: the cache key (equal content, equal model, whatever the database)."""
-    digest = hashlib.sha256()
-    for model_id in sorted(models):
-        info = models[model_id]
-        digest.update(
-            json.dumps(
-                [model_id, info.training_tokens, dict(info.benchmarks), dict(info.architecture.hf_config)],
-                sort_keys=True,
-                default=str,
-            ).encode()
-        )
-    for observation in observations:
-        digest.update(repr(observation.key()).encode())
-    return digest.hexdigest()
-
-
-def _prior(session: Session, measurements: Sequence[Observation]) -> _PriorCacheEntry:
-    """The prior trained on the seed corpus plus the store's measurements, cached by content."""
-    models = _catalog_infos(session)
-    training = [*load_corpus_observations(), *measurements]
-    key = _training_digest(models, training)
-    with _prior_lock:
-        cached = _prior_cache.get(key)
-        if cached is not None:
-            return cached
-        builder = FeatureBuilder(models)
-        prior: PriorPredictor | None = None
-        try:
-            prior = PriorPredictor(random_state=0).fit(builder, training)
-        except InvalidInputError:
-            logger.info("too few measurements (%d) for the prior; forecasts are uninformed", len(training))
-        entry = _PriorCacheEntry(prior=prior, builder=builder)
-        if len(_prior_cache) >= _PRIOR_CACHE_SIZE:
-            _prior_cache.pop(next(iter(_prior_cache)))
-        _prior_cache[key] = entry
-        return entry
 
 
 def _suggested_probe(method_name: str, train_usd: float, eval_usd: float) -> dict[str, Any]:
@@ -372,13 +306,15 @@ def compute_plan(
     costs = cost_table(session=session, resolved=resolved)
 
     watermark = plans_repo.measurements_watermark(session=session)
-    rows = plans_repo.prediction_measurements(session=session)
+    rows = plans_repo.prediction_measurements(session=session, task_name=task.name, task_id=plan_task.task_id)
     measurements = [_observation_from_measurement(row, plan_task) for row in rows]
-    entry = _prior(session, measurements)
+    fitted = PRIORS.current(session).prior  # never fitted here: the last good prior while a refit runs
     inline = _inline_models(resolved)
-    prior = entry.prior.with_models(inline) if entry.prior is not None and inline else entry.prior
+    prior = fitted.with_models(inline) if fitted is not None and inline else fitted
+    # The tiers look up the plan's own task only, so only its rows (stored and shipped) are indexed.
+    own_corpus = [o for o in load_corpus_observations() if o.task == task.name]
     forecasts = _forecast(
-        resolved, task, measurements=[*load_corpus_observations(), *measurements], prior=prior, level=request.interval
+        resolved, task, measurements=[*own_corpus, *measurements], prior=prior, level=request.interval
     )
 
     fits = costs["fits"].astype(bool)
@@ -586,16 +522,22 @@ def _trigger(rows: Sequence[MeasurementRow]) -> dict[str, Any]:
     }
 
 
-def read_plan(*, session: Session, plan_id: str) -> PlanRow:
+def read_plan(*, session: Session, plan_id: str, take_slot: Callable[[], Callable[[], None]] | None = None) -> PlanRow:
     """A stored plan, re-predicted first when measurements changed since it was computed. A re-prediction
     that changes a forecast, a cost or the pick becomes the plan's next version, saying which measurements
-    triggered it and what moved; one that changes nothing shown only records that it saw them."""
+    triggered it and what moved; one that changes nothing shown only records that it saw them.
+    ``take_slot`` bounds re-predictions (it returns the release, or raises when none is free)."""
     plan = plans_repo.get_plan(session=session, plan_id=plan_id)
     seen = plan.result.get("measurements_watermark")
     if seen == plans_repo.measurements_watermark(session=session):
         return plan
     request = PlanRequest.model_validate({k: v for k, v in plan.request.items() if k != "task_id"})
-    result, predictions = compute_plan(session, request)
+    release = take_slot() if take_slot is not None else None
+    try:
+        result, predictions = compute_plan(session, request)
+    finally:
+        if release is not None:
+            release()
     changed = plan_changes(plan.result, result)
     if changed["pick"] is None and not changed["n_moved"] and not changed["n_repriced"]:
         return plans_repo.set_plan_result(

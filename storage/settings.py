@@ -30,6 +30,16 @@ class Settings(BaseSettings):
     max_event_streams: int = Field(
         200, ge=1, le=100_000, description="Open run event streams per API process; more get 503 with Retry-After."
     )
+    max_concurrent_plans: int = Field(
+        4,
+        ge=1,
+        le=10_000,
+        description="Plans computed at once per API process (POST /v1/plans, re-predicting reads, POST /v1/gate); "
+        "more queue for up to plan_wait_s, then get 503 with Retry-After.",
+    )
+    plan_wait_s: float = Field(
+        10.0, ge=0.0, le=3600.0, description="How long a plan queues for one of max_concurrent_plans before a 503."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     model_dirs: str = Field(
         "",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import SessionDep
+from api.deps import PlanSlot, SessionDep
 from api.gating import evaluate_gate
 from api.request_checks import CheckedRoute
 from api.schemas.gate import GateReport, PlanFile
@@ -12,6 +12,6 @@ from api.schemas.gate import GateReport, PlanFile
 router = APIRouter(prefix="/gate", tags=["gate"], route_class=CheckedRoute)
 
 
-@router.post("", response_model=GateReport)
+@router.post("", response_model=GateReport, dependencies=[PlanSlot])
 def gate(session: SessionDep, body: PlanFile) -> GateReport:
     return evaluate_gate(session=session, plan_file=body)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, status
 
 from api import planning
-from api.deps import SessionDep
+from api.deps import PlanLimitDep, PlanSlot, SessionDep
 from api.request_checks import CheckedRoute
 from api.schemas.common import Limit, Offset, Page
 from api.schemas.plans import Plan, PlanRequest, PlanSummary
@@ -27,7 +27,7 @@ def _public(session: SessionDep, plan_id: str, version: int | None = None, **ext
     return Plan.model_validate({**planning.plan_public(plan, versions=versions, version=version), **extra})
 
 
-@router.post("", response_model=Plan, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=Plan, status_code=status.HTTP_201_CREATED, dependencies=[PlanSlot])
 def create_plan(
     session: SessionDep,
     body: PlanRequest,
@@ -61,12 +61,14 @@ def list_plans(session: SessionDep, limit: Limit = 50, offset: Offset = 0) -> Pa
 @router.get("/{plan_id}", response_model=Plan)
 def read_plan(
     session: SessionDep,
+    plans: PlanLimitDep,
     plan_id: PlanId,
     version: Annotated[
         int | None, Query(ge=1, le=10**9, description="A past version (default: re-predict if stale, then the latest).")
     ] = None,
 ) -> Plan:
-    """The latest version, re-predicted first when measurements arrived since; ``?version=N`` for a past one."""
+    """The latest version, re-predicted first when measurements arrived since; ``?version=N`` for a past one.
+    A re-prediction takes a plan slot if one is free, else 503 (it already holds a thread: it does not queue)."""
     if version is None:
-        planning.read_plan(session=session, plan_id=plan_id)
+        planning.read_plan(session=session, plan_id=plan_id, take_slot=plans.acquire)
     return _public(session, plan_id, version)

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from storage.models import MeasurementRow, PredictionRow, RunRow, TaskRow
+from storage.models import BaseModelRow, MeasurementRow, PredictionRow, RunRow, TaskRow
 from storage.repositories.catalog import Page
 from storage.repositories.tasks import find_task
 
-__all__ = ["CalibrationPair", "calibration_pairs", "create_measurements", "list_measurements", "task_filter"]
+__all__ = [
+    "CalibrationPair",
+    "calibration_pairs",
+    "create_measurements",
+    "list_measurements",
+    "prior_corpus_version",
+    "task_filter",
+]
 
 
 def create_measurements(*, session: Session, values: Iterable[Mapping[str, Any]]) -> list[MeasurementRow]:
@@ -31,6 +39,17 @@ def create_measurements(*, session: Session, values: Iterable[Mapping[str, Any]]
     session.add_all(rows)
     session.commit()
     return rows
+
+
+def prior_corpus_version(*, session: Session) -> tuple[int | str | None, ...]:
+    """Changes whenever a measurement, a task or a catalog model is added, edited or removed (each table's
+    count and latest edit, one statement): what the prior learns from, so it is refitted only then."""
+    parts = []
+    for table in (MeasurementRow, TaskRow, BaseModelRow):
+        parts.append(select(func.count()).select_from(table).scalar_subquery())
+        parts.append(select(func.max(table.updated_at)).scalar_subquery())
+    values = session.execute(select(*parts)).one()
+    return tuple(v.isoformat() if isinstance(v, datetime) else v for v in values)
 
 
 def task_filter(*, session: Session, reference: str) -> ColumnElement[bool]:

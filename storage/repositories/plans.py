@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -128,9 +128,19 @@ def list_plans(*, session: Session, limit: int, offset: int) -> Page[PlanRow]:
     return Page(items=list(rows), total=total, limit=limit, offset=offset)
 
 
-def prediction_measurements(*, session: Session) -> list[MeasurementRow]:
-    """Every measurement with an accuracy: what the predictors learn from."""
-    return list(session.scalars(select(MeasurementRow).where(MeasurementRow.accuracy.is_not(None))))
+def prediction_measurements(
+    *, session: Session, task_name: str | None = None, task_id: str | None = None
+) -> list[MeasurementRow]:
+    """Every measurement with an accuracy: what the predictors learn from. With ``task_name``, only that
+    task's rows, as ``PlanTask.owns`` reads them: the stored task ``task_id``'s and those of its name that
+    carry no task id, or for an inline task (no ``task_id``) every row of the name."""
+    query = select(MeasurementRow).where(MeasurementRow.accuracy.is_not(None))
+    if task_name is not None:
+        named = MeasurementRow.task == task_name
+        if task_id is not None:
+            named = or_(MeasurementRow.task_id == task_id, and_(MeasurementRow.task_id.is_(None), named))
+        query = query.where(named)
+    return list(session.scalars(query))
 
 
 def measurements_watermark(*, session: Session) -> dict[str, Any]:

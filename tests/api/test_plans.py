@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -366,3 +371,95 @@ def test_every_candidate_as_columns_on_request(client: TestClient) -> None:
         assert columns["accuracy_mean"][i] == row["accuracy"]["mean"] and columns["tier"][i] == row["accuracy"]["tier"]
         assert columns["peak_memory_bytes"][i] == pytest.approx(row["cost"]["peak_memory_bytes"], abs=1)
     assert client.get(f"/v1/plans/{plan['id']}").json()["candidate_columns"] is None  # not stored with the plan
+
+
+# ---------------------------------------------------------------- at most max_concurrent_plans at once
+
+
+@dataclass
+class _HeldPlans:
+    """A client whose plan computations, once :meth:`hold` is called, wait for ``go_on`` (``started`` says one has)."""
+
+    client: TestClient
+    started: threading.Event = field(default_factory=threading.Event)
+    go_on: threading.Event = field(default_factory=threading.Event)
+    holding: bool = False
+
+    def hold(self) -> None:
+        self.holding = True
+
+
+@contextmanager
+def _held_plans(settings: Settings, monkeypatch: pytest.MonkeyPatch, **limits: Any) -> Iterator[_HeldPlans]:
+    from api import planning
+    from api.app import create_app
+
+    compute = planning.compute_plan
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        if plans.holding:
+            plans.started.set()
+            assert plans.go_on.wait(60)
+        return compute(*args, **kwargs)
+
+    monkeypatch.setattr(planning, "compute_plan", held)
+    with TestClient(create_app(settings.model_copy(update=limits)), raise_server_exceptions=False) as client:
+        plans = _HeldPlans(client)
+        try:
+            yield plans
+        finally:
+            plans.go_on.set()
+
+
+def test_plans_past_the_limit_get_503_with_retry_after(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.api.test_gate import example
+
+    with _held_plans(settings, monkeypatch, max_concurrent_plans=1, plan_wait_s=0.0) as held:
+        client = held.client
+        stale = client.post("/v1/plans", json=grid()).json()
+        _icl_probes(client, TASK["name"])  # the plan is now stale: reading it re-predicts
+        held.hold()
+        first: list[Any] = []
+        holder = threading.Thread(target=lambda: first.append(client.post("/v1/plans", json=grid())))
+        holder.start()
+        assert held.started.wait(30)
+        for refused in (
+            client.post("/v1/plans", json=grid()),
+            client.get(f"/v1/plans/{stale['id']}"),
+            client.post("/v1/gate", json=example("gate-pass.yaml")),
+        ):
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["retry-after"] == "2"
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert "TUNECAST_MAX_CONCURRENT_PLANS" in refused.json()["detail"]
+        assert (
+            client.get(f"/v1/plans/{stale['id']}", params={"version": 1}).status_code == 200
+        )  # a past version: no plan
+        held.go_on.set()
+        holder.join(60)
+        assert first[0].status_code == 201
+        assert client.get(f"/v1/plans/{stale['id']}").json()["version"] == 2  # the slot came back
+
+
+def test_plans_past_the_limit_queue_for_a_slot_in_turn(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    with _held_plans(settings, monkeypatch, max_concurrent_plans=1, plan_wait_s=60.0) as held:
+        client = held.client
+        client.post("/v1/plans", json=grid())  # the first prior, fitted before anything is held
+        held.hold()
+        answers: list[int] = []
+        threads = [
+            threading.Thread(target=lambda: answers.append(client.post("/v1/plans", json=grid()).status_code))
+            for _ in range(3)
+        ]
+        for thread in threads:
+            thread.start()
+        assert held.started.wait(30)
+        limit = client.app.state.plans  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 30
+        while limit.n_waiting < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (limit.active, limit.n_waiting) == (1, 2)
+        held.go_on.set()
+        for thread in threads:
+            thread.join(60)
+        assert answers == [201, 201, 201] and (limit.active, limit.n_waiting) == (0, 0)
