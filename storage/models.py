@@ -236,6 +236,11 @@ class RunRow(Timestamps, Base):
     error: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The delivery executing a running run holds its lease: renewed while it trains; once it lapses the
+    # run is re-queued, and a delivery whose token no longer matches stops (storage.repositories.runs).
+    lease_owner: Mapped[str | None] = mapped_column(String(200))  # the worker's Celery node name
+    lease_token: Mapped[str | None] = mapped_column(String(64))  # one per delivery
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -46,6 +46,20 @@ class Settings(BaseSettings):
         description="Directories workers load model weights from, separated by ':' (os.pathsep); empty means "
         "<data_dir>/models. A catalog id resolves to <root>/<id>/ (HF directory or one .gguf) or <root>/<id>.gguf.",
     )
+    run_lease_s: float = Field(
+        30.0,
+        ge=1.0,
+        le=3600.0,
+        description="How long a worker's hold on a running run lasts unrenewed (it renews every third of it): "
+        "once it lapses, as when the worker died, any live worker re-queues the run and a cancel ends it at once.",
+    )
+    checkpoint_every_steps: int = Field(
+        200,
+        ge=0,
+        le=10**9,
+        description="Fine-tunes save their trainable weights, optimizer and RNG state under <data_dir>/checkpoints "
+        "every this many steps, so a re-queued run resumes there; 0 saves none.",
+    )
 
     @field_validator("database_url")
     @classmethod

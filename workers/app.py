@@ -2,9 +2,10 @@
 
 Crash recovery (late ack + ``task_reject_on_worker_lost``): when a worker's pool process dies (SIGKILL,
 the kernel's OOM killer) its main process rejects the message and it is requeued at once, on both
-brokers. When the whole worker dies, Redis redelivers after the visibility timeout (which must exceed the
-longest run); the embedded SQLite broker (kombu's SQLAlchemy transport) never does. On both, the next
-worker sees the dead one stop heartbeating and puts its run back in the queue (``workers.presence``).
+brokers. When the whole worker dies, Redis redelivers after the visibility timeout; the embedded SQLite
+broker (kombu's SQLAlchemy transport) never does. On both, the run's lease lapses and the next worker to
+notice puts it back in the queue (``workers.presence``); it resumes from its last checkpoint. A message
+handed out twice (a visibility timeout shorter than the run) is refused by the live lease.
 
 Task names are explicit (``tunecast.<module>.<verb>``) so a rename cannot orphan queued messages;
 results live in the database, so Celery's result backend is off (``task_ignore_result``).

@@ -1,8 +1,8 @@
-"""Why a run stops early: bad input it cannot use, a cancel, or a transient failure worth a retry."""
+"""Why a run stops early: bad input it cannot use, a cancel, a lost lease, or a transient failure worth a retry."""
 
 from __future__ import annotations
 
-__all__ = ["RunCancelledError", "RunInputError", "RunTimeLimitError", "TransientRunError"]
+__all__ = ["RunCancelledError", "RunInputError", "RunLeaseLostError", "RunTimeLimitError", "TransientRunError"]
 
 
 class RunInputError(ValueError):
@@ -16,6 +16,11 @@ class RunInputError(ValueError):
 
 class RunCancelledError(Exception):
     """``POST /v1/runs/{id}/cancel`` set the flag; the run stops at its next step check."""
+
+
+class RunLeaseLostError(Exception):
+    """This delivery's lease on the run lapsed and another took the run over (or it was re-queued): stop
+    training and record nothing; the run's result is the holder's to write."""
 
 
 class TransientRunError(RuntimeError):

@@ -4,6 +4,8 @@ Every fine-tuning method of the registry runs here from its ``worker_plan``: pef
 IA3, prompt tuning, prefix tuning, LN tuning), parameter subsets (full, BitFit, top-k layers) and a
 linear head on frozen pooled states (linear probe). QLoRA needs CUDA and bitsandbytes and fails with a
 clear error elsewhere. The loop is plain PyTorch (AdamW), so the cancel flag is checked between steps.
+Every ``TUNECAST_CHECKPOINT_EVERY_STEPS`` steps it saves a checkpoint (:mod:`workers.checkpoints`), and a
+delivery that finds one goes on from it with the same weights, optimizer, data order and RNG states.
 Accuracy: label log-likelihood over choices (classification, multiple choice), or greedy generation with
 exact match / the example's checker (generation); the linear probe classifies with its head.
 """
@@ -11,16 +13,20 @@ exact match / the example's checker (generation); the linear probe classifies wi
 from __future__ import annotations
 
 import importlib.util
+import logging
 import math
 import random
 import time
+from collections.abc import Iterator
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from predictors.methods import get_method
 from workers.app import celery_app
+from workers.checkpoints import load_checkpoint, save_checkpoint
 from workers.common import candidate_method, measurement_values, metered_result, seed_everything, training_value
 from workers.errors import RunInputError
 from workers.modeling import (
@@ -41,6 +47,8 @@ from workers.routing import calibration_row
 from workers.runtime import RunContext, RunOutcome, execute_run
 
 __all__ = ["apply_method", "run", "run_finetune", "training_subset"]
+
+logger = logging.getLogger("tunecast.workers")
 
 PEFT_CONFIGS = {
     "LORA": "LoraConfig",
@@ -209,35 +217,23 @@ def run_finetune(context: RunContext) -> RunOutcome:
     total_params, trainable_params = _count(model)
     if head is not None:
         trainable_params = sum(p.numel() for p in head.parameters())
-    rng = random.Random(seed)
-    order: list[int] = []
-    step_times: list[float] = []
-    flops_per_step = 0
-    loss_value: float | None = None
-    model.train()
-    context.progress(step=0, total=steps, loss=None, force=True)
-    for step in range(1, steps + 1):
-        started = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        step_loss = 0.0
-        with meter.count_flops() if step == 1 else nullcontext() as flop_mode:
-            for _ in range(accumulation):
-                while len(order) < micro_batch:  # a training set smaller than a micro-batch repeats
-                    order.extend(rng.sample(range(len(train)), len(train)))
-                batch = [train[order.pop()] for _ in range(micro_batch)]
-                with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                    loss = _batch_loss(model, tokenizer, batch, head=head, device=device, max_len=max_len, meter=meter)
-                (loss / accumulation).backward()  # type: ignore[no-untyped-call]
-                step_loss += float(loss.detach()) / accumulation
-            optimizer.step()
-        if flop_mode is not None:
-            flops_per_step = int(flop_mode.get_total_flops())
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        step_times.append(time.perf_counter() - started)
-        meter.sample()
-        loss_value = step_loss
-        context.progress(step=step, total=steps, loss=loss_value)
+    training = _Training(
+        model=model,
+        tokenizer=tokenizer,
+        head=head,
+        optimizer=optimizer,
+        meter=meter,
+        device=device,
+        autocast_dtype=autocast_dtype,
+        train=train,
+        max_len=max_len,
+        micro_batch=micro_batch,
+        accumulation=accumulation,
+        steps=steps,
+        rng=random.Random(seed),
+    )
+    loop = _train(context, training)
+    step_times, flops_per_step, loss_value = loop.step_times, loop.flops_per_step, loop.loss
     train_tokens = meter.tokens
     meter.flops = flops_per_step * steps
     context.progress(step=steps, total=steps, loss=loss_value, phase="evaluate", force=True)
@@ -253,6 +249,7 @@ def run_finetune(context: RunContext) -> RunOutcome:
         "n_train": len(train),
         "train_set_examples": int(training_value(candidate, "train_examples", None) or len(train_set)),
         "steps": steps,
+        "resumed_from_step": loop.resumed_from,
         "final_loss": loss_value,
         "step_time_s": sum(measured_steps) / len(measured_steps),
         "step_time_note": "mean over steps after the first (the first includes FLOP counting and warm-up)",
@@ -287,6 +284,134 @@ def run_finetune(context: RunContext) -> RunOutcome:
             seed=seed,
         ),
     )
+
+
+@dataclass
+class _Training:
+    """What the loop trains with, built once per delivery (the same way each time, from the run's seed)."""
+
+    model: Any
+    tokenizer: Any
+    head: torch.nn.Linear | None
+    optimizer: torch.optim.Optimizer
+    meter: Meter
+    device: torch.device
+    autocast_dtype: torch.dtype | None
+    train: list[Example]
+    max_len: int
+    micro_batch: int
+    accumulation: int
+    steps: int
+    rng: random.Random
+
+    def trainables(self) -> Iterator[tuple[str, torch.nn.Parameter]]:
+        yield from ((name, p) for name, p in self.model.named_parameters() if p.requires_grad)
+        if self.head is not None:
+            yield from ((f"head.{name}", p) for name, p in self.head.named_parameters())
+
+
+@dataclass
+class _Loop:
+    """Where the loop is: what a checkpoint keeps besides the tensors and the RNG states."""
+
+    step: int = 0
+    order: list[int] = field(default_factory=list)  # the shuffled example indices still to draw
+    step_times: list[float] = field(default_factory=list)
+    flops_per_step: int = 0
+    loss: float | None = None
+    resumed_from: int = 0
+
+
+def _train(context: RunContext, training: _Training) -> _Loop:
+    """The optimizer steps, from the run's checkpoint when it has one, saving one every N steps (after a
+    progress report that confirmed this delivery still holds the run)."""
+    loop = _resume(context, training)
+    training.model.train()
+    context.progress(step=loop.step, total=training.steps, loss=loop.loss, force=True)
+    for step in range(loop.step + 1, training.steps + 1):
+        _step(training, loop, step)
+        due = context.checkpoint_due(step, training.steps)
+        context.progress(step=step, total=training.steps, loss=loop.loss, force=due)
+        if due:
+            _save(context, training, loop)
+    return loop
+
+
+def _step(training: _Training, loop: _Loop, step: int) -> None:
+    t = training
+    started = time.perf_counter()
+    t.optimizer.zero_grad(set_to_none=True)
+    step_loss = 0.0
+    with t.meter.count_flops() if step == 1 else nullcontext() as flop_mode:
+        for _ in range(t.accumulation):
+            while len(loop.order) < t.micro_batch:  # a training set smaller than a micro-batch repeats
+                loop.order.extend(t.rng.sample(range(len(t.train)), len(t.train)))
+            batch = [t.train[loop.order.pop()] for _ in range(t.micro_batch)]
+            with torch.autocast(t.device.type, dtype=t.autocast_dtype, enabled=t.autocast_dtype is not None):
+                loss = _batch_loss(
+                    t.model, t.tokenizer, batch, head=t.head, device=t.device, max_len=t.max_len, meter=t.meter
+                )
+            (loss / t.accumulation).backward()  # type: ignore[no-untyped-call]
+            step_loss += float(loss.detach()) / t.accumulation
+        t.optimizer.step()
+    if flop_mode is not None:
+        loop.flops_per_step = int(flop_mode.get_total_flops())
+    if t.device.type == "cuda":
+        torch.cuda.synchronize()
+    loop.step_times.append(time.perf_counter() - started)
+    t.meter.sample()
+    loop.step, loop.loss = step, step_loss
+
+
+def _save(context: RunContext, training: _Training, loop: _Loop) -> None:
+    state = {
+        "run_id": context.run_id,
+        "steps": training.steps,
+        "step": loop.step,
+        "trainable": {name: p.detach().cpu() for name, p in training.trainables()},
+        "optimizer": training.optimizer.state_dict(),
+        "order": list(loop.order),
+        "step_times": list(loop.step_times),
+        "flops_per_step": loop.flops_per_step,
+        "loss": loop.loss,
+        "tokens": training.meter.tokens,
+        "wall_s": training.meter.wall_s,
+        "rng": training.rng.getstate(),
+        "python_rng": random.getstate(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if training.device.type == "cuda" else [],
+    }
+    size = save_checkpoint(context.checkpoint_path, state)
+    logger.info("run %s: checkpoint at step %d (%d bytes)", context.run_id, loop.step, size)
+
+
+def _resume(context: RunContext, training: _Training) -> _Loop:
+    """The loop as the run's checkpoint left it (weights, optimizer and RNG states restored), or a fresh
+    one when there is none or it is of another shape (then the run starts over)."""
+    state = load_checkpoint(context.checkpoint_path)
+    if state is None:
+        return _Loop()
+    params = dict(training.trainables())
+    saved = state.get("trainable") or {}
+    if (state.get("run_id"), state.get("steps"), set(saved)) != (context.run_id, training.steps, set(params)):
+        logger.warning("run %s: its checkpoint does not fit this training; starting over", context.run_id)
+        return _Loop()
+    with torch.no_grad():
+        for name, tensor in saved.items():
+            params[name].copy_(tensor)
+    training.optimizer.load_state_dict(state["optimizer"])
+    training.rng.setstate(state["rng"])
+    random.setstate(state["python_rng"])
+    torch.set_rng_state(state["torch_rng"])
+    if training.device.type == "cuda" and state["cuda_rng"]:
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    training.meter.tokens = int(state["tokens"])
+    training.meter.started -= float(state["wall_s"])  # wall time counts the training, not the outage
+    step = int(state["step"])
+    context.resumed(step)
+    loop = _Loop(step, list(state["order"]), list(state["step_times"]), int(state["flops_per_step"]), state["loss"])
+    loop.resumed_from = step
+    return loop
 
 
 def _pooled(model: Any, input_ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:

@@ -3,9 +3,11 @@
 Celery signals in the worker's main process: at ``worker_init`` (before the pool forks) it draws a boot
 id, which the pool children inherit and record on every run they take; at ``worker_ready`` it writes its
 row (queues, host, versions, model roots and the models it can load, hardware) and starts a thread that
-beats every few seconds and re-queues runs whose worker is gone (:mod:`storage.repositories.workers`);
-at ``worker_shutdown`` it says it stopped. The embedded broker never redelivers a message whose worker
-died, and Redis only after its visibility timeout: the re-queue is what makes a dead worker lose nothing.
+beats every few seconds (at most a third of ``TUNECAST_RUN_LEASE_S``) and re-queues runs, of any queue,
+whose lease lapsed or whose worker is gone (:mod:`storage.repositories.workers`), and deletes the
+checkpoints of runs that ended; at ``worker_shutdown`` it says it stopped. The embedded broker never
+redelivers a message whose worker died, and Redis only after its visibility timeout: the re-queue is
+what makes a dead worker lose nothing (and the checkpoint what makes it lose little).
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from celery.signals import worker_init, worker_process_init, worker_ready, worke
 from storage.db import forget_inherited_engines, session_scope
 from storage.model_files import local_models
 from storage.repositories import workers as workers_repo
-from storage.settings import get_settings
+from storage.settings import Settings, get_settings
+from workers.checkpoints import prune_checkpoints
 
-__all__ = ["BOOT_ID", "current_worker", "recover_orphans", "versions"]
+__all__ = ["BOOT_ID", "current_worker", "heartbeat_interval_s", "recover_orphans", "versions"]
 
 logger = logging.getLogger("tunecast.workers")
 
@@ -70,8 +73,13 @@ def _child_started(**_: Any) -> None:
     forget_inherited_engines()
 
 
+def heartbeat_interval_s(settings: Settings) -> float:
+    """Often enough that a lapsed lease is noticed within a third of it, and at most every 5 s."""
+    return min(workers_repo.HEARTBEAT_INTERVAL_S, settings.run_lease_s / 3)
+
+
 def recover_orphans(queues: list[str] | None) -> int:
-    """Re-queue the runs of these queues whose worker is gone; returns how many went back."""
+    """Re-queue the runs (of these queues; None: all) whose worker is gone; returns how many went back."""
     from workers.dispatch import enqueue_run
 
     settings = get_settings()
@@ -83,16 +91,19 @@ def recover_orphans(queues: list[str] | None) -> int:
     return len(orphaned)
 
 
-def _beat(name: str, queues: list[str], stop: threading.Event) -> None:
+def _beat(name: str, stop: threading.Event) -> None:
+    """Say this worker is alive; put back any run whose worker died (whoever notices first: a run of a
+    queue no live worker serves then waits, honestly ``queued``); drop the checkpoints of ended runs."""
     settings = get_settings()
-    while not stop.wait(workers_repo.HEARTBEAT_INTERVAL_S):
+    while not stop.wait(heartbeat_interval_s(settings)):
         try:
             models = [m.as_dict() for m in local_models(settings).values()]
             with session_scope(settings.database_url) as session:
                 if not workers_repo.heartbeat(session=session, name=name, boot_id=BOOT_ID, models=models):
                     logger.warning("worker %s: its row was taken by a newer process; heartbeat stops", name)
                     return
-            recover_orphans(queues)
+            recover_orphans(None)
+            prune_checkpoints(settings)
         except Exception:
             logger.exception("worker %s: heartbeat failed", name)
 
@@ -118,7 +129,8 @@ def _announce(sender: Any = None, **_: Any) -> None:
     }
     with session_scope(settings.database_url) as session:
         workers_repo.register_worker(session=session, name=name, values=values)
-    recovered = recover_orphans(queues)
+    recovered = recover_orphans(None)
+    prune_checkpoints(settings)
     logger.warning(
         "tunecast worker %s registered (queues %s, %d local models, %d orphaned runs re-queued)",
         name,
@@ -127,7 +139,7 @@ def _announce(sender: Any = None, **_: Any) -> None:
         recovered,
     )
     stop: threading.Event = _state["stop"]
-    threading.Thread(target=_beat, args=(name, queues, stop), name="tunecast-heartbeat", daemon=True).start()
+    threading.Thread(target=_beat, args=(name, stop), name="tunecast-heartbeat", daemon=True).start()
 
 
 @worker_shutdown.connect  # type: ignore[untyped-decorator]

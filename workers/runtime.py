@@ -6,14 +6,24 @@ run is predicted to fit this worker (else hand it back to the queue), run the ki
 :class:`RunContext` that writes progress to the database and checks the cancel flag between steps,
 then write the result and exactly one measurement in one transaction. Out-of-memory is a result
 (``fits: false``), transient database/broker errors are retried, anything else fails the run.
+
+Each delivery takes a lease on its run (``TUNECAST_RUN_LEASE_S``) and renews it from a thread every third
+of it, and with every progress report: a delivery of a run another delivery holds is refused, and one
+that lost its lease (its renewals stopped long enough for the run to be re-queued and taken) stops at its
+next step and records nothing (:mod:`storage.repositories.runs`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -22,14 +32,15 @@ from sqlalchemy.orm import Session
 from storage.catalogs import load_models_catalog
 from storage.db import session_scope
 from storage.model_files import PathNotAllowedError, allowed_path, local_models
-from storage.models import BaseModelRow, DatasetRow, RunRow, TaskRow, WorkerRow
+from storage.models import BaseModelRow, DatasetRow, RunRow, TaskRow, WorkerRow, new_id
 from storage.repositories import datasets as datasets_repo
 from storage.repositories import runs as runs_repo
 from storage.repositories import workers as workers_repo
 from storage.repositories.datasets import LoadedDataset
 from storage.settings import Settings, get_settings
 from workers.app import VISIBILITY_TIMEOUT_S
-from workers.errors import RunCancelledError, RunInputError, RunTimeLimitError, TransientRunError
+from workers.checkpoints import checkpoint_path, delete_checkpoint
+from workers.errors import RunCancelledError, RunInputError, RunLeaseLostError, RunTimeLimitError, TransientRunError
 from workers.hardware import WorkerHardware, detect_hardware, measured_hardware
 from workers.presence import current_worker
 
@@ -55,7 +66,8 @@ MAX_TRANSIENT_RETRIES = 3
 PROGRESS_INTERVAL_S = 0.25
 FIT_MARGIN = 0.95
 MAX_RUN_S = VISIBILITY_TIMEOUT_S - 3600
-"""No run outlives the broker's visibility timeout (else Redis would hand it to a second worker)."""
+"""No run outlives the broker's visibility timeout (Redis would hand its message out again: the lease
+refuses that delivery, but a run that long is stuck, not training)."""
 PREDICTED_TIME_MARGIN = 5.0
 MIN_TIME_LIMIT_S = 600.0
 
@@ -96,6 +108,8 @@ class RunContext:
     hardware: WorkerHardware
     model: dict[str, Any] = field(default_factory=dict)  # {id, path, format, source, architecture?}: what loads
     deadline: float = field(default=float("inf"))
+    lease: runs_repo.Lease | None = None
+    lease_lost: threading.Event = field(default_factory=threading.Event)
     _last_report: float = field(default=0.0)
 
     @property
@@ -106,19 +120,42 @@ class RunContext:
     def progress(
         self, *, step: int, total: int, loss: float | None = None, phase: str = "train", force: bool = False
     ) -> None:
-        """Record progress (throttled); stop with :class:`RunCancelledError` if a cancel was requested and
-        with :class:`RunTimeLimitError` past the deadline."""
+        """Record progress (throttled), renewing the lease; stop with :class:`RunCancelledError` if a cancel
+        was requested, with :class:`RunLeaseLostError` if another delivery took the run over and with
+        :class:`RunTimeLimitError` past the deadline."""
         now = time.monotonic()
         if now > self.deadline:
             raise RunTimeLimitError(f"past its time limit at step {step} of {total} ({phase})")
+        if self.lease_lost.is_set():
+            raise RunLeaseLostError(f"run {self.run_id}: lease lost at step {step}")
         if not force and step not in (1, total) and now - self._last_report < PROGRESS_INTERVAL_S:
             return
         self._last_report = now
         progress = {"step": step, "total": total, "loss": loss, "phase": phase}
         with session_scope(self.settings.database_url) as session:
-            cancel = runs_repo.report_progress(session=session, run_id=self.run_id, progress=progress)
-        if cancel:
+            answer = runs_repo.report_progress(session=session, run_id=self.run_id, progress=progress, lease=self.lease)
+        self._obey(answer, step)
+
+    def resumed(self, step: int) -> None:
+        """Say this delivery goes on from the checkpoint at ``step`` (an event of the run)."""
+        with session_scope(self.settings.database_url) as session:
+            self._obey(runs_repo.note_resumed(session=session, run_id=self.run_id, step=step, lease=self.lease), step)
+
+    def _obey(self, answer: runs_repo.ProgressAnswer, step: int) -> None:
+        if answer == "lost":
+            self.lease_lost.set()
+            raise RunLeaseLostError(f"run {self.run_id}: lease lost at step {step}")
+        if answer == "cancel":
             raise RunCancelledError(self.run_id)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return checkpoint_path(self.settings, self.run_id)
+
+    def checkpoint_due(self, step: int, total: int) -> bool:
+        """Whether to save a checkpoint after ``step`` (every ``TUNECAST_CHECKPOINT_EVERY_STEPS``, not the last)."""
+        every = self.settings.checkpoint_every_steps
+        return every > 0 and step % every == 0 and step < total
 
 
 RunBody = Callable[[RunContext], RunOutcome]
@@ -149,6 +186,53 @@ class _PreparedRun:
     values: dict[str, Any]  # candidate, options, task_id, task_name, predicted
     dataset_row: DatasetRow
     model: dict[str, Any]
+    lease: runs_repo.Lease
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` (of this machine) still runs; a zombie does not."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
+
+
+@contextmanager
+def _keep_lease(context: RunContext) -> Iterator[None]:
+    """Renew the lease every third of it while the body runs (through model loading and long steps alike);
+    when it was lost, the body's next progress call stops the run."""
+    lease, stop = context.lease, threading.Event()
+
+    def renew() -> None:
+        assert lease is not None
+        while not stop.wait(lease.seconds / 3):
+            try:
+                with session_scope(context.settings.database_url) as session:
+                    answer = runs_repo.renew_lease(session=session, run_id=context.run_id, lease=lease)
+            except Exception:
+                logger.exception("run %s: could not renew its lease", context.run_id)
+                continue
+            if answer == "lost":
+                logger.warning("run %s: lease lost (another delivery took the run over); stopping", context.run_id)
+                context.lease_lost.set()
+                return
+
+    thread = threading.Thread(target=renew, name=f"tunecast-lease-{context.run_id}", daemon=True)
+    if lease is not None:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        if thread.is_alive():
+            thread.join(timeout=lease.seconds if lease is not None else None)
 
 
 def execute_run(task: Any, run_id: str, kind: str, body: RunBody, *, settings: Settings | None = None) -> str:
@@ -175,6 +259,7 @@ def _prepare(task: Any, run_id: str, settings: Settings, hardware: WorkerHardwar
     dataset, and its model's weights on this worker (else, when another live worker has them, back to the
     queue). Returns the run's status when it does not run here."""
     worker_name, boot_id = current_worker()
+    lease = runs_repo.Lease(token=new_id(), seconds=settings.run_lease_s, pid=os.getpid())
     with session_scope(settings.database_url) as session:
         decision, row = runs_repo.begin_delivery(
             session=session,
@@ -182,9 +267,12 @@ def _prepare(task: Any, run_id: str, settings: Settings, hardware: WorkerHardwar
             worker=worker_name or hardware.hostname,
             worker_boot=boot_id if worker_name else None,
             max_deliveries=MAX_DELIVERIES,
+            lease=lease,
+            pid_alive=pid_alive,
         )
         if decision != "run" or row is None:
-            logger.info("run %s: %s (%s)", run_id, decision, row.status if row else "no such run")
+            held = f", held by {row.lease_owner}" if decision == "held" and row is not None else ""
+            logger.warning("run %s: %s (%s%s)", run_id, decision, row.status if row else "no such run", held)
             return row.status if row else "missing"
         predicted_bytes = int(row.predicted.get("peak_memory_bytes") or 0)
         if predicted_bytes and predicted_bytes > FIT_MARGIN * hardware.memory_bytes:
@@ -207,7 +295,9 @@ def _prepare(task: Any, run_id: str, settings: Settings, hardware: WorkerHardwar
                 failure = str(exc)
         if failure is not None:
             info = {"worker_hardware": hardware.as_dict()}
-            runs_repo.finish_run(session=session, run_id=run_id, status=runs_repo.FAILED, result=info, error=failure)
+            runs_repo.finish_run(
+                session=session, run_id=run_id, status=runs_repo.FAILED, result=info, error=failure, lease=lease
+            )
             return runs_repo.FAILED
         task_row = session.get(TaskRow, row.task_id) if row.task_id else None
         return _PreparedRun(
@@ -220,6 +310,7 @@ def _prepare(task: Any, run_id: str, settings: Settings, hardware: WorkerHardwar
             },
             dataset_row=datasets_repo.get_dataset(session=session, dataset_id=str(row.dataset_id)),
             model=model,
+            lease=lease,
         )
 
 
@@ -237,13 +328,14 @@ def _run(
     hardware: WorkerHardware,
     prepared: _PreparedRun,
 ) -> str:
-    """The run kind's body, and the run's end: its result and measurement, a cancel, a failure, an OOM
-    (a result: ``fits: false``), or a transient error (retried)."""
+    """The run kind's body, under its lease, and the run's end: its result and measurement, a cancel, a
+    failure, an OOM (a result: ``fits: false``), a transient error (retried) or a lost lease (nothing)."""
     values = prepared.values
     worker_info: dict[str, Any] = {
         "worker_hardware": hardware.as_dict(),
         "model": {k: v for k, v in prepared.model.items() if k != "architecture"},
     }
+    finish = functools.partial(_finish, settings, run_id, prepared.lease)
     try:
         context = RunContext(
             settings=settings,
@@ -258,34 +350,49 @@ def _run(
             dataset=datasets_repo.load_dataset(prepared.dataset_row),
             hardware=hardware,
             model=prepared.model,
+            lease=prepared.lease,
         )
         limit_s = time_limit_s(context.options, context.predicted, hardware)
         context.deadline = time.monotonic() + limit_s
         worker_info["time_limit_s"] = limit_s
-        outcome = body(context)
+        with _keep_lease(context):
+            outcome = body(context)
+    except RunLeaseLostError as exc:
+        logger.warning("%s: another delivery holds the run now; this one records nothing", exc)
+        return _status(settings, run_id)
     except RunCancelledError:
-        return _finish(settings, run_id, runs_repo.CANCELLED, {**worker_info, "cancelled": True}, None, None)
+        return finish(runs_repo.CANCELLED, {**worker_info, "cancelled": True}, None, None)
     except RunInputError as exc:
-        return _finish(settings, run_id, runs_repo.FAILED, worker_info, str(exc), None)
+        return finish(runs_repo.FAILED, worker_info, str(exc), None)
     except RunTimeLimitError as exc:
-        limit = worker_info["time_limit_s"]
-        return _finish(settings, run_id, runs_repo.FAILED, worker_info, f"stopped {exc} of {limit:.0f} s", None)
+        return finish(runs_repo.FAILED, worker_info, f"stopped {exc} of {worker_info['time_limit_s']:.0f} s", None)
     except Exception as exc:
         if is_out_of_memory(exc):
             logger.warning("run %s ran out of memory: %s", run_id, exc)
             result = {**worker_info, "fits": False, "out_of_memory": str(exc)[:2000]}
-            measurement = _oom_measurement(values, kind, hardware)
-            return _finish(settings, run_id, runs_repo.SUCCEEDED, result, None, measurement)
+            return finish(runs_repo.SUCCEEDED, result, None, _oom_measurement(values, kind, hardware))
         if _transient(exc) and task is not None and task.request.retries < MAX_TRANSIENT_RETRIES:
-            with session_scope(settings.database_url) as session:
-                runs_repo.requeue_for_retry(session=session, run_id=run_id, reason=f"{type(exc).__name__}: {exc}")
-                row = runs_repo.get_run(session=session, run_id=run_id)
-                row_attempts_back = row.attempts
-            logger.warning("run %s: transient %r, retrying (deliveries so far %s)", run_id, exc, row_attempts_back)
-            raise task.retry(exc=exc, countdown=2**task.request.retries) from exc
+            _retry(task, settings, run_id, prepared.lease, exc)
         logger.exception("run %s failed", run_id)
-        return _finish(settings, run_id, runs_repo.FAILED, worker_info, f"{type(exc).__name__}: {exc}"[:4000], None)
-    return _finish(settings, run_id, runs_repo.SUCCEEDED, {**worker_info, **outcome.result}, None, outcome.measurement)
+        return finish(runs_repo.FAILED, worker_info, f"{type(exc).__name__}: {exc}"[:4000], None)
+    return finish(runs_repo.SUCCEEDED, {**worker_info, **outcome.result}, None, outcome.measurement)
+
+
+def _retry(task: Any, settings: Settings, run_id: str, lease: runs_repo.Lease, exc: Exception) -> None:
+    """Back to the queue for Celery's retry of a transient error, unless this delivery lost the run."""
+    with session_scope(settings.database_url) as session:
+        reason = f"{type(exc).__name__}: {exc}"
+        if not runs_repo.requeue_for_retry(session=session, run_id=run_id, reason=reason, lease=lease):
+            logger.warning("run %s: transient %r after it lost its lease; not retried here", run_id, exc)
+            return
+        attempts = runs_repo.get_run(session=session, run_id=run_id).attempts
+    logger.warning("run %s: transient %r, retrying (deliveries so far %s)", run_id, exc, attempts)
+    raise task.retry(exc=exc, countdown=2**task.request.retries) from exc
+
+
+def _status(settings: Settings, run_id: str) -> str:
+    with session_scope(settings.database_url) as session:
+        return runs_repo.get_run(session=session, run_id=run_id).status
 
 
 def _oom_measurement(values: dict[str, Any], kind: str, hardware: WorkerHardware) -> dict[str, Any]:
@@ -360,13 +467,26 @@ def catalog_architecture(*, session: Session, model_id: str) -> dict[str, Any] |
 def _finish(
     settings: Settings,
     run_id: str,
+    lease: runs_repo.Lease,
     status: str,
     result: dict[str, Any],
     error: str | None,
     measurement: dict[str, Any] | None,
 ) -> str:
+    """Record the run's end if this delivery still holds it; the checkpoint goes once the run ended."""
     with session_scope(settings.database_url) as session:
         row = runs_repo.finish_run(
-            session=session, run_id=run_id, status=status, result=result, error=error, measurement=measurement
+            session=session,
+            run_id=run_id,
+            status=status,
+            result=result,
+            error=error,
+            measurement=measurement,
+            lease=lease,
         )
-        return row.status
+        final = row.status
+    if final in runs_repo.TERMINAL:
+        delete_checkpoint(settings, run_id)
+    else:
+        logger.warning("run %s: its lease was lost before it finished (%s); nothing recorded here", run_id, status)
+    return final

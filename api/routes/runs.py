@@ -109,7 +109,8 @@ def get_run(session: SessionDep, embedded: EmbeddedWorkerDep, run_id: RunId) -> 
 
 @router.post("/{run_id}/cancel", response_model=RunPublic, status_code=status.HTTP_202_ACCEPTED)
 def cancel_run(session: SessionDep, embedded: EmbeddedWorkerDep, run_id: RunId) -> RunPublic:
-    """Cancel: a queued run at once; a running one at its next step (its status then becomes cancelled)."""
+    """Cancel: a queued run at once, and a stranded one (its worker died: its lease lapsed); a running one
+    at its next step (its status then becomes cancelled)."""
     return to_public(runs_repo.request_cancel(session=session, run_id=run_id), session=session, embedded=embedded)
 
 

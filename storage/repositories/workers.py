@@ -2,9 +2,10 @@
 
 Every worker process writes its row when it starts and a heartbeat every :data:`HEARTBEAT_INTERVAL_S`;
 it is *live* while its last heartbeat is younger than :data:`LIVE_TIMEOUT_S` and it has not said it
-stopped. A run whose worker is no longer live (stopped, silent, or restarted under the same name) is
-*orphaned*: :func:`requeue_orphaned_runs` puts it back in the queue, once, so nothing is lost when a
-worker dies mid-run, whatever the broker does with the message.
+stopped. A running run is *orphaned* when its lease lapsed (the process running it stopped renewing it)
+or its worker stopped or restarted under the same name; a run from before leases, when its worker is no
+longer live. :func:`requeue_orphaned_runs` puts it back in the queue, once (or cancels it, if a cancel
+was asked for), so nothing is lost when a worker dies mid-run, whatever the broker does with the message.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import RunEventRow, RunRow, WorkerRow, as_utc, utcnow
+from storage.repositories.runs import CANCELLED, QUEUED, RUNNING, lease_lapsed
 
 __all__ = [
     "HEARTBEAT_INTERVAL_S",
@@ -28,6 +30,7 @@ __all__ = [
     "list_workers",
     "live_workers",
     "mark_stopped",
+    "orphan_reason",
     "register_worker",
     "requeue_orphaned_runs",
 ]
@@ -103,9 +106,13 @@ class OrphanedRun:
     reason: str
 
 
-def _orphan_reason(run: RunRow, workers: Mapping[str, WorkerRow], now: datetime) -> str | None:
-    """Why ``run`` (running) has no live worker, or None while it has one. A run whose worker never
-    reported (a run executed outside a worker process) is left alone: nothing says it stopped."""
+def orphan_reason(run: RunRow, workers: Mapping[str, WorkerRow], now: datetime) -> str | None:
+    """Why ``run`` (running) has no live worker, or None while it has one. A run whose lease lapsed is
+    orphaned whoever ran it; one without a lease (from before leases) whose worker never reported (run
+    outside a worker process) is left alone: nothing says it stopped."""
+    lapsed_s = lease_lapsed(run, now)
+    if lapsed_s is not None:
+        return f"its lease (held by {run.lease_owner}) ran out {lapsed_s:.0f} s ago: its worker stopped renewing it"
     name, boot = (run.result or {}).get("worker"), (run.result or {}).get("worker_boot")
     worker = workers.get(str(name)) if name else None
     if worker is None or boot is None:
@@ -115,33 +122,40 @@ def _orphan_reason(run: RunRow, workers: Mapping[str, WorkerRow], now: datetime)
     if worker.status != "online":
         return f"its worker {name} stopped ({worker.detail or 'no reason given'})"
     silent = (now - as_utc(worker.last_heartbeat_at)).total_seconds()
-    if silent >= LIVE_TIMEOUT_S:
+    if run.lease_expires_at is None and silent >= LIVE_TIMEOUT_S:
         return f"its worker {name} has not been heard from for {silent:.0f} s"
     return None
 
 
 def requeue_orphaned_runs(*, session: Session, queues: Sequence[str] | None = None) -> list[OrphanedRun]:
-    """Put every running run whose worker is gone back to ``queued`` (one event each) and return them, for
-    the caller to enqueue after this commit. Safe when several workers do it at once: a run is claimed by
-    a conditional update, so only one of them re-queues it."""
+    """Put every running run whose worker is gone back to ``queued`` (one event each; one a cancel was
+    asked for becomes ``cancelled``) and return the re-queued, for the caller to enqueue after this commit.
+    Safe when several workers do it at once, and against a lease renewed meanwhile: a run is claimed by a
+    conditional update on the row as read (its lease token and last update), so only one re-queues it."""
     now = utcnow()
     workers = {row.name: row for row in list_workers(session=session)}
-    query = select(RunRow).where(RunRow.status == "running")
+    query = select(RunRow).where(RunRow.status == RUNNING)
     if queues is not None:
         query = query.where(RunRow.queue.in_(list(queues)))
     orphaned: list[OrphanedRun] = []
     for run in session.scalars(query).all():
-        reason = _orphan_reason(run, workers, now)
+        reason = orphan_reason(run, workers, now)
         if reason is None:
             continue
+        status = CANCELLED if run.cancel_requested else QUEUED
         claimed = session.execute(
             update(RunRow)
-            .where(RunRow.id == run.id, RunRow.status == "running", RunRow.updated_at == run.updated_at)
-            .values(status="queued", updated_at=now)
+            .where(RunRow.id == run.id, RunRow.status == RUNNING, RunRow.updated_at == run.updated_at)
+            .where(RunRow.lease_token.is_(None) if run.lease_token is None else RunRow.lease_token == run.lease_token)
+            .values(status=status, updated_at=now, lease_owner=None, lease_token=None, lease_expires_at=None)
+            .values(finished_at=now if status == CANCELLED else None)
+            .execution_options(synchronize_session=False)
         )
         if getattr(claimed, "rowcount", 0) != 1:
             continue
-        session.add(RunEventRow(run_id=run.id, kind="status", data={"status": "queued", "requeued": reason}))
-        orphaned.append(OrphanedRun(run.id, run.kind, run.queue, reason))
+        key = "requeued" if status == QUEUED else "reason"
+        session.add(RunEventRow(run_id=run.id, kind="status", data={"status": status, key: reason}))
+        if status == QUEUED:
+            orphaned.append(OrphanedRun(run.id, run.kind, run.queue, reason))
     session.commit()
     return orphaned

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from storage.db import session_scope
-from storage.models import PredictionRow, RunEventRow
+from storage.models import PredictionRow, RunEventRow, RunRow, utcnow
+from storage.repositories import runs as runs_repo
 from storage.settings import Settings
 from tests.factories import tiny_llama_config
 from tests.workers.conftest import classification_rows, generation_rows, jsonl
@@ -146,6 +148,28 @@ def test_cancel_a_queued_run_and_stream_its_events(client: TestClient, model_dir
     assert events[-1].startswith("event: end")
     resumed = client.get(f"/v1/runs/{run['id']}/events", headers={"Last-Event-ID": events[0].split("\n")[0][4:]})
     assert "queued" not in resumed.text and "cancelled" in resumed.text
+
+
+def test_cancel_a_stranded_run_at_once_and_a_held_one_at_its_next_step(
+    client: TestClient, settings: Settings, model_dir: Path
+) -> None:
+    """Running with a lapsed lease (its worker was SIGKILLed, none took it over): nothing would ever act on
+    the cancel flag, so the cancel ends it. A run whose worker renews its lease only gets the flag."""
+    task = make_task(client, classification_rows(), "classification")
+    stranded, held = (client.post("/v1/runs", json=run_body(task, model_dir)).json()["id"] for _ in range(2))
+    with session_scope(settings.database_url) as session:
+        for run_id in (stranded, held):
+            lease = runs_repo.Lease(token=run_id, seconds=30.0)
+            runs_repo.begin_delivery(session=session, run_id=run_id, worker="w@box", max_deliveries=3, lease=lease)
+        past = utcnow() - timedelta(seconds=90)
+        session.execute(update(RunRow).where(RunRow.id == stranded).values(lease_expires_at=past))
+        session.commit()
+    cancelled = client.post(f"/v1/runs/{stranded}/cancel")
+    assert cancelled.status_code == 202 and cancelled.json()["status"] == "cancelled"
+    flagged = client.post(f"/v1/runs/{held}/cancel").json()
+    assert flagged["status"] == "running" and flagged["cancel_requested"] is True
+    events = client.get(f"/v1/runs/{stranded}/events").text
+    assert "cancelled while stranded: its lease (held by w@box) ran out 90 s ago" in events
 
 
 @pytest.mark.parametrize("path", ["/v1/runs/nope", "/v1/runs/nope/events"])

@@ -292,11 +292,11 @@ def test_cancel_is_checked_between_steps(
     original = runs_repo.report_progress
     cancelled_at: list[int] = []
 
-    def cancel_after_step_one(*, session: Any, run_id: str, progress: Any) -> bool:
+    def cancel_after_step_one(*, session: Any, run_id: str, progress: Any, lease: Any) -> str:
         if progress["step"] >= 2 and not cancelled_at:  # as if a user called POST /v1/runs/{id}/cancel now
             cancelled_at.append(progress["step"])
             runs_repo.request_cancel(session=session, run_id=run_id)
-        return original(session=session, run_id=run_id, progress=progress)
+        return original(session=session, run_id=run_id, progress=progress, lease=lease)
 
     monkeypatch.setattr(runs_repo, "report_progress", cancel_after_step_one)
     assert execute_run(None, run_id, "finetune", run_finetune, settings=settings) == "cancelled"

@@ -1,15 +1,16 @@
 """Through the API, with the real Redis broker on 127.0.0.1:6379 and real Celery worker processes.
 
 Upload a dataset, POST runs (finetune, icl_probe, proxy_probe), watch progress, see each complete with
-exactly one measurement and the calibration change; SIGKILL a worker mid-run and see the run complete
-after a new worker starts, on Redis (which redelivers the message) and on the embedded broker (which does
-not: the next worker re-queues the dead worker's run, see ``workers/presence.py``), and a killed pool
-process, which the worker's main process recovers at once.
+exactly one measurement and the calibration change; SIGKILL a worker mid-run, after a checkpoint, and see
+the run's lease lapse, another worker re-queue it and resume it from the checkpoint, once, on Redis and on
+the embedded broker (which never redelivers); see Redis hand a running run's message to a second worker,
+which its lease refuses; and a killed pool process, whose run its worker's main process recovers at once.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import signal
@@ -77,13 +78,16 @@ def redis_settings(tmp_path: Path, redis_db: int) -> Settings:
 class Worker:
     """A ``celery worker`` process in its own session, so SIGKILL reaches its pool children too."""
 
-    def __init__(self, settings: Settings, log_path: Path, app: str = "workers.app:celery_app") -> None:
+    def __init__(
+        self, settings: Settings, log_path: Path, app: str = "workers.app:celery_app", env: dict[str, str] | None = None
+    ) -> None:
         env = {
             **os.environ,
             "TUNECAST_DATA_DIR": str(settings.data_dir),
             "TUNECAST_DATABASE_URL": settings.database_url,
             "TUNECAST_BROKER_URL": settings.broker_url,
             "TUNECAST_ENVIRONMENT": "test",
+            **(env or {}),
         }
         command = [
             sys.executable,
@@ -270,34 +274,108 @@ def test_runs_complete_through_the_api_on_redis_with_a_real_worker(
     assert client.get("/v1/measurements", params={"task": task}).json()["total"] == 3
 
 
+LEASE_S, EVERY = 3, 100
+SHORT_LEASES = {"TUNECAST_RUN_LEASE_S": str(LEASE_S), "TUNECAST_CHECKPOINT_EVERY_STEPS": str(EVERY)}
+
+
+def events_of(client: TestClient, run_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """The run's whole event stream, as (kind, data) pairs."""
+    with client.stream("GET", f"/v1/runs/{run_id}/events") as stream:
+        text = "".join(stream.iter_text())
+    blocks = [b for b in text.split("\n\n") if b.startswith("id:")]
+    return [(b.split("\n")[1].removeprefix("event: "), json.loads(b.split("data: ", 1)[1])) for b in blocks]
+
+
+def checkpoint_step(settings: Settings, run_id: str) -> int:
+    import torch
+
+    path = settings.data_dir / "checkpoints" / f"{run_id}.pt"
+    return int(torch.load(path, weights_only=True)["step"]) if path.exists() else 0
+
+
+def assert_resumed_once(client: TestClient, run_id: str, *, checkpointed: int, killed_at: int) -> dict[str, Any]:
+    """Succeeded on its second delivery, from the checkpoint, with one measurement; progress never went back."""
+    done: dict[str, Any] = client.get(f"/v1/runs/{run_id}").json()
+    assert done["status"] == "succeeded", done["error"]
+    assert done["attempts"] == 2 and done["result"]["resumed_from_step"] == checkpointed
+    assert len(measurements_of(client, run_id)) == 1
+    events = events_of(client, run_id)
+    assert any("ran out" in str(data.get("requeued", "")) for kind, data in events)  # the lease lapsed
+    resumed = next(i for i, (_, data) in enumerate(events) if data.get("resumed_from_step") == checkpointed)
+    steps = [data["step"] for kind, data in events if kind == "progress"]
+    assert steps == sorted(steps) and steps[-1] == done["result"]["steps"]
+    after = [data["step"] for kind, data in events[resumed:] if kind == "progress"]
+    assert after and min(after) >= killed_at >= checkpointed  # not one report below where it had got to
+    return done
+
+
 @pytest.mark.timeout(300)
-def test_a_run_whose_worker_is_sigkilled_completes_after_a_restart(
+def test_a_sigkilled_workers_run_resumes_from_its_checkpoint_on_another_worker_once(
     client: TestClient, redis_settings: Settings, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
+    """Production's 12-hour visibility timeout: Redis will not hand the message out again, so the run's
+    lease lapsing is what brings it back; the next worker resumes it from its checkpoint."""
     task = setup_task(client)
-    first = Worker(redis_settings, tmp_path / "first.log", app="tests.workers.redelivery_app:celery_app")
+    steps = 1000
+    first = Worker(redis_settings, tmp_path / "first.log", env=SHORT_LEASES)
     try:
-        run = post_run(client, task, tiny_model_dir, "finetune", {"name": "full"}, options={"steps": 400})
-        wait_for(client, run["id"], first, until=lambda r: r["progress"].get("step", 0) >= 5)
+        run = post_run(client, task, tiny_model_dir, "finetune", {"name": "full"}, options={"steps": steps})
+        wait_for(client, run["id"], first, until=lambda r: r["progress"].get("step", 0) >= 2 * EVERY + EVERY // 2)
         first.kill()
+        killed_at = time.monotonic()
     finally:
         first.stop()
     killed = client.get(f"/v1/runs/{run['id']}").json()
-    assert killed["status"] == "running" and killed["attempts"] == 1 and killed["progress"]["step"] < 400
+    checkpointed = checkpoint_step(redis_settings, run["id"])
+    assert killed["status"] == "running" and killed["attempts"] == 1 and checkpointed >= 2 * EVERY
+    assert checkpointed <= killed["progress"]["step"] < steps
 
-    second = Worker(redis_settings, tmp_path / "second.log", app="tests.workers.redelivery_app:celery_app")
+    second = Worker(redis_settings, tmp_path / "second.log", env=SHORT_LEASES)
     try:
-        done = wait_for(
-            client, run["id"], second, until=lambda r: r["status"] not in {"queued", "running"}, timeout_s=200
-        )
+        wait_for(client, run["id"], second, until=lambda r: r["attempts"] == 2 or r["status"] == "queued")
+        requeued_s = time.monotonic() - killed_at
+        wait_for(client, run["id"], second, until=lambda r: r["status"] not in {"queued", "running"}, timeout_s=200)
+        done_s = time.monotonic() - killed_at
     finally:
         second.stop()
+    done = assert_resumed_once(client, run["id"], checkpointed=checkpointed, killed_at=killed["progress"]["step"])
+    assert not (redis_settings.data_dir / "checkpoints" / f"{run['id']}.pt").exists()
+    logging.getLogger(__name__).warning(  # the figures the issue asks for (pytest -o log_cli=true)
+        f"killed at step {killed['progress']['step']} (checkpoint {checkpointed}); re-queued {requeued_s:.1f} s "
+        f"and done {done_s:.1f} s after the kill (lease {LEASE_S} s); wall {done['result']['wall_s']:.1f} s"
+    )
+    assert requeued_s < 60
+
+
+@pytest.mark.timeout(300)
+def test_a_message_redis_hands_out_twice_trains_once(
+    client: TestClient, redis_settings: Settings, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """A 2-second visibility timeout, shorter than the run: Redis gives the running run's message to the
+    other, idle worker, whose delivery the first one's live lease refuses."""
+    task = setup_task(client)
+    app, env = "tests.workers.redelivery_app:celery_app", {**SHORT_LEASES, "TEST_VISIBILITY_TIMEOUT_S": "2"}
+    workers = [Worker(redis_settings, tmp_path / f"worker-{i}.log", app=app, env=env) for i in range(2)]
+    try:
+        deadline = time.monotonic() + 120
+        while client.get("/v1/workers", params={"live": "true"}).json()["total"] < 2:
+            assert time.monotonic() < deadline, workers[0].tail() + workers[1].tail()
+            time.sleep(0.2)
+        run = post_run(client, task, tiny_model_dir, "finetune", {"name": "full"}, options={"steps": 1200})
+        done = wait_for(
+            client, run["id"], workers[0], until=lambda r: r["status"] not in {"queued", "running"}, timeout_s=200
+        )
+    finally:
+        for worker in workers:
+            worker.stop()
     assert done["status"] == "succeeded", done["error"]
-    assert done["attempts"] == 2 and done["result"]["steps"] == 400
-    assert len(measurements_of(client, run["id"])) == 1
-    with client.stream("GET", f"/v1/runs/{run['id']}/events") as stream:
-        text = "".join(stream.iter_text())
-    assert '"redelivered": true' in text
+    assert done["attempts"] == 1 and len(measurements_of(client, run["id"])) == 1
+    events = events_of(client, run["id"])
+    refused = [data for kind, data in events if data.get("refused_delivery")]
+    assert refused and all(data["held_by"] == done["result"]["worker"] for data in refused)
+    assert [data["status"] for kind, data in events if kind == "status"].count("succeeded") == 1
+    steps = [data["step"] for kind, data in events if kind == "progress"]
+    assert steps == sorted(steps) and done["result"]["resumed_from_step"] == 0
 
 
 @pytest.mark.timeout(200)
@@ -324,7 +402,7 @@ def test_a_probe_completes_on_the_embedded_broker(tmp_path: Path, tiny_model_dir
 @pytest.mark.timeout(300)
 def test_a_run_whose_whole_worker_dies_completes_on_the_embedded_broker(tmp_path: Path, tiny_model_dir: Path) -> None:
     """kombu's SQLAlchemy transport never redelivers a message whose worker died: the next worker sees the
-    dead one fall silent (no heartbeat for 30 s), puts its run back in the queue and runs it, once."""
+    run's lease lapse, puts it back in the queue and resumes it from its checkpoint, once."""
     settings = Settings(
         environment="test",
         data_dir=tmp_path / "data",
@@ -333,27 +411,23 @@ def test_a_run_whose_whole_worker_dies_completes_on_the_embedded_broker(tmp_path
     )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         task = setup_task(client)
-        first = Worker(settings, tmp_path / "first.log")
+        first = Worker(settings, tmp_path / "first.log", env=SHORT_LEASES)
         try:
-            run = post_run(client, task, tiny_model_dir, "finetune", {"name": "full"}, options={"steps": 300})
-            wait_for(client, run["id"], first, until=lambda r: r["progress"].get("step", 0) >= 5)
+            run = post_run(client, task, tiny_model_dir, "finetune", {"name": "full"}, options={"steps": 600})
+            wait_for(client, run["id"], first, until=lambda r: r["progress"].get("step", 0) >= EVERY + EVERY // 2)
             first.kill()
         finally:
             first.stop()
-        assert client.get(f"/v1/runs/{run['id']}").json()["status"] == "running"
-        second = Worker(settings, tmp_path / "second.log")
+        killed = client.get(f"/v1/runs/{run['id']}").json()
+        checkpointed = checkpoint_step(settings, run["id"])
+        assert killed["status"] == "running" and checkpointed >= EVERY
+        second = Worker(settings, tmp_path / "second.log", env=SHORT_LEASES)
         try:
-            done = wait_for(
-                client, run["id"], second, until=lambda r: r["status"] not in {"queued", "running"}, timeout_s=240
-            )
+            wait_for(client, run["id"], second, until=lambda r: r["status"] not in {"queued", "running"}, timeout_s=240)
         finally:
             second.stop()
-        assert done["status"] == "succeeded", done["error"]
-        assert done["attempts"] == 2 and done["result"]["steps"] == 300
-        assert len(measurements_of(client, run["id"])) == 1
-        with client.stream("GET", f"/v1/runs/{run['id']}/events") as stream:
-            text = "".join(stream.iter_text())
-        assert "has not been heard from" in text  # the re-queue event says why
+        done = assert_resumed_once(client, run["id"], checkpointed=checkpointed, killed_at=killed["progress"]["step"])
+        assert done["result"]["steps"] == 600
 
 
 def pool_children(pid: int) -> list[int]:
@@ -386,3 +460,6 @@ def test_a_run_whose_pool_process_is_sigkilled_is_redelivered_at_once(tmp_path: 
             worker.stop()
         assert done["status"] == "succeeded", done["error"]
         assert done["attempts"] == 2 and len(measurements_of(client, run["id"])) == 1
+        events = events_of(client, run["id"])
+        assert any(data.get("redelivered") for _, data in events)  # taken over at once, not after its lease
+        assert not any(data.get("requeued") for _, data in events)
