@@ -14,10 +14,12 @@ from fastapi_offline import FastAPIOffline
 from api import ui
 from api.catalog import prepare_database
 from api.embedded_worker import EmbeddedWorker
+from api.idempotency import install_idempotency
 from api.limits import BodySizeLimitMiddleware, ConcurrencyLimit
 from api.metrics import install_metrics
 from api.problems import install_problem_handlers
 from api.routes import API_PREFIX, health, resource_routers
+from api.security import install_access
 from storage.settings import Settings, get_settings
 
 __all__ = ["create_app", "create_service_app", "freeze_start_up_objects"]
@@ -70,7 +72,9 @@ def create_app(
         wait_s=settings.plan_wait_s,
     )
     install_problem_handlers(app)
+    install_idempotency(app, settings.database_url)  # inside the body limit, outside the 500 answer
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    install_access(app, settings)  # keys and write rules before any body is read; CORS outside them
     install_metrics(app, settings)  # outermost: times 413s too; GET /metrics
     app.include_router(health.router)
     for router in resource_routers:

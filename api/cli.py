@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import subprocess
+import os
 import sys
 from typing import Annotated
 
 import typer
 
-from storage.settings import get_settings
+from storage.settings import Settings, export_for_child_processes, get_settings
 
 __all__ = ["app"]
 
@@ -18,6 +18,8 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 models_app = typer.Typer(help="The base-model catalog.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
+keys_app = typer.Typer(help="API keys (hashed with argon2; the key is shown once, when created).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 
 def _configure_logging() -> None:
@@ -76,7 +78,10 @@ def serve(
     from api.app import create_app, freeze_start_up_objects
     from api.catalog import prepare_database
 
-    settings = get_settings()
+    settings = _require_keys_beyond_loopback(get_settings(), host)
+    if settings.require_api_keys and get_settings().require_api_keys is None:
+        export_for_child_processes("TUNECAST_REQUIRE_API_KEYS", "true")  # the --workers N processes
+    _warn_without_keys(settings)
     prepare_database(settings)
     log_level = settings.log_level.lower()  # INFO keeps uvicorn's access log; WARNING drops it
     if workers > 1:
@@ -119,7 +124,101 @@ def worker(
     if missing:
         typer.echo(f"tunecast worker cannot start: {missing}", err=True)
         raise typer.Exit(1)
-    raise SystemExit(subprocess.call(worker_command(",".join(wanted), concurrency)))
+    command = worker_command(",".join(wanted), concurrency)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Celery becomes this process (no wrapper left): SIGTERM from `docker stop` or the kubelet reaches it
+    # directly, also as a container's PID 1, and it stops taking runs and finishes the one in flight.
+    os.execv(command[0], command)
+
+
+def _require_keys_beyond_loopback(settings: Settings, host: str) -> Settings:
+    """Listening beyond loopback means strangers can reach the API: keys are required unless the settings
+    say otherwise (``TUNECAST_REQUIRE_API_KEYS=false``)."""
+    import ipaddress
+
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if settings.require_api_keys is None and not loopback:
+        return settings.model_copy(update={"require_api_keys": True})
+    return settings
+
+
+def _warn_without_keys(settings: Settings) -> None:
+    from storage.db import session_scope
+    from storage.migrate import upgrade
+    from storage.repositories import api_keys as keys_repo
+
+    if not settings.api_keys_required:
+        return
+    settings.ensure_data_dir()
+    upgrade(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        if keys_repo.live_key_count(session=session) == 0:
+            typer.echo(
+                "API keys are required and none exists: create one with "
+                "`tunecast keys create --name admin --scope admin`",
+                err=True,
+            )
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who or what uses the key (a person, a CI pipeline).")],
+    scope: Annotated[list[str] | None, typer.Option("--scope", help="read, plan, run or admin (repeatable).")] = None,
+) -> None:
+    """Create a key and print it once (only its argon2 hash is stored)."""
+    from storage.db import session_scope
+    from storage.migrate import upgrade
+    from storage.repositories import api_keys as keys_repo
+
+    settings = get_settings()
+    settings.ensure_data_dir()
+    upgrade(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        try:
+            row, token = keys_repo.create_key(session=session, name=name, scopes=scope or ["read"])
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--scope") from None
+        typer.echo(f"created key {row.id} ({row.name}; scopes {', '.join(row.scopes)}). It is shown only now:")
+        typer.echo(token)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key: id, name, scopes, created, last used, revoked (never the key itself)."""
+    from storage.db import session_scope
+    from storage.repositories import api_keys as keys_repo
+
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        rows = keys_repo.list_keys(session=session)
+        typer.echo(f"{'id':<14}{'name':<24}{'scopes':<22}{'created':<22}{'last used':<22}revoked")
+        for row in rows:
+            when = [
+                f"{value:%Y-%m-%d %H:%M:%S}" if value else "-"
+                for value in (row.created_at, row.last_used_at, row.revoked_at)
+            ]
+            typer.echo(f"{row.id:<14}{row.name[:23]:<24}{','.join(row.scopes):<22}{when[0]:<22}{when[1]:<22}{when[2]}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from `tunecast keys list`).")]) -> None:
+    """Revoke a key: refused everywhere within 30 s (API processes remember a verified key that long)."""
+    from storage.db import session_scope
+    from storage.errors import NotFoundError
+    from storage.repositories import api_keys as keys_repo
+
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        try:
+            row = keys_repo.revoke_key(session=session, key_id=key_id)
+        except NotFoundError:
+            typer.echo(f"no API key {key_id!r}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"revoked key {row.id} ({row.name})")
 
 
 @db_app.command("upgrade")

@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     plan_wait_s: float = Field(
         10.0, ge=0.0, le=3600.0, description="How long a plan queues for one of max_concurrent_plans before a 503."
     )
+    require_api_keys: bool | None = Field(
+        None,
+        description="Every /v1 request and UI page needs an API key (tunecast keys create). Unset: required in "
+        "production and when tunecast serve listens beyond loopback.",
+    )
+    cors_origins: str = Field(
+        "", description="Origins allowed to call the API from a browser, comma-separated; empty means CORS off."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     model_dirs: str = Field(
         "",
@@ -91,6 +99,14 @@ class Settings(BaseSettings):
     @property
     def database_is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def api_keys_required(self) -> bool:
+        return self.require_api_keys if self.require_api_keys is not None else self.environment == "production"
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     @property
     def model_roots(self) -> list[Path]:

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep
 from api.request_checks import CheckedRoute
+from api.security import SESSION_COOKIE
 from predictors.methods import METHODS
 from storage.repositories import measurements as measurements_repo
 
@@ -30,6 +31,7 @@ __all__ = ["STATIC_DIR", "router", "static_files"]
 UI_DIR = FilePath(__file__).resolve().parent
 STATIC_DIR = UI_DIR / "static"
 ASSET_VERSION = "1"
+SESSION_COOKIE_MAX_AGE_S = 12 * 3600
 
 templates = Jinja2Templates(directory=str(UI_DIR / "templates"))
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse, route_class=CheckedRoute)
@@ -118,7 +120,8 @@ templates.env.globals["asset_version"] = ASSET_VERSION
 async def _api_get(request: Request, path: str, params: dict[str, Any] | None = None) -> tuple[int, Any]:
     """GET one of the app's own ``/v1`` endpoints in-process; returns (status, decoded JSON or None)."""
     transport = httpx.ASGITransport(app=request.app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://tunecast.ui") as client:
+    credentials = {name: request.headers[name] for name in ("authorization", "cookie") if name in request.headers}
+    async with httpx.AsyncClient(transport=transport, base_url="http://tunecast.ui", headers=credentials) as client:
         response = await client.get(path, params=params)
     try:
         body = response.json()
@@ -241,3 +244,46 @@ async def calibration_page(request: Request, session: SessionDep) -> Response:
     return _page(
         request, "calibration.html", {"title": "Calibration", "calibration": calibration, "nav": "calibration"}
     )
+
+
+def _safe_next(target: str) -> str:
+    """Where to go after signing in: a path on this site only (no ``//host`` or scheme)."""
+    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
+
+
+def _sign_in_page(request: Request, target: str, error: str | None, status_code: int = 200) -> Response:
+    context = {"title": "Sign in", "next": _safe_next(target), "error": error, "nav": None}
+    return _page(request, "sign_in.html", context, status_code)
+
+
+@router.get("/sign-in")
+async def sign_in_page(request: Request, next: str = "/") -> Response:
+    return _sign_in_page(request, next, None)
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request) -> Response:
+    """Check the key and keep it in an HttpOnly, SameSite=Strict cookie (sent only by this site's pages)."""
+    form = await request.form()
+    key, target = str(form.get("key", "")).strip(), _safe_next(str(form.get("next", "/")))
+    caller = await request.app.state.key_verifier.caller(key) if key else None
+    if caller is None:
+        return _sign_in_page(request, target, "That key is unknown or revoked.", 401)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        key,
+        max_age=SESSION_COOKIE_MAX_AGE_S,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out() -> Response:
+    response = RedirectResponse("/sign-in", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

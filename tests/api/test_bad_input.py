@@ -34,8 +34,8 @@ def assert_problem(response: Any, *statuses: int) -> dict[str, Any]:
         (b'{"id": "x", "config": ' + b"[" * 5000 + b"]" * 5000 + b"}", {"content-type": "application/json"}),
     ],
 )
-def test_malformed_bodies_are_422(sqlite_client: TestClient, content: bytes, headers: dict[str, str]) -> None:
-    body = assert_problem(sqlite_client.post("/v1/models/import", content=content, headers=headers), 400, 422)
+def test_malformed_bodies_are_4xx(sqlite_client: TestClient, content: bytes, headers: dict[str, str]) -> None:
+    body = assert_problem(sqlite_client.post("/v1/models/import", content=content, headers=headers), 400, 415, 422)
     assert body["errors"]
 
 

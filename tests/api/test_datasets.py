@@ -146,6 +146,7 @@ def test_upload_for_an_unknown_task_is_not_found(client: TestClient) -> None:
 
 
 def test_upload_without_a_file_is_a_problem(client: TestClient) -> None:
-    response = client.post("/v1/datasets", data={"kind": "classification"})
+    assert client.post("/v1/datasets", data={"kind": "classification"}).status_code == 415  # not multipart
+    response = client.post("/v1/datasets", files={"kind": (None, "classification")})
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"

@@ -190,15 +190,16 @@ def _play_worker(server: LiveServer, run_id: str, page: Any) -> None:
         decision, _ = runs_repo.begin_delivery(session=session, run_id=run_id, worker="ui-test", max_deliveries=3)
         assert decision == "run"
         runs_repo.report_progress(session=session, run_id=run_id, progress={"step": 1, "total": 2, "loss": 0.6931})
-        page.wait_for_function("document.querySelector('#run-status').dataset.status === 'running'")
-        page.wait_for_function("document.querySelector('#run-progress-text').textContent.includes('Step 1 of 2')")
+        # locator assertions, not wait_for_function: the pages' Content-Security-Policy forbids eval
+        expect(status).to_have_attribute("data-status", "running", timeout=20_000)
+        expect(page.locator("#run-progress-text")).to_contain_text("Step 1 of 2", timeout=20_000)
         assert "loss 0.6931" in page.locator("#run-progress-text").inner_text()
         assert page.locator("#run-progress").evaluate("p => [p.value, p.max]") == [1, 2]
         runs_repo.report_progress(session=session, run_id=run_id, progress={"step": 2, "total": 2, "loss": 0.4})
         runs_repo.finish_run(
             session=session, run_id=run_id, status="succeeded", result={"accuracy": 0.7, "train_s": 1.5}
         )
-    page.wait_for_function("document.querySelector('#run-status').dataset.status === 'succeeded'")
+    expect(status).to_have_attribute("data-status", "succeeded", timeout=20_000)
     assert status.inner_text() == "succeeded"
     assert "70.0 %" in page.locator("#run-result").inner_text()
     assert page.locator("#run-cancel").is_hidden()
