@@ -19,6 +19,7 @@ from predictors.architecture import Architecture, architecture_from_hf_config, c
 from predictors.errors import InvalidInputError
 from predictors.methods import get_method, parse_method
 from storage.catalogs import load_hardware_catalog
+from storage.gguf_header import GgufError, gguf_hf_config
 from workers.hardware import catalog_gpu_id
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "choose_queue",
     "fallback_prediction",
     "model_architecture",
+    "model_config",
     "predict_run_cost",
     "predict_with_cost_model",
 ]
@@ -39,21 +41,31 @@ CPU_QUEUE_MAX_BYTES = 16 * 2**30
 _BYTES_PER_WEIGHT = {"fp32": 4.0, "bf16-mixed": 4.0, "bf16": 2.0, "fp16": 2.0, "int8": 1.0, "nf4": 0.5}
 
 
-def model_architecture(model: Any, fallback: dict[str, Any] | None = None) -> Architecture | None:
-    """The architecture of ``{"id", "architecture"}``, else ``fallback`` (a catalog model's config), else of
-    ``{"id", "path"}`` (its config.json), if readable."""
+def model_config(model: Any, fallback: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The HF config of ``{"id", "architecture"}``, else ``fallback`` (a catalog model's config), else read
+    from ``{"id", "path"}``: its ``config.json``, or a ``.gguf`` file's header."""
     if not isinstance(model, dict):
         return None
     config = model.get("architecture") or fallback
     if config is None and model.get("path"):
         path = Path(str(model["path"])).expanduser()
-        config_file = path / "config.json" if path.is_dir() else None
-        if config_file is not None and config_file.is_file():
+        if path.suffix == ".gguf" and path.is_file():
             try:
-                config = json.loads(config_file.read_text())
+                config = gguf_hf_config(path)
+            except GgufError:
+                return None
+        elif path.is_dir() and (path / "config.json").is_file():
+            try:
+                config = json.loads((path / "config.json").read_text())
             except (OSError, ValueError):
                 return None
-    if not isinstance(config, dict):
+    return config if isinstance(config, dict) else None
+
+
+def model_architecture(model: Any, fallback: dict[str, Any] | None = None) -> Architecture | None:
+    """The architecture of :func:`model_config`, if it has one the cost model reads."""
+    config = model_config(model, fallback)
+    if config is None:
         return None
     try:
         return architecture_from_hf_config(config)

@@ -161,12 +161,19 @@ class RunContext:
 RunBody = Callable[[RunContext], RunOutcome]
 
 
+OUT_OF_MEMORY_MESSAGES = ("out of memory", "can't allocate memory", "cannot allocate memory")
+"""CUDA's "CUDA out of memory", the CPU allocator's "DefaultCPUAllocator: can't allocate memory", ENOMEM."""
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
+    """An allocation failure on the device or the host: the candidate does not fit this worker (a result,
+    not a crash)."""
     import torch
 
     if isinstance(exc, torch.cuda.OutOfMemoryError | MemoryError):
         return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    message = str(exc).lower()
+    return isinstance(exc, RuntimeError | OSError) and any(text in message for text in OUT_OF_MEMORY_MESSAGES)
 
 
 def _transient(exc: BaseException) -> bool:

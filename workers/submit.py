@@ -23,7 +23,7 @@ from storage.repositories import runs as runs_repo
 from storage.repositories import tasks as tasks_repo
 from storage.settings import Settings
 from workers.dispatch import RUN_KINDS, enqueue_run
-from workers.routing import choose_queue, model_architecture, predict_run_cost
+from workers.routing import choose_queue, model_architecture, model_config, predict_run_cost
 
 __all__ = ["submit_run"]
 
@@ -82,10 +82,13 @@ def _run_model(
         )
     catalog = session.get(BaseModelRow, model_id)
     architecture = spec.get("architecture") or (dict(catalog.architecture) if catalog is not None else None)
-    found = model_architecture({"id": model_id, "path": spec["path"]}) if spec.get("path") else None
-    if architecture is not None and found is not None:
-        # An HF directory's config.json is readable here: weights that are not the claimed model are refused
-        # now, not after the worker has loaded them (a .gguf is checked by the worker).
+    found_config = model_config({"id": model_id, "path": spec["path"]}) if spec.get("path") else None
+    found = model_architecture({"id": model_id, "architecture": found_config}) if found_config else None
+    if architecture is None and found is not None:
+        architecture = found_config  # an unknown id: the weights' own config prices it and checks it fits
+    elif architecture is not None and found is not None:
+        # An HF directory's config.json or a .gguf header is readable here: weights that are not the claimed
+        # model are refused now, not after the worker has loaded them.
         try:
             wanted = architecture_from_hf_config(architecture)
         except InvalidInputError as exc:

@@ -347,3 +347,25 @@ def test_runs_are_listed_newest_first_and_filtered(client: TestClient, model_dir
     assert client.get("/v1/runs", params={"status": "lost"}).status_code == 422
     missing = client.get("/v1/runs", params={"task": "no-such-task"})
     assert missing.status_code == 404 and missing.json()["errors"][0]["parameter"] == "task"
+
+
+def test_a_gguf_path_is_checked_and_priced_from_its_header(
+    client: TestClient, settings: Settings, model_root: Path, tmp_path: Path
+) -> None:
+    from tests.storage.test_gguf_header import llama_metadata, write_gguf
+
+    task = make_task(client, classification_rows(), "classification")
+    weights = write_gguf(model_root / f"{tmp_path.name}.gguf", llama_metadata(), ["token_embd.weight"])
+    own = run_body(
+        task,
+        model_dir=weights,
+        candidate={"model": {"id": "my-gguf", "path": str(weights)}, "method": {"name": "lora", "rank": 4}},
+    )
+    accepted = client.post("/v1/runs", json=own)
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["predicted"]["peak_memory_bytes"] > 0  # priced from the header, not skipped
+    claimed = {"model": {"id": "smollm2-135m-instruct", "path": str(weights)}, "method": {"name": "lora", "rank": 4}}
+    refused = client.post("/v1/runs", json=run_body(task, model_dir=weights, candidate=claimed))
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["pointer"] == "#/candidate/model/path"
+    assert "are not 'smollm2-135m-instruct'" in refused.json()["detail"]

@@ -387,3 +387,16 @@ def test_a_run_predicted_not_to_fit_is_handed_back(settings: Settings, tiny_mode
     run, measurements, _ = load(settings, run_id)
     assert task.published == [{"args": [run_id], "queue": "cpu"}]
     assert run.handoffs == 1 and run.attempts == 0 and measurements == []
+
+
+def test_a_host_allocation_failure_counts_as_out_of_memory() -> None:
+    """The CPU allocator's failure ("DefaultCPUAllocator: can't allocate memory") is an OOM result for the
+    candidate, like CUDA's, not a crash of the run."""
+    import torch
+
+    from workers.runtime import is_out_of_memory
+
+    with pytest.raises(RuntimeError) as failure:
+        torch.empty(2**50, dtype=torch.uint8)
+    assert is_out_of_memory(failure.value)
+    assert not is_out_of_memory(RuntimeError("shape mismatch"))
