@@ -2,12 +2,15 @@
 
 Lower layers raise domain errors (``InvalidInputError``, ``InfeasibleError``, ``NotFoundError``,
 ``ConflictError``, ``UnavailableError``, ``ScalingInputError``); routers never build error responses themselves.
+The OpenAPI schema declares these answers here too, once for every operation (:func:`document_problems`).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
+from copy import deepcopy
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,6 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.schemas.common import Problem
 from predictors.errors import InfeasibleError, InvalidInputError
 from scaling import ScalingInputError
 from storage.errors import ConflictError, NotFoundError, UnavailableError
@@ -23,12 +27,14 @@ from storage.errors import ConflictError, NotFoundError, UnavailableError
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
     "InternalErrorMiddleware",
+    "document_problems",
     "field_to_pointer",
     "install_problem_handlers",
     "problem_response",
 ]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+_HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 logger = logging.getLogger("tunecast.api")
 
 _TITLES = {
@@ -102,6 +108,8 @@ def _describe(error: dict[str, Any]) -> str:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
+    document_problems(app)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _validation_errors(exc)
@@ -170,23 +178,40 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = str(exc.detail)
+        headers = getattr(exc, "headers", None)
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no route matches {request.method} {request.url.path}"
         elif exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}"
+            allow = _allowed_methods(request, (headers or {}).get("Allow"))
+            headers = {**(headers or {}), **({"Allow": allow} if allow else {})}
         errors = None
         if exc.status_code == 400 and "parsing the body" in detail:
             detail = "request body could not be parsed (invalid or too deeply nested JSON)"
             errors = [{"pointer": "#/", "detail": detail}]
-        return problem_response(
-            exc.status_code, detail, instance=request.url.path, errors=errors, headers=getattr(exc, "headers", None)
-        )
+        return problem_response(exc.status_code, detail, instance=request.url.path, errors=errors, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # errors outside the middleware below
         return _internal_error(request.method, request.url.path)
 
     app.add_middleware(InternalErrorMiddleware)
+
+
+def _allowed_methods(request: Request, allow: str | None) -> str | None:
+    """The methods the OpenAPI schema documents for this path: Starlette's ``Allow`` names only the first
+    route whose path matched, and GET and POST on one path are two routes here (it said ``GET`` to
+    ``OPTIONS /v1/tasks``). A literal path (``/v1/models/import``) is its own resource, not an id of the
+    templated one beside it. A path the schema does not document (``/metrics``) keeps Starlette's answer."""
+    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
+    path = request.url.path
+    matching = [paths[path]] if path in paths else []
+    for template, operations in paths.items() if not matching else ():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if "{" in template and re.fullmatch(pattern, path):
+            matching.append(operations)
+    methods = {method.upper() for operations in matching for method in operations if method.upper() in _HTTP_METHODS}
+    return ", ".join(sorted(methods)) if methods else allow
 
 
 def _internal_error(method: str, path: str) -> JSONResponse:
@@ -219,3 +244,77 @@ class InternalErrorMiddleware:
             if started:  # half a response is out: only closing the connection is left
                 raise
             await _internal_error(scope["method"], scope["path"])(scope, receive, send)
+
+
+_PROBLEM_REF = "#/components/schemas/Problem"
+_FASTAPI_VALIDATION_REF = "#/components/schemas/HTTPValidationError"
+_COMMON_PROBLEMS = {
+    400: "The request body could not be parsed.",
+    404: "Something the path names does not exist; ``errors`` names the parameter.",
+    409: "The Idempotency-Key was already used for a different request to this route, or its first request "
+    "is still being processed (``Retry-After``); or the request conflicts with what is stored.",
+    413: "The request body is larger than this service accepts (``TUNECAST_MAX_REQUEST_BYTES``).",
+    422: "The request is invalid; ``errors`` names each refused field or parameter.",
+}
+
+
+def _problem_statuses(method: str, operation: dict[str, Any]) -> list[int]:
+    """The problem answers any operation of this shape can give, whatever its route does: request checks
+    and validation (422) wherever there is input, body parsing and size (400, 413) wherever there is a
+    body, an unknown path id (404), the Idempotency-Key (409 on every POST)."""
+    parameters = operation.get("parameters", [])
+    has_body = "requestBody" in operation
+    statuses = []
+    if has_body:
+        statuses += [400, 413]
+    if any(parameter.get("in") == "path" for parameter in parameters):
+        statuses.append(404)
+    if method == "post":
+        statuses.append(409)
+    if parameters or has_body:
+        statuses.append(422)
+    return statuses
+
+
+def _is_problem(response: dict[str, Any]) -> bool:
+    refs = {media.get("schema", {}).get("$ref") for media in response.get("content", {}).values()}
+    return bool(refs & {_PROBLEM_REF, _FASTAPI_VALIDATION_REF})
+
+
+def _declare_problems(schema: dict[str, Any]) -> None:
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, definition in problem_schema.pop("$defs", {}).items():
+        components.setdefault(name, definition)
+    components.setdefault("Problem", problem_schema)
+    content = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": _PROBLEM_REF}}}
+    for operations in schema.get("paths", {}).values():
+        for method, operation in operations.items():
+            responses: dict[str, Any] = operation.setdefault("responses", {})
+            for code, response in responses.items():
+                if _is_problem(response):  # declared with ``model=Problem``, or FastAPI's own 422
+                    response["content"] = deepcopy(content)
+                    if code == "422":
+                        response["description"] = _COMMON_PROBLEMS[422]
+            for status in _problem_statuses(method, operation):
+                responses.setdefault(
+                    str(status), {"description": _COMMON_PROBLEMS[status], "content": deepcopy(content)}
+                )
+            operation["responses"] = dict(sorted(responses.items()))
+    if _FASTAPI_VALIDATION_REF not in str(schema.get("paths")):  # answered as problems instead
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+
+
+def document_problems(app: FastAPI) -> None:
+    """Declare in the app's OpenAPI schema the ``application/problem+json`` answers every operation gives
+    (:func:`_problem_statuses`), instead of FastAPI's ``application/json`` validation error that the
+    handlers above never send; a route declares only its own (``responses={503: {"model": Problem}}``)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _declare_problems(generate())
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]

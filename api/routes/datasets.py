@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, File, Form, Response, UploadFile, status
 
 from api.deps import SessionDep, SettingsDep
 from api.request_checks import CheckedRoute
+from api.schemas.common import NOT_FOUND_REFERENCE, omit_not_null
 from api.schemas.datasets import DatasetKind, DatasetPublic, ParsedExamples, parse_examples
 from predictors.errors import InvalidInputError
 from storage.models import DatasetRow
@@ -34,9 +35,13 @@ def read_upload(
     session: SessionDep,
     file: Annotated[UploadFile, File(description="JSONL, one example per line.")],
     kind: Annotated[
-        DatasetKind | None, Form(description="Omitted: the task's kind, else inferred from line 1.")
+        DatasetKind | None,
+        Form(description="Omitted: the task's kind, else inferred from line 1.", json_schema_extra=omit_not_null),
     ] = None,
-    task: Annotated[str | None, Form(max_length=64, description="Task id the dataset belongs to.")] = None,
+    task: Annotated[
+        str | None,
+        Form(max_length=64, description="Task id the dataset belongs to.", json_schema_extra=omit_not_null),
+    ] = None,
     test_fraction: Annotated[float, Form(gt=0.0, lt=1.0, description="Share of examples held out.")] = 0.2,
     seed: Annotated[int, Form(ge=0, le=2**31 - 1, description="Seed of the deterministic split.")] = 0,
 ) -> DatasetUpload:
@@ -58,7 +63,15 @@ def to_public(row: DatasetRow) -> DatasetPublic:
     )
 
 
-@router.post("", response_model=DatasetPublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=DatasetPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"model": DatasetPublic, "description": "The same content was already stored: that dataset."},
+        **NOT_FOUND_REFERENCE,
+    },
+)
 def create_dataset(session: SessionDep, settings: SettingsDep, upload: UploadDep, response: Response) -> DatasetPublic:
     """Upload a JSONL dataset (multipart ``file``); the same content again returns the stored dataset (200)."""
     row, created = datasets_repo.create_dataset(

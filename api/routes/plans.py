@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, status
 from api import planning
 from api.deps import PlanLimitDep, PlanSlot, SessionDep
 from api.request_checks import CheckedRoute
-from api.schemas.common import Limit, Offset, Page
+from api.schemas.common import NOT_FOUND_REFERENCE, Limit, Offset, Page
 from api.schemas.plans import Plan, PlanRequest, PlanSummary
 from storage.repositories import plans as plans_repo
 
@@ -27,7 +27,13 @@ def _public(session: SessionDep, plan_id: str, version: int | None = None, **ext
     return Plan.model_validate({**planning.plan_public(plan, versions=versions, version=version), **extra})
 
 
-@router.post("", response_model=Plan, status_code=status.HTTP_201_CREATED, dependencies=[PlanSlot])
+@router.post(
+    "",
+    response_model=Plan,
+    status_code=status.HTTP_201_CREATED,
+    responses=NOT_FOUND_REFERENCE,
+    dependencies=[PlanSlot],
+)
 def create_plan(
     session: SessionDep,
     body: PlanRequest,

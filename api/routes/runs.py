@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import EmbeddedWorkerDep, EventStreamsDep, SessionDep, SettingsDep
 from api.embedded_worker import EmbeddedWorker
 from api.request_checks import CheckedRoute
-from api.schemas.common import Limit, Offset, Page, Problem
+from api.schemas.common import NOT_FOUND_REFERENCE, Limit, Offset, Page, Problem
 from api.schemas.runs import RunCreate, RunKind, RunPublic, RunStatus
 from api.worker_status import available_models, run_waiting_for
 from storage.db import session_scope
@@ -54,7 +54,10 @@ def to_public(row: RunRow, *, session: Session, embedded: EmbeddedWorker | None)
     "",
     response_model=RunPublic,
     status_code=status.HTTP_202_ACCEPTED,
-    responses={503: {"model": Problem, "description": "The run queue is unreachable: nothing was stored."}},
+    responses={
+        **NOT_FOUND_REFERENCE,
+        503: {"model": Problem, "description": "The run queue is unreachable: nothing was stored."},
+    },
 )
 def create_run(
     session: SessionDep,
@@ -76,7 +79,7 @@ def create_run(
     return to_public(run, session=session, embedded=embedded)
 
 
-@router.get("", response_model=Page[RunPublic])
+@router.get("", response_model=Page[RunPublic], responses=NOT_FOUND_REFERENCE)
 def list_runs(
     session: SessionDep,
     embedded: EmbeddedWorkerDep,
@@ -163,7 +166,13 @@ async def _event_stream(
 @router.get(
     "/{run_id}/events",
     response_class=EventSourceResponse,
-    responses={503: {"model": Problem, "description": "This API process serves its maximum of event streams."}},
+    responses={
+        200: {
+            "description": "The run's events (``id``, ``event``, JSON ``data``) as they happen.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        503: {"model": Problem, "description": "This API process serves its maximum of event streams."},
+    },
 )
 async def run_events(
     settings: SettingsDep,

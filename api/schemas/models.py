@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas.tasks import UtcDatetime
 
 __all__ = ["ModelImport", "ModelPublic"]
 
@@ -42,4 +44,4 @@ class ModelPublic(ModelBase):
     benchmarks: dict[str, float]
     sources: dict[str, str]
     origin: str
-    created_at: datetime
+    created_at: UtcDatetime

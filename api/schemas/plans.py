@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas.cost import Candidate, InlineModel
-from api.schemas.tasks import TaskSpec
+from api.schemas.tasks import TaskSpec, UtcDatetime
 from predictors.cost import EvaluationConfig, HardwareRequest, TrainingConfig
 
 __all__ = ["Budget", "Grid", "Plan", "PlanRequest", "PlanSummary", "PlanVersion", "TaskSpec", "Weights"]
@@ -97,15 +96,15 @@ class PlanSummary(BaseModel):
     n_candidates: int
     recommendation: dict[str, Any] | None
     version: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
 
 class PlanVersion(BaseModel):
     """One prediction of a plan: what triggered it and what changed against the version before."""
 
     version: int
-    created_at: datetime
+    created_at: UtcDatetime
     trigger: dict[str, Any] = Field(description='{"reason": "created"} or the new measurements that triggered it.')
     changed: dict[str, Any] = Field(description="pick {from, to} or null, moved forecasts (largest first), n_moved.")
 
@@ -135,5 +134,5 @@ class Plan(BaseModel):
         description="With ?columns=true: every candidate as columns (indices into axes, costs, forecast).",
     )
     request: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime

@@ -25,16 +25,31 @@ class TaskFields(BaseModel):
 
     name: str = Field(..., min_length=1, max_length=200, description="Task name; measurements join on it or the id.")
     kind: TaskKind = Field("multiple_choice", description="classification, multiple_choice or generation.")
+    # strict: pydantic's lax mode takes true/false for 1/0 (a task of `"train_examples": true` was stored)
     n_choices: int | None = Field(
-        None, ge=2, le=100_000, description="Classes or answer options; sets chance_accuracy when that is omitted."
+        None,
+        strict=True,
+        ge=2,
+        le=100_000,
+        description="Classes or answer options; sets chance_accuracy when that is omitted.",
     )
     chance_accuracy: float | None = Field(
-        None, ge=0.0, le=1.0, description="Accuracy of guessing (1/n_choices, or set from the first dataset)."
+        None,
+        strict=True,
+        ge=0.0,
+        le=1.0,
+        description="Accuracy of guessing (1/n_choices, or set from the first dataset).",
     )
     train_examples: int | None = Field(
-        None, ge=1, le=10**10, description="Labelled training examples; costs train on them unless training overrides."
+        None,
+        strict=True,
+        ge=1,
+        le=10**10,
+        description="Labelled training examples; costs train on them unless training overrides.",
     )
-    test_examples: int | None = Field(None, ge=1, le=10**10, description="Examples accuracy is measured on.")
+    test_examples: int | None = Field(
+        None, strict=True, ge=1, le=10**10, description="Examples accuracy is measured on."
+    )
 
     @model_validator(mode="after")
     def _chance_from_choices(self) -> TaskFields:

@@ -17,7 +17,11 @@ from storage.errors import NotFoundError
 from storage.models import TaskRow
 from storage.repositories.catalog import Page
 
-__all__ = ["create_task", "find_task", "get_task", "list_tasks", "task_names", "task_values"]
+__all__ = ["MAX_N_CHOICES", "create_task", "find_task", "get_task", "list_tasks", "task_names", "task_values"]
+
+MAX_N_CHOICES = 100_000
+"""Most classes or answer options a task has (``TaskFields.n_choices``); a count derived from a dataset
+or a chance level beyond it is left out rather than shown."""
 
 
 def create_task(*, session: Session, values: Mapping[str, Any]) -> TaskRow:
@@ -62,11 +66,12 @@ def task_values(row: TaskRow) -> dict[str, Any]:
     latest dataset measured (``n_train``/``n_test`` examples, ``n_labels`` classes, its chance level)."""
     stats = row.stats or {}
     n_choices = row.n_choices
-    if n_choices is None and row.kind == "classification" and isinstance(stats.get("n_labels"), int):
-        n_choices = int(stats["n_labels"])
+    n_labels = stats.get("n_labels")
+    if n_choices is None and row.kind == "classification" and isinstance(n_labels, int):
+        n_choices = n_labels if 2 <= n_labels <= MAX_N_CHOICES else None
     if n_choices is None and row.kind != "generation" and row.chance_accuracy:
-        guess = round(1.0 / row.chance_accuracy)
-        n_choices = guess if guess >= 2 else None
+        guess = round(1.0 / row.chance_accuracy)  # a chance level of 1e-15 would be 10^15 choices
+        n_choices = guess if 2 <= guess <= MAX_N_CHOICES else None
 
     def count(given: int | None, measured: Any) -> int | None:
         if given is not None:

@@ -66,3 +66,13 @@ def test_specs_no_real_accelerator_has_are_refused(client: TestClient, change: d
         "grid": {"models": ["qwen2.5-0.5b"], "methods": [{"name": "lora"}], "hardware": [{"gpu": "L4"}]},
     }
     assert client.post("/v1/plans", json=plan).status_code == 201
+
+
+def test_the_update_schema_says_which_specs_may_be_null(client: TestClient) -> None:
+    """Found by schemathesis: every field was declared nullable, yet ``"usd_per_hour": null`` is refused."""
+    update = client.get("/openapi.json").json()["components"]["schemas"]["HardwareUpdate"]
+    nullable = {name for name, field in update["properties"].items() if {"type": "null"} in field.get("anyOf", [])}
+    assert nullable == {"peak_bf16_tflops", "peak_fp16_tflops", "interconnect_gbps"}
+    assert update["properties"]["usd_per_hour"]["minimum"] == 0 and update["minProperties"] == 1
+    response = client.put("/v1/hardware/L4", json={"usd_per_hour": None})
+    assert response.status_code == 422 and "usd_per_hour" in response.json()["detail"]

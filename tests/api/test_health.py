@@ -74,3 +74,30 @@ def test_openapi_docs_are_served(sqlite_client: TestClient) -> None:
     assert {"/v1/models", "/v1/models/import", "/v1/methods", "/v1/hardware", "/healthz", "/readyz"} <= set(
         spec["paths"]
     )
+
+
+def test_every_error_answer_is_declared_as_a_problem(sqlite_client: TestClient) -> None:
+    """Found by schemathesis: 422s were declared as FastAPI's ``application/json`` validation error, and
+    404, 409 and 413 not at all; every operation now declares the problems it can answer."""
+    spec = sqlite_client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    post_task = spec["paths"]["/v1/tasks"]["post"]["responses"]
+    assert {"400", "409", "413", "422"} <= set(post_task) and "404" not in post_task
+    assert spec["paths"]["/v1/runs/{run_id}"]["get"]["responses"]["404"]["content"] == problem
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status.startswith("4"):
+                    assert response["content"] == problem, (method, path, status)
+
+
+def test_a_405_allows_every_method_the_path_serves(sqlite_client: TestClient) -> None:
+    """Found by schemathesis: GET and POST /v1/tasks are two routes, and the 405 named only the first."""
+    response = sqlite_client.options("/v1/tasks")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+    assert response.headers["content-type"] == "application/problem+json"
+    assert sqlite_client.delete("/v1/hardware/H200").headers["allow"] == "GET, PUT"
+    assert sqlite_client.get("/v1/models/import").status_code == 404  # the id "import" of GET /v1/models/{id}
+    assert sqlite_client.options("/v1/models/import").headers["allow"] == "POST"  # but a resource of its own

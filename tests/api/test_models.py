@@ -138,3 +138,10 @@ def test_import_model_bad_id(client: TestClient) -> None:
     response = client.post("/v1/models/import", json={"id": "../etc", "config": tiny_llama_config()})
     assert response.status_code == 422
     assert response.json()["errors"][0]["pointer"] == "#/id"
+
+
+def test_model_timestamps_are_utc(client: TestClient) -> None:
+    """Found by schemathesis: SQLite's naive timestamps went out without an offset, which is not an
+    OpenAPI ``date-time`` (plans had the same)."""
+    created_at = client.get("/v1/models/llama-3.1-8b").json()["created_at"]
+    assert created_at.endswith(("Z", "+00:00")), created_at

@@ -55,3 +55,22 @@ def test_a_dataset_fills_in_what_the_task_left_out(client: TestClient) -> None:
     filled = client.get(f"/v1/tasks/{task['id']}").json()
     assert (filled["n_choices"], filled["train_examples"], filled["test_examples"]) == (2, 32, 8)
     assert filled["chance_accuracy"] == 0.5
+
+
+def test_a_tiny_chance_level_does_not_break_reading_the_task(client: TestClient) -> None:
+    """Found by schemathesis: n_choices derived as round(1 / chance_accuracy) was 6.7e14, past its bound,
+    so the task was stored and every read of it (and every page of /v1/tasks) was a 500."""
+    response = client.post("/v1/tasks", json={"name": "rare", "chance_accuracy": 1.5e-15})
+    assert response.status_code == 201, response.text
+    assert response.json()["n_choices"] is None and response.json()["chance_accuracy"] == 1.5e-15
+    assert client.get("/v1/tasks").status_code == 200
+    assert client.get("/v1/tasks/rare").json()["n_choices"] is None
+
+
+def test_booleans_are_not_numbers(client: TestClient) -> None:
+    """Found by schemathesis: pydantic's lax mode stored ``"train_examples": true`` as 1."""
+    for field in ("n_choices", "chance_accuracy", "train_examples", "test_examples"):
+        response = client.post("/v1/tasks", json={"name": "t", field: True})
+        assert response.status_code == 422, (field, response.text)
+        assert response.json()["errors"][0]["pointer"] == f"#/{field}"
+    assert client.get("/v1/tasks").json()["total"] == 0
