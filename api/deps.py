@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from api.embedded_worker import EmbeddedWorker
 from api.limits import ConcurrencyLimit
+from api.security import Caller
 from storage.db import get_sessionmaker
 from storage.settings import Settings
 
@@ -86,3 +87,12 @@ async def plan_slot(plans: PlanLimitDep) -> AsyncIterator[None]:
 
 PlanSlot = Depends(plan_slot)
 """For a route that always computes a plan: ``dependencies=[PlanSlot]``."""
+
+
+async def caller_from_request(request: Request) -> Caller | None:
+    """The API key the request came with (None when keys are off), as ``AccessMiddleware`` verified it."""
+    caller: Caller | None = request.scope.get("state", {}).get("caller")
+    return caller
+
+
+CallerDep = Annotated[Caller | None, Depends(caller_from_request)]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -31,16 +31,21 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import problem_response
+from predictors.errors import InvalidInputError
 from storage.db import session_scope
 from storage.repositories import api_keys as keys_repo
 from storage.settings import Settings
 
 __all__ = [
+    "CAPS",
     "KEY_CACHE_S",
     "SESSION_COOKIE",
     "AccessMiddleware",
     "Caller",
     "KeyVerifier",
+    "ScopeCaps",
+    "check_plan_caps",
+    "check_run_caps",
     "install_access",
     "required_scope",
 ]
@@ -120,6 +125,45 @@ class KeyVerifier:
                 self._known.clear()
             self._known[digest] = (self.clock(), caller)
         return caller
+
+
+@dataclass(frozen=True)
+class ScopeCaps:
+    """The most one request of a key without ``admin`` may ask for: a worker held for hours or a plan of
+    100,000 candidates is an administrator's call. Keys-off services and admin keys keep the schema's bounds."""
+
+    max_run_steps: int = 100_000
+    max_run_time_s: float = 4 * 3600
+    max_plan_candidates: int = 20_000
+
+
+CAPS = ScopeCaps()
+
+
+def _caps(caller: Caller | None) -> ScopeCaps | None:
+    return None if caller is None or "admin" in caller.scopes else CAPS
+
+
+def _over(caller: Caller, field: str, what: str, limit: float) -> InvalidInputError:
+    return InvalidInputError(
+        field, f"at most {limit:,g} {what} for key {caller.key_id} ({caller.name}); an admin key may ask for more"
+    )
+
+
+def check_run_caps(caller: Caller | None, options: Mapping[str, Any] | None) -> None:
+    caps, options = _caps(caller), options or {}
+    if caps is None or caller is None:
+        return
+    if (options.get("steps") or 0) > caps.max_run_steps:
+        raise _over(caller, "options.steps", "optimizer steps", caps.max_run_steps)
+    if (options.get("time_limit_s") or 0) > caps.max_run_time_s:
+        raise _over(caller, "options.time_limit_s", "seconds", caps.max_run_time_s)
+
+
+def check_plan_caps(caller: Caller | None, candidate_count: int, field: str) -> None:
+    caps = _caps(caller)
+    if caps is not None and caller is not None and candidate_count > caps.max_plan_candidates:
+        raise _over(caller, field, f"candidates per plan (this one has {candidate_count:,})", caps.max_plan_candidates)
 
 
 def _token(headers: Headers) -> str | None:

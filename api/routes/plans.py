@@ -8,10 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, status
 
 from api import planning
-from api.deps import PlanLimitDep, PlanSlot, SessionDep
+from api.deps import CallerDep, PlanLimitDep, PlanSlot, SessionDep
 from api.request_checks import CheckedRoute
 from api.schemas.common import NOT_FOUND_REFERENCE, Limit, Offset, Page
 from api.schemas.plans import Plan, PlanRequest, PlanSummary
+from api.security import check_plan_caps
 from storage.repositories import plans as plans_repo
 
 router = APIRouter(prefix="/plans", tags=["plans"], route_class=CheckedRoute)
@@ -37,10 +38,12 @@ def _public(session: SessionDep, plan_id: str, version: int | None = None, **ext
 def create_plan(
     session: SessionDep,
     body: PlanRequest,
+    caller: CallerDep,
     columns: Annotated[
         bool, Query(description="Also return every candidate as columns (candidate_columns), not only the rows shown.")
     ] = False,
 ) -> Plan:
+    check_plan_caps(caller, body.candidate_count, "candidates" if body.candidates is not None else "grid")
     plan, every_candidate = planning.create_plan(session=session, request=body, columns=columns)
     return _public(session, plan.id, candidate_columns=every_candidate)
 

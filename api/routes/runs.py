@@ -14,11 +14,12 @@ from sse_starlette import EventSourceResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import EmbeddedWorkerDep, EventStreamsDep, SessionDep, SettingsDep
+from api.deps import CallerDep, EmbeddedWorkerDep, EventStreamsDep, SessionDep, SettingsDep
 from api.embedded_worker import EmbeddedWorker
 from api.request_checks import CheckedRoute
 from api.schemas.common import NOT_FOUND_REFERENCE, Limit, Offset, Page, Problem
 from api.schemas.runs import RunCreate, RunKind, RunPublic, RunStatus
+from api.security import check_run_caps
 from api.worker_status import available_models, run_waiting_for
 from storage.db import session_scope
 from storage.errors import NotFoundError
@@ -64,11 +65,13 @@ def create_run(
     settings: SettingsDep,
     embedded: EmbeddedWorkerDep,
     body: RunCreate,
+    caller: CallerDep,
     idempotency_key: Annotated[str | None, Header(max_length=200, description="Same key, same run.")] = None,
 ) -> RunPublic:
     """Queue a run; the same ``Idempotency-Key`` (header or field) returns the same run and queues nothing.
     A model no worker can load (or a path outside the model roots) is a 422 naming ``candidate.model``; a
     broker that cannot take the run is a 503 with ``Retry-After`` that leaves nothing stored."""
+    check_run_caps(caller, body.options.model_dump())
     run, _created = submit_run(
         session=session,
         settings=settings,

@@ -28,11 +28,14 @@ class Grid(BaseModel):
     training: list[TrainingConfig] = Field(default_factory=lambda: [TrainingConfig()], min_length=1, max_length=1000)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
+    @property
+    def size(self) -> int:
+        return len(self.models) * len(self.methods) * len(self.hardware) * len(self.training)
+
     @model_validator(mode="after")
     def _bounded(self) -> Grid:
-        size = len(self.models) * len(self.methods) * len(self.hardware) * len(self.training)
-        if size > MAX_GRID_CANDIDATES:
-            raise ValueError(f"expands to {size} candidates; at most {MAX_GRID_CANDIDATES}")
+        if self.size > MAX_GRID_CANDIDATES:
+            raise ValueError(f"expands to {self.size} candidates; at most {MAX_GRID_CANDIDATES}")
         return self
 
     def expand(self) -> list[Candidate]:
@@ -84,6 +87,10 @@ class PlanRequest(BaseModel):
         if (self.candidates is None) == (self.grid is None):
             raise ValueError("give exactly one of 'candidates' or 'grid'")
         return self
+
+    @property
+    def candidate_count(self) -> int:
+        return len(self.candidates) if self.candidates is not None else self.grid.size  # type: ignore[union-attr]
 
     def expanded_candidates(self) -> list[Candidate]:
         return list(self.candidates) if self.candidates is not None else self.grid.expand()  # type: ignore[union-attr]

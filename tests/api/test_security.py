@@ -180,3 +180,35 @@ def test_serving_beyond_loopback_requires_keys(tmp_path: Path) -> None:
     off = settings.model_copy(update={"require_api_keys": False})
     assert not _require_keys_beyond_loopback(off, "0.0.0.0").api_keys_required
     assert Settings(environment="production", database_url="postgresql://db/x").api_keys_required
+
+
+def test_keys_without_admin_have_caps_on_runs_and_plans(keyed: tuple[TestClient, dict[str, str]]) -> None:
+    from api.security import CAPS
+
+    client, tokens = keyed
+    client.post("/v1/tasks", json=TASK, headers=bearer(tokens["admin"]))
+    run = {
+        "kind": "finetune",
+        "task": "support-intent",
+        "candidate": {"model": "qwen2.5-0.5b", "method": {"name": "lora"}},
+        "options": {"steps": CAPS.max_run_steps + 1},
+    }
+    refused = client.post("/v1/runs", json=run, headers=bearer(tokens["run"]))
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["pointer"] == "#/options/steps" and "admin key" in refused.json()["detail"]
+    long = {**run, "options": {"time_limit_s": CAPS.max_run_time_s + 1}}
+    assert client.post("/v1/runs", json=long, headers=bearer(tokens["run"])).json()["errors"][0]["pointer"] == (
+        "#/options/time_limit_s"
+    )
+    admin = client.post("/v1/runs", json=run, headers=bearer(tokens["admin"]))  # may fail later, not on the cap
+    assert "#/options/steps" not in admin.text
+    n = 150  # models x methods x training configurations above the cap
+    grid = {
+        "models": ["qwen2.5-0.5b"],
+        "methods": [{"name": "lora", "rank": r} for r in range(1, n + 1)],
+        "training": [{"micro_batch_size": b} for b in range(1, CAPS.max_plan_candidates // n + 2)],
+    }
+    plan = {"task": TASK, "grid": grid}
+    big = client.post("/v1/plans", json=plan, headers=bearer(tokens["plan"]))
+    assert big.status_code == 422 and big.json()["errors"][0]["pointer"] == "#/grid"
+    assert "candidates per plan" in big.json()["detail"]
