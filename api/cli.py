@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import logging.config
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from storage.log_context import json_logging_config
 from storage.settings import Settings, export_for_child_processes, get_settings
 
 __all__ = ["app"]
@@ -23,12 +25,24 @@ app.add_typer(keys_app, name="keys")
 
 
 def _configure_logging() -> None:
-    logging.basicConfig(level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    if settings.log_format == "json":
+        logging.config.dictConfig(json_logging_config(settings.log_level))
+    else:
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _uvicorn_log_config(settings: Settings) -> dict[str, Any]:
+    """uvicorn's own logging set-up, or with JSON lines the same one as ours: uvicorn applies it in every
+    process it serves from (``--workers N`` too), and its access log then carries the request id."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    return json_logging_config(settings.log_level) if settings.log_format == "json" else LOGGING_CONFIG
 
 
 def worker_command(queues: str, concurrency: int) -> list[str]:
     """The argv of a Celery worker process for these queues (the embedded broker has no fan-out, so no
-    gossip/mingle/heartbeat)."""
+    gossip/mingle/heartbeat; JSON logs go without Celery's banner)."""
     command = [
         sys.executable,
         "-m",
@@ -47,6 +61,8 @@ def worker_command(queues: str, concurrency: int) -> list[str]:
     ]
     if get_settings().broker_is_embedded:
         command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    if get_settings().log_format == "json":
+        command.insert(3, "--quiet")  # no start-up banner among the JSON lines (the ready lines say as much)
     return command
 
 
@@ -90,7 +106,13 @@ def serve(
         # Each process counts its requests into files here, and /metrics on any of them sums them all.
         prepare_multiprocess_dir(settings.data_dir / "metrics")
         uvicorn.run(
-            "api.app:create_service_app", factory=True, host=host, port=port, workers=workers, log_level=log_level
+            "api.app:create_service_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            log_config=_uvicorn_log_config(settings),
         )
         return
     embedded: EmbeddedWorker | None = None
@@ -105,7 +127,7 @@ def serve(
     # (which re-raises the signal once the server is down) stops it before the process exits.
     app_ = create_app(settings, prepare=False, embedded_worker=embedded)
     freeze_start_up_objects()
-    uvicorn.run(app_, host=host, port=port, log_level=log_level)
+    uvicorn.run(app_, host=host, port=port, log_level=log_level, log_config=_uvicorn_log_config(settings))
 
 
 @app.command()

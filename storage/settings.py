@@ -49,6 +49,11 @@ class Settings(BaseSettings):
         "", description="Origins allowed to call the API from a browser, comma-separated; empty means CORS off."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="json: one JSON object per log line (time, level, logger, message, request_id, run_id, "
+        "exception), from tunecast serve and the workers.",
+    )
     model_dirs: str = Field(
         "",
         description="Directories workers load model weights from, separated by ':' (os.pathsep); empty means "

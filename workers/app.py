@@ -87,4 +87,5 @@ def report_hardware(sender: Any = None, **_: Any) -> None:
     )
 
 
+import workers.logs  # noqa: E402  (its signal handlers: JSON lines, each task's request and run ids)
 import workers.presence  # noqa: E402, F401  (its signal handlers: registration, heartbeat, orphaned runs)

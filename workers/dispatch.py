@@ -6,10 +6,14 @@ from functools import lru_cache
 
 from celery import Celery
 
+from storage.log_context import request_id_var
 from storage.settings import Settings
 from workers.app import create_celery
 
-__all__ = ["RUN_KINDS", "RUN_TASKS", "enqueue_run", "publisher"]
+__all__ = ["REQUEST_ID_HEADER", "RUN_KINDS", "RUN_TASKS", "enqueue_run", "publisher"]
+
+REQUEST_ID_HEADER = "request_id"
+"""The Celery message header naming the HTTP request that queued a run."""
 
 RUN_TASKS = {
     "finetune": "tunecast.finetune.run",
@@ -32,11 +36,14 @@ def publisher(settings: Settings) -> Celery:
 
 
 def enqueue_run(settings: Settings, *, run_id: str, kind: str, queue: str) -> None:
-    """Publish ``run_id`` alone to ``queue``; call only after the run row is committed."""
+    """Publish ``run_id`` alone to ``queue``; call only after the run row is committed. The id of the
+    request being handled travels as a message header, so the worker's log lines name it (``workers.logs``)."""
+    request_id = request_id_var.get()
     publisher(settings).send_task(
         RUN_TASKS[kind],
         args=[run_id],
         queue=queue,
+        headers={REQUEST_ID_HEADER: request_id} if request_id is not None else None,
         ignore_result=True,  # results live in the database; no result-backend round trip
         retry=True,
         retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0},

@@ -1,0 +1,57 @@
+"""A real worker process with ``TUNECAST_LOG_FORMAT=json``: the lines it writes while executing a run
+name the run and the HTTP request that queued it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from storage.settings import Settings
+from tests.workers.test_runs_end_to_end import Worker, setup_task, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.timeout(200)
+def test_a_runs_worker_log_lines_name_the_request_that_queued_it(tmp_path: Path, tiny_model_dir: Path) -> None:
+    settings = Settings(
+        environment="test",
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path}/tunecast.db",
+        broker_url=f"sqla+sqlite:///{tmp_path}/broker.db",
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        task = setup_task(client)
+        body = {
+            "kind": "icl_probe",
+            "task": task,
+            "candidate": {
+                "model": {"id": "tiny", "path": str(tiny_model_dir)},
+                "method": {"name": "icl", "shots": 1},
+                "training": {"micro_batch_size": 4, "seq_len": 64},
+            },
+        }
+        posted = client.post("/v1/runs", json=body, headers={"X-Request-ID": "abc-123"})
+        assert posted.status_code == 202, posted.text
+        assert posted.headers["x-request-id"] == "abc-123"
+        run_id = posted.json()["id"]
+        worker = Worker(settings, tmp_path / "worker.log", env={"TUNECAST_LOG_FORMAT": "json"})
+        try:
+            done = wait_for(client, run_id, worker, until=lambda r: r["status"] not in {"queued", "running"})
+        finally:
+            worker.stop()
+    assert done["status"] == "succeeded", done["error"]
+
+    text = worker.log_path.read_text(errors="replace")
+    lines: list[dict[str, Any]] = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    assert lines and all({"time", "level", "logger", "message"} <= line.keys() for line in lines), text[-4000:]
+    of_the_run = [line for line in lines if line.get("run_id") == run_id]
+    assert of_the_run, text[-4000:]
+    assert all(line.get("request_id") == "abc-123" for line in of_the_run)
+    assert any("succeeded" in line["message"] for line in of_the_run)  # Celery's own line, inside the task
+    assert not any(line.get("request_id") for line in lines if line.get("run_id") is None)  # cleared after it
