@@ -167,6 +167,8 @@ def test_cors_is_off_unless_origins_are_configured(client: TestClient, settings:
     with TestClient(create_app(configured)) as cors_client:
         answer = cors_client.options("/v1/tasks", headers=preflight)
         assert answer.headers["access-control-allow-origin"] == "https://ui.example"
+        read = cors_client.get("/v1/models", headers={"Origin": "https://ui.example"})
+        assert "x-request-id" in read.headers["access-control-expose-headers"].lower()
         other = cors_client.options("/v1/tasks", headers={**preflight, "Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
 
