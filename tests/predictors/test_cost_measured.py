@@ -37,7 +37,10 @@ def test_refitting_from_the_csv_reproduces_the_shipped_calibration() -> None:
     refit = fit_calibration(load_rows()).to_dict()
     assert set(refit["coef"]) == set(shipped["coef"])
     for family, coef in refit["coef"].items():
-        assert coef == pytest.approx(shipped["coef"][family], rel=1e-6, abs=1e-12)
+        # least_squares stops at ftol/xtol 1e-8 on the cost; the factors themselves agree to ~1e-6 across
+        # scipy releases (3e-6 with 1.17.1 against the release that fitted the shipped file), while other data
+        # moves them by percents
+        assert coef == pytest.approx(shipped["coef"][family], rel=1e-4, abs=1e-12)
     for family, coef in default_calibration().coef_.items():
         assert list(coef) == pytest.approx(shipped["coef"][family])
 
