@@ -310,9 +310,16 @@
     // ----- chart -----
     const chart = (function () {
       let state = null;
+      let renderedWidth = 0;
+      function resized() {
+        return Boolean(chartBox) && Math.max(300, chartBox.clientWidth || 800) !== renderedWidth;
+      }
       function render() {
         if (!chartBox) return;
         const width = Math.max(300, chartBox.clientWidth || 800);
+        renderedWidth = width;
+        const active = document.activeElement;
+        const focusedIndex = active && active.closest && chartBox.contains(active) && active.closest(".pt") ? active.closest(".pt").dataset.index : null;
         const height = Math.round(Math.max(260, Math.min(440, width * 0.5)));
         const narrow = width < 520;
         const box = { l: narrow ? 50 : 60, r: width - 14, t: 12, b: height - 44 };
@@ -374,6 +381,7 @@
         root.appendChild(label); // above the points, but never in the way of the pointer
         state = { x, box, shade, line, label, points };
         update();
+        if (focusedIndex !== null && points.has(Number(focusedIndex))) points.get(Number(focusedIndex)).focus({ preventScroll: true });
       }
       function update() {
         if (!state) return;
@@ -390,10 +398,14 @@
           const r = byIndex.get(i);
           g.classList.toggle("off", r.usd > budget * (1 + 1e-12));
           g.classList.toggle("rec", i === recIndex);
-          if (i === recIndex) g.parentNode.appendChild(g); // draw on top
+          if (i === recIndex && g.parentNode.lastChild !== g) { // draw on top, keeping keyboard focus on it
+            const focused = document.activeElement === g;
+            g.parentNode.appendChild(g);
+            if (focused) g.focus({ preventScroll: true });
+          }
         }
       }
-      return { render, update };
+      return { render, update, resized };
     })();
 
     function showTip(r, target) {
@@ -605,7 +617,8 @@
     let resizeTimer = null;
     window.addEventListener("resize", () => {
       clearTimeout(resizeTimer);
-      resizeTimer = setTimeout(() => { hideTip(); chart.render(); }, 120);
+      // only a new width redraws (a full-page screenshot or a scrollbar fires resize without one)
+      resizeTimer = setTimeout(() => { if (chart.resized()) { hideTip(); chart.render(); } }, 120);
     });
   }
 
