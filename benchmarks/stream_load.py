@@ -24,6 +24,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from plan_speed import real_server  # the benchmarks directory is not a package
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.factories import tiny_llama_config  # the same tiny model the tests build
+
 MODEL = "llama-3.1-8b"
 
 
@@ -46,17 +49,7 @@ def queued_run(client: httpx.Client, data_dir: Path) -> str:
     """A queued fine-tune no worker will take (a config-only model directory under the model root)."""
     model = data_dir / "models" / "tiny"
     model.mkdir(parents=True, exist_ok=True)
-    config = {
-        "model_type": "llama",
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "vocab_size": 256,
-        "max_position_embeddings": 128,
-    }
-    (model / "config.json").write_text(json.dumps(config))
+    (model / "config.json").write_text(json.dumps(tiny_llama_config()))
     task = client.post("/v1/tasks", json={"name": "streams", "kind": "classification"}).json()["id"]
     rows = "".join(f'{{"text": "example {i}", "label": "{"ab"[i % 2]}"}}\n' for i in range(40))
     client.post("/v1/datasets", files={"file": ("d.jsonl", rows.encode())}, data={"task": task}).raise_for_status()
