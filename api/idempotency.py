@@ -18,6 +18,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import problem_response
+from api.response_recorder import ResponseRecorder
 from storage.db import session_scope
 from storage.repositories import idempotency as keys_repo
 
@@ -44,24 +45,6 @@ def request_fingerprint(content_type: str, body: bytes) -> str:
     digest.update(b"\n")
     digest.update(body)
     return digest.hexdigest()
-
-
-class _Recorder:
-    """Passes the response through while keeping a copy of its status, content type and body."""
-
-    def __init__(self, send: Send) -> None:
-        self.send = send
-        self.status_code = 500
-        self.content_type: str | None = None
-        self.chunks: list[bytes] = []
-
-    async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status_code = message["status"]
-            self.content_type = Headers(raw=message.get("headers", [])).get("content-type")
-        elif message["type"] == "http.response.body":
-            self.chunks.append(message.get("body", b""))
-        await self.send(message)
 
 
 _KEY_PARAMETER = {
@@ -140,7 +123,7 @@ class IdempotencyMiddleware:
     async def _run_claimed(
         self, scope: Scope, receive: Receive, send: Send, *, route: str, key: str, body: bytes
     ) -> None:
-        recorder = _Recorder(send)
+        recorder = ResponseRecorder(send)
         try:
             await self.app(scope, _replaying(body, receive), recorder)
         except BaseException:
@@ -153,7 +136,7 @@ class IdempotencyMiddleware:
                 key=key,
                 status_code=recorder.status_code,
                 content_type=recorder.content_type,
-                response_body=b"".join(recorder.chunks),
+                response_body=recorder.body,
             )
         else:  # a refused or failed request binds nothing: the key can be used again
             await self._repository(keys_repo.release_key, route=route, key=key)

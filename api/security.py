@@ -31,6 +31,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import problem_response
+from api.response_recorder import ResponseRecorder
 from predictors.errors import InvalidInputError
 from storage.db import session_scope
 from storage.repositories import api_keys as keys_repo
@@ -242,7 +243,7 @@ class AccessMiddleware:
     async def _audited(
         self, target: ASGIApp, scope: Scope, receive: Receive, send: Send, caller: Caller | None
     ) -> None:
-        recorder = _EntityRecorder(send)
+        recorder = ResponseRecorder(send, max_body_bytes=MAX_AUDITED_BODY_BYTES)
         try:
             await target(scope, receive, recorder)
         finally:
@@ -253,7 +254,7 @@ class AccessMiddleware:
                 method=scope["method"],
                 route=_route_template(scope["path"], path_params),
                 path=scope["path"],
-                entity=recorder.entity(path_params),
+                entity=_entity(recorder, path_params),
                 status_code=recorder.status_code,
             )
             await to_thread.run_sync(record)
@@ -315,38 +316,23 @@ def _denial(method: str, path: str, scope_needed: str, caller: Caller | None, *,
     )
 
 
-class _EntityRecorder:
-    """Passes the response through, keeping its status and (for a small JSON body) the id it names."""
+MAX_AUDITED_BODY_BYTES = 256 * 1024
+"""A response larger than this is not parsed for the id it names (a plan's can be megabytes)."""
 
-    MAX_BODY_BYTES = 256 * 1024
 
-    def __init__(self, send: Send) -> None:
-        self.send = send
-        self.status_code = 500
-        self.chunks: list[bytes] = []
-        self.size = 0
-
-    async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status_code = message["status"]
-        elif message["type"] == "http.response.body" and self.size <= self.MAX_BODY_BYTES:
-            body = message.get("body", b"")
-            self.chunks.append(body)
-            self.size += len(body)
-        await self.send(message)
-
-    def entity(self, path_params: dict[str, Any]) -> str | None:
-        if path_params:
-            return ",".join(str(value) for value in path_params.values())
-        if self.size > self.MAX_BODY_BYTES or not 200 <= self.status_code < 300:
-            return None
-        try:
-            body = json.loads(b"".join(self.chunks))
-        except ValueError:
-            return None
-        if isinstance(body, dict) and isinstance(body.get("id"), str):
-            return str(body["id"])
-        if isinstance(body, list):
-            ids = [str(item["id"]) for item in body if isinstance(item, dict) and "id" in item]
-            return ",".join(ids) if len(ids) <= 3 else f"{len(ids)} items: {ids[0]}…{ids[-1]}"
+def _entity(recorder: ResponseRecorder, path_params: dict[str, Any]) -> str | None:
+    """What a write wrote: its path parameters, else the id (or ids) its small JSON answer names."""
+    if path_params:
+        return ",".join(str(value) for value in path_params.values())
+    if recorder.truncated or not 200 <= recorder.status_code < 300:
         return None
+    try:
+        body = json.loads(recorder.body)
+    except ValueError:
+        return None
+    if isinstance(body, dict) and isinstance(body.get("id"), str):
+        return str(body["id"])
+    if isinstance(body, list):
+        ids = [str(item["id"]) for item in body if isinstance(item, dict) and "id" in item]
+        return ",".join(ids) if len(ids) <= 3 else f"{len(ids)} items: {ids[0]}…{ids[-1]}"
+    return None
