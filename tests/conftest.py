@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from api.app import create_app
 from storage.db import get_engine
 from storage.settings import Settings, get_settings
+from tests.factories import embedded_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -93,13 +94,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        environment="test",
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        broker_url=f"sqla+sqlite:///{(tmp_path / 'broker.db').as_posix()}",
-        max_request_bytes=256 * 1024,
-    )
+    return embedded_settings(tmp_path, database_url, max_request_bytes=256 * 1024)
 
 
 @pytest.fixture

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-__all__ = ["llama_config", "tiny_llama_config"]
+from storage.settings import Settings
+
+__all__ = ["embedded_settings", "llama_config", "tiny_llama_config"]
 
 
 def llama_config(**overrides: Any) -> dict[str, Any]:
@@ -36,3 +39,15 @@ def tiny_llama_config(**overrides: Any) -> dict[str, Any]:
         "max_position_embeddings": 128,
     }
     return llama_config(**{**tiny, **overrides})
+
+
+def embedded_settings(root: Path, database_url: str | None = None, **overrides: Any) -> Settings:
+    """Test settings on the embedded default under ``root``: data in ``root/data``, the SQLite database (or
+    ``database_url``) and kombu's SQLite broker beside it."""
+    return Settings(
+        environment="test",
+        data_dir=root / "data",
+        database_url=database_url or f"sqlite:///{(root / 'tunecast.db').as_posix()}",
+        broker_url=f"sqla+sqlite:///{(root / 'broker.db').as_posix()}",
+        **overrides,
+    )

@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.request_checks import MAX_JSON_DEPTH, BodyProblemError, parse_json_body
-from storage.settings import Settings
 from tests.conftest import _fresh_postgres_database
+from tests.factories import embedded_settings
 from tests.processes import free_port
 
 NUL = "a\u0000b"
@@ -149,12 +149,7 @@ def backend_client(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
         else _fresh_postgres_database()
     )
     database_url = next(urls)
-    settings = Settings(
-        environment="test",
-        data_dir=root / "data",
-        database_url=database_url,
-        broker_url=f"sqla+sqlite:///{(root / 'broker.db').as_posix()}",
-    )
+    settings = embedded_settings(root, database_url)
     with TestClient(create_app(settings), raise_server_exceptions=True) as client:
         assert client.post("/v1/tasks", json={"name": "t", "kind": "classification"}).status_code == 201
         yield client
@@ -246,12 +241,7 @@ def test_parse_json_body_keeps_what_json_allows() -> None:
 
 
 def _app_with_a_bug(tmp_path: Path) -> FastAPI:
-    settings = Settings(
-        environment="test",
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite:///{(tmp_path / 'tunecast.db').as_posix()}",
-        broker_url=f"sqla+sqlite:///{(tmp_path / 'broker.db').as_posix()}",
-    )
+    settings = embedded_settings(tmp_path)
     app = create_app(settings)
 
     def broken() -> None:

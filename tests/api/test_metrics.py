@@ -21,6 +21,7 @@ from storage.models import PredictionRow, RunRow, WorkerRow, utcnow
 from storage.repositories import runs as runs_repo
 from storage.repositories import workers as workers_repo
 from storage.settings import Settings
+from tests.factories import embedded_settings
 from tests.processes import serving, wait_for
 
 LATENCY = "tunecast_http_request_duration_seconds"
@@ -215,12 +216,7 @@ def test_forecast_error_by_tier_is_what_runs_measured(client: TestClient, settin
 @pytest.fixture
 def unreachable_database_client(tmp_path: Path) -> Iterator[TestClient]:
     """The app on a database URL nothing answers (a closed port), not migrated."""
-    settings = Settings(
-        environment="test",
-        data_dir=tmp_path / "data",
-        database_url="postgresql+psycopg://nobody@127.0.0.1:1/none",
-        broker_url=f"sqla+sqlite:///{(tmp_path / 'broker.db').as_posix()}",
-    )
+    settings = embedded_settings(tmp_path, "postgresql+psycopg://nobody@127.0.0.1:1/none")
     with TestClient(create_app(settings, prepare=False), raise_server_exceptions=False) as test_client:
         yield test_client
 

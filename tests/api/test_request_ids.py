@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from storage.log_context import JsonFormatter, request_id_var
-from storage.settings import Settings
+from tests.factories import embedded_settings
 from tests.processes import serving, wait_for
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
@@ -68,14 +68,7 @@ def json_lines() -> Iterator[io.StringIO]:
 
 
 def test_a_log_line_written_while_handling_a_request_names_it(tmp_path: Path, json_lines: io.StringIO) -> None:
-    app = create_app(
-        Settings(
-            environment="test",
-            data_dir=tmp_path / "data",
-            database_url=f"sqlite:///{tmp_path}/tunecast.db",
-            broker_url=f"sqla+sqlite:///{tmp_path}/broker.db",
-        )
-    )
+    app = create_app(embedded_settings(tmp_path))
 
     def boom() -> None:
         raise RuntimeError("kaboom")

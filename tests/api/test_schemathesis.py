@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from api.app import create_app
 from storage.settings import Settings
 from tests.conftest import _fresh_postgres_database
+from tests.factories import embedded_settings
 
 EXPLORE = os.environ.get("TUNECAST_SCHEMATHESIS_EXAMPLES")
 MAX_EXAMPLES = int(EXPLORE or "20")
@@ -37,13 +38,7 @@ EXCLUDED_CHECKS = [positive_data_acceptance]
 
 
 def _settings(root: Path, database_url: str) -> Settings:
-    return Settings(
-        environment="test",
-        data_dir=root / "data",
-        database_url=database_url,
-        broker_url=f"sqla+sqlite:///{(root / 'broker.db').as_posix()}",
-        max_request_bytes=256 * 1024,
-    )
+    return embedded_settings(root, database_url, max_request_bytes=256 * 1024)
 
 
 # The schema the app serves at /openapi.json; it does not depend on the database, so one app built

@@ -18,6 +18,7 @@ from storage.models import RunRow, utcnow
 from storage.repositories import runs as runs_repo
 from storage.repositories import workers as workers_repo
 from storage.settings import Settings
+from tests.factories import embedded_settings
 from tests.workers.conftest import classification_rows
 from tests.workers.test_run_kinds import load, make_run
 from workers import finetune
@@ -34,13 +35,7 @@ class Killed(BaseException):
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    settings = Settings(
-        environment="test",
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite:///{tmp_path}/t.db",
-        broker_url=f"sqla+sqlite:///{tmp_path}/broker.db",
-        checkpoint_every_steps=EVERY,
-    )
+    settings = embedded_settings(tmp_path, checkpoint_every_steps=EVERY)
     upgrade(settings.database_url)
     return settings
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from storage.migrate import upgrade
-from storage.settings import Settings
+from tests.factories import embedded_settings
 from tests.workers.conftest import classification_rows
 from tests.workers.test_run_kinds import load, make_run
 from workers.finetune import run_finetune
@@ -23,12 +23,7 @@ pytestmark = [
 
 @pytest.mark.parametrize("method", [{"name": "full"}, {"name": "lora", "rank": 4}, {"name": "qlora", "rank": 4}])
 def test_finetune_on_cuda_measures_cuda_memory(tmp_path: Path, tiny_model_dir: Path, method: dict[str, str]) -> None:
-    settings = Settings(
-        environment="test",
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite:///{tmp_path}/t.db",
-        broker_url=f"sqla+sqlite:///{tmp_path}/broker.db",
-    )
+    settings = embedded_settings(tmp_path)
     upgrade(settings.database_url)
     if method["name"] == "qlora" and importlib.util.find_spec("bitsandbytes") is None:
         pytest.skip("qlora needs bitsandbytes, which is not installed")

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from storage.settings import Settings
+from tests.factories import embedded_settings
 from tests.workers.test_runs_end_to_end import Worker, setup_task, wait_for
 
 pytestmark = pytest.mark.integration
@@ -19,12 +19,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.mark.timeout(200)
 def test_a_runs_worker_log_lines_name_the_request_that_queued_it(tmp_path: Path, tiny_model_dir: Path) -> None:
-    settings = Settings(
-        environment="test",
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite:///{tmp_path}/tunecast.db",
-        broker_url=f"sqla+sqlite:///{tmp_path}/broker.db",
-    )
+    settings = embedded_settings(tmp_path)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         task = setup_task(client)
         body = {

@@ -11,6 +11,7 @@ import pytest
 
 from storage.migrate import upgrade
 from storage.settings import Settings
+from tests.factories import embedded_settings
 from tests.workers.conftest import classification_rows
 from tests.workers.test_run_kinds import load, make_run
 from workers.finetune import run_finetune
@@ -22,13 +23,7 @@ def rooted(tmp_path: Path, tiny_model_dir: Path) -> Settings:
     """A migrated SQLite database and a single model root holding the tiny model as ``tiny-root/``."""
     root = tmp_path / "root"
     shutil.copytree(tiny_model_dir, root / "tiny-root")
-    settings = Settings(
-        environment="test",
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite:///{tmp_path}/t.db",
-        broker_url=f"sqla+sqlite:///{tmp_path}/broker.db",
-        model_dirs=str(root),
-    )
+    settings = embedded_settings(tmp_path, model_dirs=str(root))
     upgrade(settings.database_url)
     return settings
 

@@ -20,6 +20,7 @@ from storage.repositories import datasets as datasets_repo
 from storage.repositories import runs as runs_repo
 from storage.repositories import tasks as tasks_repo
 from storage.settings import Settings
+from tests.factories import embedded_settings
 from tests.workers.conftest import classification_rows, generation_rows, jsonl, multiple_choice_rows
 from workers import finetune
 from workers.app import VISIBILITY_TIMEOUT_S
@@ -46,12 +47,7 @@ FINETUNE_METHODS = [
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    settings = Settings(
-        environment="test",
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite:///{tmp_path}/t.db",
-        broker_url=f"sqla+sqlite:///{tmp_path}/broker.db",
-    )
+    settings = embedded_settings(tmp_path)
     upgrade(settings.database_url)
     return settings
 

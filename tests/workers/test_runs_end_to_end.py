@@ -30,6 +30,7 @@ from api.app import create_app
 from storage.db import session_scope
 from storage.models import PredictionRow
 from storage.settings import Settings
+from tests.factories import embedded_settings
 from tests.workers.conftest import classification_rows, jsonl
 from tests.workers.test_embedded_worker import redis_available
 
@@ -381,12 +382,7 @@ def test_a_message_redis_hands_out_twice_trains_once(
 @pytest.mark.timeout(200)
 def test_a_probe_completes_on_the_embedded_broker(tmp_path: Path, tiny_model_dir: Path) -> None:
     """The default runtime (``make serve``): SQLite database, kombu's SQLAlchemy broker, one worker."""
-    settings = Settings(
-        environment="test",
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite:///{tmp_path}/tunecast.db",
-        broker_url=f"sqla+sqlite:///{tmp_path}/broker.db",
-    )
+    settings = embedded_settings(tmp_path)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         task = setup_task(client)
         run = post_run(client, task, tiny_model_dir, "icl_probe", {"name": "icl", "shots": 1})
@@ -403,12 +399,7 @@ def test_a_probe_completes_on_the_embedded_broker(tmp_path: Path, tiny_model_dir
 def test_a_run_whose_whole_worker_dies_completes_on_the_embedded_broker(tmp_path: Path, tiny_model_dir: Path) -> None:
     """kombu's SQLAlchemy transport never redelivers a message whose worker died: the next worker sees the
     run's lease lapse, puts it back in the queue and resumes it from its checkpoint, once."""
-    settings = Settings(
-        environment="test",
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite:///{tmp_path}/t.db",
-        broker_url=f"sqla+sqlite:///{tmp_path}/broker.db",
-    )
+    settings = embedded_settings(tmp_path)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         task = setup_task(client)
         first = Worker(settings, tmp_path / "first.log", env=SHORT_LEASES)
@@ -440,12 +431,7 @@ def test_a_run_whose_pool_process_is_sigkilled_is_redelivered_at_once(tmp_path: 
     """Only the pool child dies (as under the kernel's OOM killer): the worker's main process sees it and,
     with ``reject_on_worker_lost``, requeues the message at once — even on the embedded broker, which
     cannot recover a message whose whole worker died."""
-    settings = Settings(
-        environment="test",
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite:///{tmp_path}/t.db",
-        broker_url=f"sqla+sqlite:///{tmp_path}/broker.db",
-    )
+    settings = embedded_settings(tmp_path)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         task = setup_task(client)
         worker = Worker(settings, tmp_path / "worker.log")

@@ -16,6 +16,7 @@ from predictors.architecture import architecture_from_hf_config, count_parameter
 from storage.catalogs import load_models_catalog
 from storage.migrate import upgrade
 from storage.settings import Settings
+from tests.factories import embedded_settings
 from tests.workers.conftest import classification_rows
 from tests.workers.test_run_kinds import assert_measured, load, make_run
 from workers.icl_probe import run_icl_probe
@@ -35,13 +36,7 @@ def smollm2_gguf() -> Path:
 
 
 def _settings(tmp_path: Path) -> Settings:
-    settings = Settings(
-        environment="test",
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite:///{tmp_path}/t.db",
-        broker_url=f"sqla+sqlite:///{tmp_path}/broker.db",
-        model_dirs=str(tmp_path / "no-models-here"),
-    )
+    settings = embedded_settings(tmp_path, model_dirs=str(tmp_path / "no-models-here"))
     upgrade(settings.database_url)
     return settings
 
