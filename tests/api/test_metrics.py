@@ -21,6 +21,7 @@ from storage.models import PredictionRow, RunRow, WorkerRow, utcnow
 from storage.repositories import runs as runs_repo
 from storage.repositories import workers as workers_repo
 from storage.settings import Settings
+from tests.api.test_workers import register
 from tests.factories import embedded_settings
 from tests.processes import serving, wait_for
 
@@ -127,29 +128,11 @@ def test_queue_depth_runs_by_status_and_finished_durations_come_from_the_databas
     assert value(samples, "tunecast_run_duration_seconds_count", kind="finetune", status="cancelled") == 0
 
 
-def _register(settings: Settings, name: str, queues: list[str]) -> None:
-    with session_scope(settings.database_url) as session:
-        workers_repo.register_worker(
-            session=session,
-            name=name,
-            values={
-                "boot_id": "b1",
-                "hostname": "box",
-                "pid": 1,
-                "queues": queues,
-                "versions": {},
-                "model_roots": [],
-                "models": [],
-                "hardware": {},
-            },
-        )
-
-
 def test_registered_workers_appear_with_their_heartbeat_age(client: TestClient, settings: Settings) -> None:
-    _register(settings, "tunecast-gpu@a", ["gpu"])
-    _register(settings, "tunecast-cpu-gpu@b", ["cpu", "gpu"])
-    _register(settings, "tunecast-cpu@silent", ["cpu"])
-    _register(settings, "tunecast-cpu@gone", ["cpu"])
+    register(settings, "tunecast-gpu@a", queues=["gpu"])
+    register(settings, "tunecast-cpu-gpu@b", queues=["cpu", "gpu"])
+    register(settings, "tunecast-cpu@silent", queues=["cpu"])
+    register(settings, "tunecast-cpu@gone", queues=["cpu"])
     with session_scope(settings.database_url) as session:
         silent = session.get(WorkerRow, "tunecast-cpu@silent")
         assert silent is not None
