@@ -71,7 +71,7 @@ def test_read_plan_not_found(sqlite_client: TestClient) -> None:
 
 
 def test_static_assets_are_served_locally(sqlite_client: TestClient) -> None:
-    for name in ("app.js", "app.css"):
+    for name in ("app.js", "plan.js", "new_plan.js", "run.js", "calibration.js", "app.css"):
         assert sqlite_client.get(f"/static/{name}").status_code == 200
     for path in [*UI_DIR.joinpath("templates").glob("*.html"), *STATIC_DIR.iterdir()]:
         text = path.read_text()
