@@ -15,11 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from storage.db import session_scope
-from storage.models import RunRow
-from storage.repositories.runs import TERMINAL
+from storage.repositories.runs import unfinished_run_ids
 from storage.settings import Settings
 
 __all__ = ["checkpoint_path", "delete_checkpoint", "load_checkpoint", "prune_checkpoints", "save_checkpoint"]
@@ -71,9 +68,7 @@ def prune_checkpoints(settings: Settings) -> int:
     if not found:
         return 0
     with session_scope(settings.database_url) as session:
-        alive = set(
-            session.scalars(select(RunRow.id).where(RunRow.id.in_(list(found)), RunRow.status.not_in(TERMINAL)))
-        )
+        alive = unfinished_run_ids(session=session, run_ids=found)
     ended = set(found) - alive
     for run_id in ended:
         for path in found[run_id]:

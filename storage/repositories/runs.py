@@ -14,17 +14,17 @@ A delivery whose token no longer matches has lost the run: its progress, retry a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, case, extract, func, select, update
+from sqlalchemy import ColumnElement, and_, case, extract, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.errors import ConflictError, NotFoundError
-from storage.models import MeasurementRow, RunEventRow, RunRow, WorkerRow, as_utc, utcnow
+from storage.models import MeasurementRow, PredictionRow, RunEventRow, RunRow, WorkerRow, as_utc, utcnow
 from storage.repositories.catalog import Page
 
 __all__ = [
@@ -52,10 +52,13 @@ __all__ = [
     "measured_step_rows",
     "measured_steps_version",
     "note_resumed",
+    "queue_position",
     "renew_lease",
     "report_progress",
     "request_cancel",
     "requeue_for_retry",
+    "unfinished_run_ids",
+    "verified_prediction",
 ]
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
@@ -129,8 +132,11 @@ def list_runs(
     plan_id: str | None = None,
     status: str | None = None,
     kind: str | None = None,
+    method: str | None = None,
+    model: str | None = None,
 ) -> Page[RunRow]:
-    """Runs, newest first, filtered by task, plan, status and kind."""
+    """Runs, newest first, filtered by task, plan, status, kind, method name and model id (a stored run's
+    model is always ``{"id", "path"?}``, see ``workers/submit.py``)."""
     conditions = [
         column == value
         for column, value in (
@@ -138,12 +144,31 @@ def list_runs(
             (RunRow.plan_id, plan_id),
             (RunRow.status, status),
             (RunRow.kind, kind),
+            (RunRow.candidate[("method", "name")].as_string(), method),
+            (RunRow.candidate[("model", "id")].as_string(), model),
         )
         if value is not None
     ]
     query = select(RunRow).where(*conditions).order_by(RunRow.created_at.desc(), RunRow.id)
     total = session.scalar(select(func.count()).select_from(RunRow).where(*conditions)) or 0
     return Page(items=list(session.scalars(query.limit(limit).offset(offset))), total=total, limit=limit, offset=offset)
+
+
+def queue_position(*, session: Session, run: RunRow) -> int | None:
+    """For a queued run, its place in its queue (1: the next one handed out; the broker is first in, first
+    out); None for a run that is not waiting."""
+    if run.status != QUEUED:
+        return None
+    earlier = or_(RunRow.created_at < run.created_at, and_(RunRow.created_at == run.created_at, RunRow.id < run.id))
+    ahead = session.scalar(
+        select(func.count()).select_from(RunRow).where(RunRow.status == QUEUED, RunRow.queue == run.queue, earlier)
+    )
+    return (ahead or 0) + 1
+
+
+def verified_prediction(*, session: Session, run: RunRow) -> PredictionRow | None:
+    """The stored prediction this run checks (its plan's row for the candidate), if it names one."""
+    return session.get(PredictionRow, run.prediction_id) if run.prediction_id else None
 
 
 def request_cancel(*, session: Session, run_id: str) -> RunRow:
@@ -437,6 +462,12 @@ def discard_unqueued_run(*, session: Session, run_id: str) -> None:
     leaves nothing behind and its idempotency key stays unused."""
     session.delete(get_run(session=session, run_id=run_id))
     session.commit()
+
+
+def unfinished_run_ids(*, session: Session, run_ids: Iterable[str]) -> set[str]:
+    """Those of ``run_ids`` that name a stored run not yet ended: whose checkpoints must stay."""
+    ids = list(run_ids)
+    return set(session.scalars(select(RunRow.id).where(RunRow.id.in_(ids), RunRow.status.not_in(TERMINAL))))
 
 
 def measured_steps_version(*, session: Session) -> tuple[int, str]:
