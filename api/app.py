@@ -21,6 +21,7 @@ from api.metrics import install_metrics
 from api.problems import install_problem_handlers
 from api.request_ids import RequestIdMiddleware
 from api.routes import API_PREFIX, health, resource_routers
+from api.run_sweep import RunSweep
 from api.security import install_access
 from storage.settings import Settings, get_settings
 
@@ -38,9 +39,11 @@ def create_app(
     settings: Settings | None = None, *, prepare: bool = True, embedded_worker: EmbeddedWorker | None = None
 ) -> FastAPI:
     """Build the app. With ``prepare`` the database is migrated and the catalogs seeded at start-up; an
-    ``embedded_worker`` starts with the app and stops with it. ``/docs`` and ``/redoc`` are served from
+    ``embedded_worker`` starts with the app and stops with it, and so does the sweep that re-queues runs
+    stranded by dead workers (``api/run_sweep.py``). ``/docs`` and ``/redoc`` are served from
     assets vendored in the ``fastapi-offline`` wheel (no CDN)."""
     settings = settings or get_settings()
+    sweep = RunSweep(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -48,9 +51,11 @@ def create_app(
             prepare_database(settings)
         if embedded_worker is not None:
             embedded_worker.start()
+        sweep.start()
         try:
             yield
         finally:
+            sweep.stop()
             if embedded_worker is not None:
                 embedded_worker.stop()
 

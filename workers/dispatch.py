@@ -1,16 +1,22 @@
-"""Enqueue a committed run by id (no torch import here: the API calls this)."""
+"""Enqueue a committed run by id, and put back the runs whose worker is gone (no torch import here: the API
+calls both)."""
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 
 from celery import Celery
 
+from storage.db import session_scope
 from storage.log_context import request_id_var
+from storage.repositories import workers as workers_repo
 from storage.settings import Settings
 from workers.app import create_celery
 
-__all__ = ["REQUEST_ID_HEADER", "RUN_KINDS", "RUN_TASKS", "enqueue_run", "publisher"]
+__all__ = ["REQUEST_ID_HEADER", "RUN_KINDS", "RUN_TASKS", "enqueue_run", "publisher", "recover_orphans"]
+
+logger = logging.getLogger("tunecast.workers")
 
 REQUEST_ID_HEADER = "request_id"
 """The Celery message header naming the HTTP request that queued a run."""
@@ -48,3 +54,15 @@ def enqueue_run(settings: Settings, *, run_id: str, kind: str, queue: str) -> No
         retry=True,
         retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0},
     )
+
+
+def recover_orphans(settings: Settings, queues: list[str] | None = None) -> int:
+    """Re-queue the runs (of these queues; None: all) whose worker is gone and enqueue each once; returns how
+    many went back. Every worker's heartbeat calls it, and each API process's sweep (``api/run_sweep.py``)
+    for when no worker is alive; the claim is a conditional UPDATE, so only one of them enqueues a run."""
+    with session_scope(settings.database_url) as session:
+        orphaned = workers_repo.requeue_orphaned_runs(session=session, queues=queues)
+    for run in orphaned:
+        logger.warning("run %s re-queued on %s: %s", run.run_id, run.queue, run.reason)
+        enqueue_run(settings, run_id=run.run_id, kind=run.kind, queue=run.queue)
+    return len(orphaned)

@@ -28,7 +28,7 @@ from storage.repositories import workers as workers_repo
 from storage.settings import Settings, get_settings
 from workers.checkpoints import prune_checkpoints
 
-__all__ = ["BOOT_ID", "current_worker", "heartbeat_interval_s", "recover_orphans", "versions"]
+__all__ = ["BOOT_ID", "current_worker", "heartbeat_interval_s", "versions"]
 
 logger = logging.getLogger("tunecast.workers")
 
@@ -78,22 +78,12 @@ def heartbeat_interval_s(settings: Settings) -> float:
     return min(workers_repo.HEARTBEAT_INTERVAL_S, settings.run_lease_s / 3)
 
 
-def recover_orphans(queues: list[str] | None) -> int:
-    """Re-queue the runs (of these queues; None: all) whose worker is gone; returns how many went back."""
-    from workers.dispatch import enqueue_run
-
-    settings = get_settings()
-    with session_scope(settings.database_url) as session:
-        orphaned = workers_repo.requeue_orphaned_runs(session=session, queues=queues)
-    for run in orphaned:
-        logger.warning("run %s re-queued on %s: %s", run.run_id, run.queue, run.reason)
-        enqueue_run(settings, run_id=run.run_id, kind=run.kind, queue=run.queue)
-    return len(orphaned)
-
-
 def _beat(name: str, stop: threading.Event) -> None:
     """Say this worker is alive; put back any run whose worker died (whoever notices first: a run of a
     queue no live worker serves then waits, honestly ``queued``); drop the checkpoints of ended runs."""
+    # Not at the top: workers.dispatch imports workers.app, which imports this module.
+    from workers.dispatch import recover_orphans
+
     settings = get_settings()
     while not stop.wait(heartbeat_interval_s(settings)):
         try:
@@ -102,7 +92,7 @@ def _beat(name: str, stop: threading.Event) -> None:
                 if not workers_repo.heartbeat(session=session, name=name, boot_id=BOOT_ID, models=models):
                     logger.warning("worker %s: its row was taken by a newer process; heartbeat stops", name)
                     return
-            recover_orphans(None)
+            recover_orphans(settings)
             prune_checkpoints(settings)
         except Exception:
             logger.exception("worker %s: heartbeat failed", name)
@@ -110,6 +100,7 @@ def _beat(name: str, stop: threading.Event) -> None:
 
 @worker_ready.connect  # type: ignore[untyped-decorator]
 def _announce(sender: Any = None, **_: Any) -> None:
+    from workers.dispatch import recover_orphans
     from workers.hardware import detect_hardware
 
     settings = get_settings()
@@ -129,7 +120,7 @@ def _announce(sender: Any = None, **_: Any) -> None:
     }
     with session_scope(settings.database_url) as session:
         workers_repo.register_worker(session=session, name=name, values=values)
-    recovered = recover_orphans(None)
+    recovered = recover_orphans(settings)
     prune_checkpoints(settings)
     logger.warning(
         "tunecast worker %s registered (queues %s, %d local models, %d orphaned runs re-queued)",

@@ -19,8 +19,15 @@ from storage.db import session_scope
 from storage.models import PredictionRow, RunEventRow, RunRow, utcnow
 from storage.repositories import runs as runs_repo
 from storage.settings import Settings
-from tests.factories import tiny_llama_config
+from tests.factories import embedded_settings, tiny_llama_config
 from tests.workers.conftest import classification_rows, generation_rows, jsonl
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """An hour's lease: the app's sweep of stranded runs (``api/run_sweep.py``) runs at start-up and then
+    not during a test, so the runs stranded here by hand stay as a test leaves them."""
+    return embedded_settings(tmp_path, database_url, max_request_bytes=256 * 1024, run_lease_s=3600.0)
 
 
 @pytest.fixture
@@ -369,3 +376,55 @@ def test_a_gguf_path_is_checked_and_priced_from_its_header(
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["pointer"] == "#/candidate/model/path"
     assert "are not 'smollm2-135m-instruct'" in refused.json()["detail"]
+
+
+def test_runs_are_filtered_by_method_and_model(client: TestClient, model_dir: Path) -> None:
+    task = make_task(client, classification_rows(), "classification")
+    finetune = client.post("/v1/runs", json=run_body(task, model_dir)).json()
+    icl = {"model": {"id": "tiny", "path": str(model_dir)}, "method": {"name": "icl", "shots": 2}}
+    probe = client.post("/v1/runs", json=run_body(task, model_dir, kind="icl_probe", candidate=icl)).json()
+    ids = lambda **params: [r["id"] for r in client.get("/v1/runs", params=params).json()["items"]]  # noqa: E731
+    assert ids(method="lora") == [finetune["id"]] and ids(method="icl") == [probe["id"]]
+    assert ids(model="tiny") == [probe["id"], finetune["id"]] and ids(model="other") == []
+    assert ids(model="tiny", method="icl", status="queued") == [probe["id"]]
+
+
+def test_a_queued_run_knows_its_place_in_its_queue(client: TestClient, model_dir: Path) -> None:
+    task = make_task(client, classification_rows(), "classification")
+    first, second = (
+        client.post("/v1/runs", json=run_body(task, model_dir, options={"steps": s})).json() for s in (1, 2)
+    )
+    icl = {"model": {"id": "tiny", "path": str(model_dir)}, "method": {"name": "icl", "shots": 2}}
+    probe = client.post("/v1/runs", json=run_body(task, model_dir, kind="icl_probe", candidate=icl)).json()
+    assert (first["queue_position"], second["queue_position"]) == (1, 2)
+    assert probe["queue"] == "cpu" and probe["queue_position"] == 1  # another queue: nothing ahead of it
+    cancelled = client.post(f"/v1/runs/{first['id']}/cancel").json()
+    assert cancelled["status"] == "cancelled" and cancelled["queue_position"] is None
+    assert client.get(f"/v1/runs/{second['id']}").json()["queue_position"] == 1
+
+
+def test_a_run_shows_the_accuracy_interval_it_verifies(client: TestClient, settings: Settings, model_dir: Path) -> None:
+    task = make_task(client, classification_rows(), "classification")
+    with session_scope(settings.database_url) as session:
+        prediction = PredictionRow(
+            candidate_key="k",
+            candidate={},
+            tier="probe",
+            predictor="cosmos.icl_shots",
+            cost={},
+            accuracy_mean=0.62,
+            accuracy_lower=0.55,
+            accuracy_upper=0.7,
+        )
+        session.add(prediction)
+        session.commit()
+        prediction_id = prediction.id
+    run = client.post("/v1/runs", json=run_body(task, model_dir, prediction=prediction_id)).json()
+    assert run["predicted_accuracy"] == {
+        "mean": 0.62,
+        "lower": 0.55,
+        "upper": 0.7,
+        "tier": "probe",
+        "predictor": "cosmos.icl_shots",
+    }
+    assert client.post("/v1/runs", json=run_body(task, model_dir)).json()["predicted_accuracy"] is None
