@@ -23,7 +23,7 @@ from api.security import check_run_caps
 from api.worker_status import available_models, run_waiting_for
 from storage.db import session_scope
 from storage.errors import NotFoundError
-from storage.models import RunRow
+from storage.models import PredictionRow, RunRow
 from storage.repositories import runs as runs_repo
 from storage.repositories import tasks as tasks_repo
 from workers.submit import submit_run
@@ -38,6 +38,18 @@ SSE_RETRY_MS = 1000  # how soon a client's EventSource reconnects
 SSE_KEEP_ALIVE_S = 15
 
 
+def _predicted_accuracy(prediction: PredictionRow | None) -> dict[str, Any] | None:
+    if prediction is None or prediction.accuracy_mean is None:
+        return None
+    return {
+        "mean": prediction.accuracy_mean,
+        "lower": prediction.accuracy_lower,
+        "upper": prediction.accuracy_upper,
+        "tier": prediction.tier,
+        "predictor": prediction.predictor,
+    }
+
+
 def to_public(row: RunRow, *, session: Session, embedded: EmbeddedWorker | None) -> RunPublic:
     return RunPublic.model_validate(
         {
@@ -47,6 +59,8 @@ def to_public(row: RunRow, *, session: Session, embedded: EmbeddedWorker | None)
             "plan": row.plan_id,
             "prediction": row.prediction_id,
             "waiting_for": run_waiting_for(session=session, run=row, embedded=embedded),
+            "queue_position": runs_repo.queue_position(session=session, run=row),
+            "predicted_accuracy": _predicted_accuracy(runs_repo.verified_prediction(session=session, run=row)),
         }
     )
 
@@ -92,6 +106,8 @@ def list_runs(
     plan: Annotated[str | None, Query(max_length=64)] = None,
     run_status: Annotated[RunStatus | None, Query(alias="status")] = None,
     kind: Annotated[RunKind | None, Query()] = None,
+    method: Annotated[str | None, Query(max_length=64, description="Method name, e.g. lora.")] = None,
+    model: Annotated[str | None, Query(max_length=128, description="Model id, e.g. llama-3.2-1b.")] = None,
 ) -> Page[RunPublic]:
     """Runs, newest first; filters combine."""
     task_id = None
@@ -101,7 +117,15 @@ def list_runs(
             raise NotFoundError("task", task, field="task", location="query")
         task_id = found.id
     page = runs_repo.list_runs(
-        session=session, limit=limit, offset=offset, task_id=task_id, plan_id=plan, status=run_status, kind=kind
+        session=session,
+        limit=limit,
+        offset=offset,
+        task_id=task_id,
+        plan_id=plan,
+        status=run_status,
+        kind=kind,
+        method=method,
+        model=model,
     )
     items = [to_public(row, session=session, embedded=embedded) for row in page.items]
     return Page[RunPublic](items=items, total=page.total, limit=limit, offset=offset)

@@ -107,6 +107,14 @@ class RunPublic(BaseModel):
     waiting_for: dict[str, Any] | None = Field(
         None, description="For a queued run: live workers on its queue, and what to do when there is none."
     )
+    queue_position: int | None = Field(
+        None, ge=1, description="For a queued run: its place in its queue (1: the next one a worker takes)."
+    )
+    predicted_accuracy: dict[str, Any] | None = Field(
+        None,
+        description="The accuracy its plan predicted for this candidate (mean, lower, upper, tier, predictor), "
+        "when the run verifies a prediction: the result's accuracy is checked against it.",
+    )
     idempotency_key: str | None
     created_at: UtcDatetime
     started_at: UtcDatetime | None
