@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from api import planning
 from api.deps import CallerDep, PlanLimitDep, PlanSlot, SessionDep
@@ -81,3 +81,10 @@ def read_plan(
     if version is None:
         planning.read_plan(session=session, plan_id=plan_id, take_slot=plans.acquire)
     return _public(session, plan_id, version)
+
+
+@router.delete("/{plan_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND_REFERENCE)
+def delete_plan(session: SessionDep, plan_id: PlanId) -> Response:
+    """Delete a plan and its versions; predictions that a run verified stay for calibration, runs stay planless."""
+    plans_repo.delete_plan(session=session, plan_id=plan_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

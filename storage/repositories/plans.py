@@ -11,17 +11,18 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.errors import NotFoundError
-from storage.models import MeasurementRow, PlanRow, PlanVersionRow, PredictionRow
+from storage.models import MeasurementRow, PlanRow, PlanVersionRow, PredictionRow, RunRow
 from storage.repositories.catalog import Page
 
 __all__ = [
     "add_plan_version",
     "create_plan",
+    "delete_plan",
     "get_plan",
     "get_plan_version",
     "list_plan_versions",
@@ -96,6 +97,23 @@ def set_plan_result(*, session: Session, plan: PlanRow, result: Mapping[str, Any
     plan.result = dict(result)
     session.commit()
     return plan
+
+
+def delete_plan(*, session: Session, plan_id: str) -> None:
+    """Delete a plan with its versions and the predictions no run checked. A prediction a run verified
+    stays, detached from the plan, so its pair stays on the calibration page; runs keep running, planless."""
+    get_plan(session=session, plan_id=plan_id)  # NotFoundError for an unknown id
+    verified = select(RunRow.prediction_id).where(RunRow.prediction_id.is_not(None))
+    session.execute(
+        update(PredictionRow)
+        .where(PredictionRow.plan_id == plan_id, PredictionRow.id.in_(verified))
+        .values(plan_id=None, plan_version=None)
+    )
+    session.execute(delete(PredictionRow).where(PredictionRow.plan_id == plan_id))
+    session.execute(delete(PlanVersionRow).where(PlanVersionRow.plan_id == plan_id))
+    session.execute(update(RunRow).where(RunRow.plan_id == plan_id).values(plan_id=None))
+    session.execute(delete(PlanRow).where(PlanRow.id == plan_id))
+    session.commit()
 
 
 def get_plan(*, session: Session, plan_id: str) -> PlanRow:
