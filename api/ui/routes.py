@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path as FilePath
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from urllib.parse import quote
 
 import httpx
@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep
 from api.request_checks import CheckedRoute
+from api.schemas.runs import RunKind, RunStatus
 from api.security import SESSION_COOKIE
 from predictors.methods import METHODS
 from storage.repositories import measurements as measurements_repo
@@ -30,7 +31,7 @@ __all__ = ["STATIC_DIR", "router", "static_files"]
 
 UI_DIR = FilePath(__file__).resolve().parent
 STATIC_DIR = UI_DIR / "static"
-ASSET_VERSION = "3"
+ASSET_VERSION = "4"
 SESSION_COOKIE_MAX_AGE_S = 12 * 3600
 
 templates = Jinja2Templates(directory=str(UI_DIR / "templates"))
@@ -194,12 +195,36 @@ async def plan_page(request: Request, plan_id: PageId) -> Response:
     )
 
 
+RUN_FILTERS = ("status", "kind", "method", "model", "task", "plan")  # the query parameters GET /v1/runs takes
+
+
+@router.get("/runs")
+async def runs_page(request: Request) -> Response:
+    """Runs, newest first, filtered with the same query parameters as ``GET /v1/runs``."""
+    filters = {name: value for name in RUN_FILTERS if (value := request.query_params.get(name, "").strip())}
+    status, body = await _api_get(request, "/v1/runs", {"limit": 200, **filters})
+    models = _items(*await _api_get(request, "/v1/models", {"limit": 1000}))
+    problem = None if status == 200 else (body or {}).get("detail", f"GET /v1/runs answered {status}")
+    context = {
+        "title": "Runs",
+        "nav": "runs",
+        "filters": filters,
+        "problem": problem,
+        "runs": {"items": _items(status, body), "total": (body or {}).get("total", 0) if status == 200 else 0},
+        "statuses": get_args(RunStatus),
+        "kinds": get_args(RunKind),
+        "methods": sorted(METHODS),
+        "models": sorted(str(model.get("id")) for model in models),
+    }
+    return _page(request, "runs.html", context)
+
+
 @router.get("/runs/{run_id}")
 async def run_page(request: Request, run_id: PageId) -> Response:
     status, run = await _api_get(request, f"/v1/runs/{quote(run_id, safe='')}")
     if status != 200 or not isinstance(run, dict):
         return _not_found(request, "Run", f"There is no run {run_id!r}.")
-    return _page(request, "run.html", {"title": f"Run {run.get('id', run_id)}", "run": run, "nav": "plans"})
+    return _page(request, "run.html", {"title": f"Run {run.get('id', run_id)}", "run": run, "nav": "runs"})
 
 
 @router.get("/workers")

@@ -41,7 +41,40 @@
     pct(v, digits) { return isNum(v) ? (100 * v).toFixed(digits === undefined ? 1 : digits) + " %" : "—"; },
     num(v, p) { return isNum(v) ? String(Number(v.toPrecision(p || 3))) : "—"; },
     gib(v) { return isNum(v) ? (v / 2 ** 30).toFixed(1) + " GiB" : "—"; },
+    /* Seconds for people: "0.42 s", "12 s", "3 min 5 s", "2 h 10 min". */
+    duration(s) {
+      if (!isNum(s)) return "—";
+      if (s < 10) return Number(s.toPrecision(2)) + " s";
+      if (s < 60) return Math.round(s) + " s";
+      if (s < 3600) return Math.floor(s / 60) + " min " + Math.round(s % 60) + " s";
+      return Math.floor(s / 3600) + " h " + Math.round((s % 3600) / 60) + " min";
+    },
+    /* An ISO timestamp (UTC) as "2026-12-01 16:22:05". */
+    time(v) { return typeof v === "string" && v ? v.slice(0, 19).replace("T", " ") : "—"; },
+    /* A count for people: 1.2 M, 350 k. */
+    count(v) {
+      if (!isNum(v)) return "—";
+      const a = Math.abs(v);
+      if (a >= 1e9) return Number((v / 1e9).toPrecision(3)) + " B";
+      if (a >= 1e6) return Number((v / 1e6).toPrecision(3)) + " M";
+      if (a >= 1e4) return Number((v / 1e3).toPrecision(3)) + " k";
+      return String(Math.round(v));
+    },
   };
+
+  // ---------- runs (the runs list and the run page) ----------
+  const ordinal = (n) => n + (n % 100 >= 11 && n % 100 <= 13 ? "th" : ["th", "st", "nd", "rd"][n % 10] || "th");
+  /* Where a run stands, in words: "2nd in the gpu queue", "step 3 of 10", "failed: <reason>". */
+  function runStateText(run) {
+    const status = String((run && run.status) || "unknown");
+    const p = (run && run.progress) || {};
+    if (status === "queued") {
+      return isNum(run.queue_position) ? ordinal(run.queue_position) + " in the " + run.queue + " queue" : "queued";
+    }
+    if (status === "running") return isNum(p.step) ? "step " + p.step + (isNum(p.total) ? " of " + p.total : "") : "starting";
+    if (status === "failed") return "failed" + (run.error ? ": " + run.error : "");
+    return status;
+  }
 
   function problemText(body, response) {
     if (body && typeof body.detail === "string") return body.detail;
@@ -201,7 +234,7 @@
   // ---------- plan page ----------
 
   const pages = {};
-  window.tunecast = { $, $$, SVGNS, TERMINAL, PALETTE, readJson, isNum, fmt, problemText, api, el, svg, modelId, methodName, methodLabel, hardwareLabel, candidateLabel, totalUsd, methodColors, linearScale, logScale, drawAxes, placeTooltip, taskCreateBody, uploadDataset, pages };
+  window.tunecast = { $, $$, SVGNS, TERMINAL, PALETTE, readJson, isNum, fmt, problemText, api, el, svg, modelId, methodName, methodLabel, hardwareLabel, candidateLabel, totalUsd, methodColors, linearScale, logScale, drawAxes, placeTooltip, taskCreateBody, uploadDataset, runStateText, pages };
 
   document.addEventListener("DOMContentLoaded", () => {
     const init = pages[document.body.dataset.page];
