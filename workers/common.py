@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 from predictors.errors import InvalidInputError
-from predictors.methods import MethodConfig, parse_method
+from predictors.methods import MethodConfig, default_method_name, parse_method
 from workers.errors import RunInputError
 from workers.hardware import measured_hardware
 from workers.modeling import Meter
@@ -17,7 +17,7 @@ __all__ = ["candidate_method", "measurement_values", "metered_result", "seed_eve
 
 def candidate_method(candidate: dict[str, Any]) -> MethodConfig:
     try:
-        return parse_method(candidate.get("method", {"name": "full"}), field="candidate.method")
+        return parse_method(candidate.get("method", {"name": default_method_name()}), field="candidate.method")
     except InvalidInputError as exc:
         raise RunInputError(exc.field, exc.message) from None
 

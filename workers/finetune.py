@@ -1,8 +1,8 @@
 """``finetune`` runs: transformers + peft on the task's train split, then evaluation on its test split.
 
-Every fine-tuning method of the registry runs here from its ``worker_plan``: peft adapters (LoRA, DoRA,
-IA3, prompt tuning, prefix tuning, LN tuning), parameter subsets (full, BitFit, top-k layers) and a
-linear head on frozen pooled states (linear probe). QLoRA needs CUDA and bitsandbytes and fails with a
+Every fine-tuning method of the registry runs here from its ``worker_plan`` (no method is named here):
+a peft config class by name, the method's own builder, a ``requires_grad`` selection of base parameters,
+or a linear head on frozen pooled states. A 4-bit base needs CUDA and bitsandbytes and fails with a
 clear error elsewhere. The loop is plain PyTorch (AdamW), so the cancel flag is checked between steps.
 Every ``TUNECAST_CHECKPOINT_EVERY_STEPS`` steps it saves a checkpoint (:mod:`workers.checkpoints`), and a
 delivery that finds one goes on from it with the same weights, optimizer, data order and RNG states.
@@ -50,13 +50,6 @@ __all__ = ["apply_method", "run", "run_finetune", "training_subset"]
 
 logger = logging.getLogger("tunecast.workers")
 
-PEFT_CONFIGS = {
-    "LORA": "LoraConfig",
-    "IA3": "IA3Config",
-    "PROMPT_TUNING": "PromptTuningConfig",
-    "PREFIX_TUNING": "PrefixTuningConfig",
-}
-
 
 def _decoder_layers(model: Any) -> Any:
     inner = getattr(model, "model", None)
@@ -67,41 +60,52 @@ def _decoder_layers(model: Any) -> Any:
 
 
 def apply_method(model: Any, plan: dict[str, Any], *, method_name: str) -> Any:
-    """Make the planned parameters trainable (peft wrap, or a ``requires_grad`` subset); returns the model."""
-    peft_type = plan.get("peft_type")
-    if peft_type is not None:
+    """Make the planned parameters trainable (a peft config class by name, the method's own builder, or a
+    ``requires_grad`` selection; see ``predictors.methods.base.WorkerPlanFn``); returns the model."""
+    if plan.get("peft_config") is not None:
         import peft
 
-        if peft_type not in PEFT_CONFIGS:
-            raise RunInputError("candidate.method.name", f"{method_name}: peft type {peft_type!r} is not supported")
-        config_cls = getattr(peft, PEFT_CONFIGS[peft_type])
+        config_cls = getattr(peft, str(plan["peft_config"]), None)
+        if config_cls is None:
+            raise RunInputError(
+                "candidate.method.name", f"{method_name}: peft {peft.__version__} has no {plan['peft_config']}"
+            )
         config = config_cls(task_type=peft.TaskType.CAUSAL_LM, **plan.get("peft_kwargs", {}))
         return peft.get_peft_model(model, config)
-    trainable = plan.get("trainable")
     for parameter in model.parameters():
-        parameter.requires_grad_(trainable == "all")
-    if trainable == "bias":
-        for name, parameter in model.named_parameters():
-            if name.endswith(".bias"):
-                parameter.requires_grad_(True)
-    elif trainable == "norms":
+        parameter.requires_grad_(False)
+    if plan.get("builder") is not None:
+        model = plan["builder"](model)
+    _select_trainable(model, plan.get("trainable") or {})
+    if plan.get("head") is None and not any(p.requires_grad for p in model.parameters()):
+        raise RunInputError("candidate.method.name", f"{method_name}: this model has no parameters it would train")
+    return model
+
+
+def _select_trainable(model: Any, selection: dict[str, Any]) -> None:
+    """Unfreeze what ``selection`` names: ``every`` parameter, ``name_suffixes``, ``module_types`` (class name
+    contains, lower case) and the ``last_layers`` decoder blocks."""
+    if selection.get("every"):
+        for parameter in model.parameters():
+            parameter.requires_grad_(True)
+    suffixes = tuple(selection.get("name_suffixes") or ())
+    for name, parameter in model.named_parameters():
+        if suffixes and name.endswith(suffixes):
+            parameter.requires_grad_(True)
+    for kind in selection.get("module_types") or ():
         for module in model.modules():
-            if "norm" in type(module).__name__.lower():
+            if kind in type(module).__name__.lower():
                 for parameter in module.parameters(recurse=False):
                     parameter.requires_grad_(True)
-    elif trainable == "top_k":
+    k = int(selection.get("last_layers") or 0)
+    if k:
         layers = _decoder_layers(model)
-        k = int(plan["layers"])
         if k > len(layers):
-            raise RunInputError("candidate.method.layers", f"must not exceed the model's {len(layers)} layers, got {k}")
+            field = f"candidate.method.{selection.get('last_layers_field', 'name')}"
+            raise RunInputError(field, f"must not exceed the model's {len(layers)} layers, got {k}")
         for layer in list(layers)[-k:]:
             for parameter in layer.parameters():
                 parameter.requires_grad_(True)
-    elif trainable not in {"all", "head"}:
-        raise RunInputError("candidate.method.name", f"{method_name}: unknown trainable set {trainable!r}")
-    if trainable != "head" and not any(p.requires_grad for p in model.parameters()):
-        raise RunInputError("candidate.method.name", f"{method_name}: this model has no parameters it would train")
-    return model
 
 
 def training_subset(train: list[Example], *, candidate: dict[str, Any], seed: int) -> list[Example]:
@@ -202,16 +206,17 @@ def run_finetune(context: RunContext) -> RunOutcome:
     train = training_subset(train_set, candidate=candidate, seed=seed)
     test = format_examples(kind, context.dataset.test, labels=context.labels)[: int(options.get("eval_limit") or 1000)]
     head: torch.nn.Linear | None = None
-    if plan.get("trainable") == "head":
-        if kind != "classification":
-            raise RunInputError("candidate.method.name", f"linear_probe needs a classification dataset, got {kind}")
+    if spec.task_kinds is not None and kind not in spec.task_kinds:
+        wanted = " or ".join(sorted(spec.task_kinds))
+        raise RunInputError("candidate.method.name", f"{method.name} needs a {wanted} dataset, got {kind}")
+    if plan.get("head") is not None:
         n_labels = len(train[0].choices or ())
         head = torch.nn.Linear(int(model.config.hidden_size), n_labels).to(device)
     steps = int(
         options.get("steps")
         or max(1, math.ceil(float(training_value(candidate, "epochs", 1)) * len(train) / (micro_batch * accumulation)))
     )
-    learning_rate = float(options.get("learning_rate") or (1e-4 if plan.get("trainable") == "all" else 1e-3))
+    learning_rate = float(options.get("learning_rate") or (1e-4 if spec.base_weights_trainable else 1e-3))
     parameters = [p for p in model.parameters() if p.requires_grad] + (list(head.parameters()) if head else [])
     optimizer = torch.optim.AdamW(parameters, lr=learning_rate)
     total_params, trainable_params = _count(model)

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from predictors.methods import get_method
+from predictors.methods import get_method, prompting_method_name
 from workers.app import celery_app
 from workers.common import candidate_method, measurement_values, metered_result, seed_everything, training_value
 from workers.errors import RunInputError
@@ -49,8 +49,7 @@ def probe_settings(candidate: dict[str, Any], options: dict[str, Any]) -> tuple[
         retriever = str(options["retriever"])
     if retriever not in RETRIEVERS:
         raise RunInputError("options.retriever", f"must be one of {', '.join(RETRIEVERS)}, got {retriever!r}")
-    name = "zero_shot" if shots == 0 else ("rag_icl" if retriever in {"bm25", "embedding"} else "icl")
-    return shots, retriever, name
+    return shots, retriever, prompting_method_name(shots, retriever)
 
 
 def _demonstrations(

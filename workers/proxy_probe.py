@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from predictors.methods import proxy_method_name
 from workers.app import celery_app
 from workers.common import measurement_values, metered_result, seed_everything, training_value
 from workers.errors import RunInputError
@@ -116,7 +117,7 @@ def run_proxy_probe(context: RunContext) -> RunOutcome:
         result=result,
         measurement=measurement_values(
             context,
-            method_name="linear_probe",
+            method_name=proxy_method_name(),
             kind="proxy_probe",
             result=result,
             seed=seed,

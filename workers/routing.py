@@ -17,7 +17,7 @@ from typing import Any
 from predictors import cost
 from predictors.architecture import Architecture, architecture_from_hf_config, count_parameters
 from predictors.errors import InvalidInputError
-from predictors.methods import get_method, parse_method
+from predictors.methods import default_method_name, get_method, parse_method
 from storage.catalogs import load_hardware_catalog
 from storage.gguf_header import GgufError, gguf_hf_config
 from workers.hardware import catalog_gpu_id
@@ -90,7 +90,7 @@ def predict_with_cost_model(
         cost_candidate = cost.CostCandidate(
             architecture=arch,
             model_id=str((candidate.get("model") or {}).get("id", "model")),
-            method=parse_method(candidate.get("method") or {"name": "full"}, field="candidate.method"),
+            method=parse_method(candidate.get("method") or {"name": default_method_name()}, field="candidate.method"),
             training=cost.TrainingConfig(**training),
             hardware=cost.HardwareRequest(**hardware),
         )
@@ -149,7 +149,7 @@ def fallback_prediction(candidate: dict[str, Any], arch: Architecture, kind: str
     precision = str(training.get("precision") or "bf16")
     bytes_per_weight = _BYTES_PER_WEIGHT.get(precision, 2.0)
     total = count_parameters(arch).total_params
-    method = parse_method(candidate.get("method") or {"name": "full"}, field="candidate.method")
+    method = parse_method(candidate.get("method") or {"name": default_method_name()}, field="candidate.method")
     spec = get_method(method.name)
     trainable = spec.trainable_params(arch, method) if kind == "finetune" and spec.kind == "finetune" else 0
     batch = int(training.get("micro_batch_size") or 4)

@@ -39,10 +39,9 @@ def _check_candidate(kind: str, candidate: dict[str, Any], dataset_kind: str) ->
             raise InvalidInputError(
                 "candidate.method.name", f"{method.name} does not train; submit it as an icl_probe run"
             )
-        if method.name == "linear_probe" and dataset_kind != "classification":
-            raise InvalidInputError(
-                "candidate.method.name", f"linear_probe needs a classification task, not {dataset_kind}"
-            )
+        if spec.task_kinds is not None and dataset_kind not in spec.task_kinds:
+            wanted = " or ".join(sorted(spec.task_kinds))
+            raise InvalidInputError("candidate.method.name", f"{method.name} needs a {wanted} task, not {dataset_kind}")
     optimizer = (candidate.get("training") or {}).get("optimizer", "adamw")
     if kind == "finetune" and optimizer != "adamw":
         raise InvalidInputError(

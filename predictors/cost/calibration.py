@@ -40,6 +40,7 @@ import numpy as np
 from scipy.optimize import least_squares, lsq_linear
 
 from predictors.errors import InvalidInputError
+from predictors.methods import calibration_family
 
 __all__ = [
     "DEFAULT_CALIBRATION_FILE",
@@ -58,20 +59,13 @@ _SOLVER: dict[str, Any] = {"method": "trf", "x_scale": "jac", "max_nfev": 20_000
 _RELATED = {"decode": "prefill", "prefill": "decode"}
 MODEL = "t = max(a*ideal_compute_s + b*ideal_memory_s + g*kernel_launches, h*kernel_launches)"
 
-_FAMILIES = {
-    "full": "full",
-    "lora": "lora",
-    "qlora": "lora",
-    "dora": "lora",
-    "top_k_layers": "top_k_layers",
-    "prefill": "prefill",
-    "decode": "decode",
-}
+_PHASES = frozenset({"prefill", "decode"})  # inference families (not methods)
 
 
 def method_family(method: str) -> str:
-    """The calibration family of a method name (frozen-base methods without their own family use ``lora``)."""
-    return _FAMILIES.get(method, "lora")
+    """The calibration family of a method name (each spec's ``calibration_family``; frozen-base methods
+    without one of their own borrow the family of the method marked ``times_unmeasured``), or a phase."""
+    return method if method in _PHASES else calibration_family(method)
 
 
 class NotFittedError(ValueError):

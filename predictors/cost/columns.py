@@ -28,9 +28,9 @@ from numpy.typing import NDArray
 from predictors.cost.calibration import EfficiencyCalibration, default_calibration, method_family
 from predictors.cost.estimate import (
     DEFAULT_TRAIN_EXAMPLES,
+    _api_pricing,
     _arch_constants,
     _counts,
-    _field,
     _linear,
     _method_terms,
     candidate_assumptions,
@@ -380,10 +380,10 @@ def _group_scalars(
             trainable_params=trainable,
             added_params=added,
             sharding=training.sharding,
-            double_quant=bool(_field(method, "double_quant", True)),
+            double_quant=terms.double_quant,
         )
     a, b, g, h = calibration.coefficients(method_family(method.name))
-    shots = int(_field(method, "shots", 0) or 0) * int(_field(method, "demonstration_tokens", 0) or 0)
+    shots = terms.prompt_tokens
     return {
         "kind": float(_KINDS[spec.kind]),
         "total_params": float(counts.total_params),
@@ -577,12 +577,10 @@ def _api_train_usd(table: CandidateTable, members: NDArray[np.intp], train_token
         method, training = candidate.method, candidate.training
         try:
             usd[j] = api_finetune_usd(
-                provider=str(_field(method, "provider", "openai")),
                 total_params=_counts(candidate.architecture).total_params,
                 train_tokens=float(train_tokens[j]) / training.epochs,
                 epochs=training.epochs,
-                adapter=str(_field(method, "adapter", "lora")),
-                provider_model=_field(method, "provider_model", None),
+                **_api_pricing(get_method(method.name), method),
             )
         except InvalidInputError as exc:
             raise _GroupError(i, exc.field, exc.message) from None

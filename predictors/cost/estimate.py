@@ -103,9 +103,11 @@ def _method_terms(arch: Architecture, method: MethodConfig, spec: MethodSpec) ->
     return trainable, terms
 
 
-def _field(method: MethodConfig, name: str, default: Any) -> Any:
-    """A method parameter that only some methods have (plain dict access: pydantic's __getattr__ is slow)."""
-    return method.__dict__.get(name, default)
+def _api_pricing(spec: MethodSpec, method: MethodConfig) -> dict[str, Any]:
+    """The provider fields of a provider-hosted fine-tune (its spec's ``api_pricing``)."""
+    if spec.api_pricing is None:
+        raise InvalidInputError("method.name", f"{spec.name} is not priced by a provider")
+    return spec.api_pricing(method)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,11 +154,8 @@ def _inference(
 ) -> tuple[float, float, float]:
     """(matmul FLOPs per query, seconds per query on one GPU, KV-cache bytes of one batch)."""
     ev = candidate.evaluation
-    method = candidate.method
     prompt = ev.prompt_tokens + terms.input_virtual_tokens
-    shots = int(_field(method, "shots", 0) or 0)
-    demo = int(_field(method, "demonstration_tokens", 0) or 0)
-    prompt += shots * demo  # COSMOS ICL cost: demonstrations lengthen every prompt
+    prompt += terms.prompt_tokens  # COSMOS ICL cost: demonstrations lengthen every prompt
     keys = prompt + terms.prefix_tokens
     out = ev.output_tokens
     per_token = _arch_constants(arch)[1]
@@ -283,7 +282,7 @@ def estimate_cost(
     if spec.kind != "finetune":
         ev = candidate.evaluation
         prompt = ev.prompt_tokens + terms.input_virtual_tokens
-        prompt += int(_field(method, "shots", 0) or 0) * int(_field(method, "demonstration_tokens", 0) or 0)
+        prompt += terms.prompt_tokens
         inf_mem = inference_memory(
             arch,
             weights_bytes=weights_inference,
@@ -300,12 +299,10 @@ def estimate_cost(
         train_usd = 0.0
         if spec.kind == "api":
             train_usd = api_finetune_usd(
-                provider=str(_field(method, "provider", "openai")),
                 total_params=counts.total_params,
                 train_tokens=epoch_tokens,
                 epochs=training.epochs,
-                adapter=str(_field(method, "adapter", "lora")),
-                provider_model=_field(method, "provider_model", None),
+                **_api_pricing(spec, method),
             )
         return CostEstimate(
             model_id=candidate.model_id,
@@ -368,7 +365,7 @@ def estimate_cost(
         added_params=added,
         n_gpus=n_gpus,
         sharding=training.sharding,
-        double_quant=bool(_field(method, "double_quant", True)),
+        double_quant=terms.double_quant,
     )
     overhead = overhead_fixed + FRAGMENTATION_FRACTION * mem.allocated_bytes
     peak = mem.allocated_bytes + overhead

@@ -49,7 +49,7 @@ def api_finetune_usd(
     total_params: int,
     train_tokens: float,
     epochs: float,
-    adapter: str = "lora",
+    adapter: str,
     provider_model: str | None = None,
     prices: Mapping[str, Any] | None = None,
 ) -> float:

@@ -219,16 +219,20 @@ def _stage(
             a_flops = 2.0 * tokens * m.in_features * rank * mult
             b_flops = 2.0 * tokens * rank * m.out_features * mult
             fwd += a_flops + b_flops
-            bwd += 2.0 * b_flops + a_flops + (a_flops if input_rg else 0.0)
+            if terms.adapter_factors_trainable:
+                bwd += 2.0 * b_flops + a_flops + (a_flops if input_rg else 0.0)
+            else:  # frozen A and B (VeRA): the gradient only passes through B (to d) and A (to x)
+                bwd += b_flops + (a_flops if input_rg else 0.0)
             # peft casts x to the fp32 adapter dtype, autocast casts it back: one copy per adapted module
             if c != 4:
                 saved += c * tokens * m.in_features * mult
             else:
                 shared_needed = True
             saved += c * tokens * rank * mult
-            if terms.dora:
-                fwd += 2.0 * m.out_features * rank * m.in_features * mult  # B·A for the column norm
-                saved += c * tokens * m.out_features * mult
+            if terms.adapter_weight_flops:  # once per forward on the weights (DoRA's B·A for the column norm)
+                fwd += dict(terms.adapter_weight_flops)[name] * mult
+            if terms.adapter_saved_outputs:
+                saved += terms.adapter_saved_outputs * c * tokens * m.out_features * mult
         if scaled:
             saved += c * tokens * m.out_features * mult
         if scaled_in:
@@ -370,7 +374,7 @@ def _layer(
     runs_backward = out_rg or attn_rg or act_rg
     if arch.model_type == "gemma2":
         saved += 2 * _norm_saved(arch, tokens, out_rg, norm_w_rg, dt)
-    kernels = _BLOCK_KERNELS + len(arch.linear_modules) + _ADAPTER_KERNELS * len(ranks) * (3 if terms.dora else 1)
+    kernels = _BLOCK_KERNELS + len(arch.linear_modules) + _ADAPTER_KERNELS * len(ranks) * terms.adapter_kernels_factor
     kernels += len(terms.scaled_modules) + len(terms.scaled_input_modules)
     return LayerPass(fwd, bwd, saved, out_rg, runs_backward, fwd - trailing, kernels)
 

@@ -34,5 +34,11 @@ register_method(
         reference="OpenAI / Together fine-tuning pricing pages",
         trainable_params=lambda arch, config: 0,
         worker_plan=lambda config: {"train": False, "provider": config.provider},
+        api_pricing=lambda config: {
+            "provider": config.provider,
+            "provider_model": config.provider_model,
+            "adapter": config.adapter,
+        },
+        examples=({"provider": "together"},),
     )
 )

@@ -1,9 +1,10 @@
 """What every adaptation method declares: its parameter schema and its parameter accounting.
 
 A method module (``lora.py``, ``icl.py``, …) subclasses :class:`MethodConfig` for its parameters and
-ends with one ``register_method(...)`` call (see :mod:`predictors.methods.registry`). The cost model,
-request validation, ``GET /v1/methods`` and the worker dispatch all read the registry, so adding a
-method touches one module.
+ends with one ``register_method(...)`` call (see :mod:`predictors.methods.registry`). The package
+discovers its modules (``pkgutil``); the cost model, request validation, ``GET /v1/methods``, the
+accuracy tiers and the workers read only the registered :class:`MethodSpec` (its cost terms in the
+generic form below, its capabilities and its worker plan), so adding a method touches one module.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from predictors.architecture import Architecture, LinearModule
 
 __all__ = [
+    "ApiPricingFn",
     "CostTerms",
     "CostTermsFn",
     "MethodConfig",
@@ -40,7 +42,22 @@ TrainableParamsFn = Callable[[Architecture, Any], int]
 """(architecture, config) -> trainable parameter count (adapter weights for PEFT methods)."""
 
 WorkerPlanFn = Callable[[Any], dict[str, Any]]
-"""config -> a plain description of what a worker builds (peft config kwargs, or ``{"train": False}``)."""
+"""config -> a plain description of what a worker builds, read by ``workers.finetune.apply_method``:
+
+* ``{"train": True, "peft_config": "<peft class name>", "peft_kwargs": {...}}``: ``peft.get_peft_model``
+  with that config class (``task_type`` CAUSAL_LM added);
+* ``{"train": True, "trainable": {...}}``: a subset of the base parameters trains, selected by ``every``
+  (all of them), ``name_suffixes`` (parameter names ending so), ``module_types`` (modules whose class name
+  contains one of these, lower case) and ``last_layers`` (the last k decoder blocks; ``last_layers_field``
+  names the method field an error blames);
+* ``"head": {"num_labels": n, "pooling": ...}``: a linear head on frozen pooled states trains instead;
+* ``"quantization": {...}``: the frozen base loads 4-bit (bitsandbytes);
+* ``{"train": False, ...}``: nothing trains (inference methods, provider fine-tunes).
+"""
+
+ApiPricingFn = Callable[[Any], dict[str, Any]]
+"""config -> the provider, its model and adapter kind: the keyword arguments of
+``predictors.cost.money.api_finetune_usd`` besides the token counts (provider-hosted fine-tunes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +76,19 @@ class CostTerms:
     top_layers_trainable : int
         The last ``k`` decoder blocks train in full (top-k layers); 0 for none.
     adapter_ranks : tuple of (str, int)
-        LoRA-style adapters: (module name, rank) for every adapted linear layer.
-    dora : bool
-        The adapters are DoRA (a column norm of ``W + BA`` each forward, a magnitude vector).
+        Low-rank adapters: (module name, rank r) for every adapted linear layer; each token runs
+        x·Aᵀ (r × d_in) then ·Bᵀ (d_out × r) beside the frozen matmul.
+    adapter_factors_trainable : bool
+        A and B train (LoRA); False when they are frozen (VeRA's shared random projections), so the
+        backward runs no weight-gradient matmul for them, only the input gradient through B.
+    adapter_weight_flops : tuple of (str, float)
+        Per adapted module, matmul FLOPs run once per forward on the weights, not per token (DoRA's
+        B·A for the column norm of W0 + BA).
+    adapter_saved_outputs : int
+        Extra tensors of the module's output width autograd keeps per adapted module and token (DoRA's
+        norm-scaled output: 1).
+    adapter_kernels_factor : int
+        Kernel launches per adapted module, in units of a LoRA adapter's (DoRA: 3).
     scaled_modules, scaled_input_modules : tuple of str
         IA3: modules whose output (resp. input, for feed-forward modules) is scaled by a trained vector.
     norms_trainable, biases_trainable : bool
@@ -77,6 +104,10 @@ class CostTerms:
         of the base weights (full, top-k, BitFit, LN tuning).
     quantized_base : str or None
         The frozen base is stored quantised regardless of ``training.precision`` (QLoRA: ``"nf4"``).
+    double_quant : bool
+        The quantisation constants are quantised too (QLoRA Sec. 3), for a quantised base.
+    prompt_tokens : int
+        Tokens the method adds to every evaluation prompt (ICL: shots × demonstration tokens).
     assumptions : tuple of str
         What the method's accounting assumed about the model (e.g. which matched modules peft leaves
         unadapted), for the estimate's ``assumptions`` list.
@@ -85,7 +116,10 @@ class CostTerms:
     base_trainable: bool = False
     top_layers_trainable: int = 0
     adapter_ranks: tuple[tuple[str, int], ...] = ()
-    dora: bool = False
+    adapter_factors_trainable: bool = True
+    adapter_weight_flops: tuple[tuple[str, float], ...] = ()
+    adapter_saved_outputs: int = 0
+    adapter_kernels_factor: int = 1
     scaled_modules: tuple[str, ...] = ()
     scaled_input_modules: tuple[str, ...] = ()
     norms_trainable: bool = False
@@ -95,11 +129,13 @@ class CostTerms:
     head_only: bool = False
     adapter_params_are_new: bool = True
     quantized_base: str | None = None
+    double_quant: bool = True
+    prompt_tokens: int = 0
     assumptions: tuple[str, ...] = ()
 
 
 CostTermsFn = Callable[[Architecture, Any], CostTerms]
-"""(architecture, config) -> the method's :class:`CostTerms` (fine-tuning methods only)."""
+"""(architecture, config) -> the method's :class:`CostTerms` (what training and evaluation add)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +146,20 @@ class MethodSpec:
     prompts the frozen model (zero-shot, ICL, RAG-ICL), ``api`` is a provider-hosted fine-tune.
     ``base_weights_trainable`` is true only for full fine-tuning (its gradients and optimizer states
     cover the base); ``parent`` names the method a variant reuses (DoRA and QLoRA reuse LoRA).
-    ``cost_terms`` (fine-tuning methods) describes for the cost model how the method changes the
-    forward and backward pass; ``None`` for methods that do not train.
+    ``cost_terms`` describes for the cost model how the method changes the forward and backward pass
+    (and the evaluation prompt); ``None`` for methods that change neither.
+
+    Capabilities, read instead of method names:
+
+    * ``demonstrations``: for prompting methods, the demonstration selections it measures (``()`` for
+      none: the zero-shot point of the COSMOS ICL law, Eq. 5); ``None`` for methods that do not prompt;
+    * ``proxy``: the cheap COSMOS proxy (Wang et al. 2025, arXiv:2505.01449, Sec. 4.1) whose accuracy
+      maps onto real fine-tunes; it is not itself an anchor of the training tiers;
+    * ``task_kinds``: the task kinds it can run on (``None``: every kind);
+    * ``default_for_runs``: the method of a run whose candidate names none;
+    * ``calibration_family``: the calibration family whose measured runs time it (``None``: its
+      parent's, else the family of the method marked ``times_unmeasured``);
+    * ``examples``: a few parameter sets the shared tests run (its defaults are always run too).
     """
 
     name: str
@@ -124,6 +172,14 @@ class MethodSpec:
     base_weights_trainable: bool = False
     parent: str | None = None
     cost_terms: CostTermsFn | None = None
+    api_pricing: ApiPricingFn | None = None
+    demonstrations: tuple[str, ...] | None = None
+    proxy: bool = False
+    task_kinds: frozenset[str] | None = None
+    default_for_runs: bool = False
+    calibration_family: str | None = None
+    times_unmeasured: bool = False
+    examples: tuple[dict[str, Any], ...] = ()
 
     def parse(self, data: dict[str, Any]) -> MethodConfig:
         return self.config_cls.model_validate(data)

@@ -53,6 +53,6 @@ register_method(
         reference="Ben Zaken et al. 2022, arXiv:2106.10199",
         trainable_params=bitfit_trainable_params,
         cost_terms=bitfit_cost_terms,
-        worker_plan=lambda config: {"train": True, "peft_type": None, "trainable": "bias"},
+        worker_plan=lambda config: {"train": True, "trainable": {"name_suffixes": [".bias"]}},
     )
 )

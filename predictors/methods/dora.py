@@ -53,10 +53,20 @@ def dora_trainable_params(arch: Architecture, config: Any) -> int:
 
 
 def dora_cost_terms(arch: Architecture, config: Any) -> CostTerms:
-    """LoRA's terms plus, per adapted matrix and forward, the column norm of W0 + B·A (2·r·d_in·d_out FLOPs)."""
-    _dora_adapters(arch, config)
+    """LoRA's terms plus, per adapted matrix and forward, the column norm of W0 + B·A (2·r·d_in·d_out FLOPs,
+    once per forward), the norm-scaled output kept for the backward, and three times the adapter kernels."""
+    modules = {m.name: m for a in _dora_adapters(arch, config) for m in a.modules}
     lora = lora_cost_terms(arch, config)
-    return CostTerms(adapter_ranks=lora.adapter_ranks, dora=True, assumptions=lora.assumptions)
+    weight_flops = tuple(
+        (name, 2.0 * modules[name].out_features * rank * modules[name].in_features) for name, rank in lora.adapter_ranks
+    )
+    return CostTerms(
+        adapter_ranks=lora.adapter_ranks,
+        adapter_weight_flops=weight_flops,
+        adapter_saved_outputs=1,
+        adapter_kernels_factor=3,
+        assumptions=lora.assumptions,
+    )
 
 
 def dora_worker_plan(config: Any) -> dict[str, Any]:
@@ -76,5 +86,6 @@ register_method(
         worker_plan=dora_worker_plan,
         cost_terms=dora_cost_terms,
         parent="lora",
+        examples=({"rank": 16},),
     )
 )

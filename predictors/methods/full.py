@@ -39,8 +39,10 @@ register_method(
         summary="Update every weight of the base model.",
         reference="Kaplan et al. 2020, arXiv:2001.08361",
         trainable_params=full_trainable_params,
-        worker_plan=lambda config: {"train": True, "peft_type": None, "trainable": "all"},
+        worker_plan=lambda config: {"train": True, "trainable": {"every": True}},
         base_weights_trainable=True,
         cost_terms=full_cost_terms,
+        default_for_runs=True,
+        calibration_family="full",
     )
 )

@@ -100,7 +100,7 @@ def ia3_worker_plan(config: Any) -> dict[str, Any]:
         kwargs["target_modules"] = config.target_modules
     if config.feedforward_modules is not None:
         kwargs["feedforward_modules"] = config.feedforward_modules
-    return {"train": True, "peft_type": "IA3", "peft_kwargs": kwargs}
+    return {"train": True, "peft_config": "IA3Config", "peft_kwargs": kwargs}
 
 
 register_method(

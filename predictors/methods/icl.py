@@ -8,14 +8,15 @@ Brown et al. 2020, arXiv:2005.14165; cost grows with shots × demonstration leng
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
-from predictors.methods.base import MethodConfig, MethodSpec
+from predictors.architecture import Architecture
+from predictors.methods.base import CostTerms, MethodConfig, MethodSpec
 from predictors.methods.registry import register_method
 
-__all__ = ["IclConfig"]
+__all__ = ["IclConfig", "demonstration_cost_terms"]
 
 
 class IclConfig(MethodConfig):
@@ -27,6 +28,11 @@ class IclConfig(MethodConfig):
     selection: Literal["random", "fixed"] = Field("random", description="How demonstrations are drawn.")
 
 
+def demonstration_cost_terms(arch: Architecture, config: Any) -> CostTerms:
+    """The k demonstrations lengthen every prompt by k × their mean length (COSMOS Sec. 4.3)."""
+    return CostTerms(prompt_tokens=int(config.shots) * int(config.demonstration_tokens))
+
+
 register_method(
     MethodSpec(
         name="icl",
@@ -36,5 +42,8 @@ register_method(
         reference="Brown et al. 2020, arXiv:2005.14165",
         trainable_params=lambda arch, config: 0,
         worker_plan=lambda config: {"train": False, "shots": config.shots, "retriever": config.selection},
+        cost_terms=demonstration_cost_terms,
+        demonstrations=("random", "fixed"),
+        examples=({"shots": 4},),
     )
 )

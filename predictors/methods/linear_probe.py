@@ -45,10 +45,10 @@ register_method(
         cost_terms=linear_probe_cost_terms,
         worker_plan=lambda config: {
             "train": True,
-            "peft_type": None,
-            "trainable": "head",
-            "num_labels": config.num_labels,
-            "pooling": config.pooling,
+            "trainable": {},
+            "head": {"num_labels": config.num_labels, "pooling": config.pooling},
         },
+        proxy=True,
+        task_kinds=frozenset({"classification"}),
     )
 )

@@ -48,6 +48,6 @@ register_method(
         cost_terms=ln_tuning_cost_terms,
         # every norm module, as counted above: peft's LN-tuning defaults differ by family (Qwen2: only
         # post_attention_layernorm), so the worker selects norms itself
-        worker_plan=lambda config: {"train": True, "peft_type": None, "trainable": "norms"},
+        worker_plan=lambda config: {"train": True, "trainable": {"module_types": ["norm"]}},
     )
 )

@@ -226,7 +226,7 @@ def lora_cost_terms(arch: Architecture, config: Any) -> CostTerms:
 def lora_worker_plan(config: Any) -> dict[str, Any]:
     return {
         "train": True,
-        "peft_type": "LORA",
+        "peft_config": "LoraConfig",
         "peft_kwargs": {
             "r": config.rank,
             "lora_alpha": config.alpha,
@@ -246,5 +246,8 @@ register_method(
         trainable_params=lora_trainable_params,
         worker_plan=lora_worker_plan,
         cost_terms=lora_cost_terms,
+        calibration_family="lora",
+        times_unmeasured=True,
+        examples=({"rank": 8}, {"rank": 64, "target_modules": "all-linear"}),
     )
 )

@@ -63,12 +63,13 @@ register_method(
         cost_terms=prefix_tuning_cost_terms,
         worker_plan=lambda config: {
             "train": True,
-            "peft_type": "PREFIX_TUNING",
+            "peft_config": "PrefixTuningConfig",
             "peft_kwargs": {
                 "num_virtual_tokens": config.num_virtual_tokens,
                 "prefix_projection": config.prefix_projection,
                 "encoder_hidden_size": config.encoder_hidden_size,
             },
         },
+        examples=({"num_virtual_tokens": 30},),
     )
 )

@@ -44,8 +44,9 @@ register_method(
         cost_terms=prompt_tuning_cost_terms,
         worker_plan=lambda config: {
             "train": True,
-            "peft_type": "PROMPT_TUNING",
+            "peft_config": "PromptTuningConfig",
             "peft_kwargs": {"num_virtual_tokens": config.num_virtual_tokens},
         },
+        examples=({"num_virtual_tokens": 20},),
     )
 )

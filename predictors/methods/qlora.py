@@ -33,7 +33,10 @@ def qlora_cost_terms(arch: Architecture, config: Any) -> CostTerms:
     """LoRA's terms over a base stored in 4 bits (``quant_type``), whatever ``training.precision`` says."""
     lora = lora_cost_terms(arch, config)
     return CostTerms(
-        adapter_ranks=lora.adapter_ranks, quantized_base=str(config.quant_type), assumptions=lora.assumptions
+        adapter_ranks=lora.adapter_ranks,
+        quantized_base=str(config.quant_type),
+        double_quant=bool(config.double_quant),
+        assumptions=lora.assumptions,
     )
 
 
@@ -59,5 +62,6 @@ register_method(
         worker_plan=qlora_worker_plan,
         cost_terms=qlora_cost_terms,
         parent="lora",
+        examples=({"rank": 16}, {"rank": 8, "double_quant": False}),
     )
 )

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from predictors.methods.base import MethodSpec
-from predictors.methods.icl import IclConfig
+from predictors.methods.icl import IclConfig, demonstration_cost_terms
 from predictors.methods.registry import register_method
 
 __all__ = ["RagIclConfig"]
@@ -34,5 +34,8 @@ register_method(
         trainable_params=lambda arch, config: 0,
         worker_plan=lambda config: {"train": False, "shots": config.shots, "retriever": config.retriever},
         parent="icl",
+        cost_terms=demonstration_cost_terms,
+        demonstrations=("bm25", "embedding"),
+        examples=({"shots": 8},),
     )
 )

@@ -1,12 +1,14 @@
 """The one registry of adaptation methods (shape of peft's ``register_peft_method``).
 
-Nothing else in tunecast lists method names: request validation, ``GET /v1/methods``, the cost model
-and worker dispatch all read :data:`METHODS`.
+Nothing else in tunecast lists method names: request validation, ``GET /v1/methods``, the cost model,
+the accuracy tiers and the workers read :data:`METHODS` and the capability look-ups below.
 """
 
 from __future__ import annotations
 
+import pkgutil
 import re
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -14,28 +16,27 @@ from pydantic import ValidationError
 from predictors.errors import InvalidInputError
 from predictors.methods.base import MethodConfig, MethodSpec
 
-__all__ = ["METHODS", "PRODUCT_METHOD_NAMES", "get_method", "parse_method", "register_method"]
+__all__ = [
+    "METHODS",
+    "PRODUCT_METHOD_NAMES",
+    "calibration_family",
+    "default_method_name",
+    "get_method",
+    "parse_method",
+    "prompting_method_name",
+    "proxy_method_name",
+    "register_method",
+]
+
+_NOT_METHODS = frozenset({"base", "registry"})
 
 PRODUCT_METHOD_NAMES: frozenset[str] = frozenset(
-    {
-        "full",
-        "lora",
-        "qlora",
-        "dora",
-        "ia3",
-        "prompt_tuning",
-        "prefix_tuning",
-        "bitfit",
-        "ln_tuning",
-        "linear_probe",
-        "top_k_layers",
-        "zero_shot",
-        "icl",
-        "rag_icl",
-        "api_finetune",
-    }
+    module.name
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)])
+    if module.name not in _NOT_METHODS and not module.name.startswith("_")
 )
-"""The method names of the product contract (PRODUCT.md, Candidate ``method.name``)."""
+"""The method names of the product contract (PRODUCT.md, Candidate ``method.name``): one module of this
+package per method, named as the method (``predictors/methods/<name>.py``), found by ``pkgutil``."""
 
 METHODS: dict[str, MethodSpec] = {}
 
@@ -47,7 +48,9 @@ def register_method(spec: MethodSpec) -> MethodSpec:
     if not _SNAKE_CASE.match(spec.name):
         raise ValueError(f"method name {spec.name!r} must be snake_case")
     if spec.name not in PRODUCT_METHOD_NAMES:
-        raise ValueError(f"method name {spec.name!r} is not in the product's method list")
+        raise ValueError(
+            f"method name {spec.name!r} is not in the product's method list (no predictors/methods/{spec.name}.py)"
+        )
     if spec.name in METHODS:
         raise KeyError(f"method {spec.name!r} is already registered")
     name_field = spec.config_cls.model_fields.get("name")
@@ -95,3 +98,41 @@ def parse_method(data: Any, *, field: str = "method") -> MethodConfig:
         first = exc.errors()[0]
         location = ".".join(str(part) for part in first["loc"])
         raise InvalidInputError(f"{field}.{location}" if location else field, first["msg"]) from None
+
+
+def _only(flag: str) -> str:
+    names = [name for name, spec in METHODS.items() if getattr(spec, flag)]
+    if len(names) != 1:
+        raise LookupError(f"exactly one registered method must set {flag}; found {names}")
+    return names[0]
+
+
+def default_method_name() -> str:
+    """The method of a run whose candidate names none (the spec with ``default_for_runs``)."""
+    return _only("default_for_runs")
+
+
+def proxy_method_name() -> str:
+    """The COSMOS proxy method (the spec with ``proxy``)."""
+    return _only("proxy")
+
+
+def prompting_method_name(shots: int, selection: str) -> str:
+    """The prompting method a probe with ``shots`` demonstrations chosen by ``selection`` measures."""
+    for name, spec in METHODS.items():
+        if spec.demonstrations is not None and (
+            spec.demonstrations == () if shots == 0 else selection in spec.demonstrations
+        ):
+            return name
+    raise InvalidInputError("options.retriever", f"no prompting method measures {shots} shots chosen by {selection!r}")
+
+
+def calibration_family(name: str) -> str:
+    """The calibration family timing method ``name``: its own declared one, else its parent's, else that of
+    the method marked ``times_unmeasured`` (frozen-base methods without measured runs of their own)."""
+    spec = METHODS.get(name)
+    while spec is not None and spec.calibration_family is None and spec.parent is not None:
+        spec = METHODS[spec.parent]
+    if spec is not None and spec.calibration_family is not None:
+        return spec.calibration_family
+    return str(METHODS[_only("times_unmeasured")].calibration_family)

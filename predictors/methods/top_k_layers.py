@@ -48,6 +48,11 @@ register_method(
         reference="Lee et al. 2019, arXiv:1911.03090",
         trainable_params=top_k_layers_trainable_params,
         cost_terms=top_k_layers_cost_terms,
-        worker_plan=lambda config: {"train": True, "peft_type": None, "trainable": "top_k", "layers": config.layers},
+        worker_plan=lambda config: {
+            "train": True,
+            "trainable": {"last_layers": config.layers, "last_layers_field": "layers"},
+        },
+        calibration_family="top_k_layers",
+        examples=({"layers": 2},),
     )
 )

@@ -23,5 +23,6 @@ register_method(
         reference="Brown et al. 2020, arXiv:2005.14165",
         trainable_params=lambda arch, config: 0,
         worker_plan=lambda config: {"train": False, "shots": 0},
+        demonstrations=(),
     )
 )

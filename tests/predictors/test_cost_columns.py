@@ -28,25 +28,9 @@ from predictors.errors import InvalidInputError
 from predictors.methods import METHODS, parse_method
 from storage.catalogs import load_hardware_catalog, load_models_catalog
 
+# every registered method: its defaults and the parameter sets its spec offers the shared tests
 METHOD_CONFIGS: list[dict[str, Any]] = [
-    {"name": "lora", "rank": 8},
-    {"name": "lora", "rank": 64, "target_modules": "all-linear"},
-    {"name": "qlora", "rank": 16},
-    {"name": "qlora", "rank": 8, "double_quant": False},
-    {"name": "dora", "rank": 16},
-    {"name": "full"},
-    {"name": "ia3"},
-    {"name": "prompt_tuning", "num_virtual_tokens": 20},
-    {"name": "prefix_tuning", "num_virtual_tokens": 30},
-    {"name": "bitfit"},
-    {"name": "ln_tuning"},
-    {"name": "linear_probe"},
-    {"name": "top_k_layers", "layers": 2},
-    {"name": "zero_shot"},
-    {"name": "icl", "shots": 4},
-    {"name": "rag_icl", "shots": 8},
-    {"name": "api_finetune"},
-    {"name": "api_finetune", "provider": "together"},
+    {"name": name, **params} for name, spec in sorted(METHODS.items()) for params in ({}, *spec.examples)
 ]
 MOE = ("mixtral-8x7b-v0.1", "mixtral-8x22b-v0.1")
 TOLERANCE = 1e-9

@@ -279,7 +279,8 @@ def test_api_finetune_priced_per_token() -> None:
     )
     assert est.train_usd == pytest.approx(3 * 25.0)
     assert (
-        api_finetune_usd(provider="together", total_params=8_000_000_000, train_tokens=1e6, epochs=1) == 5.0
+        api_finetune_usd(provider="together", total_params=8_000_000_000, train_tokens=1e6, epochs=1, adapter="lora")
+        == 5.0
     )  # minimum
 
 

@@ -143,7 +143,7 @@ def test_registry_rejects_bad_registrations() -> None:
     with pytest.raises(ValueError, match="snake_case"):
         register_method(spec_named("LoRA"))
     with pytest.raises(ValueError, match="not in the product"):
-        register_method(spec_named("vera"))
+        register_method(spec_named("not_a_module"))
     assert set(METHODS) == PRODUCT_METHOD_NAMES
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from api.schemas.datasets import parse_examples
+from predictors.methods import METHODS
 from storage.db import session_scope
 from storage.migrate import upgrade
 from storage.models import MeasurementRow, RunRow
@@ -31,17 +32,11 @@ from workers.passuntil_probe import run_passuntil_probe
 from workers.proxy_probe import run_proxy_probe
 from workers.runtime import MAX_DELIVERIES, MAX_RUN_S, execute_run, time_limit_s
 
+# every fine-tuning method of the registry that trains on a CPU worker (a 4-bit base needs CUDA), at its defaults
 FINETUNE_METHODS = [
-    {"name": "full"},
-    {"name": "lora", "rank": 4},
-    {"name": "dora", "rank": 4},
-    {"name": "ia3"},
-    {"name": "prompt_tuning", "num_virtual_tokens": 4},
-    {"name": "prefix_tuning", "num_virtual_tokens": 4},
-    {"name": "bitfit"},
-    {"name": "ln_tuning"},
-    {"name": "linear_probe"},
-    {"name": "top_k_layers", "layers": 1},
+    {"name": name}
+    for name, spec in sorted(METHODS.items())
+    if spec.kind == "finetune" and "quantization" not in spec.worker_plan(spec.default_config())
 ]
 
 
@@ -136,7 +131,7 @@ def test_finetune_runs_every_method_and_records_one_measurement(
     assert_measured(run, measurements)
     result = run.result
     assert result["steps"] == 3 and result["step_time_s"] > 0 and result["flops"] == 3 * result["flops_per_step"]
-    if method["name"] == "full":
+    if METHODS[method["name"]].base_weights_trainable:
         assert result["trainable_params"] == result["total_params"]
     else:
         assert 0 < result["trainable_params"] < result["total_params"]
