@@ -145,7 +145,8 @@
     const caption = $("#loss-caption");
     box.classList.toggle("is-empty", steps.length < 1);
     if (!steps.length) {
-      caption.textContent = run.kind === "finetune" ? "The loss curve appears with the first training step." : "This kind of run trains nothing, so it reports no loss.";
+      caption.textContent = run.kind !== "finetune" ? "This kind of run trains nothing, so it reports no loss." :
+        TERMINAL.has(run.status) ? "The run reported no training loss." : "The loss curve appears with the first training step.";
       return;
     }
     caption.textContent = "Training loss at " + steps.length + " reported step" + (steps.length === 1 ? "" : "s") + ", last " + fmt.num(points.get(steps[steps.length - 1]), 4) + ".";
@@ -181,6 +182,7 @@
       renderFacts(run);
       renderCompare(run);
       renderResult(run);
+      drawLoss(state.loss, run);
       cancel.hidden = TERMINAL.has(status);
       $("#run-cancel-note").textContent = state.cancelAsked && !TERMINAL.has(status) ? "Cancel requested: the run stops at its next step." : "";
     }
@@ -217,7 +219,6 @@
       cancel.disabled = false;
     });
     render();
-    drawLoss(state.loss, state.run);
     follow();
     if (!TERMINAL.has(initial.status)) state.timer = setTimeout(poll, 500);
   }
