@@ -24,6 +24,7 @@ from api.deps import SessionDep
 from api.request_checks import CheckedRoute
 from api.schemas.runs import RunKind, RunStatus
 from api.security import SESSION_COOKIE
+from predictors.cost.memory import CUDA_CONTEXT_BYTES, FRAGMENTATION_FRACTION
 from predictors.methods import METHODS
 from storage.repositories import measurements as measurements_repo
 
@@ -31,7 +32,7 @@ __all__ = ["STATIC_DIR", "router", "static_files"]
 
 UI_DIR = FilePath(__file__).resolve().parent
 STATIC_DIR = UI_DIR / "static"
-ASSET_VERSION = "4"
+ASSET_VERSION = "5"
 SESSION_COOKIE_MAX_AGE_S = 12 * 3600
 
 templates = Jinja2Templates(directory=str(UI_DIR / "templates"))
@@ -116,6 +117,12 @@ templates.env.filters.update(
     ran_on=_ran_on,
 )
 templates.env.globals["asset_version"] = ASSET_VERSION
+BUDGET_LABEL = "Budget for the chosen strategy"
+"""One name for the plan's ``budget.max_usd`` on the form and the plan page: what the pick may spend."""
+BUDGET_HINT = "its adaptation + evaluation, USD"
+templates.env.globals.update(budget_label=BUDGET_LABEL, budget_hint=BUDGET_HINT)
+MEMORY_MODEL = {"cuda_context_bytes": CUDA_CONTEXT_BYTES, "fragmentation_fraction": FRAGMENTATION_FRACTION}
+"""What the cost model takes off a GPU's memory before tensors (the plan page explains "fits" with it)."""
 
 
 async def _api_get(request: Request, path: str, params: dict[str, Any] | None = None) -> tuple[int, Any]:
@@ -185,14 +192,23 @@ async def new_plan_page(request: Request) -> Response:
 
 @router.get("/plans/{plan_id}")
 async def plan_page(request: Request, plan_id: PageId) -> Response:
-    status, plan = await _api_get(request, f"/v1/plans/{quote(plan_id, safe='')}")
+    version = request.query_params.get("version", "")
+    params = {"version": version} if version.isdigit() else None  # a past version, as ?version= of the API
+    status, plan = await _api_get(request, f"/v1/plans/{quote(plan_id, safe='')}", params)
     if status != 200 or not isinstance(plan, dict):
-        return _not_found(request, "Plan", f"There is no plan {plan_id!r}.")
-    return _page(
-        request,
-        "plan.html",
-        {"title": f"Plan {plan.get('id', plan_id)}", "plan": plan, "run_kinds": _run_kinds(), "nav": "plans"},
-    )
+        return _not_found(
+            request, "Plan", f"There is no plan {plan_id!r}" + (f" version {version}." if params else ".")
+        )
+    hardware = _items(*await _api_get(request, "/v1/hardware", {"limit": 1000}))
+    context = {
+        "title": f"Plan {plan.get('id', plan_id)}",
+        "plan": plan,
+        "run_kinds": _run_kinds(),
+        "hardware": [{"id": h.get("id"), "memory_bytes": h.get("memory_bytes")} for h in hardware],
+        "memory_model": MEMORY_MODEL,
+        "nav": "plans",
+    }
+    return _page(request, "plan.html", context)
 
 
 RUN_FILTERS = ("status", "kind", "method", "model", "task", "plan")  # the query parameters GET /v1/runs takes

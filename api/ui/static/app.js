@@ -11,8 +11,9 @@
   const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
   const SVGNS = "http://www.w3.org/2000/svg";
   const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
-  const PALETTE = ["#1d4ed8", "#d97706", "#059669", "#dc2626", "#7c3aed", "#0891b2", "#db2777",
-    "#65a30d", "#92400e", "#4b5563", "#0f766e", "#be123c", "#6d28d9", "#ca8a04", "#0369a1"];
+  // Okabe & Ito (2008) colour-blind-safe palette (black left out: it is the frontier's and the text's
+  // colour); charts draw method by shape as well, so colour is never the only channel.
+  const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#999999"];
 
   function readJson(id) {
     const el = document.getElementById(id);
