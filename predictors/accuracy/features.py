@@ -44,6 +44,7 @@ BENCHMARK_KEYS: tuple[str, ...] = (
 )
 TASK_KINDS: tuple[str, ...] = ("classification", "multiple_choice", "generation")
 METHOD_CODES: dict[str, int] = {name: code for code, name in enumerate(sorted(METHODS))}
+ZERO_SHOT_METHODS = frozenset(name for name, spec in METHODS.items() if spec.demonstrations == ())
 FEATURE_NAMES: tuple[str, ...] = (
     "capability_pc1",
     "capability_pc2",
@@ -136,7 +137,7 @@ def make_observation(
     method = dict(method)
     spec = METHODS.get(str(method.get("name")))
     if spec is None or spec.kind != "finetune":
-        shots = method.get("shots", 0 if method.get("name") == "zero_shot" else None)
+        shots = method.get("shots", 0 if method.get("name") in ZERO_SHOT_METHODS else None)
         return Observation(
             model_id=model_id,
             method=method,
@@ -273,7 +274,7 @@ class FeatureBuilder:
             return np.asarray([math.nan if v is None else float(v) for v in values], dtype=float)
 
         kinds = [o.task_kind if o.task_kind in TASK_KINDS else "multiple_choice" for o in observations]
-        shots = [0 if o.shots is None and o.method.get("name") == "zero_shot" else o.shots for o in observations]
+        shots = [0 if o.shots is None and o.method.get("name") in ZERO_SHOT_METHODS else o.shots for o in observations]
         train_examples = optional([o.train_examples for o in observations])
         with np.errstate(divide="ignore", invalid="ignore"):
             log_examples = np.where(train_examples > 0, np.log10(train_examples), math.nan)
