@@ -14,6 +14,7 @@ from functools import lru_cache
 from importlib import resources
 
 from predictors.accuracy.features import Observation
+from predictors.methods import METHODS
 
 __all__ = [
     "OWN_RUNS_COLUMNS",
@@ -44,6 +45,7 @@ SEED_COLUMNS = [
 ]
 OWN_RUNS_COLUMNS = [*SEED_COLUMNS, "n_test", "wall_clock_s"]
 OWN_RUN_SOURCE_PREFIX = "own-run:"
+DEMONSTRATION_METHODS = frozenset(name for name, spec in METHODS.items() if spec.demonstrations)
 
 
 def _optional_int(text: str) -> int | None:
@@ -83,7 +85,7 @@ def _load(name: str) -> tuple[Observation, ...]:
     for row in csv.DictReader(io.StringIO(text)):
         method = {"name": row["method"], **json.loads(row.get("method_config_json") or "{}")}
         shots = _optional_int(row.get("shots", ""))
-        if shots is not None and row["method"] in {"icl", "rag_icl"}:
+        if shots is not None and row["method"] in DEMONSTRATION_METHODS:
             method.setdefault("shots", shots)
         rows.append(
             Observation(

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from predictors.accuracy.features import Observation, chance_accuracy
+from predictors.accuracy.features import ZERO_SHOT_METHODS, Observation, chance_accuracy
 from predictors.accuracy.prior import PriorPredictor
 from predictors.errors import InvalidInputError
 from predictors.methods import METHODS, parse_method
@@ -32,8 +32,9 @@ Tier = Literal["prior", "probe", "measured"]
 ICL_EXACT_FIT_HALF_WIDTH = 0.03
 INFERENCE_METHODS = frozenset(name for name, spec in METHODS.items() if spec.kind == "inference")
 TRAINING_ANCHOR_METHODS = frozenset(
-    name for name, spec in METHODS.items() if spec.kind == "finetune" and name != "linear_probe"
+    name for name, spec in METHODS.items() if spec.kind == "finetune" and not spec.proxy
 )
+PROXY_METHODS = frozenset(name for name, spec in METHODS.items() if spec.proxy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ def _shots(observation: Observation) -> int | None:
     if observation.shots is not None:
         return observation.shots
     name = observation.method.get("name")
-    if name == "zero_shot":
+    if name in ZERO_SHOT_METHODS:
         return 0
     shots = observation.method.get("shots")
     return int(shots) if isinstance(shots, int | float) else None
@@ -181,7 +182,7 @@ class MeasurementIndex:
         shots = _shots(candidate)
         if name not in INFERENCE_METHODS or shots is None:
             return None
-        family = {"zero_shot", name}
+        family = {*ZERO_SHOT_METHODS, name}
         points: dict[int, list[float]] = defaultdict(list)
         rows_at: dict[int, list[Observation]] = defaultdict(list)
         for m in self.by_model_task.get((candidate.model_id, candidate.task), []):
@@ -294,12 +295,12 @@ class MeasurementIndex:
         """COSMOS proxy: this model's linear-probe accuracy, mapped by a·π_proxy + b fitted on pairs
         (linear probe, real fine-tune of this method) measured on the same task."""
         name = candidate.method.get("name")
-        if name in INFERENCE_METHODS or name == "linear_probe":
+        if name in INFERENCE_METHODS or name in PROXY_METHODS:
             return None
         own = [
             m.accuracy
             for m in self.by_model_task.get((candidate.model_id, candidate.task), [])
-            if m.method.get("name") == "linear_probe"
+            if m.method.get("name") in PROXY_METHODS
         ]
         if not own:
             return None
@@ -307,7 +308,7 @@ class MeasurementIndex:
         for (model_id, _task), rows in self.by_model_task.items():
             if _task != candidate.task:
                 continue
-            probes = [m.accuracy for m in rows if m.method.get("name") == "linear_probe" and m.accuracy is not None]
+            probes = [m.accuracy for m in rows if m.method.get("name") in PROXY_METHODS and m.accuracy is not None]
             tuned = [m.accuracy for m in rows if m.method.get("name") == name and m.accuracy is not None]
             if probes and tuned and model_id != candidate.model_id:
                 pairs.append((float(np.mean(probes)), float(np.mean(tuned))))
