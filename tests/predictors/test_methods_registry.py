@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,10 +13,22 @@ from pydantic import BaseModel
 
 from predictors.architecture import architecture_from_hf_config, count_parameters
 from predictors.errors import InvalidInputError
-from predictors.methods import METHODS, PRODUCT_METHOD_NAMES, MethodSpec, get_method, parse_method, register_method
+from predictors.methods import (
+    METHODS,
+    PRODUCT_METHOD_NAMES,
+    MethodSpec,
+    calibration_family,
+    default_method_name,
+    get_method,
+    parse_method,
+    prompting_method_name,
+    proxy_method_name,
+    register_method,
+)
 from predictors.methods.lora import LoraConfig
 from tests.factories import llama_config
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 LLAMA_7B = architecture_from_hf_config(llama_config())
 GPT2 = architecture_from_hf_config(
     {"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "vocab_size": 50257, "n_positions": 1024}
@@ -224,3 +239,61 @@ def test_dora_on_qwen2_moe_all_linear_counts_shared_expert_magnitudes() -> None:
     config = parse_method({"name": "dora", "rank": 16, "target_modules": "all-linear"})
     magnitudes = 24 * (4 * 2048 + 2 * 5632 + 2048 + 1)
     assert get_method("dora").trainable_params(QWEN15_MOE, config) == 15_925_632 + magnitudes
+
+
+# Where a method name may appear outside its own module: tests and benchmarks (data), and these files, whose
+# strings are not our method names: the provider's adapter kinds, the calibration's family keys, and the UI's
+# preselected methods on the new-plan form (presentation).
+NAME_LITERALS_ALLOWED = {
+    "predictors/cost/api_prices.json": "Together's price keys per adapter kind (lora | full)",
+    "predictors/cost/default_calibration.json": "calibration family keys (MethodSpec.calibration_family)",
+    "api/ui/templates/new_plan.html": "the methods the new-plan form ticks by default",
+}
+_PACKAGES = ("api", "predictors", "workers", "storage", "scaling")
+
+
+def _name_literals(path: Path, names: set[str]) -> list[str]:
+    text = path.read_text()
+    if path.suffix == ".py":
+        return [
+            f"{node.lineno}: {node.value!r}"
+            for node in ast.walk(ast.parse(text))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names
+        ]
+    quoted = re.compile("[\"'](" + "|".join(sorted(names, key=len, reverse=True)) + ")[\"']")
+    return [f"{i}: {m.group(0)}" for i, line in enumerate(text.splitlines(), 1) for m in quoted.finditer(line)]
+
+
+def test_no_method_name_appears_outside_its_module() -> None:
+    """Everything outside ``predictors/methods/`` reads capabilities from the registry, never a method name."""
+    offenders = {}
+    for package in _PACKAGES:
+        for path in sorted((REPO_ROOT / package).rglob("*")):
+            relative = path.relative_to(REPO_ROOT).as_posix()
+            if (
+                not path.is_file()
+                or path.suffix not in {".py", ".json", ".html", ".js", ".yaml", ".toml", ".md"}
+                or relative.startswith("predictors/methods/")
+                or relative in NAME_LITERALS_ALLOWED
+            ):
+                continue
+            if hits := _name_literals(path, set(METHODS)):
+                offenders[relative] = hits
+    assert not offenders, f"method names outside predictors/methods/: {offenders}"
+
+
+def test_every_module_of_the_package_is_one_registered_method() -> None:
+    modules = {p.stem for p in (REPO_ROOT / "predictors" / "methods").glob("*.py")} - {"__init__", "base", "registry"}
+    assert modules == PRODUCT_METHOD_NAMES == set(METHODS)
+    for name, spec in METHODS.items():
+        assert spec.config_cls.__module__ == f"predictors.methods.{name}" or spec.parent is not None, name
+
+
+def test_capability_look_ups_find_one_method_each() -> None:
+    assert METHODS[default_method_name()].kind == "finetune"
+    assert METHODS[proxy_method_name()].proxy
+    assert METHODS[prompting_method_name(0, "random")].demonstrations == ()
+    for name, spec in METHODS.items():
+        for selection in spec.demonstrations or ():
+            assert prompting_method_name(4, selection) == name
+        assert calibration_family(name) in {s.calibration_family for s in METHODS.values() if s.calibration_family}
