@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.schemas.cost import Candidate, InlineModel, PathModel
@@ -34,11 +33,11 @@ from predictors.cost.columns import CostColumns, estimate_cost_columns
 from predictors.cost.table import CandidateTable, TableBuilder
 from predictors.errors import InvalidInputError
 from predictors.methods import MethodConfig, parse_method
-from storage.models import BaseModelRow, HardwareRow
+from storage.models import BaseModelRow
+from storage.repositories import catalog as catalog_repo
 from storage.repositories import runs as runs_repo
 
 __all__ = [
-    "HARDWARE_FIELDS",
     "ResolvedTable",
     "cost_table",
     "efficiency_calibration",
@@ -46,19 +45,6 @@ __all__ = [
     "resolve_candidates",
     "resolve_grid",
 ]
-
-HARDWARE_FIELDS = (
-    "id",
-    "name",
-    "vendor",
-    "memory_bytes",
-    "peak_bf16_tflops",
-    "peak_fp16_tflops",
-    "peak_fp32_tflops",
-    "hbm_gbps",
-    "interconnect_gbps",
-    "usd_per_hour",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,18 +89,17 @@ def _architecture(model: BaseModelRow | InlineModel | PathModel, *, field: str) 
 
 
 def _catalog_models(session: Session, ids: set[str]) -> dict[str, BaseModelRow]:
-    return {row.id: row for row in session.scalars(select(BaseModelRow).where(BaseModelRow.id.in_(ids)))}
+    return catalog_repo.models_by_id(session=session, model_ids=ids)
 
 
 def _hardware_specs(session: Session, ids: set[str]) -> dict[str, HardwareSpec]:
-    return {
-        row.id: hardware_spec_from_catalog({key: getattr(row, key) for key in HARDWARE_FIELDS}, field="hardware")
-        for row in session.scalars(select(HardwareRow).where(HardwareRow.id.in_(ids)))
-    }
+    """The named GPUs as the database holds them (``PUT /v1/hardware`` edits included)."""
+    values = catalog_repo.hardware_values(session=session, hardware_ids=ids)
+    return {gpu: hardware_spec_from_catalog(row, field="hardware") for gpu, row in values.items()}
 
 
 def _unknown_gpu(session: Session, field: str, gpu: str) -> InvalidInputError:
-    known = ", ".join(sorted(session.scalars(select(HardwareRow.id))))
+    known = ", ".join(catalog_repo.hardware_ids(session=session))
     return InvalidInputError(field, f"unknown GPU {gpu!r}; known: {known}")
 
 

@@ -1,4 +1,5 @@
-"""The CI gate: does a plan reach its requirements within its budget? Shared by the CLI and ``POST /v1/gate``.
+"""The CI gate, shared by the CLI and ``POST /v1/gate``: the plan's candidates judged by
+:func:`predictors.gating.evaluate_gate`, formatted as a :class:`GateReport` (markdown, JUnit XML).
 
 The gate passes when some candidate that fits its hardware is within the budget and is predicted to
 meet every requirement (accuracy at the stated one-sided confidence, serving cost); it then names the
@@ -17,6 +18,8 @@ from api import planning
 from api.candidates import candidate_label
 from api.schemas.gate import GateReport, PlanFile, RequirementResult
 from api.schemas.plans import Budget
+from predictors import gating
+from predictors.planner import Budget as BudgetLimits
 
 __all__ = ["evaluate_gate", "junit_xml"]
 
@@ -25,85 +28,45 @@ def _label(row: dict[str, Any]) -> str:
     return candidate_label(row["candidate"])
 
 
-def _gpu_hours(row: dict[str, Any]) -> float:
-    return float(row["cost"]["train_gpu_hours"] + row["cost"]["eval_gpu_hours"])
+def _detail(check: gating.RequirementCheck, row: dict[str, Any] | None, plan_file: PlanFile) -> str:
+    """Why a check passed or failed, in words; ``row`` is the candidate it judged."""
+    value, required = check.predicted, check.required
+    if check.name == "budget.max_usd":
+        if value is None:
+            return "no candidate fits its hardware"
+        if check.passed:
+            return f"${value:.4g} within ${required:.4g}"
+        return f"the cheapest fitting candidate costs ${value:.4g}, ${value - required:.4g} over the budget"
+    if check.name == "budget.max_gpu_hours":
+        return f"{value:.4g} GPU-hours against {required:.4g}" if value is not None else "no candidate"
+    if check.name == "requirements.min_accuracy":
+        if row is None or value is None:
+            return "no candidate within the budget"
+        accuracy = row["accuracy"]
+        return (
+            f"{100 * plan_file.requirements.confidence:.0f} % lower bound {value:.3f} (mean {accuracy['mean']:.3f}, "
+            f"{accuracy['tier']} tier) against {required:.3f}"
+        )
+    return f"${value:.4g} per 1k queries" if value is not None else "no candidate within the budget"
 
 
-def _requirement_results(
-    row: dict[str, Any] | None, plan_file: PlanFile, cheapest: dict[str, Any] | None
-) -> list[RequirementResult]:
-    budget, req = plan_file.budget, plan_file.requirements
-    results: list[RequirementResult] = []
-    if budget.max_usd is not None:
-        subject = row or cheapest
-        cost = subject["total_usd"] if subject else None
-        passed = row is not None and cost is not None and cost <= budget.max_usd
-        detail = (
-            f"${cost:.4g} within ${budget.max_usd:.4g}"
-            if passed and cost is not None
-            else f"the cheapest fitting candidate costs ${cost:.4g}, ${cost - budget.max_usd:.4g} over the budget"
-            if cost is not None
-            else "no candidate fits its hardware"
-        )
-        results.append(
-            RequirementResult(
-                name="budget.max_usd",
-                passed=passed,
-                required=budget.max_usd,
-                predicted=cost,
-                margin=None if cost is None else budget.max_usd - cost,
-                detail=detail,
-            )
-        )
-    if budget.max_gpu_hours is not None:
-        subject = row or cheapest
-        hours = _gpu_hours(subject) if subject else None
-        passed = row is not None and hours is not None and hours <= budget.max_gpu_hours
-        results.append(
-            RequirementResult(
-                name="budget.max_gpu_hours",
-                passed=passed,
-                required=budget.max_gpu_hours,
-                predicted=hours,
-                margin=None if hours is None else budget.max_gpu_hours - hours,
-                detail=f"{hours:.4g} GPU-hours against {budget.max_gpu_hours:.4g}"
-                if hours is not None
-                else "no candidate",
-            )
-        )
-    if req.min_accuracy is not None:
-        lower = row["accuracy"]["lower"] if row else None
-        passed = lower is not None and lower >= req.min_accuracy
-        detail = (
-            f"{100 * req.confidence:.0f} % lower bound {lower:.3f} (mean {row['accuracy']['mean']:.3f}, "
-            f"{row['accuracy']['tier']} tier) against {req.min_accuracy:.3f}"
-            if row is not None and lower is not None
-            else "no candidate within the budget"
-        )
-        results.append(
-            RequirementResult(
-                name="requirements.min_accuracy",
-                passed=passed,
-                required=req.min_accuracy,
-                predicted=lower,
-                margin=None if lower is None else lower - req.min_accuracy,
-                detail=detail,
-            )
-        )
-    if req.max_inference_usd_per_1k_queries is not None:
-        serving = row["cost"]["inference_usd_per_1k_queries"] if row else None
-        passed = serving is not None and serving <= req.max_inference_usd_per_1k_queries
-        results.append(
-            RequirementResult(
-                name="requirements.max_inference_usd_per_1k_queries",
-                passed=passed,
-                required=req.max_inference_usd_per_1k_queries,
-                predicted=serving,
-                margin=None if serving is None else req.max_inference_usd_per_1k_queries - serving,
-                detail=f"${serving:.4g} per 1k queries" if serving is not None else "no candidate within the budget",
-            )
-        )
-    return results
+_ALTERNATIVE_WHY = {
+    "safest": "highest accuracy lower bound within the budget",
+    "cheaper_passing": "cheapest candidate that also passes",
+}
+
+
+def _alternative(row: dict[str, Any], kind: str) -> dict[str, Any]:
+    why = _ALTERNATIVE_WHY.get(kind) or f"would pass with a budget of ${row['total_usd']:.4g}"
+    return {
+        "why": why,
+        "index": row["index"],
+        "label": _label(row),
+        "accuracy_mean": row["accuracy"]["mean"],
+        "accuracy_lower": row["accuracy"]["lower"],
+        "total_usd": row["total_usd"],
+        "inference_usd_per_1k_queries": row["cost"]["inference_usd_per_1k_queries"],
+    }
 
 
 def _number(value: float | None) -> str:
@@ -147,82 +110,55 @@ def _markdown(
     return "\n".join(lines) + "\n"
 
 
-def evaluate_gate(*, session: Session, plan_file: PlanFile) -> GateReport:
-    request = plan_file.plan_request().model_copy(update={"budget": Budget()})
-    result, _ = planning.compute_plan(session, request)
-    rows: list[dict[str, Any]] = [r for r in result["candidates"] if r["fits"]]
-    budget, req = plan_file.budget, plan_file.requirements
-
-    def within_budget(row: dict[str, Any]) -> bool:
-        return (budget.max_usd is None or row["total_usd"] <= budget.max_usd) and (
-            budget.max_gpu_hours is None or _gpu_hours(row) <= budget.max_gpu_hours
-        )
-
-    def meets(row: dict[str, Any]) -> bool:
-        return (req.min_accuracy is None or row["accuracy"]["lower"] >= req.min_accuracy) and (
-            req.max_inference_usd_per_1k_queries is None
-            or row["cost"]["inference_usd_per_1k_queries"] <= req.max_inference_usd_per_1k_queries
-        )
-
-    def best(pool: list[dict[str, Any]]) -> dict[str, Any]:
-        return max(pool, key=lambda r: (r["accuracy"]["mean"], -r["total_usd"]))
-
-    affordable = [r for r in rows if within_budget(r)]
-    passing = [r for r in affordable if meets(r)]
-    cheapest = min(rows, key=lambda r: r["total_usd"]) if rows else None
-    chosen = best(passing) if passing else (best(affordable) if affordable else None)
-    results = _requirement_results(chosen, plan_file, cheapest)
-    passed = bool(passing) and all(r.passed for r in results)
-
-    alternatives: list[dict[str, Any]] = []
-
-    def alternative(row: dict[str, Any], why: str) -> dict[str, Any]:
-        return {
-            "why": why,
-            "index": row["index"],
-            "label": _label(row),
-            "accuracy_mean": row["accuracy"]["mean"],
-            "accuracy_lower": row["accuracy"]["lower"],
-            "total_usd": row["total_usd"],
-            "inference_usd_per_1k_queries": row["cost"]["inference_usd_per_1k_queries"],
-        }
-
-    if not passed:
-        meeting = [r for r in rows if meets(r)]
-        if meeting:
-            cheapest_meeting = min(meeting, key=lambda r: r["total_usd"])
-            alternatives.append(
-                alternative(cheapest_meeting, f"would pass with a budget of ${cheapest_meeting['total_usd']:.4g}")
-            )
-        if affordable:
-            safest = max(affordable, key=lambda r: r["accuracy"]["lower"])
-            if chosen is None or safest["index"] != chosen["index"]:
-                alternatives.append(alternative(safest, "highest accuracy lower bound within the budget"))
-    else:
-        cheaper = [r for r in passing if r["total_usd"] < chosen["total_usd"]] if chosen else []
-        if cheaper:
-            alternatives.append(
-                alternative(min(cheaper, key=lambda r: r["total_usd"]), "cheapest candidate that also passes")
-            )
-
+def _summary(outcome: gating.GateOutcome, results: list[RequirementResult], n_candidates: int) -> str:
     failed = [r for r in results if not r.passed]
-    if passed and chosen is not None:
-        summary = f"{len(passing)} of {result['n_candidates']} candidates meet every requirement within the budget."
-    elif failed:
-        summary = "Failed: " + "; ".join(f"{r.name}: {r.detail}" for r in failed) + "."
-    else:
-        summary = "Failed: no candidate fits its hardware within the budget."
-    markdown = _markdown(plan_file.name, summary, chosen, results, alternatives)
+    if outcome.passed and outcome.chosen is not None:
+        return f"{outcome.n_passing} of {n_candidates} candidates meet every requirement within the budget."
+    if failed:
+        return "Failed: " + "; ".join(f"{r.name}: {r.detail}" for r in failed) + "."
+    return "Failed: no candidate fits its hardware within the budget."
+
+
+def evaluate_gate(*, session: Session, plan_file: PlanFile) -> GateReport:
+    """Plan every candidate without a budget, then gate the fitting ones against the file's budget."""
+    computation = planning.evaluate_plan(session, plan_file.plan_request().model_copy(update={"budget": Budget()}))
+    plan, costs = computation.result, computation.inputs.costs
+    outcome = gating.evaluate_gate(
+        plan.scores,
+        inference_usd_per_1k_queries=costs["inference_usd_per_1k_queries"][plan.fitting],
+        budget=BudgetLimits(plan_file.budget.max_usd, plan_file.budget.max_gpu_hours),
+        requirements=gating.Requirements(
+            plan_file.requirements.min_accuracy, plan_file.requirements.max_inference_usd_per_1k_queries
+        ),
+    )
+
+    def row(k: int) -> dict[str, Any]:
+        return planning.candidate_row(computation, int(plan.fitting[k]))
+
+    chosen = None if outcome.chosen is None else row(outcome.chosen)
+    results = [
+        RequirementResult(
+            name=c.name,
+            passed=c.passed,
+            required=c.required,
+            predicted=c.predicted,
+            margin=c.margin,
+            detail=_detail(c, None if c.subject is None else row(c.subject), plan_file),
+        )
+        for c in outcome.checks
+    ]
+    alternatives = [_alternative(row(a.index), a.kind) for a in outcome.alternatives]
+    summary = _summary(outcome, results, plan.n_candidates)
     return GateReport(
-        passed=passed,
-        exit_code=0 if passed else 1,
+        passed=outcome.passed,
+        exit_code=0 if outcome.passed else 1,
         name=plan_file.name,
         summary=summary,
         chosen=chosen,
         requirements=results,
         alternatives=alternatives,
-        n_candidates=int(result["n_candidates"]),
-        markdown=markdown,
+        n_candidates=plan.n_candidates,
+        markdown=_markdown(plan_file.name, summary, chosen, results, alternatives),
     )
 
 

@@ -1,4 +1,4 @@
-"""Planning service: cost every candidate, forecast its accuracy with the best tier available, choose.
+"""Planning service: load what a plan reads, let :mod:`predictors.planning` decide, store and format.
 
 A plan is stored with its request, so it can be re-predicted when new measurements arrive (a plan
 read after the measurement store changed is recomputed before it is returned).
@@ -11,8 +11,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from api.candidates import candidate_key, candidate_label
@@ -23,34 +21,41 @@ from api.schemas.plans import Grid, PlanRequest, TaskSpec, WeightsObjective
 from predictors.accuracy.corpus import load_corpus_observations
 from predictors.accuracy.features import ModelInfo, Observation, make_observation
 from predictors.accuracy.prior import PriorPredictor
-from predictors.accuracy.tiers import Accuracy, predict_accuracies
 from predictors.architecture import architecture_from_hf_config
-from predictors.cost import TrainingConfig, cost_reduction_ratio
+from predictors.cost import TrainingConfig
 from predictors.cost.columns import CostColumns
 from predictors.cost.table import method_key
-from predictors.errors import InfeasibleError, InvalidInputError
-from predictors.methods import METHODS, parse_method
-from predictors.planner import (
-    CandidateScores,
-    Choice,
-    choose_by_weights,
-    choose_in_bands,
-    choose_under_budget,
-    expected_regret,
-    pareto_frontier,
-    probe_value,
+from predictors.errors import InvalidInputError
+from predictors.methods import parse_method
+from predictors.planner import Budget
+from predictors.planning import (
+    Forecasts,
+    Objective,
+    PlanResult,
+    TaskFacts,
+    forecast_candidates,
+    plan_candidates,
 )
 from storage.errors import NotFoundError
 from storage.models import MeasurementRow, PlanRow, PlanVersionRow, new_id
 from storage.repositories import plans as plans_repo
 from storage.repositories import tasks as tasks_repo
 
-__all__ = ["PlanTask", "compute_plan", "create_plan", "plan_changes", "plan_public", "read_plan"]
+__all__ = [
+    "PlanComputation",
+    "PlanInputs",
+    "PlanTask",
+    "candidate_row",
+    "compute_plan",
+    "create_plan",
+    "evaluate_plan",
+    "load_plan_inputs",
+    "plan_changes",
+    "plan_public",
+    "read_plan",
+]
 
 logger = logging.getLogger("tunecast.planning")
-
-FULL_LISTING_LIMIT = 2000
-TOP_ROWS_WHEN_LARGE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,12 @@ class PlanTask:
         if self.task_id is not None and row.task_id is not None:
             return row.task_id == self.task_id
         return row.task == self.spec.name
+
+    @property
+    def facts(self) -> TaskFacts:
+        """What the accuracy predictors read of it."""
+        s = self.spec
+        return TaskFacts(name=s.name, kind=s.kind, n_choices=s.n_choices, train_examples=s.train_examples)
 
 
 def _task(session: Session, task: TaskSpec | str) -> PlanTask:
@@ -93,23 +104,6 @@ def _observation_from_measurement(row: MeasurementRow, task: PlanTask) -> Observ
         source=row.source,
         eval_examples=row.eval_examples,
     )
-
-
-def _suggested_probe(method_name: str, train_usd: float, eval_usd: float) -> dict[str, Any]:
-    """The cheapest run that would sharpen this candidate's forecast (COSMOS probes)."""
-    if METHODS[method_name].kind != "finetune":
-        return {
-            "kind": "icl_probe",
-            "shots": [0, 1, 8],
-            "estimated_usd": 3 * eval_usd,
-            "why": "three few-shot probes fit the ICL shot law (COSMOS Eq. 5)",
-        }
-    return {
-        "kind": "finetune",
-        "data_fraction": 0.1,
-        "estimated_usd": 0.1 * train_usd + eval_usd,
-        "why": "a 10 % fine-tune anchors the data law and calibrates the linear-probe proxy",
-    }
 
 
 def _unique(items: Sequence[Any], key: Any) -> list[Any]:
@@ -177,82 +171,76 @@ def _inline_models(resolved: ResolvedTable) -> dict[str, ModelInfo]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Forecasts:
-    """One forecast per distinct (model, method, the training settings accuracy depends on), and which of
-    them each candidate has: a 100,000-candidate grid asks the predictors a few hundred questions."""
+class PlanInputs:
+    """What a plan reads, each through its repository: the task, the costed candidates, the task's
+    measurements (and with the shipped corpus, the evidence the tiers use) and the prior."""
 
-    accuracies: list[Accuracy]
-    observations: list[Observation]
-    of_candidate: NDArray[np.intp]
-
-    def column(self, name: str) -> NDArray[np.float64]:
-        return np.asarray([getattr(a, name) for a in self.accuracies], dtype=float)[self.of_candidate]
-
-    def outcome_groups(self) -> NDArray[np.intp]:
-        """Candidates with equal observation keys share one true accuracy (they differ only in hardware or
-        shape): one group each, for the planner's Monte-Carlo."""
-        ids: dict[tuple[Any, ...], int] = {}
-        groups = np.asarray([ids.setdefault(o.key(), len(ids)) for o in self.observations], dtype=np.intp)
-        return groups[self.of_candidate]
+    task: PlanTask
+    resolved: ResolvedTable
+    field: str
+    costs: CostColumns
+    measurements: list[MeasurementRow]
+    evidence: list[Observation]
+    prior: PriorPredictor | None
+    watermark: dict[str, Any]
 
 
-def _forecast(
-    resolved: ResolvedTable,
-    task: TaskSpec,
-    *,
-    measurements: Sequence[Observation],
-    prior: PriorPredictor | None,
-    level: float,
-) -> _Forecasts:
-    """The best forecast of every candidate (:func:`predict_accuracies`), asked once per distinct question."""
-    t = resolved.table
-    accuracy_training: dict[tuple[Any, ...], int] = {}
-    training_key = np.asarray(
-        [
-            accuracy_training.setdefault((c.train_examples, c.epochs, c.data_fraction), len(accuracy_training))
-            for c in t.trainings
-        ],
-        dtype=np.intp,
+def load_plan_inputs(session: Session, request: PlanRequest) -> PlanInputs:
+    """Everything :func:`evaluate_plan` needs from storage, read once."""
+    plan_task = _task(session, request.task)
+    task = plan_task.spec
+    resolved, field = _plan_table(session, request, task)
+    costs = cost_table(session=session, resolved=resolved)
+    watermark = plans_repo.measurements_watermark(session=session)
+    rows = plans_repo.prediction_measurements(session=session, task_name=task.name, task_id=plan_task.task_id)
+    fitted = PRIORS.current(session).prior  # never fitted here: the last good prior while a refit runs
+    inline = _inline_models(resolved)
+    # The tiers look up the plan's own task only, so only its rows (stored and shipped) are indexed.
+    own_corpus = [o for o in load_corpus_observations() if o.task == task.name]
+    return PlanInputs(
+        task=plan_task,
+        resolved=resolved,
+        field=field,
+        costs=costs,
+        measurements=rows,
+        evidence=[*own_corpus, *(_observation_from_measurement(row, plan_task) for row in rows)],
+        prior=fitted.with_models(inline) if fitted is not None and inline else fitted,
+        watermark=watermark,
     )
-    trains = np.asarray([METHODS[m.name].kind == "finetune" for m in t.methods], dtype=bool)
-    question = (t.model * len(t.methods) + t.method) * max(len(accuracy_training), 1) + np.where(
-        trains[t.method], training_key[t.training], 0
-    )
-    _, first, of_candidate = np.unique(question, return_index=True, return_inverse=True)
-    observations = [
-        make_observation(
-            model_id=resolved.model_id(int(i)),
-            method=resolved.method_json[int(t.method[i])],
-            task=task.name,
-            task_kind=task.kind,
-            n_choices=task.n_choices,
-            training=t.trainings[int(t.training[i])].model_dump(),
-            task_train_examples=task.train_examples,
-        )
-        for i in first
-    ]
-    accuracies = predict_accuracies(observations, measurements=measurements, prior=prior, level=level)
-    return _Forecasts(accuracies, observations, of_candidate.astype(np.intp))
 
 
-def _choose(scores: CandidateScores, request: PlanRequest) -> tuple[Choice, dict[str, Choice]]:
-    """The pick for the request's objective and budget, and the COSMOS band picks."""
-    budget = request.budget
-    bands = choose_in_bands(scores)
+@dataclass(frozen=True, slots=True)
+class PlanComputation:
+    """A computed plan before it is formatted: its inputs, every candidate's forecast, the decisions."""
+
+    inputs: PlanInputs
+    forecasts: Forecasts
+    result: PlanResult
+
+
+def _objective(request: PlanRequest) -> Objective:
     if isinstance(request.objective, WeightsObjective):
         weights = request.objective.weights
-        choice = choose_by_weights(
-            scores,
-            accuracy_weight=weights.accuracy,
-            cost_weight=weights.cost,
-            max_usd=budget.max_usd,
-            max_gpu_hours=budget.max_gpu_hours,
-        )
-    elif request.objective == "bands" and budget.max_usd is None and budget.max_gpu_hours is None:
-        choice = max(bands.values(), key=lambda c: (scores.accuracy_mean[c.index], -scores.cost_usd[c.index]))
-    else:
-        choice = choose_under_budget(scores, max_usd=budget.max_usd, max_gpu_hours=budget.max_gpu_hours)
-    return choice, bands
+        return Objective("weights", accuracy_weight=weights.accuracy, cost_weight=weights.cost)
+    return Objective(request.objective)
+
+
+def evaluate_plan(session: Session, request: PlanRequest) -> PlanComputation:
+    """Load, forecast and decide (:func:`predictors.planning.plan_candidates`); nothing is stored."""
+    inputs = load_plan_inputs(session, request)
+    forecasts = forecast_candidates(
+        inputs.costs, inputs.task.facts, measurements=inputs.evidence, prior=inputs.prior, level=request.interval
+    )
+    result = plan_candidates(
+        inputs.costs,
+        forecasts,
+        budget=Budget(request.budget.max_usd, request.budget.max_gpu_hours),
+        objective=_objective(request),
+        interval_level=request.interval,
+        spent=[(r.model_id, r.cost_usd) for r in inputs.measurements if inputs.task.owns(r)],
+        field=inputs.field,
+    )
+    return PlanComputation(inputs, forecasts, result)
 
 
 COLUMN_FIELDS = (
@@ -267,11 +255,11 @@ COLUMN_FIELDS = (
 """The cost columns a compact plan response carries for every candidate (beside fits and the forecast)."""
 
 
-def candidate_columns(resolved: ResolvedTable, costs: CostColumns, forecasts: _Forecasts) -> dict[str, Any]:
+def candidate_columns(resolved: ResolvedTable, costs: CostColumns, forecasts: Forecasts) -> dict[str, Any]:
     """Every candidate as columns: indices into the distinct parts (``axes``), its costs and its forecast.
     For clients that want all 100,000 rows without 100,000 objects."""
     t = resolved.table
-    tiers = np.asarray([a.tier for a in forecasts.accuracies], dtype=object)[forecasts.of_candidate]
+    tiers = [a.tier for a in forecasts.accuracies]
     return {
         "axes": {
             "models": list(resolved.model_json),
@@ -290,8 +278,80 @@ def candidate_columns(resolved: ResolvedTable, costs: CostColumns, forecasts: _F
         "accuracy_mean": forecasts.column("mean").tolist(),
         "accuracy_lower": forecasts.column("lower").tolist(),
         "accuracy_upper": forecasts.column("upper").tolist(),
-        "tier": tiers.tolist(),
+        "tier": [tiers[k] for k in forecasts.of_candidate.tolist()],
     }
+
+
+def candidate_row(computation: PlanComputation, i: int) -> dict[str, Any]:
+    """Candidate ``i`` as a plan lists it: the candidate, its cost estimate and its forecast."""
+    inputs = computation.inputs
+    return {
+        "index": i,
+        "candidate": inputs.resolved.candidate_json(i),
+        "cost": inputs.costs.estimate(i).model_dump(mode="json"),
+        "accuracy": computation.forecasts.of(i).as_dict(),
+        "fits": bool(inputs.costs["fits"][i]),
+        "total_usd": float(inputs.costs["total_usd"][i]),
+    }
+
+
+def _pick(computation: PlanComputation, i: int) -> dict[str, Any]:
+    """A band pick, briefly."""
+    forecast = computation.forecasts.of(i).as_dict()
+    return {"index": i, "accuracy": forecast, "total_usd": float(computation.inputs.costs["total_usd"][i])}
+
+
+def _result_json(computation: PlanComputation, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The stored and shown result; ``rows`` are the listed candidates (:func:`candidate_row`)."""
+    plan, task = computation.result, computation.inputs.task
+    recommended = next(r for r in rows if r["index"] == plan.recommended)
+    return {
+        "task": {**task.spec.model_dump(mode="json"), "id": task.task_id},
+        "n_candidates": plan.n_candidates,
+        "candidates": rows,
+        "frontier": plan.frontier,
+        "budget_picks": [{"from_usd": p.from_usd, "index": p.index} for p in plan.budget_picks],
+        "recommendation": {**recommended, "reason": plan.reason, "expected_regret": plan.expected_regret},
+        "bands": {name: _pick(computation, i) for name, i in plan.bands.items()},
+        "probes_to_buy": [
+            {
+                "index": p.index,
+                "probability_beats_recommendation": p.probability_beats_recommendation,
+                "expected_accuracy_gain": p.expected_accuracy_gain,
+                "probe": p.probe.as_dict(),
+            }
+            for p in plan.probes
+        ],
+        "prediction_cost_usd": plan.prediction_cost_usd,
+        "exhaustive_cost_usd": plan.exhaustive_cost_usd,
+        "cost_reduction_ratio": plan.cost_reduction_ratio,
+        "tiers": plan.tiers,
+        "measurements_watermark": computation.inputs.watermark,
+    }
+
+
+def _stored_predictions(computation: PlanComputation, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every listed candidate gets a stored prediction (its id set on its row), so a verification run of
+    any of them (the UI's "verify") is checked against what was predicted for it."""
+    predictions = []
+    for row in rows:
+        forecast = computation.forecasts.of(row["index"])
+        row["prediction_id"] = new_id()
+        predictions.append(
+            {
+                "id": row["prediction_id"],
+                "task_id": computation.inputs.task.task_id,
+                "candidate_key": candidate_key(row["candidate"]),
+                "candidate": row["candidate"],
+                "tier": forecast.tier,
+                "predictor": forecast.predictor,
+                "accuracy_mean": forecast.mean,
+                "accuracy_lower": forecast.lower,
+                "accuracy_upper": forecast.upper,
+                "cost": row["cost"],
+            }
+        )
+    return predictions
 
 
 def compute_plan(
@@ -300,147 +360,15 @@ def compute_plan(
     """Cost and forecast every candidate, choose, and say which probes to buy: ``(result, predictions)``,
     the predictions being what the plan stores to check against later runs. With ``columns`` the result
     also carries every candidate as :func:`candidate_columns` (``candidate_columns``)."""
-    plan_task = _task(session, request.task)
-    task = plan_task.spec
-    resolved, field = _plan_table(session, request, task)
-    costs = cost_table(session=session, resolved=resolved)
-
-    watermark = plans_repo.measurements_watermark(session=session)
-    rows = plans_repo.prediction_measurements(session=session, task_name=task.name, task_id=plan_task.task_id)
-    measurements = [_observation_from_measurement(row, plan_task) for row in rows]
-    fitted = PRIORS.current(session).prior  # never fitted here: the last good prior while a refit runs
-    inline = _inline_models(resolved)
-    prior = fitted.with_models(inline) if fitted is not None and inline else fitted
-    # The tiers look up the plan's own task only, so only its rows (stored and shipped) are indexed.
-    own_corpus = [o for o in load_corpus_observations() if o.task == task.name]
-    forecasts = _forecast(
-        resolved, task, measurements=[*own_corpus, *measurements], prior=prior, level=request.interval
-    )
-
-    fits = costs["fits"].astype(bool)
-    if not fits.any():
-        smallest = int(np.argmin(costs["peak_memory_bytes"]))
-        raise InfeasibleError(
-            field,
-            f"no candidate fits its hardware's memory; the smallest needs {costs['peak_memory_bytes'][smallest] / 2**30:.1f} GiB "
-            f"({resolved.model_id(smallest)} {resolved.method_name(smallest)} on "
-            f"{resolved.table.hardware[int(resolved.table.gpu[smallest])].gpu})",
-        )
-    fitting = np.flatnonzero(fits)
-    total_usd = costs["total_usd"]
-    mean, lower, upper = forecasts.column("mean"), forecasts.column("lower"), forecasts.column("upper")
-    scores = CandidateScores.from_lists(
-        cost_usd=total_usd[fitting],
-        gpu_hours=(costs["train_gpu_hours"] + costs["eval_gpu_hours"])[fitting],
-        accuracy_mean=mean[fitting],
-        accuracy_lower=lower[fitting],
-        accuracy_upper=upper[fitting],
-        interval_level=request.interval,
-        outcome_group=forecasts.outcome_groups()[fitting],
-    )
-
-    def original(choice: Choice) -> int:
-        return int(fitting[choice.index])
-
-    choice, bands = _choose(scores, request)
-    regret = expected_regret(scores, choice)
-    frontier = [int(fitting[i]) for i in pareto_frontier(scores.cost_usd, scores.accuracy_mean)]
-
-    def accuracy(i: int) -> dict[str, Any]:
-        return forecasts.accuracies[int(forecasts.of_candidate[i])].as_dict()
-
-    def row(i: int) -> dict[str, Any]:
-        return {
-            "index": i,
-            "candidate": resolved.candidate_json(i),
-            "cost": costs.estimate(i).model_dump(mode="json"),
-            "accuracy": accuracy(i),
-            "fits": bool(fits[i]),
-            "total_usd": float(total_usd[i]),
-        }
-
-    recommended = original(choice)
-    probes: list[dict[str, Any]] = [
-        {
-            "index": int(fitting[index]),
-            "probability_beats_recommendation": probability,
-            "expected_accuracy_gain": gain,
-            "probe": _suggested_probe(
-                resolved.method_name(int(fitting[index])),
-                float(costs["train_usd"][fitting[index]]),
-                float(costs["eval_usd"][fitting[index]]),
-            ),
-        }
-        for index, probability, gain in probe_value(scores, choice)
-    ]
-    tier_codes = {name: code for code, name in enumerate(("prior", "probe", "measured"))}
-    counts = np.bincount(
-        np.asarray([tier_codes[a.tier] for a in forecasts.accuracies], dtype=np.intp)[forecasts.of_candidate],
-        minlength=3,
-    )
-    tiers = {name: int(counts[code]) for name, code in tier_codes.items() if counts[code]}
-
-    informed_models = {
-        o.model_id
-        for o, a in zip(forecasts.observations, forecasts.accuracies, strict=True)
-        if a.tier in {"probe", "measured"}
-    }
-    prediction_cost = float(sum(r.cost_usd or 0.0 for r in rows if r.model_id in informed_models and plan_task.owns(r)))
-    exhaustive = float(total_usd[fitting].sum())
-    n = len(resolved)
-    shown = (
-        set(range(n))
-        if n <= FULL_LISTING_LIMIT
-        else {
-            *frontier,
-            recommended,
-            *(original(c) for c in bands.values()),
-            *(p["index"] for p in probes),
-            *(int(fitting[i]) for i in np.argsort(-scores.accuracy_mean, kind="stable")[:TOP_ROWS_WHEN_LARGE]),
-        }
-    )
-    listed_rows = [row(i) for i in sorted(shown)]
-    recommendation_row: dict[str, Any] = {**row(recommended), "reason": choice.reason, "expected_regret": regret}
-    result: dict[str, Any] = {
-        "task": {**task.model_dump(mode="json"), "id": plan_task.task_id},
-        "n_candidates": n,
-        "candidates": listed_rows,
-        "frontier": frontier,
-        "recommendation": recommendation_row,
-        "bands": {
-            name: {"index": original(c), "accuracy": accuracy(original(c)), "total_usd": float(total_usd[original(c)])}
-            for name, c in bands.items()
-        },
-        "probes_to_buy": probes,
-        "prediction_cost_usd": prediction_cost,
-        "exhaustive_cost_usd": exhaustive,
-        "cost_reduction_ratio": cost_reduction_ratio(exhaustive, prediction_cost) if exhaustive > 0 else None,
-        "tiers": tiers,
-        "measurements_watermark": watermark,
-    }
+    computation = evaluate_plan(session, request)
+    rows = [candidate_row(computation, i) for i in computation.result.listed]
+    result = _result_json(computation, rows)
+    predictions = _stored_predictions(computation, rows)
+    recommended = next(r for r in rows if r["index"] == computation.result.recommended)
+    result["recommendation"]["prediction_id"] = recommended["prediction_id"]
     if columns:
-        result["candidate_columns"] = candidate_columns(resolved, costs, forecasts)
-    # Every listed candidate gets a stored prediction, so a verification run of any of them (the UI's
-    # "verify") is checked against what was predicted for it.
-    predictions: list[dict[str, Any]] = []
-    for listed in listed_rows:
-        stored: Accuracy = forecasts.accuracies[int(forecasts.of_candidate[listed["index"]])]
-        listed["prediction_id"] = new_id()
-        predictions.append(
-            {
-                "id": listed["prediction_id"],
-                "task_id": plan_task.task_id,
-                "candidate_key": candidate_key(listed["candidate"]),
-                "candidate": listed["candidate"],
-                "tier": stored.tier,
-                "predictor": stored.predictor,
-                "accuracy_mean": stored.mean,
-                "accuracy_lower": stored.lower,
-                "accuracy_upper": stored.upper,
-                "cost": listed["cost"],
-            }
-        )
-    recommendation_row["prediction_id"] = next(r["prediction_id"] for r in listed_rows if r["index"] == recommended)
+        inputs = computation.inputs
+        result["candidate_columns"] = candidate_columns(inputs.resolved, inputs.costs, computation.forecasts)
     return result, predictions
 
 

@@ -16,8 +16,12 @@ from predictors.errors import InfeasibleError, InvalidInputError
 __all__ = [
     "BAND_NAMES",
     "COSMOS_EPSILON",
+    "Budget",
+    "BudgetPick",
     "CandidateScores",
     "Choice",
+    "best_within",
+    "budget_picks",
     "choose_by_weights",
     "choose_in_bands",
     "choose_under_budget",
@@ -131,13 +135,49 @@ def pareto_frontier(cost_usd: ArrayLike, accuracy: ArrayLike) -> NDArray[np.intp
     return np.asarray(order[ranked > best_before], dtype=np.intp)  # more accurate than everything cheaper
 
 
-def _within_budget(scores: CandidateScores, max_usd: float | None, max_gpu_hours: float | None) -> NDArray[np.bool_]:
-    mask = np.ones(scores.n_candidates, dtype=bool)
-    if max_usd is not None:
-        mask &= scores.cost_usd <= max_usd
-    if max_gpu_hours is not None:
-        mask &= scores.gpu_hours <= max_gpu_hours
-    return mask
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """Hard limits on a candidate's total dollars and GPU-hours (None: no limit)."""
+
+    max_usd: float | None = None
+    max_gpu_hours: float | None = None
+
+    def admits(self, cost_usd: ArrayLike, gpu_hours: ArrayLike) -> NDArray[np.bool_]:
+        """Which candidates are within both limits."""
+        cost, hours = np.asarray(cost_usd, dtype=float), np.asarray(gpu_hours, dtype=float)
+        mask = np.ones(cost.shape[0], dtype=bool)
+        if self.max_usd is not None:
+            mask &= cost <= self.max_usd
+        if self.max_gpu_hours is not None:
+            mask &= hours <= self.max_gpu_hours
+        return mask
+
+
+def best_within(scores: CandidateScores, mask: NDArray[np.bool_]) -> int | None:
+    """The budget rule, the one place it is written: among ``mask``, the highest predicted mean accuracy;
+    ties go to the cheaper candidate, then to the earlier one. None when ``mask`` admits nothing."""
+    members = np.flatnonzero(mask)
+    if members.size == 0:
+        return None
+    order = np.lexsort((scores.cost_usd[members], -scores.accuracy_mean[members]))
+    return int(members[order[0]])
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetPick:
+    """:func:`best_within` a dollar budget of at least ``from_usd`` (until the next pick's) is ``index``."""
+
+    from_usd: float
+    index: int
+
+
+def budget_picks(scores: CandidateScores, *, max_gpu_hours: float | None = None) -> list[BudgetPick]:
+    """:func:`best_within` under every dollar budget at once, as a staircase rising with the budget: under
+    ``max_usd = B`` the pick is the last step with ``from_usd <= B`` (none below the first). The steps are
+    the Pareto frontier of the candidates within ``max_gpu_hours``, the picks of the rule as B grows."""
+    members = np.flatnonzero(Budget(max_gpu_hours=max_gpu_hours).admits(scores.cost_usd, scores.gpu_hours))
+    steps = members[pareto_frontier(scores.cost_usd[members], scores.accuracy_mean[members])]
+    return [BudgetPick(from_usd=float(scores.cost_usd[i]), index=int(i)) for i in steps]
 
 
 def choose_under_budget(
@@ -150,9 +190,9 @@ def choose_under_budget(
     InfeasibleError
         When the budget is below every candidate's cost (names the budget field and the cheapest cost).
     """
-    mask = _within_budget(scores, max_usd, max_gpu_hours)
-    feasible = np.flatnonzero(mask)
-    if feasible.size == 0:
+    mask = Budget(max_usd, max_gpu_hours).admits(scores.cost_usd, scores.gpu_hours)
+    index = best_within(scores, mask)
+    if index is None:
         cheapest = int(np.argmin(scores.cost_usd))
         field = (
             "budget.max_usd" if max_usd is not None and scores.cost_usd[cheapest] > max_usd else "budget.max_gpu_hours"
@@ -162,9 +202,7 @@ def choose_under_budget(
             f"no candidate fits the budget: the cheapest costs ${scores.cost_usd[cheapest]:.4g} "
             f"and {scores.gpu_hours[cheapest]:.4g} GPU-hours",
         )
-    order = np.lexsort((scores.cost_usd[feasible], -scores.accuracy_mean[feasible]))
-    index = int(feasible[order[0]])
-    return Choice(index=index, reason="highest predicted accuracy within the budget", feasible=feasible)
+    return Choice(index=index, reason="highest predicted accuracy within the budget", feasible=np.flatnonzero(mask))
 
 
 def cost_bands(cost_usd: ArrayLike) -> NDArray[np.intp]:
@@ -211,8 +249,7 @@ def choose_by_weights(
     """Maximise w_acc·π − w_cost·c/c_max over the candidates within the budget (user weights)."""
     if accuracy_weight < 0 or cost_weight < 0 or accuracy_weight + cost_weight == 0:
         raise InvalidInputError("objective.weights", "weights must be non-negative and not both zero")
-    mask = _within_budget(scores, max_usd, max_gpu_hours)
-    feasible = np.flatnonzero(mask)
+    feasible = np.flatnonzero(Budget(max_usd, max_gpu_hours).admits(scores.cost_usd, scores.gpu_hours))
     if feasible.size == 0:
         return choose_under_budget(scores, max_usd=max_usd, max_gpu_hours=max_gpu_hours)
     c_max = float(scores.cost_usd[feasible].max()) or 1.0

@@ -10,7 +10,7 @@ from api.schemas.cost import Candidate, InlineModel
 from api.schemas.tasks import TaskSpec, UtcDatetime
 from predictors.cost import EvaluationConfig, HardwareRequest, TrainingConfig
 
-__all__ = ["Budget", "Grid", "Plan", "PlanRequest", "PlanSummary", "PlanVersion", "TaskSpec", "Weights"]
+__all__ = ["Budget", "BudgetPick", "Grid", "Plan", "PlanRequest", "PlanSummary", "PlanVersion", "TaskSpec", "Weights"]
 
 MAX_GRID_CANDIDATES = 100_000
 
@@ -116,6 +116,13 @@ class PlanVersion(BaseModel):
     changed: dict[str, Any] = Field(description="pick {from, to} or null, moved forecasts (largest first), n_moved.")
 
 
+class BudgetPick(BaseModel):
+    """A step of the budget rule (highest predicted accuracy within the budget, ties to the cheaper)."""
+
+    from_usd: float = Field(description="The pick holds for a max_usd budget from this many dollars on.")
+    index: int = Field(description="The candidate picked (its row's index).")
+
+
 class Plan(BaseModel):
     """PRODUCT.md ``Plan``; ``candidates`` holds every row when there are at most 2,000, otherwise the
     frontier, the band picks, the recommendation and the 500 most accurate."""
@@ -129,6 +136,12 @@ class Plan(BaseModel):
     n_candidates: int
     candidates: list[dict[str, Any]]
     frontier: list[int]
+    budget_picks: list[BudgetPick] | None = Field(
+        None,
+        description="The pick under every max_usd budget at once, by rising from_usd: under a budget B it is "
+        "the last step with from_usd <= B, none below the first (the request's max_gpu_hours applies; only "
+        "candidates that fit their hardware). Absent from plans stored before it existed.",
+    )
     recommendation: dict[str, Any] | None
     bands: dict[str, Any]
     probes_to_buy: list[dict[str, Any]]

@@ -13,13 +13,17 @@ from storage.errors import ConflictError, NotFoundError
 from storage.models import BaseModelRow, HardwareRow, MethodRow
 
 __all__ = [
+    "HARDWARE_FIELDS",
     "Page",
     "create_model",
     "get_hardware",
     "get_model",
+    "hardware_ids",
+    "hardware_values",
     "list_hardware",
     "list_methods",
     "list_models",
+    "models_by_id",
     "update_hardware",
     "upsert_catalog_hardware",
     "upsert_catalog_models",
@@ -27,6 +31,20 @@ __all__ = [
 ]
 
 RowT = TypeVar("RowT")
+
+HARDWARE_FIELDS = (
+    "id",
+    "name",
+    "vendor",
+    "memory_bytes",
+    "peak_bf16_tflops",
+    "peak_fp16_tflops",
+    "peak_fp32_tflops",
+    "hbm_gbps",
+    "interconnect_gbps",
+    "usd_per_hour",
+)
+"""A hardware row's spec, named as the shipped catalog names it (what ``hardware_spec_from_catalog`` reads)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +72,12 @@ def get_model(*, session: Session, model_id: str, field: str = "model_id", locat
     if row is None:
         raise NotFoundError("model", model_id, field=field, location=location)
     return row
+
+
+def models_by_id(*, session: Session, model_ids: Iterable[str]) -> dict[str, BaseModelRow]:
+    """The stored models among ``model_ids``, by id (one query however many are named)."""
+    ids = set(model_ids)
+    return {row.id: row for row in session.scalars(select(BaseModelRow).where(BaseModelRow.id.in_(ids)))}
 
 
 def create_model(*, session: Session, values: Mapping[str, Any]) -> BaseModelRow:
@@ -100,6 +124,19 @@ def get_hardware(
     if row is None:
         raise NotFoundError("hardware", hardware_id, field=field, location=location)
     return row
+
+
+def hardware_values(*, session: Session, hardware_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The :data:`HARDWARE_FIELDS` of the stored GPUs among ``hardware_ids``, by id: the database's copy,
+    with its ``PUT /v1/hardware`` edits (one query however many are named)."""
+    ids = set(hardware_ids)
+    rows = session.scalars(select(HardwareRow).where(HardwareRow.id.in_(ids)))
+    return {row.id: {key: getattr(row, key) for key in HARDWARE_FIELDS} for row in rows}
+
+
+def hardware_ids(*, session: Session) -> list[str]:
+    """Every stored GPU's id, sorted (what an unknown GPU's error lists)."""
+    return sorted(session.scalars(select(HardwareRow.id)))
 
 
 def update_hardware(*, session: Session, hardware_id: str, changes: Mapping[str, Any]) -> HardwareRow:

@@ -189,3 +189,19 @@ def test_outcome_group_needs_one_id_per_candidate() -> None:
     with pytest.raises(InvalidInputError) as error:
         CandidateScores.from_lists(cost_usd=[1.0, 2.0], accuracy_mean=[0.5, 0.6], outcome_group=[0])
     assert error.value.field == "candidates.outcome_group"
+
+
+def test_budget_picks_are_the_budget_rule_under_every_dollar_budget() -> None:
+    from predictors.planner import Budget, best_within, budget_picks
+
+    rng = np.random.default_rng(12)
+    cost = rng.integers(1, 40, 400).astype(float)  # many equal costs
+    scores = CandidateScores.from_lists(
+        cost_usd=cost, accuracy_mean=np.round(rng.random(400), 1), gpu_hours=rng.uniform(0, 5, 400)
+    )
+    for max_gpu_hours in (None, 2.5):
+        steps = budget_picks(scores, max_gpu_hours=max_gpu_hours)
+        for budget_usd in np.arange(0.0, 42.0, 0.5):
+            expected = best_within(scores, Budget(budget_usd, max_gpu_hours).admits(cost, scores.gpu_hours))
+            shown = [s.index for s in steps if s.from_usd <= budget_usd]
+            assert (shown[-1] if shown else None) == expected

@@ -1,0 +1,364 @@
+"""Planning as a pure function: from every candidate's cost and forecast to what the plan decides.
+
+The plans service loads the inputs (catalogs, measurements, the prior), calls :func:`forecast_candidates`
+and :func:`plan_candidates`, then stores and formats the :class:`PlanResult`; nothing here reads storage
+or knows HTTP, so a plan is a function of its inputs and is tested without a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import numpy as np
+from numpy.typing import NDArray
+
+from predictors.accuracy.features import Observation, make_observation
+from predictors.accuracy.prior import PriorPredictor
+from predictors.accuracy.tiers import Accuracy, Tier, predict_accuracies
+from predictors.cost import cost_reduction_ratio
+from predictors.cost.columns import CostColumns
+from predictors.errors import InfeasibleError
+from predictors.methods import METHODS
+from predictors.planner import (
+    Budget,
+    BudgetPick,
+    CandidateScores,
+    Choice,
+    budget_picks,
+    choose_by_weights,
+    choose_in_bands,
+    choose_under_budget,
+    expected_regret,
+    pareto_frontier,
+    probe_value,
+)
+
+__all__ = [
+    "FULL_LISTING_LIMIT",
+    "ICL_PROBE_SHOTS",
+    "PROBE_FINETUNE_DATA_FRACTION",
+    "TOP_ROWS_WHEN_LARGE",
+    "Forecasts",
+    "Objective",
+    "PlanResult",
+    "ProbeToBuy",
+    "SuggestedProbe",
+    "TaskFacts",
+    "choose",
+    "forecast_candidates",
+    "plan_candidates",
+    "prediction_cost_usd",
+    "suggested_probe",
+]
+
+FULL_LISTING_LIMIT = 2000
+"""Plans of at most this many candidates list every row; larger ones list what a reader acts on."""
+TOP_ROWS_WHEN_LARGE = 500
+"""A large plan lists its most accurate candidates up to this many (beside frontier, picks and probes)."""
+ICL_PROBE_SHOTS: tuple[int, ...] = (0, 1, 8)
+"""The few-shot evaluations an ICL probe runs: COSMOS fits its shot law from 0-, 1- and 8-shot accuracy
+(Wang et al. 2025, arXiv:2505.01449, Eq. 5), so the probe costs one evaluation per shot count."""
+PROBE_FINETUNE_DATA_FRACTION = 0.1
+"""A fine-tune probe trains on this fraction of the data: enough to anchor the fine-tuning data law and
+to calibrate the linear-probe proxy, at a tenth of the training cost (plus one evaluation)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFacts:
+    """What the accuracy predictors read of the plan's task."""
+
+    name: str
+    kind: str = "multiple_choice"
+    n_choices: int | None = None
+    train_examples: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Objective:
+    """How to choose: the best within the budget, the best COSMOS band pick, or user weights."""
+
+    kind: Literal["max_accuracy", "bands", "weights"] = "max_accuracy"
+    accuracy_weight: float = 1.0
+    cost_weight: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Forecasts:
+    """One forecast per distinct (model, method, the training settings accuracy depends on), and which of
+    them each candidate has: a 100,000-candidate grid asks the predictors a few hundred questions."""
+
+    accuracies: list[Accuracy]
+    observations: list[Observation]
+    of_candidate: NDArray[np.intp]
+
+    def column(self, name: str) -> NDArray[np.float64]:
+        """An :class:`Accuracy` field (``mean``, ``lower``, ``upper``) for every candidate."""
+        return np.asarray([getattr(a, name) for a in self.accuracies], dtype=float)[self.of_candidate]
+
+    def of(self, i: int) -> Accuracy:
+        """Candidate ``i``'s forecast."""
+        return self.accuracies[int(self.of_candidate[i])]
+
+    def outcome_groups(self) -> NDArray[np.intp]:
+        """Candidates with equal observation keys share one true accuracy (they differ only in hardware or
+        shape): one group each, for the planner's Monte-Carlo."""
+        ids: dict[tuple[Any, ...], int] = {}
+        groups = np.asarray([ids.setdefault(o.key(), len(ids)) for o in self.observations], dtype=np.intp)
+        return groups[self.of_candidate]
+
+    def tier_counts(self) -> dict[str, int]:
+        """How many candidates each tier forecast (tiers with none left out), weakest evidence first."""
+        codes = {name: code for code, name in enumerate(get_args(Tier))}
+        per_question = np.asarray([codes[a.tier] for a in self.accuracies], dtype=np.intp)
+        counts = np.bincount(per_question[self.of_candidate], minlength=len(codes))
+        return {name: int(counts[code]) for name, code in codes.items() if counts[code]}
+
+    def informed_models(self) -> set[str]:
+        """Models some forecast of which rests on evidence bought for this task (a probe or a run)."""
+        return {
+            o.model_id
+            for o, a in zip(self.observations, self.accuracies, strict=True)
+            if a.tier in {"probe", "measured"}
+        }
+
+
+def _question_of_candidate(costs: CostColumns) -> NDArray[np.intp]:
+    """A code per candidate equal for candidates that ask the predictors the same question: same model
+    and method, and for methods that train, the same data size, epochs and data fraction."""
+    t = costs.table
+    accuracy_training: dict[tuple[Any, ...], int] = {}
+    training_key = np.asarray(
+        [
+            accuracy_training.setdefault((c.train_examples, c.epochs, c.data_fraction), len(accuracy_training))
+            for c in t.trainings
+        ],
+        dtype=np.intp,
+    )
+    trains = np.asarray([METHODS[m.name].kind == "finetune" for m in t.methods], dtype=bool)
+    question = (t.model * len(t.methods) + t.method) * max(len(accuracy_training), 1)
+    return np.asarray(question + np.where(trains[t.method], training_key[t.training], 0), dtype=np.intp)
+
+
+def forecast_candidates(
+    costs: CostColumns,
+    task: TaskFacts,
+    *,
+    measurements: Sequence[Observation],
+    prior: PriorPredictor | None,
+    level: float,
+) -> Forecasts:
+    """The best forecast of every candidate of ``costs.table`` (:func:`predict_accuracies`), asked once per
+    distinct question."""
+    t = costs.table
+    _, first, of_candidate = np.unique(_question_of_candidate(costs), return_index=True, return_inverse=True)
+    method_json = [m.model_dump(mode="json") for m in t.methods]
+    observations = [
+        make_observation(
+            model_id=t.model_ids[int(t.model[i])],
+            method=method_json[int(t.method[i])],
+            task=task.name,
+            task_kind=task.kind,
+            n_choices=task.n_choices,
+            training=t.trainings[int(t.training[i])].model_dump(),
+            task_train_examples=task.train_examples,
+        )
+        for i in first
+    ]
+    accuracies = predict_accuracies(observations, measurements=measurements, prior=prior, level=level)
+    return Forecasts(accuracies, observations, of_candidate.astype(np.intp).reshape(-1))
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestedProbe:
+    """The cheapest run that would sharpen a candidate's forecast, and what it costs."""
+
+    kind: Literal["icl_probe", "finetune"]
+    estimated_usd: float
+    why: str
+    shots: tuple[int, ...] | None = None
+    data_fraction: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        detail = {"shots": list(self.shots)} if self.shots is not None else {"data_fraction": self.data_fraction}
+        return {"kind": self.kind, **detail, "estimated_usd": self.estimated_usd, "why": self.why}
+
+
+def suggested_probe(method_name: str, *, train_usd: float, eval_usd: float) -> SuggestedProbe:
+    """COSMOS probes: few-shot evaluations for a method that does not train (:data:`ICL_PROBE_SHOTS`), a
+    short fine-tune for one that does (:data:`PROBE_FINETUNE_DATA_FRACTION`)."""
+    if METHODS[method_name].kind != "finetune":
+        return SuggestedProbe(
+            kind="icl_probe",
+            shots=ICL_PROBE_SHOTS,
+            estimated_usd=len(ICL_PROBE_SHOTS) * eval_usd,
+            why="three few-shot probes fit the ICL shot law (COSMOS Eq. 5)",
+        )
+    return SuggestedProbe(
+        kind="finetune",
+        data_fraction=PROBE_FINETUNE_DATA_FRACTION,
+        estimated_usd=PROBE_FINETUNE_DATA_FRACTION * train_usd + eval_usd,
+        why="a 10 % fine-tune anchors the data law and calibrates the linear-probe proxy",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeToBuy:
+    """A candidate whose uncertainty most affects the pick (:func:`probe_value`) and the probe to run."""
+
+    index: int
+    probability_beats_recommendation: float
+    expected_accuracy_gain: float
+    probe: SuggestedProbe
+
+
+@dataclass(frozen=True, slots=True)
+class PlanResult:
+    """What a plan decides. Every index is a candidate of the cost table; ``scores`` holds the candidates
+    that fit their hardware's memory, ``fitting[k]`` being the candidate of ``scores`` entry ``k``."""
+
+    n_candidates: int
+    recommended: int
+    reason: str
+    expected_regret: float
+    frontier: list[int]
+    bands: dict[str, int]
+    probes: list[ProbeToBuy]
+    budget_picks: list[BudgetPick]
+    listed: list[int]
+    tiers: dict[str, int]
+    prediction_cost_usd: float
+    exhaustive_cost_usd: float
+    cost_reduction_ratio: float | None
+    fitting: NDArray[np.intp]
+    scores: CandidateScores
+
+
+def _fitting(costs: CostColumns, field: str) -> NDArray[np.intp]:
+    """The candidates that fit their hardware's memory; none is an error naming the smallest."""
+    fits = costs["fits"].astype(bool)
+    if fits.any():
+        return np.flatnonzero(fits).astype(np.intp)
+    smallest = int(np.argmin(costs["peak_memory_bytes"]))
+    t = costs.table
+    raise InfeasibleError(
+        field,
+        f"no candidate fits its hardware's memory; the smallest needs {costs['peak_memory_bytes'][smallest] / 2**30:.1f} GiB "
+        f"({t.model_ids[int(t.model[smallest])]} {t.methods[int(t.method[smallest])].name} on "
+        f"{t.hardware[int(t.gpu[smallest])].gpu})",
+    )
+
+
+def _scores(
+    costs: CostColumns, forecasts: Forecasts, fitting: NDArray[np.intp], interval_level: float
+) -> CandidateScores:
+    """The planner's arrays over the fitting candidates: dollars, GPU-hours, the forecast's interval."""
+    return CandidateScores.from_lists(
+        cost_usd=costs["total_usd"][fitting],
+        gpu_hours=(costs["train_gpu_hours"] + costs["eval_gpu_hours"])[fitting],
+        accuracy_mean=forecasts.column("mean")[fitting],
+        accuracy_lower=forecasts.column("lower")[fitting],
+        accuracy_upper=forecasts.column("upper")[fitting],
+        interval_level=interval_level,
+        outcome_group=forecasts.outcome_groups()[fitting],
+    )
+
+
+def choose(scores: CandidateScores, objective: Objective, budget: Budget) -> tuple[Choice, dict[str, Choice]]:
+    """The pick for the objective and budget, and the COSMOS band picks. ``bands`` without a budget takes
+    the most accurate band pick (ties: the cheaper); with one, it is the budget rule like ``max_accuracy``."""
+    bands = choose_in_bands(scores)
+    if objective.kind == "weights":
+        choice = choose_by_weights(
+            scores,
+            accuracy_weight=objective.accuracy_weight,
+            cost_weight=objective.cost_weight,
+            max_usd=budget.max_usd,
+            max_gpu_hours=budget.max_gpu_hours,
+        )
+    elif objective.kind == "bands" and budget.max_usd is None and budget.max_gpu_hours is None:
+        choice = max(bands.values(), key=lambda c: (scores.accuracy_mean[c.index], -scores.cost_usd[c.index]))
+    else:
+        choice = choose_under_budget(scores, max_usd=budget.max_usd, max_gpu_hours=budget.max_gpu_hours)
+    return choice, bands
+
+
+def _probes_to_buy(
+    costs: CostColumns, scores: CandidateScores, fitting: NDArray[np.intp], choice: Choice
+) -> list[ProbeToBuy]:
+    probes = []
+    for k, probability, gain in probe_value(scores, choice):
+        i = int(fitting[k])
+        method = costs.table.methods[int(costs.table.method[i])].name
+        probe = suggested_probe(method, train_usd=float(costs["train_usd"][i]), eval_usd=float(costs["eval_usd"][i]))
+        probes.append(ProbeToBuy(i, probability, gain, probe))
+    return probes
+
+
+def prediction_cost_usd(forecasts: Forecasts, spent: Iterable[tuple[str, float | None]]) -> float:
+    """What the plan's forecasts cost to make (COSMOS Eq. 4's prediction cost): the dollars of this task's
+    measurements (``(model_id, cost_usd)``) of the models a probe- or measured-tier forecast rests on."""
+    informed = forecasts.informed_models()
+    return float(sum(usd or 0.0 for model_id, usd in spent if model_id in informed))
+
+
+def _listed(
+    n_candidates: int,
+    scores: CandidateScores,
+    fitting: NDArray[np.intp],
+    shown: Iterable[int],
+) -> list[int]:
+    """Every candidate when there are at most :data:`FULL_LISTING_LIMIT`; else ``shown`` (frontier, picks,
+    probes) and the :data:`TOP_ROWS_WHEN_LARGE` most accurate fitting candidates."""
+    if n_candidates <= FULL_LISTING_LIMIT:
+        return list(range(n_candidates))
+    top = fitting[np.argsort(-scores.accuracy_mean, kind="stable")[:TOP_ROWS_WHEN_LARGE]]
+    return sorted({*shown, *(int(i) for i in top)})
+
+
+def plan_candidates(
+    costs: CostColumns,
+    forecasts: Forecasts,
+    *,
+    budget: Budget,
+    objective: Objective,
+    interval_level: float,
+    spent: Sequence[tuple[str, float | None]] = (),
+    field: str = "candidates",
+) -> PlanResult:
+    """Choose among the candidates that fit, say which probes to buy and what the forecasts cost.
+
+    ``spent`` is ``(model_id, cost_usd)`` of the task's measurements (:func:`prediction_cost_usd`);
+    ``field`` names the candidates in the error raised when none fits its hardware.
+    """
+    fitting = _fitting(costs, field)
+    scores = _scores(costs, forecasts, fitting, interval_level)
+    choice, bands = choose(scores, objective, budget)
+    recommended = int(fitting[choice.index])
+    frontier = [int(fitting[k]) for k in pareto_frontier(scores.cost_usd, scores.accuracy_mean)]
+    band_picks = {name: int(fitting[c.index]) for name, c in bands.items()}
+    probes = _probes_to_buy(costs, scores, fitting, choice)
+    prediction_usd = prediction_cost_usd(forecasts, spent)
+    exhaustive_usd = float(scores.cost_usd.sum())
+    shown = [*frontier, recommended, *band_picks.values(), *(p.index for p in probes)]
+    return PlanResult(
+        n_candidates=len(costs),
+        recommended=recommended,
+        reason=choice.reason,
+        expected_regret=expected_regret(scores, choice),
+        frontier=frontier,
+        bands=band_picks,
+        probes=probes,
+        budget_picks=[
+            BudgetPick(p.from_usd, int(fitting[p.index]))
+            for p in budget_picks(scores, max_gpu_hours=budget.max_gpu_hours)
+        ],
+        listed=_listed(len(costs), scores, fitting, shown),
+        tiers=forecasts.tier_counts(),
+        prediction_cost_usd=prediction_usd,
+        exhaustive_cost_usd=exhaustive_usd,
+        cost_reduction_ratio=cost_reduction_ratio(exhaustive_usd, prediction_usd) if exhaustive_usd > 0 else None,
+        fitting=fitting,
+        scores=scores,
+    )

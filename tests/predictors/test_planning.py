@@ -1,0 +1,184 @@
+"""Planning as a pure function: the pick, the budget staircase, listing, probes and the prediction cost,
+over a real cost table (catalog models and GPUs) and hand-made forecasts, with no database."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from predictors.accuracy.features import make_observation
+from predictors.accuracy.tiers import Accuracy
+from predictors.architecture import architecture_from_hf_config
+from predictors.cost import EvaluationConfig, HardwareRequest, TrainingConfig, hardware_spec_from_catalog
+from predictors.cost.columns import CostColumns, estimate_cost_columns
+from predictors.cost.table import CandidateTable
+from predictors.errors import InfeasibleError
+from predictors.methods import parse_method
+from predictors.planner import Budget, best_within
+from predictors.planning import (
+    FULL_LISTING_LIMIT,
+    ICL_PROBE_SHOTS,
+    PROBE_FINETUNE_DATA_FRACTION,
+    TOP_ROWS_WHEN_LARGE,
+    Forecasts,
+    Objective,
+    TaskFacts,
+    forecast_candidates,
+    plan_candidates,
+    prediction_cost_usd,
+    suggested_probe,
+)
+from storage.catalogs import load_hardware_catalog, load_models_catalog
+
+MODELS = ("qwen2.5-0.5b", "llama-3.1-8b")
+METHODS = ({"name": "lora"}, {"name": "zero_shot"}, {"name": "icl", "shots": 4})
+GPUS = ("H100-SXM", "L4")
+
+
+def cost_columns(n_trainings: int = 2) -> CostColumns:
+    """Every catalog model of :data:`MODELS` × :data:`METHODS` × :data:`GPUS` × ``n_trainings`` data sizes."""
+    catalog = {entry["id"]: entry for entry in load_models_catalog()}
+    table = CandidateTable.grid(
+        models=[(m, architecture_from_hf_config(catalog[m]["architecture"])) for m in MODELS],
+        methods=[parse_method(m) for m in METHODS],
+        trainings=[TrainingConfig(train_examples=1000 * (k + 1), seq_len=256) for k in range(n_trainings)],
+        hardware=[HardwareRequest(gpu=g) for g in GPUS],
+        evaluation=EvaluationConfig(),
+    )
+    hardware = {row["id"]: hardware_spec_from_catalog(row) for row in load_hardware_catalog() if row["id"] in GPUS}
+    return estimate_cost_columns(table, hardware=hardware)
+
+
+def forecasts_of(means: np.ndarray, half_width: float = 0.05) -> Forecasts:
+    """One forecast per candidate (each its own question), ``mean ± half_width``."""
+    accuracies = [
+        Accuracy(float(m), float(m) - half_width, float(m) + half_width, "prior", "test") for m in means.tolist()
+    ]
+    observations = [
+        make_observation(model_id=f"m{i}", method={"name": "zero_shot"}, task="t") for i in range(len(means))
+    ]
+    return Forecasts(accuracies, observations, np.arange(len(means), dtype=np.intp))
+
+
+def test_the_pick_is_the_budget_rule_over_the_candidates_that_fit() -> None:
+    costs = cost_columns()
+    means = np.random.default_rng(3).uniform(0.3, 0.9, len(costs))
+    fits = costs["fits"].astype(bool)
+    budget_usd = float(np.median(costs["total_usd"][fits]))
+    plan = plan_candidates(
+        costs, forecasts_of(means), budget=Budget(max_usd=budget_usd), objective=Objective(), interval_level=0.9
+    )
+    admitted = fits & (costs["total_usd"] <= budget_usd)
+    best = max(np.flatnonzero(admitted), key=lambda i: (means[i], -costs["total_usd"][i]))
+    assert plan.recommended == best and plan.reason == "highest predicted accuracy within the budget"
+    assert plan.fitting.tolist() == np.flatnonzero(fits).tolist()
+    assert plan.exhaustive_cost_usd == pytest.approx(costs["total_usd"][fits].sum())
+    assert set(plan.frontier) <= set(plan.fitting.tolist()) and plan.recommended in plan.listed
+    assert plan.listed == list(range(len(costs)))  # a small plan lists every candidate
+
+
+def test_budget_picks_give_the_rule_s_pick_under_every_budget() -> None:
+    costs = cost_columns()
+    means = np.round(np.random.default_rng(5).uniform(0.3, 0.9, len(costs)), 1)  # ties in accuracy
+    plan = plan_candidates(costs, forecasts_of(means), budget=Budget(), objective=Objective(), interval_level=0.9)
+    steps = plan.budget_picks
+    assert [s.from_usd for s in steps] == sorted(s.from_usd for s in steps)
+    fitting_costs = plan.scores.cost_usd
+    for budget_usd in [*fitting_costs.tolist(), *(fitting_costs * 1.001).tolist(), float(fitting_costs.min()) / 2]:
+        expected = best_within(plan.scores, fitting_costs <= budget_usd)
+        shown = [s.index for s in steps if s.from_usd <= budget_usd]
+        assert (shown[-1] if shown else None) == (None if expected is None else int(plan.fitting[expected]))
+
+
+def test_budget_picks_respect_the_gpu_hour_limit() -> None:
+    costs = cost_columns()
+    means = np.random.default_rng(8).uniform(0.3, 0.9, len(costs))
+    hours = costs["train_gpu_hours"] + costs["eval_gpu_hours"]
+    limit = float(np.median(hours[costs["fits"].astype(bool)]))
+    plan = plan_candidates(
+        costs, forecasts_of(means), budget=Budget(max_gpu_hours=limit), objective=Objective(), interval_level=0.9
+    )
+    assert plan.budget_picks and all(hours[s.index] <= limit for s in plan.budget_picks)
+    assert plan.budget_picks[-1].index == plan.recommended  # no dollar limit: the top step is the pick
+
+
+def test_nothing_fitting_names_the_field_and_the_smallest_candidate() -> None:
+    costs = cost_columns()
+    nothing_fits = CostColumns(
+        costs.table, {**costs.values, "fits": np.zeros(len(costs))}, costs.hardware, costs.calibration
+    )
+    with pytest.raises(InfeasibleError) as error:
+        plan_candidates(
+            nothing_fits,
+            forecasts_of(np.full(len(costs), 0.5)),
+            budget=Budget(),
+            objective=Objective(),
+            interval_level=0.9,
+            field="grid.candidates",
+        )
+    smallest = int(np.argmin(costs["peak_memory_bytes"]))
+    assert error.value.field == "grid.candidates"
+    assert costs.table.model_ids[int(costs.table.model[smallest])] in error.value.message
+
+
+def test_a_large_plan_lists_frontier_picks_probes_and_the_most_accurate() -> None:
+    costs = cost_columns(n_trainings=200)
+    assert len(costs) > FULL_LISTING_LIMIT
+    means = np.random.default_rng(11).uniform(0.3, 0.9, len(costs))
+    plan = plan_candidates(costs, forecasts_of(means), budget=Budget(), objective=Objective(), interval_level=0.9)
+    listed = set(plan.listed)
+    assert {*plan.frontier, plan.recommended, *plan.bands.values(), *(p.index for p in plan.probes)} <= listed
+    top = plan.fitting[np.argsort(-means[plan.fitting], kind="stable")[:TOP_ROWS_WHEN_LARGE]]
+    assert set(top.tolist()) <= listed and len(listed) < len(costs)
+
+
+def test_bands_without_a_budget_takes_the_most_accurate_band_pick() -> None:
+    costs = cost_columns()
+    means = np.random.default_rng(2).uniform(0.3, 0.9, len(costs))
+    plan = plan_candidates(
+        costs, forecasts_of(means), budget=Budget(), objective=Objective("bands"), interval_level=0.9
+    )
+    assert plan.recommended == max(plan.bands.values(), key=lambda i: (means[i], -costs["total_usd"][i]))
+
+
+def test_probes_are_priced_from_the_candidate_s_costs() -> None:
+    icl = suggested_probe("icl", train_usd=5.0, eval_usd=0.25)
+    assert icl.kind == "icl_probe" and icl.estimated_usd == len(ICL_PROBE_SHOTS) * 0.25
+    assert icl.as_dict()["shots"] == list(ICL_PROBE_SHOTS)
+    lora = suggested_probe("lora", train_usd=5.0, eval_usd=0.25)
+    assert lora.kind == "finetune" and lora.estimated_usd == PROBE_FINETUNE_DATA_FRACTION * 5.0 + 0.25
+    costs = cost_columns()
+    means = np.full(len(costs), 0.6)
+    means[::5] += 0.01  # a few close competitors: worth probing
+    plan = plan_candidates(costs, forecasts_of(means), budget=Budget(), objective=Objective(), interval_level=0.9)
+    assert plan.probes
+    for probe in plan.probes:
+        method = costs.table.methods[int(costs.table.method[probe.index])].name
+        expected = suggested_probe(
+            method, train_usd=float(costs["train_usd"][probe.index]), eval_usd=float(costs["eval_usd"][probe.index])
+        )
+        assert probe.probe == expected and probe.index != plan.recommended
+
+
+def test_prediction_cost_counts_what_was_spent_on_informed_models_only() -> None:
+    informed = Accuracy(0.7, 0.6, 0.8, "measured", "run")
+    prior = Accuracy(0.5, 0.3, 0.7, "prior", "prior")
+    observations = [make_observation(model_id=m, method={"name": "zero_shot"}, task="t") for m in ("a", "b")]
+    forecasts = Forecasts([informed, prior], observations, np.array([0, 1, 1], dtype=np.intp))
+    assert prediction_cost_usd(forecasts, [("a", 2.0), ("a", None), ("b", 5.0), ("c", 7.0)]) == 2.0
+    assert forecasts.tier_counts() == {"prior": 2, "measured": 1}
+
+
+def test_candidates_differing_only_in_hardware_share_one_forecast() -> None:
+    costs = cost_columns()
+    forecasts = forecast_candidates(costs, TaskFacts("mmlu", n_choices=4), measurements=[], prior=None, level=0.9)
+    t = costs.table
+    parts = {(int(t.model[i]), int(t.method[i]), int(t.training[i])): [] for i in range(len(costs))}
+    for i in range(len(costs)):
+        parts[(int(t.model[i]), int(t.method[i]), int(t.training[i]))].append(int(forecasts.of_candidate[i]))
+    assert all(len(set(shared)) == 1 for shared in parts.values())  # the GPU never changes a forecast
+    # methods that do not train ask one question whatever the data size
+    no_training = [i for i in range(len(costs)) if t.methods[int(t.method[i])].name != "lora"]
+    assert len({(int(t.model[i]), int(t.method[i]), int(forecasts.of_candidate[i])) for i in no_training}) == len(
+        MODELS
+    ) * (len(METHODS) - 1)
