@@ -63,6 +63,22 @@ def test_budget_moves_the_recommendation(client: TestClient) -> None:
     assert tight["recommendation"]["total_usd"] <= cheapest * 1.0001
 
 
+def test_budget_picks_give_the_pick_under_any_budget_a_client_tries(client: TestClient) -> None:
+    """What the UI's budget slider shows, from the plan alone: under a max_usd budget B the pick is the last
+    step with from_usd <= B; each is the recommendation a plan with that budget makes."""
+    body = grid()
+    body["grid"]["hardware"] = [{"gpu": "H100-SXM"}, {"gpu": "L4"}]
+    plan = client.post("/v1/plans", json=body).json()
+    rows = {r["index"]: r for r in plan["candidates"]}
+    steps = plan["budget_picks"]
+    assert steps and [s["from_usd"] for s in steps] == sorted(s["from_usd"] for s in steps)
+    assert steps[-1]["index"] == plan["recommendation"]["index"]  # no budget: the top step is the pick
+    for step in steps:
+        assert rows[step["index"]]["fits"] and rows[step["index"]]["total_usd"] == step["from_usd"]
+        budgeted = client.post("/v1/plans", json={**body, "budget": {"max_usd": step["from_usd"]}}).json()
+        assert budgeted["recommendation"]["index"] == step["index"]
+
+
 def test_budget_below_every_candidate_says_so(client: TestClient) -> None:
     response = client.post("/v1/plans", json=grid(budget={"max_usd": 1e-9}))
     assert response.status_code == 422
