@@ -81,11 +81,11 @@ def test_plan_budget_chart_table_and_verify(page: Any, live_server: LiveServer, 
     # The slider moves the recommendation in the page itself: no request may leave while it moves.
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
-    slider = page.get_by_role("slider", name="Spend per candidate")
+    slider = page.get_by_role("slider", name="Budget for the chosen strategy")
     slider.focus()
     page.keyboard.press("Home")
     assert recommendation.get_attribute("data-index") == ""
-    assert "No candidate fits" in recommendation.text_content()
+    assert "Nothing fits under $" in recommendation.text_content()
     page.keyboard.press("End")
     assert int(recommendation.get_attribute("data-index")) == _best_under(
         rows, float(page.locator("#budget-usd").input_value())
