@@ -78,9 +78,9 @@ def prior_observation(row: MeasurementRow, tasks: Mapping[str, Mapping[str, Any]
 
 
 def fit_prior(models: Mapping[str, ModelInfo], measurements: Sequence[Observation]) -> PriorPredictor | None:
-    """The prior on the shipped corpus plus ``measurements``, or None with too few rows. The measurements
-    are put in a canonical order first, so equal content gives an equal model whatever the database."""
-    training = [*load_corpus_observations(), *sorted(measurements, key=lambda o: repr(o.key()))]
+    """The prior on the shipped corpus plus ``measurements``, or None with too few rows (the prior sorts its
+    rows itself, so equal content gives an equal model whatever the database)."""
+    training = [*load_corpus_observations(), *measurements]
     try:
         return PriorPredictor(random_state=0).fit(FeatureBuilder(models), training)
     except InvalidInputError:

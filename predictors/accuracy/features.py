@@ -50,9 +50,9 @@ FEATURE_NAMES: tuple[str, ...] = (
     "capability_pc2",
     "capability_pc3",
     "log10_total_params",
-    "log10_tokens_per_param",
+    "log10_training_tokens",
     "method",
-    "log10_trainable_fraction",
+    "log10_trainable_params",
     "log10_train_examples",
     "epochs",
     "shots",
@@ -62,6 +62,15 @@ FEATURE_NAMES: tuple[str, ...] = (
     "task_mean_normalised_accuracy",
 )
 CATEGORICAL_FEATURES: tuple[int, ...] = (FEATURE_NAMES.index("method"), FEATURE_NAMES.index("task_kind"))
+INCREASING_FEATURES: tuple[str, ...] = (
+    "capability_pc1",
+    "log10_total_params",
+    "log10_training_tokens",
+    "log10_trainable_params",
+)
+"""Features along which accuracy should not fall unless the data say so (issue #12 item 4): more capability,
+parameters, pre-training tokens or trainable parameters. Each grows with size within a family, so a larger
+model of a family is never forecast below a smaller one for the same method, data and task."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,14 +213,51 @@ class FeatureBuilder:
             scores = CapabilityPCA(n_components=n_components).fit_transform(matrix)
             self.capabilities_ = {m.id: scores[i] for i, m in enumerate(rows)}
         self._counts = {mid: count_parameters(m.architecture) for mid, m in self.models.items()}
+        self.capability_from_compute_ = self._fit_capability_from_compute()
+        self._impute_capabilities(list(self.models))
         self._fractions: dict[tuple[str, str], float] = {}
 
+    def _compute_design(self, model_id: str) -> list[float] | None:
+        """[1, log10 N, log10 D] of a model whose size and pre-training tokens are known."""
+        model = self.models[model_id]
+        if not model.training_tokens:
+            return None
+        return [1.0, math.log10(self._counts[model_id].total_params), math.log10(model.training_tokens)]
+
+    def _fit_capability_from_compute(self) -> NDArray[np.float64] | None:
+        """Least-squares map from [1, log10 N, log10 D] to PC1 over the models with benchmark scores.
+
+        Within a family the PCs are linear in log compute (Ruan et al. 2024, arXiv:2405.10938, Sec. 3.2:
+        S ≈ θ_f·log C + ν_f); for a model without scores we use one such map across families. Without it a
+        model with no scores falls into LightGBM's missing-value branch, shared with encoders fine-tuned on
+        easy GLUE tasks, and a 0.5B model was forecast above an 8B one (issue #12)."""
+        scored = [mid for mid in sorted(self.capabilities_) if self._compute_design(mid) is not None]
+        if len(scored) <= 3:
+            return None
+        design = np.array([self._compute_design(mid) for mid in scored], dtype=float)
+        pc1 = np.array([self.capabilities_[mid][0] for mid in scored], dtype=float)
+        return np.asarray(np.linalg.lstsq(design, pc1, rcond=None)[0], dtype=float)
+
+    def _impute_capabilities(self, model_ids: Sequence[str]) -> None:
+        """PC1 from compute for the unscored ``model_ids``; the secondary PCs, which are not monotone in
+        compute, stay at the scored models' mean (0), so the order within a family is the order of size."""
+        if self.capability_from_compute_ is None:
+            return
+        for mid in sorted(model_ids):
+            row = self._compute_design(mid)
+            if mid not in self.capabilities_ and row is not None:
+                pc1 = float(np.dot(row, self.capability_from_compute_))
+                self.capabilities_[mid] = np.array([pc1, *[0.0] * (self.n_components - 1)])
+
     def with_models(self, models: Mapping[str, ModelInfo]) -> FeatureBuilder:
-        """A copy that also knows ``models`` (capabilities stay those fitted on the catalog)."""
+        """A copy that also knows ``models`` (capabilities stay those fitted on the catalog; an unscored new
+        model gets its PC1 from compute)."""
         extended = copy.copy(self)
         extended.models = {**self.models, **models}
         extended._counts = {**self._counts, **{mid: count_parameters(m.architecture) for mid, m in models.items()}}
         extended._fractions = {k: v for k, v in self._fractions.items() if k[0] not in models}
+        extended.capabilities_ = dict(self.capabilities_)
+        extended._impute_capabilities(list(models))
         return extended
 
     def _trainable_fraction(self, model_id: str, method: Mapping[str, Any], total: float) -> float:
@@ -230,25 +276,25 @@ class FeatureBuilder:
         return cached
 
     def _model_method_features(self, model_id: str, method: Mapping[str, Any], field: str) -> list[float]:
-        """The features fixed by the model and the method: capability PCs, log size, log tokens per parameter,
-        the method's code and its log trainable fraction."""
+        """The features fixed by the model and the method: capability PCs, log size, log pre-training tokens,
+        the method's code and its log trainable parameters."""
         method_name = str(method.get("name", ""))
         if method_name not in METHOD_CODES:
             raise InvalidInputError(f"{field}method.name", f"unknown method {method_name!r}")
         model = self.models.get(model_id)
         capability = self.capabilities_.get(model_id, np.full(self.n_components, np.nan))
-        trainable_fraction = total = tokens_per_param = math.nan
+        trainable = total = math.nan
+        tokens = None
         if model is not None:
             total = float(self._counts[model_id].total_params)
-            trainable_fraction = self._trainable_fraction(model_id, method, total)
-            if model.training_tokens:
-                tokens_per_param = model.training_tokens / total
+            trainable = self._trainable_fraction(model_id, method, total) * total
+            tokens = model.training_tokens
         return [
             *[float(v) for v in capability[: self.n_components]],
             _log10(total),
-            _log10(tokens_per_param),
+            _log10(tokens),
             float(METHOD_CODES[method_name]),
-            _log10(trainable_fraction),
+            _log10(trainable),
         ]
 
     def matrix(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from numpy.typing import NDArray
 from predictors.accuracy.features import (
     CATEGORICAL_FEATURES,
     FEATURE_NAMES,
+    INCREASING_FEATURES,
     FeatureBuilder,
     ModelInfo,
     Observation,
@@ -29,6 +31,7 @@ from predictors.errors import InvalidInputError
 __all__ = ["NotFittedError", "PriorPredictor"]
 
 TASK_MEAN_COLUMN = FEATURE_NAMES.index("task_mean_normalised_accuracy")
+MONOTONE_CONSTRAINTS = [1 if name in INCREASING_FEATURES else 0 for name in FEATURE_NAMES]
 
 
 def _task_stats(tasks: Sequence[str], y: NDArray[np.float64]) -> dict[str, tuple[float, int]]:
@@ -54,6 +57,22 @@ def _leave_one_out_means(tasks: Sequence[str], y: NDArray[np.float64]) -> list[f
     return means
 
 
+@dataclass(frozen=True, slots=True)
+class _TwoBoosters:
+    """Rows with a task mean go to ``known``, rows of unseen tasks (NaN task mean) to ``unseen``."""
+
+    known: Any
+    unseen: Any
+
+    def predict(self, X: NDArray[np.float64]) -> NDArray[np.float64]:  # noqa: N803
+        unseen = np.isnan(X[:, TASK_MEAN_COLUMN])
+        out = np.empty(len(X))
+        for mask, booster in ((~unseen, self.known), (unseen, self.unseen)):
+            if mask.any():
+                out[mask] = booster.predict(X[mask])
+        return out
+
+
 class NotFittedError(RuntimeError):
     """``predict`` before ``fit``."""
 
@@ -68,6 +87,8 @@ class PriorPredictor:
     n_estimators, learning_rate, num_leaves, min_child_samples : LightGBM options.
     n_folds : int
         Folds for the out-of-fold residuals that size the intervals.
+    min_tasks_per_leaf : float
+        Tasks' worth of weight every leaf of the unseen-task booster pools (each task weighs alike).
     random_state : int
 
     Attributes
@@ -87,6 +108,7 @@ class PriorPredictor:
         num_leaves: int = 15,
         min_child_samples: int = 5,
         n_folds: int = 5,
+        min_tasks_per_leaf: float = 8.0,
         random_state: int = 0,
     ) -> None:
         self.interval = interval
@@ -95,6 +117,7 @@ class PriorPredictor:
         self.num_leaves = num_leaves
         self.min_child_samples = min_child_samples
         self.n_folds = n_folds
+        self.min_tasks_per_leaf = min_tasks_per_leaf
         self.random_state = random_state
 
     def _regressor(self) -> Any:
@@ -110,20 +133,37 @@ class PriorPredictor:
             colsample_bytree=0.9,
             random_state=self.random_state,
             verbose=-1,
+            # One thread and row-wise histograms: the same corpus gives the same booster on any machine.
             n_jobs=1,
+            deterministic=True,
+            force_row_wise=True,
+            monotone_constraints=MONOTONE_CONSTRAINTS,
+            monotone_constraints_method="intermediate",
         )
 
-    def _fit_one(self, X: NDArray[np.float64], y: NDArray[np.float64]) -> Any:  # noqa: N803
-        regressor = self._regressor()
-        regressor.fit(X, y, categorical_feature=list(CATEGORICAL_FEATURES))
+    def _fit_one(self, X: NDArray[np.float64], y: NDArray[np.float64], **options: Any) -> Any:  # noqa: N803
+        weights = options.pop("sample_weight", None)
+        regressor = self._regressor().set_params(**options)
+        regressor.fit(X, y, sample_weight=weights, categorical_feature=list(CATEGORICAL_FEATURES))
         return regressor
 
-    def _fit_both(self, base: NDArray[np.float64], task_means: Sequence[float], y: NDArray[np.float64]) -> Any:
-        """One model that predicts with the task-difficulty feature and without it (unseen tasks): the
-        training rows appear twice, once with their task's (leave-one-out) mean and once with it unknown."""
+    def _fit_both(self, base: NDArray[np.float64], tasks: NDArray[np.str_], y: NDArray[np.float64]) -> _TwoBoosters:
+        """A booster for rows of known tasks (fed their task's leave-one-out mean) and one for unseen tasks.
+        The unseen-task booster weighs every task alike and pools at least ``min_tasks_per_leaf`` tasks'
+        weight in each leaf, so one task's rows, however many, cannot set the forecast of another task
+        (issue #12 item 6): it is one task among the corpus's."""
         with_task = base.copy()
-        with_task[:, TASK_MEAN_COLUMN] = task_means
-        return self._fit_one(np.vstack([with_task, base]), np.concatenate([y, y]))
+        with_task[:, TASK_MEAN_COLUMN] = _leave_one_out_means(list(tasks), y)
+        _, inverse, counts = np.unique(tasks, return_inverse=True, return_counts=True)
+        task_weight = len(y) / len(counts)
+        unseen = self._fit_one(
+            base,
+            y,
+            sample_weight=task_weight / counts[inverse],
+            min_child_weight=self.min_tasks_per_leaf * task_weight,
+            min_child_samples=1,
+        )
+        return _TwoBoosters(self._fit_one(with_task, y), unseen)
 
     def _quantile(self, residuals: NDArray[np.float64]) -> float:
         n = len(residuals)
@@ -150,7 +190,7 @@ class PriorPredictor:
             held = row_folds == fold
             if held.all() or not held.any():
                 continue
-            model = self._fit_both(base[~held], _leave_one_out_means(list(tasks[~held]), y[~held]), y[~held])
+            model = self._fit_both(base[~held], tasks[~held], y[~held])
             rows = base[held].copy()
             if not held_out_tasks:
                 stats = _task_stats(list(tasks[~held]), y[~held])
@@ -165,7 +205,8 @@ class PriorPredictor:
         (random folds) and rows of unseen tasks (folds grouped by task), so a forecast for a brand-new
         task gets the wider, honest interval.
         """
-        labelled = [o for o in observations if o.accuracy is not None]
+        # In a canonical order: equal corpora give equal boosters whatever order the rows came in.
+        labelled = sorted((o for o in observations if o.accuracy is not None), key=lambda o: repr(o.key()))
         if len(labelled) < 2 * self.n_folds:
             raise InvalidInputError(
                 "measurements", f"the prior needs at least {2 * self.n_folds} measurements, got {len(labelled)}"
@@ -179,7 +220,7 @@ class PriorPredictor:
         folds = rng.permutation(len(labelled)) % self.n_folds
         for fold in range(self.n_folds):
             held = folds == fold
-            model = self._fit_both(base[~held], _leave_one_out_means(list(tasks[~held]), y[~held]), y[~held])
+            model = self._fit_both(base[~held], tasks[~held], y[~held])
             stats = _task_stats(list(tasks[~held]), y[~held])
             held_rows = base[held].copy()
             held_rows[:, TASK_MEAN_COLUMN] = [_mean_of(stats, t) for t in tasks[held]]
@@ -198,7 +239,7 @@ class PriorPredictor:
         )
         self.models_seen_ = frozenset(models.tolist())
         self.out_of_fold_mae_ = float(np.mean(known_residuals))
-        self.model_ = self._fit_both(base, _leave_one_out_means(list(tasks), y), y)
+        self.model_ = self._fit_both(base, tasks, y)
         self.builder_ = builder
         self.task_stats_ = _task_stats(list(tasks), y)
         self.n_samples_ = len(labelled)

@@ -307,3 +307,135 @@ def test_the_feature_matrix_is_the_same_row_by_row_and_in_one_block() -> None:
     whole = builder.matrix(observations, task_means=[0.5] * len(observations))
     one_by_one = np.vstack([builder.matrix([o], task_means=[0.5]) for o in observations])
     assert np.array_equal(whole, one_by_one, equal_nan=True)
+
+
+ISSUE_GRID_MODELS = ("qwen2.5-0.5b", "mistral-7b-v0.1", "llama-3.1-8b")
+ISSUE_GRID_METHODS = (
+    {"name": "zero_shot"},
+    {"name": "icl", "shots": 8},
+    {"name": "lora", "rank": 16},
+    {"name": "qlora", "rank": 16},
+    {"name": "dora", "rank": 16},
+    {"name": "ia3"},
+    {"name": "full"},
+)
+
+
+def issue_grid() -> list[Observation]:
+    """Issue #12's example: a new 4-class task with 5,000 examples over three models, every method."""
+    from predictors.accuracy.features import make_observation
+
+    return [
+        make_observation(
+            model_id=model,
+            method=method,
+            task="support-intent",
+            task_kind="classification",
+            n_choices=4,
+            training={"epochs": 2},
+            task_train_examples=5000,
+        )
+        for model in ISSUE_GRID_MODELS
+        for method in ISSUE_GRID_METHODS
+    ]
+
+
+def unrelated_task(n: int = 50, seed: int = 1) -> list[Observation]:
+    """``n`` measurements of another task, at accuracies drawn at random (what any other task may show)."""
+    from predictors.accuracy.features import make_observation
+
+    rng = np.random.default_rng(seed)
+    models = sorted(CATALOG)
+    return [
+        make_observation(
+            model_id=models[int(rng.integers(len(models)))],
+            method=ISSUE_GRID_METHODS[int(rng.integers(len(ISSUE_GRID_METHODS)))],
+            task="another-task",
+            task_kind="classification",
+            n_choices=3,
+            training={"epochs": 1, "train_examples": int(rng.choice([200, 1000, 4000]))},
+            accuracy=float(rng.uniform(0.35, 0.95)),
+            source="import:test",
+        )
+        for _ in range(n)
+    ]
+
+
+@pytest.fixture(scope="module")
+def corpus_prior() -> PriorPredictor:
+    from predictors.accuracy.corpus import load_corpus_observations
+
+    return PriorPredictor(random_state=0).fit(FeatureBuilder(CATALOG), list(load_corpus_observations()))
+
+
+def test_a_larger_model_is_not_forecast_below_a_smaller_one_without_evidence(corpus_prior: PriorPredictor) -> None:
+    """Issue #12: qwen2.5-0.5b QLoRA was forecast at 82.8 %, above llama-3.1-8b LoRA at 75.0 %."""
+    grid = issue_grid()
+    mean = dict(zip(((o.model_id, o.method["name"]) for o in grid), corpus_prior.predict(grid), strict=True))
+    assert mean[("llama-3.1-8b", "lora")] >= mean[("qwen2.5-0.5b", "qlora")]
+    for method in ISSUE_GRID_METHODS:
+        assert mean[("llama-3.1-8b", method["name"])] >= mean[("qwen2.5-0.5b", method["name"])], method
+
+
+def test_larger_models_of_one_family_are_never_ranked_below_smaller_ones(corpus_prior: PriorPredictor) -> None:
+    """Monotone constraints on capability, size, tokens and trainable parameters, and PC1 from compute for
+    the families without benchmark scores (Qwen2.5, SmolLM2): within such a family larger is never lower."""
+    from predictors.accuracy.features import make_observation
+    from predictors.architecture import count_parameters
+
+    families: dict[str, list[str]] = {}
+    for entry in load_models_catalog():
+        if not entry.get("benchmarks") and not entry["id"].endswith("-instruct"):
+            families.setdefault(str(entry["family"]), []).append(entry["id"])
+    assert {"Qwen2.5", "SmolLM2"} <= set(families)
+    for family, members in families.items():
+        members.sort(key=lambda m: count_parameters(CATALOG[m].architecture).total_params)
+        for method in ISSUE_GRID_METHODS:
+            rows = [
+                make_observation(
+                    model_id=model,
+                    method=method,
+                    task="support-intent",
+                    task_kind="classification",
+                    n_choices=4,
+                    training={"epochs": 2},
+                    task_train_examples=5000,
+                )
+                for model in members
+            ]
+            mean = corpus_prior.predict(rows)
+            assert np.all(np.diff(mean) >= 0), (family, method, dict(zip(members, mean.round(3), strict=True)))
+
+
+def test_the_prior_is_the_same_for_the_same_corpus_in_any_order() -> None:
+    from predictors.accuracy.corpus import load_corpus_observations
+
+    rows = list(load_corpus_observations())
+    shuffled = [rows[i] for i in np.random.default_rng(0).permutation(len(rows))]
+    one = PriorPredictor(random_state=0).fit(FeatureBuilder(CATALOG), rows)
+    other = PriorPredictor(random_state=0).fit(FeatureBuilder(CATALOG), shuffled)
+    assert np.array_equal(one.predict_interval(issue_grid()), other.predict_interval(issue_grid()))
+
+
+def test_measurements_of_another_task_barely_move_a_forecast(corpus_prior: PriorPredictor) -> None:
+    """Issue #12 item 6: 50 measurements of an unrelated task moved a candidate from 81.5 % to 58.4 %.
+
+    Every task now weighs alike in the unseen-task booster and each of its leaves pools several tasks, so
+    the largest move is within a few times the retraining noise (other seeds on the same corpus), and
+    well below what the same booster without pooling moves."""
+    from predictors.accuracy.corpus import load_corpus_observations
+
+    corpus, grid = list(load_corpus_observations()), issue_grid()
+    before = corpus_prior.predict(grid)
+
+    def refit(extra: list[Observation], **options: float) -> np.ndarray:
+        return PriorPredictor(random_state=0, **options).fit(FeatureBuilder(CATALOG), [*corpus, *extra]).predict(grid)  # type: ignore[arg-type]
+
+    noise = max(
+        np.max(np.abs(PriorPredictor(random_state=s).fit(FeatureBuilder(CATALOG), corpus).predict(grid) - before))
+        for s in (1, 2)
+    )
+    move = np.max(np.abs(refit(unrelated_task()) - before))
+    unpooled = np.max(np.abs(refit(unrelated_task(), min_tasks_per_leaf=0.0) - refit([], min_tasks_per_leaf=0.0)))
+    assert move <= 4 * noise, (move, noise)
+    assert move < unpooled / 2, (move, unpooled)
