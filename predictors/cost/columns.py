@@ -390,7 +390,7 @@ def _group_scalars(
         "active_params": float(counts.active_params),
         "trainable_params": float(trainable),
         "added_params": float(added),
-        "weights_inference": weights_inference + added * 4.0,
+        "weights_inference": weights_inference + (added + terms.added_frozen_params) * 4.0,
         "virtual_tokens": float(terms.input_virtual_tokens),
         "prefix_tokens": float(terms.prefix_tokens),
         "demonstration_tokens": float(shots),

@@ -264,7 +264,7 @@ def estimate_cost(
         if quantized
         else counts.total_params * (4.0 if precision == "fp32" else 2.0)
     )
-    weights_inference += added * 4.0
+    weights_inference += (added + terms.added_frozen_params) * 4.0
     inf_flops, inf_s_per_query, _ = _inference(arch, candidate, terms, hw, cal, weights_bytes=weights_inference)
     inference_usd_1k = gpu_usd(inf_s_per_query * 1000.0 / 3600.0, hw.usd_per_hour)
     eval_gpu_hours = inf_s_per_query * candidate.evaluation.eval_queries / 3600.0

@@ -145,6 +145,8 @@ def _persistent_state(
     else:
         frozen_weights = (total - base_trained) * weight_bytes_per_param(precision)
     weights = frozen_weights + base_trained * trained_bytes + added_params * 4.0
+    if terms.added_frozen_params:
+        weights += terms.added_frozen_params * 4.0
     n_trainable = base_trained + added_params
     state_bytes_per_param = {
         "adamw": 2.0 * (trained_bytes if half_full else 4.0),

@@ -223,8 +223,11 @@ def _stage(
                 bwd += 2.0 * b_flops + a_flops + (a_flops if input_rg else 0.0)
             else:  # frozen A and B (VeRA): the gradient only passes through B (to d) and A (to x)
                 bwd += b_flops + (a_flops if input_rg else 0.0)
-            # peft casts x to the fp32 adapter dtype, autocast casts it back: one copy per adapted module
-            if c != 4:
+            # peft casts x to the fp32 adapter dtype, autocast casts it back: one copy per adapted module, kept
+            # for A's weight gradient (nothing is kept when A is frozen)
+            if not terms.adapter_factors_trainable:
+                pass
+            elif c != 4:
                 saved += c * tokens * m.in_features * mult
             else:
                 shared_needed = True

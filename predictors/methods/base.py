@@ -99,6 +99,9 @@ class CostTerms:
         Prefix tuning: trained key/value prefixes attended by every layer (keys grow by this).
     head_only : bool
         Linear probe: a forward pass to pooled hidden states and a tiny head; no backward into the model.
+    added_frozen_params : int
+        Parameters (or buffers) the method adds to the model that do not train, kept in fp32 beside the
+        weights (VeRA's shared random projections A and B).
     adapter_params_are_new : bool
         The trainable parameters are added to the model (adapters, prompts, heads) rather than a subset
         of the base weights (full, top-k, BitFit, LN tuning).
@@ -127,6 +130,7 @@ class CostTerms:
     input_virtual_tokens: int = 0
     prefix_tokens: int = 0
     head_only: bool = False
+    added_frozen_params: int = 0
     adapter_params_are_new: bool = True
     quantized_base: str | None = None
     double_quant: bool = True

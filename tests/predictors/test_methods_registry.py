@@ -248,6 +248,7 @@ NAME_LITERALS_ALLOWED = {
     "predictors/cost/api_prices.json": "Together's price keys per adapter kind (lora | full)",
     "predictors/cost/default_calibration.json": "calibration family keys (MethodSpec.calibration_family)",
     "api/ui/templates/new_plan.html": "the methods the new-plan form ticks by default",
+    "api/ui/static/new_plan.js": "the same defaults in the new-plan page's script",
 }
 _PACKAGES = ("api", "predictors", "workers", "storage", "scaling")
 
