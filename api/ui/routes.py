@@ -24,6 +24,7 @@ from api.deps import SessionDep
 from api.request_checks import CheckedRoute
 from api.schemas.runs import RunKind, RunStatus
 from api.security import SESSION_COOKIE
+from predictors.cost import TrainingConfig
 from predictors.cost.memory import CUDA_CONTEXT_BYTES, FRAGMENTATION_FRACTION
 from predictors.methods import METHODS
 from storage.repositories import measurements as measurements_repo
@@ -32,7 +33,7 @@ __all__ = ["STATIC_DIR", "router", "static_files"]
 
 UI_DIR = FilePath(__file__).resolve().parent
 STATIC_DIR = UI_DIR / "static"
-ASSET_VERSION = "5"
+ASSET_VERSION = "6"
 SESSION_COOKIE_MAX_AGE_S = 12 * 3600
 
 templates = Jinja2Templates(directory=str(UI_DIR / "templates"))
@@ -157,6 +158,9 @@ def _not_found(request: Request, what: str, detail: str) -> Response:
     return _page(request, "not_found.html", {"title": f"{what} not found", "what": what, "detail": detail}, 404)
 
 
+MODEL_FILTER_FIELDS = ("id", "family", "total_params", "license", "release_date")  # what the form's model search reads
+
+
 @router.get("/")
 async def plans_page(request: Request) -> Response:
     status, body = await _api_get(request, "/v1/plans", {"limit": 100})
@@ -171,23 +175,20 @@ async def plans_page(request: Request) -> Response:
 
 @router.get("/plans/new")
 async def new_plan_page(request: Request) -> Response:
+    """The form builds its fields from the API's schemas: each method's ``parameter_schema`` (``/v1/methods``)
+    and the candidates' ``training`` schema, so a new method or training field needs no template change."""
     models = _items(*await _api_get(request, "/v1/models", {"limit": 1000}))
     methods = _items(*await _api_get(request, "/v1/methods"))
     hardware = _items(*await _api_get(request, "/v1/hardware", {"limit": 1000}))
-    families: dict[str, list[dict[str, Any]]] = {}
-    for model in models:
-        families.setdefault(str(model.get("family") or "other"), []).append(model)
-    return _page(
-        request,
-        "new_plan.html",
-        {
-            "title": "New plan",
-            "families": families,
-            "methods": methods,
-            "hardware": hardware,
-            "nav": "new",
-        },
-    )
+    context = {
+        "title": "New plan",
+        "models": [{name: model.get(name) for name in MODEL_FILTER_FIELDS} for model in models],
+        "methods": methods,
+        "hardware": hardware,
+        "training_schema": TrainingConfig.model_json_schema(),
+        "nav": "new",
+    }
+    return _page(request, "new_plan.html", context)
 
 
 @router.get("/plans/{plan_id}")

@@ -55,10 +55,14 @@ def _create_plan_through_the_form(page: Any, server: LiveServer, tmp_path: Path)
     page.get_by_label("Kind").select_option("classification")
     page.get_by_label("Choices (classes)").fill("2")
     page.get_by_label("Training examples").fill("2000")
-    page.locator("#models").select_option(MODELS)
+    for picked in [box.get_attribute("value") for box in page.locator("input[name=models]:checked").all()]:
+        page.locator(f"input[name=models][value='{picked}']").uncheck()
+    for model in MODELS:
+        page.locator(f"input[name=models][value='{model}']").check()
     for box in page.locator("input[name=methods]").all():
         box.set_checked(box.get_attribute("value") in METHODS)
-    page.get_by_label("GPU", exact=True).select_option("H100-SXM")
+    for box in page.locator("input[name=gpus]").all():
+        box.set_checked(box.get_attribute("value") == "H100-SXM")
     page.locator("#task-dataset").set_input_files(str(_dataset(tmp_path / "tickets.jsonl")))
     page.get_by_role("button", name="Predict", exact=True).click()
     page.wait_for_url(re.compile(r".*/plans/[0-9a-f]+$"), timeout=60_000)

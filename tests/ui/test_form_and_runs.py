@@ -189,3 +189,124 @@ def test_a_failed_run_looks_failed_and_a_queued_one_cancels(
     expect(page.locator("#runs tbody tr")).to_have_count(1)
     expect(page.locator("#runs tbody tr").first).to_contain_text(reason)
     assert page.js_errors == []
+
+
+def _plans_total(server: LiveServer) -> int:
+    return int(httpx.get(f"{server.url}/v1/plans", timeout=30).json()["total"])
+
+
+def test_form_errors_are_beside_their_fields_in_plain_words(page: Any, live_server: LiveServer) -> None:
+    page.goto(live_server.url + "/plans/new")
+    before = _plans_total(live_server)
+    page.locator("#max-usd").fill("1e")  # a half-typed number is an error, never "no budget"
+    page.locator("#m-lora-rank").fill("sixteen")
+    for box in page.locator("input[name=gpus]").all():
+        box.set_checked(False)
+    page.get_by_role("button", name="Predict", exact=True).click()
+    errors = page.locator(".field-error")
+    expect(errors).to_have_count(4)
+    expect(page.locator("#task-name")).to_be_focused()
+    expect(page.locator("#task-name")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#max-usd").locator("xpath=..").locator(".field-error")).to_have_text(
+        "Budget must be a number, like 20 or 0.5."
+    )
+    expect(page.locator("#m-lora-rank").locator("xpath=..").locator(".field-error")).to_have_text(
+        "Rank must be a whole number, like 8 or 512."
+    )
+    expect(page.locator("#hardware-group > .field-error")).to_have_text("Pick at least one GPU kind.")
+    expect(page.locator("#form-errors")).to_be_hidden()  # no second copy in a banner
+    page.screenshot(path=str(ARTIFACTS / "new-plan-errors.png"), full_page=True)
+    assert _plans_total(live_server) == before
+
+    # Fixing a field clears its error; the server's own refusals land beside the field they name.
+    page.get_by_label("Name").fill("ticket routing")
+    expect(errors).to_have_count(3)
+    page.locator("#max-usd").fill("20")
+    page.locator("#m-lora-rank").fill("8")
+    page.locator("input[name=gpus][value='H100-SXM']").check()
+    expect(errors).to_have_count(0)
+    page.locator("#m-lora-target_modules").fill("no_such_proj")
+    page.get_by_role("button", name="Predict", exact=True).click()
+    target_error = page.locator("#m-lora-target_modules").locator("xpath=..").locator(".field-error")
+    expect(target_error).to_contain_text("Target modules: ['no_such_proj'] matches no linear layer")
+    expect(page.locator("#m-lora-target_modules")).to_be_focused()
+    expect(errors).to_have_count(1)
+    assert _plans_total(live_server) == before
+    assert page.js_errors == []
+
+
+def test_form_sends_per_method_settings_several_gpus_and_the_data_size(page: Any, live_server: LiveServer) -> None:
+    models = httpx.get(f"{live_server.url}/v1/models", params={"limit": 1000}, timeout=30).json()["items"]
+    page.goto(live_server.url + "/plans/new")
+    page.get_by_label("Name").fill("support-ticket routing")
+    page.get_by_label("Kind").select_option("classification")
+    page.get_by_label("Choices (classes)").fill("3")
+    page.get_by_label("Training examples").fill("2,000")
+    page.get_by_label("Test examples").fill("500")
+
+    # Model search and filters: only the matching models stay in the list; picks survive the filters.
+    options = page.locator("#models label.model-option")
+    page.get_by_label("Search models").fill("qwen 0.5")
+    expect(options.locator("visible=true")).to_have_count(sum("qwen" in m["id"] and "0.5" in m["id"] for m in models))
+    page.get_by_label("Search models").fill("")
+    page.get_by_label("Size", exact=True).select_option(label="under 1 B")
+    small = [m["id"] for m in models if m["total_params"] < 1e9]
+    expect(options.locator("visible=true")).to_have_count(len(small))
+    page.get_by_label("Family", exact=True).select_option(models[0]["family"])
+    family = [m for m in models if m["family"] == models[0]["family"] and m["total_params"] < 1e9]
+    expect(options.locator("visible=true")).to_have_count(len(family))
+    page.get_by_label("Size", exact=True).select_option("")
+    page.get_by_label("Family", exact=True).select_option("")
+    license_name = next(m["license"] for m in models if m["id"] == "qwen2.5-0.5b")
+    page.get_by_label("Licence", exact=True).select_option(license_name)
+    expect(options.locator("visible=true")).to_have_count(sum(m["license"] == license_name for m in models))
+    page.screenshot(path=str(ARTIFACTS / "new-plan-model-filters.png"), full_page=True)
+    page.get_by_label("Licence", exact=True).select_option("")
+    for picked in [box.get_attribute("value") for box in page.locator("input[name=models]:checked").all()]:
+        page.locator(f"input[name=models][value='{picked}']").uncheck()
+    for model in ("llama-3.2-1b", "qwen2.5-0.5b"):
+        page.locator(f"input[name=models][value='{model}']").check()
+    expect(page.locator("#models-picked")).to_have_text("2 picked: llama-3.2-1b, qwen2.5-0.5b")
+
+    # Methods: LoRA with its own rank, targets and training; ICL with its shots; the rest of the
+    # fine-tunes share the training settings below.
+    for box in page.locator("input[name=methods]").all():
+        box.set_checked(box.get_attribute("value") in ("lora", "icl", "full"))
+    page.locator("#m-lora-rank").fill("8")
+    page.locator("#m-lora-target_modules").fill("all-linear")
+    page.locator("#own-lora").check()
+    page.locator("#t-lora-micro_batch_size").fill("4")
+    page.locator("#t-lora-seq_len").fill("1024")
+    page.locator("#t-lora-gradient_checkpointing").check()
+    page.locator("#t-lora-precision").select_option("bf16-mixed")
+    page.locator("#t-lora-epochs").fill("2")
+    page.locator("#m-icl-shots").fill("4")
+    page.locator("#t-all-seq_len").fill("256")
+    page.locator("#t-all-precision").select_option("fp16")
+    for box in page.locator("input[name=gpus]").all():
+        box.set_checked(box.get_attribute("value") in ("H100-SXM", "A100-80GB"))
+    page.locator("#max-usd").fill("$20")
+    page.screenshot(path=str(ARTIFACTS / "new-plan-form.png"), full_page=True)
+    page.get_by_role("button", name="Predict", exact=True).click()
+    page.wait_for_url(re.compile(r".*/plans/[0-9a-f]+$"), timeout=60_000)
+
+    plan = httpx.get(f"{live_server.url}/v1/plans/{page.url.rsplit('/', 1)[1]}", timeout=30).json()
+    request = plan["request"]
+    assert request["budget"]["max_usd"] == 20
+    assert (request["task"]["n_choices"], request["task"]["train_examples"], request["task"]["test_examples"]) == (
+        3,
+        2000,
+        500,
+    )
+    sent = request["candidates"]
+    assert len(sent) == 2 * 3 * 2  # models × methods × GPU kinds
+    assert {c["hardware"]["gpu"] for c in sent} == {"H100-SXM", "A100-80GB"}
+    by_method = {c["method"]["name"]: c for c in sent}
+    lora, full, icl = by_method["lora"], by_method["full"], by_method["icl"]
+    assert (lora["method"]["rank"], lora["method"]["target_modules"]) == (8, "all-linear")
+    training = lora["training"]
+    assert (training["micro_batch_size"], training["seq_len"], training["epochs"]) == (4, 1024, 2)
+    assert training["gradient_checkpointing"] is True and training["precision"] == "bf16-mixed"
+    assert (full["training"]["seq_len"], full["training"]["precision"]) == (256, "fp16")
+    assert icl["method"]["shots"] == 4
+    assert page.js_errors == []
