@@ -28,7 +28,7 @@ from .densing import (
     loss_from_score,
 )
 from .finetune import JointFinetuneLaw, RectifiedDataLaw
-from .icl import IclShotLaw, solve_cosmos_anchors
+from .icl import COSMOS_ICL_SD, IclShotLaw, ShotCurveAverage, solve_cosmos_anchors
 from .observational import (
     CapabilityPCA,
     FamilyEfficiency,
@@ -63,6 +63,7 @@ from .selection import heldout_errors, heldout_split_error, select_form
 
 __all__ = [
     "COMPONENT_LAWS",
+    "COSMOS_ICL_SD",
     "LAWS",
     "BaseLaw",
     "CapabilityPCA",
@@ -86,6 +87,7 @@ __all__ = [
     "PredictResult",
     "RectifiedDataLaw",
     "ScalingInputError",
+    "ShotCurveAverage",
     "TaskScalingLaw",
     "check_is_fitted",
     "classify_growth",

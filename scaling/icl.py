@@ -15,7 +15,7 @@ import math
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import optimize  # type: ignore[import-untyped, unused-ignore]
+from scipy import optimize, stats  # type: ignore[import-untyped, unused-ignore]
 
 from .base import (
     BaseLaw,
@@ -24,11 +24,12 @@ from .base import (
     _as_vector,
     _check_lengths,
     _Solution,
+    check_is_fitted,
     clone,
 )
 from .selection import select_form
 
-__all__ = ["IclShotLaw", "solve_cosmos_anchors"]
+__all__ = ["COSMOS_ICL_SD", "IclShotLaw", "ShotCurveAverage", "solve_cosmos_anchors"]
 
 _FORMS: dict[str, tuple[str, ...]] = {
     "exponential": ("alpha", "beta", "pi0"),
@@ -288,3 +289,102 @@ class IclShotLaw(BaseLaw):
         )
         # exactly determined: no covariance (jac zeros -> rank 0 -> errorbars False)
         return _Solution(theta=theta, res=res, init=theta.copy(), extra={"method": "cosmos"})
+
+
+COSMOS_ICL_SD = 0.013 * math.sqrt(math.pi / 2)
+"""A shot law's own error as a normal sd: COSMOS's per-configuration ICL MAE of 0.013 (App. E), MAE = sd·√(2/π)."""
+
+
+class ShotCurveAverage:
+    """Accuracy against shots from the probes' evidence: rising, flat or falling, averaged by Akaike weights.
+
+    Small models often lose accuracy with more demonstrations (label bias, majority-label and recency
+    effects: Zhao et al. 2021, "Calibrate Before Use", arXiv:2102.09690; Min et al. 2022, arXiv:2202.12837),
+    so COSMOS's saturating rise (Eq. 5) is one form among three: ``rising`` (Eq. 5, α ≥ 0), ``flat``
+    (π(d) = c) and ``falling`` (Eq. 5 mirrored: 1 − π rises). The probes' sampling sd is known, so each form
+    is scored by AIC = χ² + 2k (Burnham & Anderson 2002, Sec. 2.3; AICc is undefined for 3 probes and 3
+    parameters), weighted w ∝ exp(−AIC/2), and the forecast is the weighted mean with the unconditional
+    variance Σ w (σ² + (μ − μ̄)²) (ibid. Eq. 4.9), so disagreement between forms widens the interval. A form
+    that would continue the opposite of the probes' last step (a rise through falling probes) is left out.
+
+    Parameters
+    ----------
+    interval : float
+        Default central coverage of :meth:`predict_interval`.
+
+    Attributes
+    ----------
+    forms_ : dict of str to fitted IclShotLaw or float
+        Each form kept (the flat form is its level).
+    weights_ : dict of str to float
+        Akaike weights, summing to 1.
+    aic_ : dict of str to float
+    """
+
+    def __init__(self, *, interval: float = 0.9) -> None:
+        self.interval = interval
+
+    def fit(self, shots: Any, accuracy: Any, *, sigma: Any = None) -> ShotCurveAverage:
+        """Fit each form to the probes; ``sigma`` is each probe's sampling sd (None: unknown, 0)."""
+        d, y = _as_vector(shots, what="x", law="icl_shots"), _as_vector(accuracy, what="y", law="icl_shots")
+        _check_lengths(d.reshape(-1, 1), y)
+        if len(np.unique(d)) < 3 or len(d) != len(np.unique(d)):
+            raise ScalingInputError("the shot curve needs probes at 3 or more distinct shot counts", field="points")
+        order = np.argsort(d)
+        d, y = d[order], y[order]
+        probe_sd = np.zeros_like(y) if sigma is None else _as_vector(sigma, what="sigma", law="icl_shots")[order]
+        self.shots_, self.point_sd_ = d, np.hypot(probe_sd, COSMOS_ICL_SD)
+        last_step = y[-1] - y[-2]
+        fits: dict[str, Any] = {"flat": float(np.average(y, weights=self.point_sd_**-2))}
+        for form, target in (("rising", y), ("falling", 1.0 - y)):
+            if (form == "rising" and last_step < 0) or (form == "falling" and last_step > 0):
+                continue  # never carry a rise through falling probes, nor a fall through rising ones
+            law = _fit_exponential(d, target)
+            if law is not None:
+                fits[form] = law
+        self.forms_ = fits
+        n_params = {"flat": 1, "rising": 3, "falling": 3}
+        self.aic_ = {
+            f: float(np.sum(((self._form_mean(f, d) - y) / self.point_sd_) ** 2)) + 2 * n_params[f] for f in fits
+        }
+        best = min(self.aic_.values())
+        raw = {f: math.exp(-(a - best) / 2) for f, a in self.aic_.items()}
+        self.weights_ = {f: w / sum(raw.values()) for f, w in raw.items()}
+        return self
+
+    def _form_mean(self, form: str, d: FloatArray) -> FloatArray:
+        fitted = self.forms_[form]
+        if form == "flat":
+            return np.full(len(d), float(fitted))
+        mean = np.asarray(fitted.predict(d), dtype=float)
+        return 1.0 - mean if form == "falling" else mean
+
+    def _moments(self, shots: Any) -> tuple[FloatArray, FloatArray]:
+        check_is_fitted(self, ("forms_", "weights_"))
+        d = _as_vector(shots, what="x", law="icl_shots")
+        nearest = np.abs(np.log1p(d)[:, None] - np.log1p(self.shots_)[None, :]).argmin(axis=1)
+        form_sd = self.point_sd_[nearest]  # the probes share one test set: their error does not average out
+        means = {f: self._form_mean(f, d) for f in self.weights_}
+        mean = sum(w * means[f] for f, w in self.weights_.items())
+        variance = sum(w * (form_sd**2 + (means[f] - mean) ** 2) for f, w in self.weights_.items())
+        return np.asarray(mean, dtype=float), np.sqrt(np.asarray(variance, dtype=float))
+
+    def predict(self, shots: Any) -> FloatArray:
+        """The model-averaged accuracy at ``shots``."""
+        return self._moments(shots)[0]
+
+    def predict_interval(self, shots: Any, level: float | None = None) -> tuple[FloatArray, FloatArray]:
+        """Central ``level`` interval from the averaged mean and the unconditional sd (normal), within [0, 1]."""
+        mean, sd = self._moments(shots)
+        z = stats.norm.ppf(0.5 + (self.interval if level is None else level) / 2)
+        return np.clip(mean - z * sd, 0.0, 1.0), np.clip(mean + z * sd, 0.0, 1.0)
+
+
+def _fit_exponential(d: FloatArray, y: FloatArray) -> IclShotLaw | None:
+    """Eq. 5 through the probes: COSMOS's anchors when they solve it, else least squares; None if neither."""
+    for method in ("auto", "least_squares"):
+        try:
+            return IclShotLaw(form="exponential", method=method, random_state=0).fit(d, y)
+        except ScalingInputError:
+            continue
+    return None

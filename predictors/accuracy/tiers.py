@@ -24,12 +24,11 @@ from predictors.accuracy.features import ZERO_SHOT_METHODS, Observation, chance_
 from predictors.accuracy.prior import PriorPredictor
 from predictors.errors import InvalidInputError
 from predictors.methods import METHODS, parse_method
-from scaling import IclShotLaw, RectifiedDataLaw
+from scaling import RectifiedDataLaw, ShotCurveAverage
 
 __all__ = ["Accuracy", "MeasurementIndex", "predict_accuracies"]
 
 Tier = Literal["prior", "probe", "measured"]
-ICL_EXACT_FIT_HALF_WIDTH = 0.03
 INFERENCE_METHODS = frozenset(name for name, spec in METHODS.items() if spec.kind == "inference")
 TRAINING_ANCHOR_METHODS = frozenset(
     name for name, spec in METHODS.items() if spec.kind == "finetune" and not spec.proxy
@@ -177,50 +176,33 @@ class MeasurementIndex:
         )
 
     def icl_probe(self, candidate: Observation, level: float) -> Accuracy | None:
-        """ICL shot law through this model's own few-shot probes on this task (COSMOS Eq. 5)."""
+        """Shot curve through this model's own few-shot probes on this task: COSMOS's rising law (Eq. 5),
+        flat or falling, weighted by the probes' evidence (:class:`scaling.ShotCurveAverage`)."""
         name = candidate.method.get("name")
         shots = _shots(candidate)
         if name not in INFERENCE_METHODS or shots is None:
             return None
-        family = {*ZERO_SHOT_METHODS, name}
-        points: dict[int, list[float]] = defaultdict(list)
+        family = {"zero_shot", name}
         rows_at: dict[int, list[Observation]] = defaultdict(list)
         for m in self.by_model_task.get((candidate.model_id, candidate.task), []):
             m_shots = _shots(m)
             if m.method.get("name") in family and m_shots is not None and m.accuracy is not None:
-                points[m_shots].append(float(m.accuracy))
                 rows_at[m_shots].append(m)
-        if len(points) < 3:
+        if len(rows_at) < 3:
             return None
-        x = np.array(sorted(points), dtype=float)
-        y = np.array([np.mean(points[int(d)]) for d in x])
+        x = np.array(sorted(rows_at), dtype=float)
+        y = np.array([np.mean([float(r.accuracy or 0.0) for r in rows_at[int(d)]]) for d in x])
+        sd = np.array([math.sqrt(_sampling_variance(rows_at[int(d)]) or 0.0) for d in x])
         try:
-            law = IclShotLaw(interval=level, random_state=0).fit(x, y)
-            mean = float(law.predict(np.array([shots], dtype=float))[0])
-            lower, upper = law.predict_interval(np.array([shots], dtype=float), level)
+            curve = ShotCurveAverage(interval=level).fit(x, y, sigma=sd)
         except ValueError:
             return None
-        if not math.isfinite(mean):
-            return None
-        low, high = float(lower[0]), float(upper[0])
-        predictor = f"icl_shots ({law.form_}, {len(x)} probes)"
-        nearest = min(rows_at, key=lambda d: abs(math.log((d + 1) / (shots + 1))))
-        variance = _sampling_variance(rows_at[nearest])
-        sd = math.sqrt(variance) if variance else None
-        if not (math.isfinite(low) and math.isfinite(high)):
-            # Three probes determine the three parameters exactly (no residual degrees of freedom), so
-            # the fit has no interval of its own. Use COSMOS's reported per-configuration ICL error: MAE
-            # up to 0.013 (App. E); a Laplace error with that MAE has its 90 % half-width at
-            # MAE·ln 10 ≈ 0.03.
-            half_width = _widen(ICL_EXACT_FIT_HALF_WIDTH, sd, level)
-            low, high = mean - half_width, mean + half_width
-            predictor += ", exact fit: COSMOS error band" + (" + probe sampling error" if sd else "")
-        else:
-            # A fitted interval is no narrower than the nearest probe's own sampling error: four flat
-            # probes fit perfectly and bootstrap to a zero-width band, yet each was scored on a sample.
-            floor = _widen(0.0, sd, level)
-            low, high = min(low, mean - floor), max(high, mean + floor)
-        return Accuracy(_clip(mean), _clip(min(low, mean)), _clip(max(high, mean)), "probe", predictor, level)
+        target = np.array([shots], dtype=float)
+        mean = float(curve.predict(target)[0])
+        lower, upper = (float(v[0]) for v in curve.predict_interval(target, level))
+        weights = ", ".join(f"{form} {w:.2f}" for form, w in sorted(curve.weights_.items(), key=lambda i: -i[1]))
+        predictor = f"icl_shots ({weights}; {len(x)} probes" + (", probe sampling error)" if sd.any() else ")")
+        return Accuracy(_clip(mean), _clip(min(lower, mean)), _clip(max(upper, mean)), "probe", predictor, level)
 
     def data_law(self, candidate: Observation, level: float) -> Accuracy | None:
         """Rectified data law on error = 1 − accuracy through 2–4 small fine-tunes of the same method.
