@@ -24,6 +24,7 @@ from api.deps import SessionDep
 from api.request_checks import CheckedRoute
 from api.schemas.runs import RunKind, RunStatus
 from api.security import SESSION_COOKIE
+from api.ui.compare import compare_plans
 from predictors.cost import TrainingConfig
 from predictors.cost.memory import CUDA_CONTEXT_BYTES, FRAGMENTATION_FRACTION
 from predictors.methods import METHODS
@@ -191,15 +192,48 @@ async def new_plan_page(request: Request) -> Response:
     return _page(request, "new_plan.html", context)
 
 
+async def _plan_version(request: Request, plan_id: str, version: str) -> tuple[dict[str, Any] | None, str | None]:
+    """A plan as ``GET /v1/plans/{id}[?version=N]`` gives it, or why not."""
+    params = {"version": version} if version.isdigit() else None
+    status, plan = await _api_get(request, f"/v1/plans/{quote(plan_id, safe='')}", params)
+    if status == 200 and isinstance(plan, dict):
+        return plan, None
+    detail = plan.get("detail") if isinstance(plan, dict) else None
+    return None, str(detail or f"There is no plan {plan_id!r}.")
+
+
+@router.get("/plans/compare")
+async def compare_page(request: Request) -> Response:
+    """Two plans side by side: ``?a=ID&b=ID`` (``va``/``vb`` pick versions; ``b`` defaults to ``a``, so
+    ``?a=ID&va=1&vb=2`` compares two versions of one plan), or ``?plan=ID&plan=ID`` from the plans list."""
+    query = request.query_params
+    picked = [value for value in query.getlist("plan") if value][:2][::-1]  # the list is newest first: A the older
+    a_id = query.get("a") or (picked[0] if picked else "")
+    b_id = query.get("b") or (picked[1] if len(picked) > 1 else a_id if query.get("vb") else "")
+    sides: dict[str, dict[str, Any]] = {}
+    problems = []
+    for name, plan_id in (("a", a_id), ("b", b_id)):
+        if plan_id:
+            plan, problem = await _plan_version(request, plan_id, query.get("v" + name, ""))
+            sides.update({name: plan} if plan else {})
+            problems.extend([problem] if problem else [])
+    context = {
+        "title": "Compare plans",
+        "nav": "plans",
+        "choice": {"a": a_id, "b": b_id, "va": query.get("va", ""), "vb": query.get("vb", "")},
+        "plans": _items(*await _api_get(request, "/v1/plans", {"limit": 100})),
+        "versions": {name: plan.get("versions") or [] for name, plan in sides.items()},
+        "problems": problems,
+        "comparison": compare_plans(sides["a"], sides["b"]) if len(sides) == 2 else None,
+    }
+    return _page(request, "compare.html", context)
+
+
 @router.get("/plans/{plan_id}")
 async def plan_page(request: Request, plan_id: PageId) -> Response:
-    version = request.query_params.get("version", "")
-    params = {"version": version} if version.isdigit() else None  # a past version, as ?version= of the API
-    status, plan = await _api_get(request, f"/v1/plans/{quote(plan_id, safe='')}", params)
-    if status != 200 or not isinstance(plan, dict):
-        return _not_found(
-            request, "Plan", f"There is no plan {plan_id!r}" + (f" version {version}." if params else ".")
-        )
+    plan, problem = await _plan_version(request, plan_id, request.query_params.get("version", ""))
+    if plan is None:
+        return _not_found(request, "Plan", problem or "")
     hardware = _items(*await _api_get(request, "/v1/hardware", {"limit": 1000}))
     context = {
         "title": f"Plan {plan.get('id', plan_id)}",
