@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -34,10 +35,14 @@ def test_read_pages(sqlite_client: TestClient) -> None:
 
 def test_read_new_plan_form_lists_the_catalogs(sqlite_client: TestClient) -> None:
     html = sqlite_client.get("/plans/new").text
-    assert '<option value="llama-3.1-8b"' in html
+    # the models and methods reach the form's script as JSON: it draws the picker and each method's fields
+    embedded = dict(re.findall(r'<script type="application/json" id="([^"]+)">(.*?)</script>', html))
+    assert "llama-3.1-8b" in {model["id"] for model in json.loads(embedded["form-models"])}
+    methods = {method["name"]: method for method in json.loads(embedded["form-methods"])}
     for method in ("lora", "qlora", "full", "icl", "zero_shot", "rag_icl"):
-        assert f'name="methods" value="{method}"' in html
-    assert '<option value="H100-SXM" selected>' in html
+        assert methods[method]["parameter_schema"]["properties"]["name"]["const"] == method
+    assert "seq_len" in json.loads(embedded["form-training"])["properties"]
+    assert 'name="gpus" value="H100-SXM" checked>' in html
     # every form control has a label
     ids = re.findall(r'<(?:input|select)[^>]*\bid="([^"]+)"', html)
     for control in ids:
