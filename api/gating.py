@@ -18,8 +18,7 @@ from api import planning
 from api.candidates import candidate_label
 from api.schemas.gate import GateReport, PlanFile, RequirementResult
 from api.schemas.plans import Budget
-from predictors import gating
-from predictors.planner import Budget as BudgetLimits
+from predictors import gating, planner
 
 __all__ = ["evaluate_gate", "junit_xml"]
 
@@ -126,7 +125,7 @@ def evaluate_gate(*, session: Session, plan_file: PlanFile) -> GateReport:
     outcome = gating.evaluate_gate(
         plan.scores,
         inference_usd_per_1k_queries=costs["inference_usd_per_1k_queries"][plan.fitting],
-        budget=BudgetLimits(plan_file.budget.max_usd, plan_file.budget.max_gpu_hours),
+        budget=planner.Budget(plan_file.budget.max_usd, plan_file.budget.max_gpu_hours),
         requirements=gating.Requirements(
             plan_file.requirements.min_accuracy, plan_file.requirements.max_inference_usd_per_1k_queries
         ),

@@ -23,7 +23,7 @@ from storage.repositories import runs as runs_repo
 from storage.repositories import tasks as tasks_repo
 from storage.settings import Settings
 from workers.dispatch import RUN_KINDS, enqueue_run
-from workers.routing import choose_queue, model_architecture, model_config, predict_run_cost
+from workers.routing import choose_queue, database_hardware, model_architecture, model_config, predict_run_cost
 
 __all__ = ["submit_run"]
 
@@ -149,7 +149,8 @@ def submit_run(
         )
     candidate["method"] = parse_method(candidate["method"], field="candidate.method").model_dump(mode="json")
     candidate["model"], architecture = _run_model(session, settings, candidate["model"], available_models)
-    predicted = predict_run_cost(candidate, kind, architecture=architecture)
+    hardware = database_hardware(session=session, candidate=candidate)  # PUT /v1/hardware edits price the run
+    predicted = predict_run_cost(candidate, kind, architecture=architecture, hardware=hardware)
     values = {
         "kind": kind,
         "candidate": candidate,

@@ -108,3 +108,46 @@ def test_gpu_check_script_runs_in_cpu_smoke_mode(tmp_path: Path) -> None:
         assert row["measured"]["fits"] and row["measured"]["step_time_s"] > 0
         assert row["fallback"]["peak_memory_bytes"] > 0
     assert "meas GiB" in completed.stdout
+
+
+def test_a_probe_is_priced_by_the_cost_model_as_the_forward_passes_it_runs() -> None:
+    from predictors.cost import CostCandidate, EvaluationConfig, TrainingConfig, estimate_cost
+    from predictors.methods import parse_method, prompting_method_name
+    from workers.routing import DEFAULT_GPU, _shipped_hardware
+
+    config = llama_config()
+    for method in ({"name": "lora", "rank": 8}, {"name": "icl", "shots": 4}):
+        predicted = predict_run_cost(candidate(config, method), "proxy_probe")
+        priced_as = method if method["name"] == "icl" else {"name": prompting_method_name(0, "")}  # trains nothing
+        expected = estimate_cost(
+            CostCandidate(
+                architecture=architecture_from_hf_config(config),
+                model_id="m",
+                method=parse_method(priced_as),
+                training=TrainingConfig(micro_batch_size=1, seq_len=128, precision="bf16"),
+                evaluation=EvaluationConfig(prompt_tokens=128, batch_size=1),
+            ),
+            hardware=_shipped_hardware(),
+        )
+        assert predicted["source"].startswith("predictors.cost") and predicted["gpu"] == DEFAULT_GPU
+        assert predicted["peak_memory_bytes"] == expected.peak_memory_bytes and predicted["step_time_s"] is None
+
+
+def test_runs_are_priced_on_the_database_s_hardware(client: Any, settings: Any) -> None:
+    """``PUT /v1/hardware`` edits reach routing: half the compute and bandwidth, a slower predicted step."""
+    from storage.db import session_scope
+    from workers.routing import database_hardware
+
+    run = candidate(llama_config(), {"name": "lora"}) | {"hardware": {"gpu": "L4", "count": 1}}
+    with session_scope(settings.database_url) as session:
+        shipped = predict_run_cost(run, "finetune", hardware=database_hardware(session=session, candidate=run))
+    l4 = client.get("/v1/hardware/L4").json()
+    slower = {k: l4[k] / 2 for k in ("peak_bf16_tflops", "peak_fp16_tflops", "peak_fp32_tflops", "hbm_gbps")}
+    assert client.put("/v1/hardware/L4", json=slower).status_code == 200
+    with session_scope(settings.database_url) as session:
+        hardware = database_hardware(session=session, candidate=run)
+        edited = predict_run_cost(run, "finetune", hardware=hardware)
+    assert hardware["L4"].hbm_gbps == slower["hbm_gbps"]
+    assert edited["source"] == shipped["source"] == "predictors.cost"
+    assert edited["step_time_s"] > shipped["step_time_s"]
+    assert edited["peak_memory_bytes"] == shipped["peak_memory_bytes"]  # memory is the model's, not the GPU's
