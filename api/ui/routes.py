@@ -241,6 +241,7 @@ async def plan_page(request: Request, plan_id: PageId) -> Response:
         "run_kinds": _run_kinds(),
         "hardware": [{"id": h.get("id"), "memory_bytes": h.get("memory_bytes")} for h in hardware],
         "memory_model": MEMORY_MODEL,
+        "precisions": get_args(TrainingConfig.model_fields["precision"].annotation),
         "nav": "plans",
     }
     return _page(request, "plan.html", context)

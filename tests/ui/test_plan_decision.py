@@ -275,6 +275,22 @@ def test_a_candidates_memory_time_and_every_gpu_kind(page: Any, live_server: Liv
         expect(row).to_contain_text("fits" if cost["fits"] else "does not fit")
         expect(row).to_contain_text(usd(cost["total_usd"]))
     assert "is-rec" in table.locator(f"tr[data-gpu='{gpu['id']}']").get_attribute("class")
+    # What if it trained with a micro batch of 1 and checkpointing? Re-priced like POST /v1/cost says.
+    page.get_by_label("Micro batch").fill("1")
+    page.get_by_label("Gradient checkpointing").check()
+    page.get_by_role("button", name="Re-price").click()
+    training = {**big["candidate"]["training"], "micro_batch_size": 1, "gradient_checkpointing": True}
+    what_if = httpx.post(
+        f"{live_server.url}/v1/cost", json={"candidates": [{**big["candidate"], "training": training}]}, timeout=60
+    ).json()["results"][0]
+    status = page.locator("#wi-status")
+    expect(status).to_contain_text(f"peak {what_if['peak_memory_bytes'] / 2**30:.1f} GiB")
+    expect(status).to_contain_text(
+        f"{'does not fit' if not what_if['fits'] else 'fits'}, spends {usd(what_if['total_usd'])}"
+    )
+    expect(verdict).to_contain_text(f"Peak {what_if['peak_memory_bytes'] / 2**30:.1f} GiB per GPU")
+    page.get_by_role("button", name="As planned").click()
+    expect(verdict).to_contain_text(f"Peak {big['cost']['peak_memory_bytes'] / 2**30:.1f} GiB per GPU: does not fit")
     _shot(page, "plan-candidate-details.png")
     assert page.js_errors == []
 

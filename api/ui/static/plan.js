@@ -269,14 +269,14 @@
     const wrap = el("div", { class: "table-wrap" }, box);
     const t = el("table", { class: "data probes", id: "probes" }, wrap);
     const hr = el("tr", {}, el("thead", {}, t));
-    for (const h of ["Candidate", "Would settle", "Probe", "Price", ""]) el("th", { scope: "col" }, hr, h);
+    for (const [h, cls] of [["Candidate", ""], ["Would settle", "wide-only"], ["Probe", "wide-only"], ["Price", "num"], ["", ""]]) el("th", { scope: "col", class: cls }, hr, h);
     const tb = el("tbody", {}, t);
     P.probes.forEach((p, k) => {
       const r = P.byIndex.get(p.index), probe = p.probe || {};
       const tr = el("tr", { "data-index": p.index }, tb);
       el("td", {}, tr, candidateLabel(r.candidate));
-      el("td", { class: "wrap" }, tr, "Whether it beats the pick: " + fmt.pct(p.probability_beats_recommendation, 0) + " chance it does; expected gain " + points(p.expected_accuracy_gain));
-      el("td", { class: "wrap" }, tr, (probe.kind || "probe").replace(/_/g, " ") + (isNum(probe.data_fraction) ? " on " + fmt.pct(probe.data_fraction, 0) + " of the data" : "") +
+      el("td", { class: "wrap wide-only" }, tr, "Whether it beats the pick: " + fmt.pct(p.probability_beats_recommendation, 0) + " chance it does; expected gain " + points(p.expected_accuracy_gain));
+      el("td", { class: "wrap wide-only" }, tr, (probe.kind || "probe").replace(/_/g, " ") + (isNum(probe.data_fraction) ? " on " + fmt.pct(probe.data_fraction, 0) + " of the data" : "") +
         (Array.isArray(probe.shots) ? " at " + probe.shots.join(", ") + " shots" : "") + (probe.why ? ": " + probe.why : ""));
       el("td", { class: "num" }, tr, fmt.usd(probe.estimated_usd));
       const cell = el("td", { class: "verify-cell" }, tr);
@@ -543,6 +543,44 @@
   function setupDetails(P) {
     const button = $("#every-gpu");
     if (button) button.addEventListener("click", () => priceOnEveryGpu(P));
+    const form = $("#what-if");
+    if (!form) return;
+    form.addEventListener("submit", (e) => { e.preventDefault(); whatIf(P); });
+    $("#wi-reset").addEventListener("click", () => showDetails(P, P.detailsIndex));
+  }
+
+  /* The what-if fields start at the candidate's own training settings. */
+  function fillWhatIf(training) {
+    if (!$("#what-if")) return;
+    $("#wi-batch").value = isNum(training.micro_batch_size) ? String(training.micro_batch_size) : "";
+    $("#wi-seq").value = isNum(training.seq_len) ? String(training.seq_len) : "";
+    if (training.precision) $("#wi-precision").value = training.precision;
+    $("#wi-ckpt").checked = Boolean(training.gradient_checkpointing);
+    $("#wi-status").textContent = "";
+  }
+
+  async function whatIf(P) {
+    const r = P.byIndex.get(P.detailsIndex);
+    if (!r) return;
+    const training = { ...(r.candidate.training || {}), precision: $("#wi-precision").value, gradient_checkpointing: $("#wi-ckpt").checked };
+    for (const [id, key] of [["#wi-batch", "micro_batch_size"], ["#wi-seq", "seq_len"]]) {
+      const v = Number($(id).value);
+      if ($(id).value !== "" && Number.isInteger(v) && v >= 1) training[key] = v;
+    }
+    const candidate = { ...r.candidate, training };
+    const status = $("#wi-status");
+    status.textContent = "Re-pricing…";
+    try {
+      const answer = await api("POST", "/v1/cost", { candidates: [candidate] });
+      const cost = (answer.results || [])[0] || {};
+      const row = { ...r, candidate, cost, usd: isNum(cost.total_usd) ? cost.total_usd : NaN };
+      memoryChart(P, row, $("#memory-chart"));
+      timeFacts(row, $("#time-facts"));
+      status.textContent = "What-if: micro batch " + training.micro_batch_size + ", sequence length " + training.seq_len + ", " + training.precision +
+        (training.gradient_checkpointing ? ", checkpointing" : "") + ": peak " + fmt.gib(cost.peak_memory_bytes) + ", " + (cost.fits === false ? "does not fit" : "fits") + ", spends " + fmt.usd(row.usd) + " (not in the plan).";
+    } catch (e) {
+      status.textContent = "Not re-priced: " + e.message;
+    }
   }
 
   function showDetails(P, index, focus) {
@@ -553,10 +591,17 @@
     $("#details-title").textContent = candidateLabel(r.candidate);
     memoryChart(P, r, $("#memory-chart"));
     timeFacts(r, $("#time-facts"));
+    fillWhatIf(r.candidate.training || {});
     $("#gpu-table").innerHTML = "";
     $("#every-gpu").hidden = false;
     writeUrl(P);
     if (focus) { section.scrollIntoView({ block: "start", behavior: "smooth" }); $("#details-title").focus({ preventScroll: true }); }
+  }
+
+  function usableBytes(P, gpu) {
+    const m = P.memoryModel || {};
+    const ctx = isNum(m.cuda_context_bytes) ? m.cuda_context_bytes : 0, slack = isNum(m.fragmentation_fraction) ? m.fragmentation_fraction : 0;
+    return { ctx, slack, usable: (gpu.memory_bytes - ctx) / (1 + slack) };
   }
 
   function memoryChart(P, r, box) {
@@ -566,36 +611,37 @@
     const memory = gpu && isNum(gpu.memory_bytes) ? gpu.memory_bytes : NaN;
     const parts = MEMORY_PARTS.filter(([k]) => isNum(mb[k]) && mb[k] > 0);
     const total = parts.reduce((s, [k]) => s + mb[k], 0);
-    const width = Math.max(300, box.clientWidth || 600), height = 64;
+    const width = Math.max(300, box.clientWidth || 600), height = 72;
     const max = Math.max(total, isNum(memory) ? memory : 0) * 1.04 || 1;
     const x = (v) => 8 + ((width - 16) * v) / max;
     const root = svg("svg", { class: "memory", viewBox: "0 0 " + width + " " + height, width, height, role: "img",
       "aria-label": "Peak memory " + fmt.gib(total) + (isNum(memory) ? " of " + fmt.gib(memory) : "") }, box);
     let at = 0;
-    parts.forEach(([k, name], i) => {
-      svg("rect", { class: "part part-" + i, x: x(at), y: 10, width: Math.max(0.5, x(at + mb[k]) - x(at)), height: 26 }, root, undefined);
+    parts.forEach(([k], i) => {
+      svg("rect", { class: "part part-" + i, x: x(at), y: 18, width: Math.max(0.5, x(at + mb[k]) - x(at)), height: 26 }, root);
       at += mb[k];
     });
     if (isNum(memory)) {
-      svg("line", { class: "gpu-line", x1: x(memory), x2: x(memory), y1: 2, y2: 44 }, root);
-      svg("text", { class: "gpu-label", x: x(memory) - 4, y: 58, "text-anchor": "end" }, root, (gpu.id || "GPU") + " " + fmt.gib(memory));
+      const { usable } = usableBytes(P, gpu);
+      svg("line", { class: "usable-line", x1: x(usable), x2: x(usable), y1: 14, y2: 48 }, root);
+      svg("text", { class: "usable-label", x: x(usable) - 4, y: 11, "text-anchor": "end" }, root, "usable for tensors " + fmt.gib(usable));
+      svg("line", { class: "gpu-line", x1: x(memory), x2: x(memory), y1: 14, y2: 52 }, root);
+      svg("text", { class: "gpu-label", x: x(memory) - 4, y: 66, "text-anchor": "end" }, root, (gpu.id || "GPU") + " " + fmt.gib(memory));
     }
     const ul = el("ul", { class: "legend memory-legend" }, box);
     parts.forEach(([k, name], i) => { const li = el("li", {}, ul); el("span", { class: "swatch part-" + i, "aria-hidden": "true" }, li); li.append(name + " " + fmt.gib(mb[k])); });
-    el("p", { class: "small", id: "memory-verdict" }, box, memoryVerdict(P, c, gpu, total));
+    el("p", { class: "small", id: "memory-verdict" }, box, memoryVerdict(P, c, gpu, total, r.candidate.training || {}));
   }
 
   /* Why "79.8 GiB ✕ fits" on an "80 GB" GPU: the card's bytes, then what the allocator can hand out. */
-  function memoryVerdict(P, c, gpu, peak) {
+  function memoryVerdict(P, c, gpu, peak, training) {
     if (!gpu || !isNum(gpu.memory_bytes)) return "Peak " + fmt.gib(peak) + ".";
-    const m = P.memoryModel || {};
-    const ctx = isNum(m.cuda_context_bytes) ? m.cuda_context_bytes : 0, slack = isNum(m.fragmentation_fraction) ? m.fragmentation_fraction : 0;
-    const usable = (gpu.memory_bytes - ctx) / (1 + slack);
+    const { ctx, slack, usable } = usableBytes(P, gpu);
     const allocated = isNum(c.allocated_bytes) ? c.allocated_bytes : peak;
     const verdict = c.fits === false ? "does not fit" : "fits";
     return "Peak " + fmt.gib(peak) + " per GPU: " + verdict + ". The " + gpu.id + " has " + fmt.gib(gpu.memory_bytes) + " (" + fmt.num(gpu.memory_bytes / 1e9) + " GB, as sold); usable for tensors: (" +
       fmt.gib(gpu.memory_bytes) + " − " + fmt.gib(ctx) + " CUDA context) ÷ " + fmt.num(1 + slack) + " allocator slack = " + fmt.gib(usable) + ", against " + fmt.gib(allocated) + " allocated." +
-      (isNum(c.max_micro_batch_that_fits) ? " The largest micro batch that fits: " + c.max_micro_batch_that_fits + "." : "");
+      (isNum(c.max_micro_batch_that_fits) ? " The largest micro batch that fits: " + c.max_micro_batch_that_fits + (isNum(training.micro_batch_size) ? " (it trains at " + training.micro_batch_size + ")." : ".") : "");
   }
 
   function timeFacts(r, dl) {
