@@ -193,8 +193,9 @@ def _stage(
         rank = ranks.get(name, 0) if ranks else 0
         scaled = bool(scaled_names) and name in scaled_names
         scaled_in = bool(scaled_in_names) and name in scaled_in_names
+        dense = bool(terms.dense_adapters) and name in terms.dense_adapters
         bias_trains = terms.biases_trainable and m.bias
-        out_rg = input_rg or trainable or bias_trains or rank > 0 or scaled or scaled_in
+        out_rg = input_rg or trainable or bias_trains or rank > 0 or scaled or scaled_in or dense
         outputs[name] = out_rg
         fwd += base
         if input_rg or scaled_in:  # an IA3 feed-forward scale makes the matmul's own input need a gradient
@@ -232,8 +233,21 @@ def _stage(
             else:
                 shared_needed = True
             saved += c * tokens * rank * mult
+        elif dense:
+            # ΔW rebuilt from its factors (LoHa, LoKr): x·ΔWᵀ beside the frozen matmul, ΔW's gradient, and
+            # the input's; F.linear keeps x (a cast copy off fp32, as LoRA's) and ΔW in the compute dtype
+            fwd += base
+            bwd += base + (base if input_rg else 0.0)
+            if c != 4:
+                saved += c * tokens * m.in_features * mult
+            else:
+                shared_needed = True
+            saved += c * m.out_features * m.in_features * mult
+        if rank or dense:
             if terms.adapter_weight_flops:  # once per forward on the weights (DoRA's B·A for the column norm)
                 fwd += dict(terms.adapter_weight_flops)[name] * mult
+            if terms.adapter_weight_backward_flops:
+                bwd += dict(terms.adapter_weight_backward_flops)[name] * mult
             if terms.adapter_saved_outputs:
                 saved += terms.adapter_saved_outputs * c * tokens * m.out_features * mult
         if scaled:
@@ -268,6 +282,7 @@ def _layer(
     roles = _roles(arch)
     tokens = batch * s_q
     ranks = dict(terms.adapter_ranks)
+    adapted = {*ranks, *terms.dense_adapters}  # modules whose adapter keeps the module input
     c = dt.compute
     norm_w_rg = (
         trainable or terms.norms_trainable or (terms.biases_trainable and arch.norm_bias)
@@ -322,7 +337,7 @@ def _layer(
     )
     if not fused and attn_rg and out_module:
         m = out_module[0]
-        if trainable or ranks.get(m.name):
+        if trainable or m.name in adapted:
             s += c * tokens * m.in_features  # eager: transpose(1, 2).contiguous() copy feeds o_proj
     if fused and out_module and trainable and not ranks.get(out_module[0].name):
         s -= c * tokens * out_module[0].in_features  # o_proj reads the SDPA output itself (already saved)
@@ -370,14 +385,14 @@ def _layer(
     # feed-forward output projection that saves nothing (frozen, no adapter) is not recomputed.
     trailing = 0.0
     for m in roles.mlp_out:
-        if not (trainable or ranks.get(m.name)):
+        if not (trainable or m.name in adapted):
             trailing += 2.0 * tokens * m.in_features * m.out_features * roles.mult[m.name]
     mlp_out_rg = any(outs.values())
     out_rg = x1_rg or mlp_out_rg or (roles.parallel and attn_out_rg)
     runs_backward = out_rg or attn_rg or act_rg
     if arch.model_type == "gemma2":
         saved += 2 * _norm_saved(arch, tokens, out_rg, norm_w_rg, dt)
-    kernels = _BLOCK_KERNELS + len(arch.linear_modules) + _ADAPTER_KERNELS * len(ranks) * terms.adapter_kernels_factor
+    kernels = _BLOCK_KERNELS + len(arch.linear_modules) + _ADAPTER_KERNELS * len(adapted) * terms.adapter_kernels_factor
     kernels += len(terms.scaled_modules) + len(terms.scaled_input_modules)
     return LayerPass(fwd, bwd, saved, out_rg, runs_backward, fwd - trailing, kernels)
 

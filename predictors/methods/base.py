@@ -13,24 +13,29 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict, Field, field_validator
 
 from predictors.architecture import Architecture, LinearModule
+from predictors.errors import InvalidInputError
+from predictors.validation import EdgeModel
 
 __all__ = [
     "ApiPricingFn",
     "CostTerms",
     "CostTermsFn",
+    "LinearTargetsConfig",
     "MethodConfig",
     "MethodSpec",
     "TrainableParamsFn",
     "WorkerPlanFn",
+    "check_target_modules",
     "is_parameter_wrapped",
+    "linear_targets",
     "match_target_modules",
 ]
 
 
-class MethodConfig(BaseModel):
+class MethodConfig(EdgeModel):
     """Base of every method's parameters; ``name`` is the registry key (a Literal in each subclass)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -81,9 +86,14 @@ class CostTerms:
     adapter_factors_trainable : bool
         A and B train (LoRA); False when they are frozen (VeRA's shared random projections), so the
         backward runs no weight-gradient matmul for them, only the input gradient through B.
+    dense_adapters : tuple of str
+        Modules whose adapter rebuilds a dense ΔW (d_out × d_in) from its factors every forward and runs
+        x·ΔWᵀ beside the frozen matmul (LoHa, LoKr); ΔW is kept for the backward.
     adapter_weight_flops : tuple of (str, float)
         Per adapted module, matmul FLOPs run once per forward on the weights, not per token (DoRA's
-        B·A for the column norm of W0 + BA).
+        B·A for the column norm of W0 + BA, LoHa's two factor products).
+    adapter_weight_backward_flops : tuple of (str, float)
+        The same, once per backward (the factors' gradients through that rebuild).
     adapter_saved_outputs : int
         Extra tensors of the module's output width autograd keeps per adapted module and token (DoRA's
         norm-scaled output: 1).
@@ -120,7 +130,9 @@ class CostTerms:
     top_layers_trainable: int = 0
     adapter_ranks: tuple[tuple[str, int], ...] = ()
     adapter_factors_trainable: bool = True
+    dense_adapters: tuple[str, ...] = ()
     adapter_weight_flops: tuple[tuple[str, float], ...] = ()
+    adapter_weight_backward_flops: tuple[tuple[str, float], ...] = ()
     adapter_saved_outputs: int = 0
     adapter_kernels_factor: int = 1
     scaled_modules: tuple[str, ...] = ()
@@ -219,3 +231,51 @@ def match_target_modules(arch: Architecture, targets: list[str] | str) -> list[L
         for module in arch.linear_modules
         if any(module.name == t or module.name.endswith("." + t) for t in wanted)
     ]
+
+
+def check_target_modules(value: list[str] | str) -> list[str] | str:
+    """A peft ``target_modules`` value: at least one 1-128 character name, or ``"all-linear"``."""
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("must name at least one module, or be 'all-linear'")
+        if value == ["all-linear"]:
+            return "all-linear"
+        for name in value:
+            if not name or len(name) > 128:
+                raise ValueError(f"module name {name!r} must be 1 to 128 characters")
+    return value
+
+
+class LinearTargetsConfig(MethodConfig):
+    """Parameters of a method that adapts chosen ``nn.Linear`` layers (peft's ``target_modules``)."""
+
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        default_factory=lambda: ["q_proj", "v_proj"],
+        description='Hugging Face module names to adapt (suffix match, as peft does), or "all-linear".',
+    )
+
+    @field_validator("target_modules")
+    @classmethod
+    def _targets_not_empty(cls, value: list[str] | str) -> list[str] | str:
+        return check_target_modules(value)
+
+
+def linear_targets(arch: Architecture, config: Any, *, method: str) -> list[LinearModule]:
+    """The ``nn.Linear`` modules ``config.target_modules`` selects; an error naming the field when none match or
+    when one is an MoE expert or router that transformers >= 5 stores as a 3-D parameter (peft's non-LoRA tuners
+    adapt ``nn.Linear`` layers only)."""
+    modules = match_target_modules(arch, config.target_modules)
+    if not modules:
+        available = ", ".join(m.name for m in arch.linear_modules)
+        raise InvalidInputError(
+            "method.target_modules",
+            f"{config.target_modules!r} matches no linear layer of a {arch.model_type} model; it has: {available}",
+        )
+    wrapped = [m.name for m in modules if is_parameter_wrapped(m)]
+    if wrapped:
+        raise InvalidInputError(
+            "method.target_modules",
+            f"peft's {method} adapts nn.Linear layers only; {', '.join(wrapped)} are 3-D expert parameters or a "
+            f"router in {arch.model_type} (transformers >= 5): target the attention projections",
+        )
+    return modules

@@ -27,13 +27,19 @@ from pydantic import Field, field_validator
 
 from predictors.architecture import Architecture, LinearModule
 from predictors.errors import InvalidInputError
-from predictors.methods.base import CostTerms, MethodConfig, MethodSpec, is_parameter_wrapped, match_target_modules
+from predictors.methods.base import (
+    CostTerms,
+    MethodConfig,
+    MethodSpec,
+    check_target_modules,
+    is_parameter_wrapped,
+    match_target_modules,
+)
 from predictors.methods.registry import register_method
 
 __all__ = [
     "LoraAdapter",
     "LoraConfig",
-    "check_target_modules",
     "lora_cost_terms",
     "lora_trainable_params",
     "lora_worker_plan",
@@ -59,19 +65,6 @@ class LoraConfig(MethodConfig):
     @classmethod
     def _targets_not_empty(cls, value: list[str] | str) -> list[str] | str:
         return check_target_modules(value)
-
-
-def check_target_modules(value: list[str] | str) -> list[str] | str:
-    """A peft ``target_modules`` value: at least one 1-128 character name, or ``"all-linear"``."""
-    if isinstance(value, list):
-        if not value:
-            raise ValueError("must name at least one module, or be 'all-linear'")
-        if value == ["all-linear"]:
-            return "all-linear"
-        for name in value:
-            if not name or len(name) > 128:
-                raise ValueError(f"module name {name!r} must be 1 to 128 characters")
-    return value
 
 
 # --- MoE experts and routers as the installed peft adapts them ------------------------------------------------------

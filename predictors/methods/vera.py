@@ -12,52 +12,26 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from predictors.architecture import Architecture, LinearModule
-from predictors.errors import InvalidInputError
-from predictors.methods.base import CostTerms, MethodConfig, MethodSpec, is_parameter_wrapped, match_target_modules
-from predictors.methods.lora import check_target_modules
+from predictors.methods.base import CostTerms, LinearTargetsConfig, MethodSpec, linear_targets
 from predictors.methods.registry import register_method
 
 __all__ = ["VeraConfig"]
 
 
-class VeraConfig(MethodConfig):
+class VeraConfig(LinearTargetsConfig):
     """VeRA parameters, with peft's names and defaults where they exist."""
 
     name: Literal["vera"] = "vera"
     rank: int = Field(256, ge=1, le=65536, description="Rank r of the shared random projections A and B.")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout on the adapter input.")
     d_initial: float = Field(0.1, gt=0.0, le=10.0, description="Initial value of every entry of the vector d.")
-    target_modules: list[str] | Literal["all-linear"] = Field(
-        default_factory=lambda: ["q_proj", "v_proj"],
-        description='Hugging Face module names to adapt (suffix match, as peft does), or "all-linear".',
-    )
-
-    @field_validator("target_modules")
-    @classmethod
-    def _targets_not_empty(cls, value: list[str] | str) -> list[str] | str:
-        return check_target_modules(value)
 
 
 def _targets(arch: Architecture, config: Any) -> list[LinearModule]:
-    """The adapted nn.Linear modules; peft's VeRA cannot adapt MoE experts stored as 3-D parameters."""
-    modules = match_target_modules(arch, config.target_modules)
-    if not modules:
-        available = ", ".join(m.name for m in arch.linear_modules)
-        raise InvalidInputError(
-            "method.target_modules",
-            f"{config.target_modules!r} matches no linear layer of a {arch.model_type} model; it has: {available}",
-        )
-    wrapped = [m.name for m in modules if is_parameter_wrapped(m)]
-    if wrapped:
-        raise InvalidInputError(
-            "method.target_modules",
-            f"peft's VeRA adapts nn.Linear layers only; {', '.join(wrapped)} are 3-D expert parameters or a "
-            f"router in {arch.model_type} (transformers >= 5): target the attention projections",
-        )
-    return modules
+    return linear_targets(arch, config, method="VeRA")
 
 
 def _shared_projection_params(modules: list[LinearModule], rank: int) -> int:
