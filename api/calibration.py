@@ -4,7 +4,8 @@ For every prediction that a completed run verified (``runs.prediction_id`` → t
 accuracy error (mean absolute error and bias, predicted − measured), 90 % interval coverage (the share
 of measured accuracies inside the predicted [lower, upper]), and the relative error of predicted peak
 memory and step time where both sides have them and the run ran on the GPU kind that was predicted for —
-grouped by predictor tier and method, and overall.
+grouped by predictor tier and method, and overall; and per tier, the coverage of split conformal intervals
+recalibrated from the other verified pairs (:mod:`predictors.accuracy.conformal`), before and after.
 """
 
 from __future__ import annotations
@@ -13,12 +14,17 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session
 
+from predictors.accuracy.conformal import CALIBRATED_TIERS, ConformalIntervals, held_out_coverage
 from storage.repositories import measurements as measurements_repo
 from storage.repositories.measurements import CalibrationPair
 
-__all__ = ["calibration_report", "summarize"]
+__all__ = ["INTERVAL_LEVEL", "calibration_report", "conformal_from_pairs", "summarize"]
+
+INTERVAL_LEVEL = 0.9
+"""The level plans' stored intervals have unless asked otherwise (PRODUCT.md: 90 %)."""
 
 
 def _mean(values: list[float]) -> float | None:
@@ -66,18 +72,66 @@ def _summary(pairs: list[CalibrationPair]) -> dict[str, Any]:
     }
 
 
+def _interval_pairs(pairs: list[CalibrationPair]) -> tuple[list[list[float]], list[str]]:
+    """Columns (mean, lower, upper, measured) and tiers of the pairs that have an interval and a measurement."""
+    columns: list[list[float]] = [[], [], [], []]
+    tiers: list[str] = []
+    for pair in pairs:
+        p, m = pair.prediction, pair.measurement
+        values = (p.accuracy_mean, p.accuracy_lower, p.accuracy_upper, m.accuracy)
+        if all(v is not None for v in values):
+            for column, value in zip(columns, values, strict=True):
+                column.append(float(value or 0.0))
+            tiers.append(p.tier)
+    return columns, tiers
+
+
+def conformal_from_pairs(pairs: Iterable[CalibrationPair]) -> ConformalIntervals:
+    """Split conformal intervals per tier, calibrated on every verified pair with an interval."""
+    (mean, lower, upper, measured), tiers = _interval_pairs(list(pairs))
+    return ConformalIntervals().fit(mean, lower, upper, measured, tiers)
+
+
+def _conformal_summary(pairs: list[CalibrationPair]) -> list[dict[str, Any]]:
+    """Per tier: coverage of the stored intervals, of conformal ones calibrated on the other pairs (held out,
+    5 folds), and the scale all pairs give the tier's half-widths."""
+    (mean, lower, upper, measured), tiers = _interval_pairs(pairs)
+    if not tiers:
+        return []
+    m, lo, hi, y = (np.asarray(v) for v in (mean, lower, upper, measured))
+    before = (lo <= y) & (y <= hi)
+    after = held_out_coverage(m, lo, hi, y, tiers, level=INTERVAL_LEVEL)
+    conformal = ConformalIntervals().fit(m, lo, hi, y, tiers)
+    tier_of = np.asarray(tiers, dtype=object)
+    rows = []
+    for tier in sorted(set(tiers) & set(CALIBRATED_TIERS)):
+        mask = tier_of == tier
+        rows.append(
+            {
+                "tier": tier,
+                "n_interval": int(mask.sum()),
+                "coverage_before": float(before[mask].mean()),
+                "coverage_after_held_out": float(after[mask].mean()),
+                "half_width_scale": conformal.scale(tier, INTERVAL_LEVEL),
+            }
+        )
+    return rows
+
+
 def summarize(pairs: Iterable[CalibrationPair]) -> dict[str, Any]:
-    """``{"overall": {...}, "groups": [{"tier", "method", ...}]}`` from (prediction, measurement) pairs."""
+    """``{"overall": {...}, "groups": [{"tier", "method", ...}], "conformal": [{"tier", ...}]}`` from
+    (prediction, measurement) pairs."""
     pairs = list(pairs)
     groups: dict[tuple[str, str], list[CalibrationPair]] = defaultdict(list)
     for pair in pairs:
         groups[(pair.prediction.tier, pair.measurement.method_name)].append(pair)
     return {
-        "interval_level": 0.9,
+        "interval_level": INTERVAL_LEVEL,
         "overall": _summary(pairs),
         "groups": [
             {"tier": tier, "method": method, **_summary(members)} for (tier, method), members in sorted(groups.items())
         ],
+        "conformal": _conformal_summary(pairs),
     }
 
 

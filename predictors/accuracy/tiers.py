@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from predictors.accuracy.prior import PriorPredictor
 from predictors.errors import InvalidInputError
 from predictors.methods import METHODS, parse_method
 from scaling import RectifiedDataLaw, ShotCurveAverage
+
+if TYPE_CHECKING:
+    from predictors.accuracy.conformal import ConformalIntervals
 
 __all__ = ["Accuracy", "MeasurementIndex", "predict_accuracies"]
 
@@ -319,8 +322,10 @@ def predict_accuracies(
     measurements: Sequence[Observation] = (),
     prior: PriorPredictor | None = None,
     level: float = 0.9,
+    conformal: ConformalIntervals | None = None,
 ) -> list[Accuracy]:
-    """The best available forecast per candidate, saying which tier and predictor made it.
+    """The best available forecast per candidate, saying which tier and predictor made it; with
+    ``conformal``, prior and probe intervals recalibrated from verified runs to cover ``level``.
 
     Candidates that differ only in what does not change accuracy (the hardware) share one forecast.
     """
@@ -328,11 +333,14 @@ def predict_accuracies(
     first_of: dict[tuple[Any, ...], int] = {}
     for i, key in enumerate(keys):
         first_of.setdefault(key, i)
-    if len(first_of) < len(candidates):
-        unique = [candidates[i] for i in first_of.values()]
-        forecasts = dict(zip(first_of, _predict_unique(unique, measurements, prior, level), strict=True))
-        return [forecasts[key] for key in keys]
-    return _predict_unique(candidates, measurements, prior, level)
+    unique = [candidates[i] for i in first_of.values()] if len(first_of) < len(candidates) else candidates
+    predicted = _predict_unique(unique, measurements, prior, level)
+    if conformal is not None:
+        predicted = conformal.apply(predicted, level)
+    if unique is candidates:
+        return predicted
+    forecasts = dict(zip(first_of, predicted, strict=True))
+    return [forecasts[key] for key in keys]
 
 
 def _predict_unique(
