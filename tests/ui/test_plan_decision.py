@@ -298,6 +298,8 @@ def test_a_candidates_memory_time_and_every_gpu_kind(page: Any, live_server: Liv
 def test_export_permalink_and_delete(page: Any, live_server: LiveServer) -> None:
     plan = _post_plan(live_server, {"task": TASK, "grid": GRID, "budget": {"max_usd": 20}})
     page.goto(f"{live_server.url}/plans/{plan['id']}")
+    expect(page.get_by_role("link", name="Permalink")).to_have_attribute("href", f"/plans/{plan['id']}")
+    assert page.url == f"{live_server.url}/plans/{plan['id']}"  # nothing changed yet: the plain address
     with page.expect_download() as download:
         page.get_by_role("link", name="Export CSV").click()
     rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))

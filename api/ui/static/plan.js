@@ -705,7 +705,7 @@
   function writeUrl(P) {
     if (!P.started) return;
     const q = new URLSearchParams();
-    if (isNum(P.budget) && P.budget !== P.requested) q.set("budget", String(P.budget));
+    if (isNum(P.budget) && P.budget !== P.defaultBudget) q.set("budget", String(P.budget)); // only a budget someone set
     if (P.sort && (P.sort.key !== P.defaultSort.key || P.sort.direction !== P.defaultSort.direction)) q.set("sort", P.sort.key + (P.sort.direction === "descending" ? ":desc" : ""));
     if (P.detailsIndex !== null && P.detailsIndex !== P.serverRec?.index) q.set("candidate", String(P.detailsIndex));
     if (P.plan.version && P.plan.latest_version && P.plan.version !== P.plan.latest_version) q.set("version", String(P.plan.version));
@@ -883,7 +883,8 @@
   function start(P) {
     const fromUrl = readUrl(P);
     const urlBudget = isNum(P.budget);
-    if (!urlBudget) P.budget = P.requested !== null ? P.requested : tidy(P.maxCost * 1.5);
+    P.defaultBudget = P.requested !== null ? P.requested : tidy(P.maxCost * 1.5);
+    if (!urlBudget) P.budget = P.defaultBudget;
     setRange(P);
     $("#budget-usd").value = String(P.budget);
     $("#budget-range").value = String(toSlider(P, P.budget));
