@@ -97,6 +97,9 @@ def test_runs_list_filters_and_follows_the_queue(page: Any, live_server: LiveSer
     expect(behind.locator(".run-state")).to_contain_text("2nd in the gpu queue")
     expect(page.locator(f"#run-row-{runs['probe']['id']}")).to_contain_text("1st in the cpu queue")
     page.screenshot(path=str(ARTIFACTS / "runs-list.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(ARTIFACTS / "runs-list-phone.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 800})
 
     page.get_by_label("Method").select_option("icl")
     page.get_by_role("button", name="Filter").click()
@@ -151,6 +154,9 @@ def test_run_page_draws_the_loss_curve_and_checks_the_prediction(
     expect(page.locator("#run-result")).not_to_contain_text("peak memory bytes")
     expect(page.locator("#run-cancel")).to_be_hidden()
     page.screenshot(path=str(ARTIFACTS / "run-page-succeeded.png"), full_page=True)
+    page.emulate_media(color_scheme="dark")
+    page.screenshot(path=str(ARTIFACTS / "run-page-succeeded-dark.png"), full_page=True)
+    page.emulate_media(color_scheme="light")
 
     # The run behind it moved up in its queue.
     page.goto(f"{live_server.url}/runs/{runs['behind']['id']}")
@@ -216,6 +222,11 @@ def test_form_errors_are_beside_their_fields_in_plain_words(page: Any, live_serv
     expect(page.locator("#hardware-group > .field-error")).to_have_text("Pick at least one GPU kind.")
     expect(page.locator("#form-errors")).to_be_hidden()  # no second copy in a banner
     page.screenshot(path=str(ARTIFACTS / "new-plan-errors.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.emulate_media(color_scheme="dark")
+    page.screenshot(path=str(ARTIFACTS / "new-plan-errors-phone-dark.png"))
+    page.emulate_media(color_scheme="light")
+    page.set_viewport_size({"width": 1280, "height": 800})
     assert _plans_total(live_server) == before
 
     # Fixing a field clears its error; the server's own refusals land beside the field they name.
