@@ -54,6 +54,15 @@
     }
     return best;
   }
+  /* The pick under a budget: the plan's own staircase (budget_picks: the planner's one budget rule at every
+     budget), or the same rule here for plans stored before it existed. */
+  function pickUnder(P, limit) {
+    const steps = P.plan.budget_picks;
+    if (!Array.isArray(steps)) { const best = bestUnder(P.rows, limit); return best ? best.index : null; }
+    let index = null;
+    for (const step of steps) if (step.from_usd <= limit * (1 + 1e-12) && P.byIndex.has(step.index)) index = step.index;
+    return index;
+  }
   /* The best other strategy under the budget (hardware-only variants of the pick are the pick). */
   function runnerUp(rows, pick, limit) {
     const key = outcomeKey(pick.candidate);
@@ -185,10 +194,7 @@
   }
 
   function applyBudget(P, fromServer) {
-    if (!fromServer) {
-      const best = bestUnder(P.rows, P.budget);
-      P.recIndex = best ? best.index : null;
-    }
+    if (!fromServer) P.recIndex = pickUnder(P, P.budget);
     const n = P.rows.filter((r) => within(r, P.budget)).length;
     $("#budget-fit").textContent = n + " of " + P.rows.length + " candidates cost at most " + budgetText(P) + " and fit in GPU memory.";
     $("#budget-range").setAttribute("aria-valuetext", budgetText(P));
