@@ -59,9 +59,10 @@ def _decoder_layers(model: Any) -> Any:
     return layers
 
 
-def apply_method(model: Any, plan: dict[str, Any], *, method_name: str) -> Any:
+def apply_method(model: Any, plan: dict[str, Any], *, method_name: str, steps: int | None = None) -> Any:
     """Make the planned parameters trainable (a peft config class by name, the method's own builder, or a
-    ``requires_grad`` selection; see ``predictors.methods.base.WorkerPlanFn``); returns the model."""
+    ``requires_grad`` selection; see ``predictors.methods.base.WorkerPlanFn``); returns the model. ``steps``
+    fills the peft arguments the plan takes from the run (``peft_run_kwargs``, e.g. AdaLoRA's total_step)."""
     if plan.get("peft_config") is not None:
         import peft
 
@@ -70,7 +71,15 @@ def apply_method(model: Any, plan: dict[str, Any], *, method_name: str) -> Any:
             raise RunInputError(
                 "candidate.method.name", f"{method_name}: peft {peft.__version__} has no {plan['peft_config']}"
             )
-        config = config_cls(task_type=peft.TaskType.CAUSAL_LM, **plan.get("peft_kwargs", {}))
+        run_facts = {"steps": steps}
+        kwargs = {
+            **plan.get("peft_kwargs", {}),
+            **{k: run_facts[v] for k, v in plan.get("peft_run_kwargs", {}).items()},
+        }
+        try:
+            config = config_cls(task_type=peft.TaskType.CAUSAL_LM, **kwargs)
+        except (TypeError, ValueError) as exc:
+            raise RunInputError("candidate.method", f"{method_name}: peft refuses the configuration: {exc}") from None
         return peft.get_peft_model(model, config)
     for parameter in model.parameters():
         parameter.requires_grad_(False)
@@ -197,7 +206,6 @@ def run_finetune(context: RunContext) -> RunOutcome:
         import peft
 
         model = peft.prepare_model_for_kbit_training(model)  # type: ignore[no-untyped-call]
-    model = apply_method(model, plan, method_name=method.name)
     max_len = int(training_value(candidate, "seq_len", 128))
     micro_batch = int(training_value(candidate, "micro_batch_size", 4))
     accumulation = int(training_value(candidate, "gradient_accumulation_steps", 1))
@@ -216,6 +224,7 @@ def run_finetune(context: RunContext) -> RunOutcome:
         options.get("steps")
         or max(1, math.ceil(float(training_value(candidate, "epochs", 1)) * len(train) / (micro_batch * accumulation)))
     )
+    model = apply_method(model, plan, method_name=method.name, steps=steps)
     learning_rate = float(options.get("learning_rate") or (1e-4 if spec.base_weights_trainable else 1e-3))
     parameters = [p for p in model.parameters() if p.requires_grad] + (list(head.parameters()) if head else [])
     optimizer = torch.optim.AdamW(parameters, lr=learning_rate)
@@ -236,6 +245,7 @@ def run_finetune(context: RunContext) -> RunOutcome:
         accumulation=accumulation,
         steps=steps,
         rng=random.Random(seed),
+        after_step=getattr(model.base_model, plan["after_step"]) if plan.get("after_step") else None,
     )
     loop = _train(context, training)
     step_times, flops_per_step, loss_value = loop.step_times, loop.flops_per_step, loop.loss
@@ -308,6 +318,7 @@ class _Training:
     accumulation: int
     steps: int
     rng: random.Random
+    after_step: Any = None  # the plan's per-step call on the peft model (AdaLoRA's rank budget), given the step
 
     def trainables(self) -> Iterator[tuple[str, torch.nn.Parameter]]:
         yield from ((name, p) for name, p in self.model.named_parameters() if p.requires_grad)
@@ -359,6 +370,8 @@ def _step(training: _Training, loop: _Loop, step: int) -> None:
             (loss / t.accumulation).backward()  # type: ignore[no-untyped-call]
             step_loss += float(loss.detach()) / t.accumulation
         t.optimizer.step()
+        if t.after_step is not None:
+            t.after_step(step)
     if flop_mode is not None:
         loop.flops_per_step = int(flop_mode.get_total_flops())
     if t.device.type == "cuda":

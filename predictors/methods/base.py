@@ -50,7 +50,9 @@ WorkerPlanFn = Callable[[Any], dict[str, Any]]
 """config -> a plain description of what a worker builds, read by ``workers.finetune.apply_method``:
 
 * ``{"train": True, "peft_config": "<peft class name>", "peft_kwargs": {...}}``: ``peft.get_peft_model``
-  with that config class (``task_type`` CAUSAL_LM added);
+  with that config class (``task_type`` CAUSAL_LM added); ``peft_run_kwargs`` maps further arguments to
+  facts of the run (``{"total_step": "steps"}``) and ``after_step`` names a method of the peft model the
+  worker calls with the step number after each optimizer step (AdaLoRA's ``update_and_allocate``);
 * ``{"train": True, "trainable": {...}}``: a subset of the base parameters trains, selected by ``every``
   (all of them), ``name_suffixes`` (parameter names ending so), ``module_types`` (modules whose class name
   contains one of these, lower case) and ``last_layers`` (the last k decoder blocks; ``last_layers_field``
