@@ -194,7 +194,11 @@ def test_the_decision_is_explained_and_a_probe_is_queued_in_one_click(
     for tier in ("prior", "probe", "measured"):
         expect(page.locator("#tier-legend")).to_contain_text(tier)
     assert "adaptation (training) + evaluation" in page.locator("th[data-help=cost]").get_attribute("title")
-    assert pick["accuracy"]["predictor"] in page.locator(f"#cand-{pick['index']} td[data-tier]").get_attribute("title")
+    explained = page.locator(f"#cand-{pick['index']} td[data-tier]").all()  # accuracy, interval, tier
+    assert len(explained) == 3
+    for cell in explained:
+        assert pick["accuracy"]["predictor"] in cell.get_attribute("title")
+    assert "cost model" in page.locator(f"#cand-{pick['index']} td[data-help=cost]").get_attribute("title")
     _shot(page, "plan-decision.png")
 
     # One click queues the first probe through the verify dialog; the run is the probe the planner named.
@@ -344,6 +348,7 @@ def test_export_permalink_and_delete(page: Any, live_server: LiveServer) -> None
     dialog.get_by_role("button", name="Delete plan").click()
     page.wait_for_url(re.compile(r".*/\?deleted="))
     expect(page.locator("#deleted-notice")).to_contain_text(plan["id"])
+    _shot(page, "plans-list-after-delete.png")
     assert httpx.get(f"{live_server.url}/v1/plans/{plan['id']}", timeout=30).status_code == 404
     assert page.js_errors == []
 

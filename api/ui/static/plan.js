@@ -16,7 +16,7 @@
     model: "The base model (catalog id).",
     method: "The adaptation method and its main setting (LoRA rank, ICL shots, top-k layers).",
     hardware: "GPUs the candidate is costed on: count × kind.",
-    cost: "The spend of this strategy: adaptation (training) + evaluation on the task's test queries, USD. The budget caps this.",
+    cost: "The spend of this strategy: adaptation (training) + evaluation on the task's test queries, USD. The budget caps this. Predicted by the cost model: exact parameter counts, a roofline step time times efficiency calibrated on measured runs, the GPU's price per hour.",
     gpuh: "GPU-hours of training (wall-clock × GPUs).",
     mem: "Peak GPU memory per device while training (every term, CUDA context and allocator slack included). ✕ fits: more than the GPU has.",
     acc: "Predicted accuracy on the task (mean of the forecast).",
@@ -487,7 +487,9 @@
       th.title = help;
       if (cols) { const d = el("div", {}, cols); el("dt", {}, d, th.textContent.trim()); el("dd", {}, d, help); }
     }
-    for (const td of $$("#candidates td[data-tier]")) td.title = (TIER_HELP[td.dataset.tier] || "") + " Predictor: " + (td.dataset.predictor || "—") + ".";
+    // Every number says where it comes from: the forecast's tier and predictor, the cost model.
+    for (const td of $$("#candidates td[data-tier]")) td.title = td.dataset.tier + " tier, " + (td.dataset.predictor || "unknown predictor") + ". " + (TIER_HELP[td.dataset.tier] || "");
+    for (const td of $$("#candidates td[data-help=cost]")) td.title = COLUMN_HELP.cost;
   }
 
   // ---------- sortable table ----------
