@@ -30,6 +30,8 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from api.calibration import conformal_from_pairs
+from predictors.accuracy.conformal import ConformalIntervals
 from predictors.accuracy.corpus import load_corpus_observations
 from predictors.accuracy.features import FeatureBuilder, ModelInfo, Observation, make_observation
 from predictors.accuracy.prior import PriorPredictor
@@ -52,10 +54,12 @@ DATABASES_KEPT = 4
 @dataclass(frozen=True, slots=True)
 class FittedPrior:
     """A prior and the corpus version it was fitted on; ``prior`` is None when too few measurements exist
-    to train one (forecasts are then uninformed)."""
+    to train one (forecasts are then uninformed). ``conformal`` recalibrates prior and probe intervals from
+    the verified predictions of the same corpus (pass it to ``predict_accuracies``)."""
 
     version: str
     prior: PriorPredictor | None
+    conformal: ConformalIntervals | None = None
 
 
 def prior_observation(row: MeasurementRow, tasks: Mapping[str, Mapping[str, Any]]) -> Observation:
@@ -93,8 +97,9 @@ def _version(session: Session) -> str:
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
 
-def _read_corpus(session: Session) -> tuple[str, dict[str, ModelInfo], list[Observation]]:
-    """(version, catalog models, measurements as the prior learns them), read in one short session."""
+def _read_corpus(session: Session) -> tuple[str, dict[str, ModelInfo], list[Observation], ConformalIntervals]:
+    """(version, catalog models, measurements as the prior learns them, conformal intervals from the verified
+    predictions), read in one short session."""
     version = _version(session)
     models = {
         row.id: ModelInfo(
@@ -110,7 +115,8 @@ def _read_corpus(session: Session) -> tuple[str, dict[str, ModelInfo], list[Obse
         for row in tasks_repo.list_tasks(session=session, limit=10**9, offset=0).items
     }
     rows = plans_repo.prediction_measurements(session=session)
-    return version, models, [prior_observation(row, tasks) for row in rows]
+    conformal = conformal_from_pairs(measurements_repo.calibration_pairs(session=session))
+    return version, models, [prior_observation(row, tasks) for row in rows], conformal
 
 
 class PriorTrainer:
@@ -167,8 +173,8 @@ class PriorTrainer:
         _yield_cores()
         try:
             with Session(engine) as session:
-                version, models, measurements = _read_corpus(session)
-            fitted = FittedPrior(version, fit_prior(models, measurements))
+                version, models, measurements, conformal = _read_corpus(session)
+            fitted = FittedPrior(version, fit_prior(models, measurements), conformal)
         except Exception:
             logger.exception("fitting the prior failed; the last good prior keeps answering")
             with self._lock:

@@ -126,3 +126,29 @@ def test_equal_corpora_give_equal_priors_whatever_the_row_order() -> None:
     assert one is not None and other is not None
     probe = rows[:4]
     assert (one.predict(probe) == other.predict(probe)).all()
+
+
+def test_the_fitted_prior_carries_conformal_intervals_from_the_verified_predictions(
+    client: TestClient, settings: Settings
+) -> None:
+    """Twelve prior forecasts whose ±0.02 intervals missed most runs: the next fit's conformal calibration
+    widens prior-tier intervals (scale > 1) and leaves the probe tier, which has no pairs, alone."""
+    from sqlalchemy.orm import Session
+
+    from tests.api.test_calibration import verified_prediction
+
+    for i in range(12):
+        mean = 0.5 + 0.02 * i
+        verified_prediction(
+            settings, tier="prior", method="lora", mean=mean, lower=mean - 0.02, upper=mean + 0.02, measured=mean + 0.05
+        )
+    PRIORS.wait()
+    with Session(get_engine(settings.database_url)) as session:
+        PRIORS.current(session)  # starts the refit of this corpus unless it is the first fit
+    PRIORS.wait()
+    with Session(get_engine(settings.database_url)) as session:
+        fitted = PRIORS.current(session)
+    assert fitted.conformal is not None
+    scale = fitted.conformal.scale("prior", 0.9)
+    assert scale is not None and scale == pytest.approx(0.05 / 0.02)
+    assert fitted.conformal.scale("probe", 0.9) is None
