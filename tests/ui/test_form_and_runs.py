@@ -232,6 +232,12 @@ def test_form_errors_are_beside_their_fields_in_plain_words(page: Any, live_serv
     # Fixing a field clears its error; the server's own refusals land beside the field they name.
     page.get_by_label("Name").fill("ticket routing")
     expect(errors).to_have_count(3)
+    page.locator("#max-usd").fill("0,5")  # a decimal comma is not read as 5
+    page.get_by_role("button", name="Predict", exact=True).click()
+    expect(page.locator("#m-lora-rank")).to_be_focused()  # the first field in the form that needs a fix
+    expect(page.locator("#max-usd").locator("xpath=..").locator(".field-error")).to_have_text(
+        "Budget must be a number, like 20 or 0.5."
+    )
     page.locator("#max-usd").fill("20")
     page.locator("#m-lora-rank").fill("8")
     page.locator("input[name=gpus][value='H100-SXM']").check()
@@ -278,6 +284,9 @@ def test_form_sends_per_method_settings_several_gpus_and_the_data_size(page: Any
     for model in ("llama-3.2-1b", "qwen2.5-0.5b"):
         page.locator(f"input[name=models][value='{model}']").check()
     expect(page.locator("#models-picked")).to_have_text("2 picked: llama-3.2-1b, qwen2.5-0.5b")
+    page.get_by_label("Only the picked ones").check()
+    expect(options.locator("visible=true")).to_have_count(2)
+    page.get_by_label("Only the picked ones").uncheck()
 
     # Methods: LoRA with its own rank, targets and training; ICL with its shots; the rest of the
     # fine-tunes share the training settings below.

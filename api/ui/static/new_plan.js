@@ -99,6 +99,7 @@
   }
 
   // ---------- reading and checking inputs ----------
+  const THOUSANDS_RE = /^[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?$/;
   const NUMBER_RE = { integer: /^[0-9]+$/, number: /^([0-9]+\.?[0-9]*|\.[0-9]+)(e[+-]?[0-9]+)?$/i };
 
   /* { value } or { error } for one input; value undefined means "not given" (the server's default). */
@@ -109,7 +110,7 @@
     let raw = input.value.trim();
     if (input.dataset.number) {
       if (input.dataset.unit) raw = raw.replace(input.dataset.unit, "").trim();
-      raw = raw.replace(/[,_\s]/g, "");
+      if (THOUSANDS_RE.test(raw)) raw = raw.replace(/,/g, ""); // "2,000"; a decimal comma ("0,5") stays an error
       if (raw === "") return input.dataset.optional === "true" || !input.dataset.required ? { value: undefined } : { error: name + " is needed." };
       const integer = input.dataset.number === "integer";
       if (!NUMBER_RE[input.dataset.number].test(raw)) {
@@ -214,6 +215,7 @@
   function initModels(models, form) {
     const list = $("#models", form);
     const search = $("#model-search", form), family = $("#model-family", form), size = $("#model-size", form), license = $("#model-license", form);
+    const pickedOnly = $("#model-picked-only", form);
     const distinct = (key) => Array.from(new Set(models.map((m) => m[key]).filter(Boolean))).sort();
     distinct("family").forEach((f) => el("option", { value: f }, family, f));
     SIZE_BINS.forEach(([value, label, lo, hi]) => { if (models.some((m) => m.total_params >= lo && m.total_params < hi)) el("option", { value }, size, label); });
@@ -232,7 +234,8 @@
       models.forEach((m, i) => {
         const hay = (m.id + " " + (m.family || "") + " " + (m.license || "")).toLowerCase();
         const ok = words.every((w) => hay.includes(w)) && (!family.value || m.family === family.value) &&
-          (!license.value || m.license === license.value) && (!bin || (m.total_params >= bin[2] && m.total_params < bin[3]));
+          (!license.value || m.license === license.value) && (!bin || (m.total_params >= bin[2] && m.total_params < bin[3])) &&
+          (!pickedOnly.checked || list.children[i].querySelector("input").checked);
         list.children[i].hidden = !ok;
         shown += ok ? 1 : 0;
       });
@@ -242,7 +245,7 @@
       const chosen = $$("input[name=models]:checked", list).map((b) => b.value);
       $("#models-picked", form).textContent = chosen.length ? chosen.length + " picked: " + chosen.join(", ") : "No model picked yet.";
     }
-    [search, family, size, license].forEach((node) => node.addEventListener("input", filter));
+    [search, family, size, license, pickedOnly].forEach((node) => node.addEventListener("input", filter));
     list.addEventListener("change", picked);
     filter();
     picked();
