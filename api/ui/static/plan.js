@@ -160,8 +160,9 @@
   const tidy = (usd) => (usd >= 100 ? Math.round(usd) : usd >= 1 ? Math.round(usd * 100) / 100 : Number(usd.toPrecision(3)));
   /* The slider's (and the chart's) range: every cost, the plan's own budget and the typed one, with room. */
   function setRange(P) {
-    const held = [P.minCost, P.maxCost, P.budget, P.requested].filter((v) => isNum(v) && v > 0);
-    const lo = Math.min(...held) / 1.5, hi = Math.max(...held) * 1.5;
+    const budgets = [P.budget, P.requested].filter((v) => isNum(v) && v > 0);
+    // room around the costs; a little beyond a budget, so its line sits inside the axis without squeezing the points
+    const lo = Math.min(P.minCost / 1.5, ...budgets.map((b) => b / 1.15)), hi = Math.max(P.maxCost * 1.5, ...budgets.map((b) => b * 1.15));
     if (P.lo && lo >= P.lo && hi <= P.hi) return false;
     P.lo = P.lo ? Math.min(P.lo, lo) : lo; // only ever widens: the slider can always go back
     P.hi = P.hi ? Math.max(P.hi, hi) : hi;
