@@ -194,11 +194,12 @@ def _stage(
         scaled = bool(scaled_names) and name in scaled_names
         scaled_in = bool(scaled_in_names) and name in scaled_in_names
         dense = bool(terms.dense_adapters) and name in terms.dense_adapters
+        rotation = dict(terms.input_rotations).get(name, 0) if terms.input_rotations else 0
         bias_trains = terms.biases_trainable and m.bias
-        out_rg = input_rg or trainable or bias_trains or rank > 0 or scaled or scaled_in or dense
+        out_rg = input_rg or trainable or bias_trains or rank > 0 or scaled or scaled_in or dense or rotation > 0
         outputs[name] = out_rg
         fwd += base
-        if input_rg or scaled_in:  # an IA3 feed-forward scale makes the matmul's own input need a gradient
+        if input_rg or scaled_in or rotation:  # an IA3 scale or an OFT rotation of the input needs its gradient
             bwd += base
         if trainable:
             bwd += base
@@ -243,13 +244,24 @@ def _stage(
             else:
                 shared_needed = True
             saved += c * m.out_features * m.in_features * mult
-        if rank or dense:
+        elif rotation:
+            # OFT: x·R per token (block-diagonal, b × b blocks) before the frozen matmul; R's gradient and x's
+            rotate = 2.0 * tokens * m.in_features * rotation * mult
+            fwd += rotate
+            bwd += rotate + (rotate if input_rg else 0.0)
+            if c != 4:
+                saved += c * tokens * m.in_features * mult
+            else:
+                shared_needed = True
+        if rank or dense or rotation:
             if terms.adapter_weight_flops:  # once per forward on the weights (DoRA's B·A for the column norm)
                 fwd += dict(terms.adapter_weight_flops)[name] * mult
             if terms.adapter_weight_backward_flops:
                 bwd += dict(terms.adapter_weight_backward_flops)[name] * mult
             if terms.adapter_saved_outputs:
                 saved += terms.adapter_saved_outputs * c * tokens * m.out_features * mult
+            if terms.adapter_weight_saved:  # rebuilt weights kept once per forward (OFT's R and its Cayley terms)
+                saved += c * dict(terms.adapter_weight_saved)[name] * mult
         if scaled:
             saved += c * tokens * m.out_features * mult
         if scaled_in:
@@ -282,7 +294,7 @@ def _layer(
     roles = _roles(arch)
     tokens = batch * s_q
     ranks = dict(terms.adapter_ranks)
-    adapted = {*ranks, *terms.dense_adapters}  # modules whose adapter keeps the module input
+    adapted = {*ranks, *terms.dense_adapters, *dict(terms.input_rotations)}  # adapters that keep the module input
     c = dt.compute
     norm_w_rg = (
         trainable or terms.norms_trainable or (terms.biases_trainable and arch.norm_bias)

@@ -91,11 +91,17 @@ class CostTerms:
     dense_adapters : tuple of str
         Modules whose adapter rebuilds a dense ΔW (d_out × d_in) from its factors every forward and runs
         x·ΔWᵀ beside the frozen matmul (LoHa, LoKr); ΔW is kept for the backward.
+    input_rotations : tuple of (str, int)
+        (module name, block width b): the module's input is multiplied per token by a trained block-diagonal
+        matrix of b × b blocks before the frozen matmul (OFT), whose input gradient then always runs.
     adapter_weight_flops : tuple of (str, float)
         Per adapted module, matmul FLOPs run once per forward on the weights, not per token (DoRA's
         B·A for the column norm of W0 + BA, LoHa's two factor products).
     adapter_weight_backward_flops : tuple of (str, float)
         The same, once per backward (the factors' gradients through that rebuild).
+    adapter_weight_saved : tuple of (str, float)
+        Per adapted module, elements of rebuilt weights autograd keeps once per forward (OFT's rotation and
+        its Cayley-Neumann powers), in the compute dtype.
     adapter_saved_outputs : int
         Extra tensors of the module's output width autograd keeps per adapted module and token (DoRA's
         norm-scaled output: 1).
@@ -112,8 +118,8 @@ class CostTerms:
     head_only : bool
         Linear probe: a forward pass to pooled hidden states and a tiny head; no backward into the model.
     added_frozen_params : int
-        Parameters (or buffers) the method adds to the model that do not train, kept in fp32 beside the
-        weights (VeRA's shared random projections A and B).
+        Parameters or buffers the method adds to the model that do not train, in 4-byte units beside the
+        weights (VeRA's shared fp32 projections A and B; an int64 index buffer counts twice).
     adapter_params_are_new : bool
         The trainable parameters are added to the model (adapters, prompts, heads) rather than a subset
         of the base weights (full, top-k, BitFit, LN tuning).
@@ -133,7 +139,9 @@ class CostTerms:
     adapter_ranks: tuple[tuple[str, int], ...] = ()
     adapter_factors_trainable: bool = True
     dense_adapters: tuple[str, ...] = ()
+    input_rotations: tuple[tuple[str, int], ...] = ()
     adapter_weight_flops: tuple[tuple[str, float], ...] = ()
+    adapter_weight_saved: tuple[tuple[str, float], ...] = ()
     adapter_weight_backward_flops: tuple[tuple[str, float], ...] = ()
     adapter_saved_outputs: int = 0
     adapter_kernels_factor: int = 1

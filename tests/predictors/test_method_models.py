@@ -2,7 +2,7 @@
 random-weight models on the CPU, against its module's accounting:
 
 * trainable parameters exactly as peft (or the method's own selection) builds them, and the frozen parameters
-  and buffers it adds;
+  and buffers it adds (in 4-byte units);
 * matmul FLOPs of one forward + backward against ``torch.utils.flop_counter.FlopCounterMode`` (eager attention);
 * the activations autograd keeps for the backward (every tensor a ``saved_tensors_hooks`` pack sees, counted
   once per storage, parameters and buffers excluded) against the cost model's saved-activation terms.
@@ -92,7 +92,7 @@ def test_trainable_and_added_parameters_match_the_built_model(case: tuple[str, d
     params = list(model.parameters())
     assert spec.trainable_params(arch, config) == sum(p.numel() for p in params if p.requires_grad)
     base_buffers = ("rotary_emb.inv_freq", "rotary_emb.original_inv_freq")
-    buffers = sum(b.numel() for n, b in model.named_buffers() if not n.endswith(base_buffers))
+    buffers = sum(b.numel() * b.element_size() // 4 for n, b in model.named_buffers() if not n.endswith(base_buffers))
     added = sum(p.numel() for p in params) + buffers - count_parameters(arch).total_params
     if terms.adapter_params_are_new and not (terms.input_virtual_tokens or terms.prefix_tokens):
         assert added == spec.trainable_params(arch, config) + terms.added_frozen_params
