@@ -20,6 +20,10 @@
     ["10to40", "10–40 B", 10e9, 40e9], ["ge40", "40 B and more", 40e9, Infinity]];
   const DEFAULT_MODELS = ["llama-3.2-1b", "llama-3.1-8b", "qwen2.5-7b"];
   const DEFAULT_METHODS = ["lora", "qlora", "full", "icl"];
+  /* The template's own inputs: the request key each fills and the short name its errors use. */
+  const STATIC_INPUTS = [["#task-name", "name", "Name"], ["#task-kind", "kind", "Kind"], ["#task-choices", "n_choices", "Choices"],
+    ["#task-examples", "train_examples", "Training examples"], ["#task-test-examples", "test_examples", "Test examples"],
+    ["#gpu-count", "gpu_count", "GPUs per run"], ["#max-usd", "max_usd", "Budget"]];
   const TASK_POINTERS = { name: "#task-name", kind: "#task-kind", n_choices: "#task-choices",
     train_examples: "#task-examples", test_examples: "#task-test-examples" };
 
@@ -211,6 +215,16 @@
   const plainWords = (detail) => String(detail || "").replace(/^[\w.\[\]-]+: /, "").replace(/^Value error, /, "")
     .replace(/Input should be/g, "must be").replace(/less than or equal to/g, "at most").replace(/greater than or equal to/g, "at least");
 
+  /* A refused request's problems, each placed on the field its pointer names. */
+  function serverProblems(error, scopes, form) {
+    const found = ((error.problem && error.problem.errors) || []).map((err) => {
+      const target = targetFor(err.pointer || "", { scopes }, form);
+      const name = target && target.dataset.name ? target.dataset.name + ": " : "";
+      return { target, text: name + plainWords(err.detail) };
+    });
+    return found.length ? found : [{ target: null, text: error.message }];
+  }
+
   // ---------- the model picker ----------
   function initModels(models, form) {
     const list = $("#models", form);
@@ -346,12 +360,7 @@
     };
     kind.addEventListener("change", syncKind);
     syncKind();
-    for (const [sel, key, name] of [["#task-choices", "n_choices", "Choices"], ["#task-examples", "train_examples", "Training examples"],
-      ["#task-test-examples", "test_examples", "Test examples"], ["#gpu-count", "gpu_count", "GPUs per run"], ["#max-usd", "max_usd", "Budget"]]) {
-      Object.assign($(sel).dataset, { key, name });
-    }
-    Object.assign($("#task-name").dataset, { key: "name", name: "Name" });
-    Object.assign($("#task-kind").dataset, { key: "kind", name: "Kind" });
+    for (const [sel, key, name] of STATIC_INPUTS) Object.assign($(sel).dataset, { key, name });
     initModels(readJson("form-models") || [], form);
     const trainingSchema = readJson("form-training") || { properties: {} };
     initMethods(readJson("form-methods") || [], trainingSchema, form);
@@ -374,12 +383,7 @@
         await submitPlan(body, $("#task-dataset").files[0] || null, status);
       } catch (e) {
         status.textContent = "";
-        const errors = (e.problem && e.problem.errors) || [];
-        const found = errors.map((err) => {
-          const target = targetFor(err.pointer || "", { scopes }, form);
-          return { target, text: target ? (target.dataset.name ? target.dataset.name + ": " : "") + plainWords(err.detail) : plainWords(err.detail) };
-        });
-        showProblems(found.length ? found : [{ target: null, text: e.message }], banner);
+        showProblems(serverProblems(e, scopes, form), banner);
       } finally {
         submit.disabled = false;
       }

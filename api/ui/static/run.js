@@ -163,63 +163,64 @@
     for (const s of steps) svg("circle", { class: "loss-pt", cx: x(s), cy: y(points.get(s)), r: 3 }, root, undefined);
   }
 
+  /* Everything the page shows, from the latest run and what the event stream said. */
+  function render(state) {
+    const run = state.run;
+    const status = String(run.status || "unknown");
+    const badge = $("#run-status");
+    badge.textContent = status;
+    badge.className = "badge status-" + status;
+    badge.dataset.status = status;
+    const waiting = run.waiting_for && typeof run.waiting_for.message === "string" ? run.waiting_for.message : "waiting for a worker";
+    renderProgress(run, waiting);
+    renderFailure(run, state.reason);
+    renderFacts(run);
+    renderCompare(run);
+    renderResult(run);
+    drawLoss(state.loss, run);
+    $("#run-cancel").hidden = TERMINAL.has(status);
+    $("#run-cancel-note").textContent = state.cancelAsked && !TERMINAL.has(status) ? "Cancel requested: the run stops at its next step." : "";
+  }
+
+  /* The run's events from the start: every loss for the curve, and each status change (with its reason). */
+  function follow(state, refresh) {
+    const stream = new EventSource("/v1/runs/" + encodeURIComponent(state.run.id) + "/events");
+    const data = (event) => { try { return JSON.parse(event.data); } catch (e) { return {}; } };
+    stream.addEventListener("progress", (event) => {
+      const p = data(event);
+      if (isNum(p.step) && isNum(p.loss)) { state.loss.set(p.step, p.loss); drawLoss(state.loss, state.run); }
+    });
+    stream.addEventListener("status", (event) => {
+      const s = data(event);
+      if (typeof s.reason === "string") state.reason = s.reason;
+      if (s.cancel_requested) state.cancelAsked = true;
+      refresh();
+    });
+    stream.addEventListener("end", () => { stream.close(); refresh(); });
+  }
+
   function initRunPage() {
     const initial = readJson("run-data");
     if (!initial) return;
     const state = { run: initial, reason: "", cancelAsked: !!initial.cancel_requested, loss: new Map(), timer: null };
-    const cancel = $("#run-cancel");
-
-    function render() {
-      const run = state.run;
-      const status = String(run.status || "unknown");
-      const badge = $("#run-status");
-      badge.textContent = status;
-      badge.className = "badge status-" + status;
-      badge.dataset.status = status;
-      const waiting = run.waiting_for && typeof run.waiting_for.message === "string" ? run.waiting_for.message : "waiting for a worker";
-      renderProgress(run, waiting);
-      renderFailure(run, state.reason);
-      renderFacts(run);
-      renderCompare(run);
-      renderResult(run);
-      drawLoss(state.loss, run);
-      cancel.hidden = TERMINAL.has(status);
-      $("#run-cancel-note").textContent = state.cancelAsked && !TERMINAL.has(status) ? "Cancel requested: the run stops at its next step." : "";
-    }
-
+    const path = "/v1/runs/" + encodeURIComponent(initial.id);
     async function poll() {
       clearTimeout(state.timer);
-      try { state.run = await api("GET", "/v1/runs/" + encodeURIComponent(initial.id)); render(); } catch (e) { /* the server may be restarting */ }
+      try { state.run = await api("GET", path); render(state); } catch (e) { /* the server may be restarting */ }
       if (!TERMINAL.has(state.run.status)) state.timer = setTimeout(poll, POLL_MS);
     }
-
-    function follow() {
-      const stream = new EventSource("/v1/runs/" + encodeURIComponent(initial.id) + "/events");
-      const data = (event) => { try { return JSON.parse(event.data); } catch (e) { return {}; } };
-      stream.addEventListener("progress", (event) => {
-        const p = data(event);
-        if (isNum(p.step) && isNum(p.loss)) { state.loss.set(p.step, p.loss); drawLoss(state.loss, state.run); }
-      });
-      stream.addEventListener("status", (event) => {
-        const s = data(event);
-        if (typeof s.reason === "string") state.reason = s.reason;
-        if (s.cancel_requested) state.cancelAsked = true;
-        poll();
-      });
-      stream.addEventListener("end", () => { stream.close(); poll(); });
-    }
-
+    const cancel = $("#run-cancel");
     cancel.addEventListener("click", async () => {
       cancel.disabled = true;
       try {
-        state.run = await api("POST", "/v1/runs/" + encodeURIComponent(initial.id) + "/cancel");
+        state.run = await api("POST", path + "/cancel");
         state.cancelAsked = true;
-        render();
+        render(state);
       } catch (e) { $("#run-cancel-note").textContent = "Could not cancel: " + e.message; }
       cancel.disabled = false;
     });
-    render();
-    follow();
+    render(state);
+    follow(state, poll);
     if (!TERMINAL.has(initial.status)) state.timer = setTimeout(poll, 500);
   }
 
