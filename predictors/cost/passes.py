@@ -195,13 +195,15 @@ def _stage(
         scaled_in = bool(scaled_in_names) and name in scaled_in_names
         dense = bool(terms.dense_adapters) and name in terms.dense_adapters
         rotation = dict(terms.input_rotations).get(name, 0) if terms.input_rotations else 0
+        rebuilt = bool(terms.rebuilt_weights) and name in terms.rebuilt_weights
+        weight_rg = trainable or rebuilt  # HRA: the matmul runs on W0·H, rebuilt each forward from trained factors
         bias_trains = terms.biases_trainable and m.bias
-        out_rg = input_rg or trainable or bias_trains or rank > 0 or scaled or scaled_in or dense or rotation > 0
+        out_rg = input_rg or weight_rg or bias_trains or rank > 0 or scaled or scaled_in or dense or rotation > 0
         outputs[name] = out_rg
         fwd += base
         if input_rg or scaled_in or rotation:  # an IA3 scale or an OFT rotation of the input needs its gradient
             bwd += base
-        if trainable:
+        if weight_rg:
             bwd += base
             if input_bytes != c:
                 saved += c * tokens * m.in_features  # autocast casts the fp32 input once per module
@@ -253,7 +255,7 @@ def _stage(
                 saved += c * tokens * m.in_features * mult
             else:
                 shared_needed = True
-        if rank or dense or rotation:
+        if rank or dense or rotation or rebuilt:
             if terms.adapter_weight_flops:  # once per forward on the weights (DoRA's B·A for the column norm)
                 fwd += dict(terms.adapter_weight_flops)[name] * mult
             if terms.adapter_weight_backward_flops:
@@ -294,7 +296,7 @@ def _layer(
     roles = _roles(arch)
     tokens = batch * s_q
     ranks = dict(terms.adapter_ranks)
-    adapted = {*ranks, *terms.dense_adapters, *dict(terms.input_rotations)}  # adapters that keep the module input
+    adapted = {*ranks, *terms.dense_adapters, *dict(terms.input_rotations), *terms.rebuilt_weights}
     c = dt.compute
     norm_w_rg = (
         trainable or terms.norms_trainable or (terms.biases_trainable and arch.norm_bias)

@@ -94,6 +94,9 @@ class CostTerms:
     input_rotations : tuple of (str, int)
         (module name, block width b): the module's input is multiplied per token by a trained block-diagonal
         matrix of b × b blocks before the frozen matmul (OFT), whose input gradient then always runs.
+    rebuilt_weights : tuple of str
+        Modules whose frozen weight is replaced each forward by one rebuilt from trained factors (HRA's
+        W0·H): the module's own matmul then also runs its weight gradient and keeps its input.
     adapter_weight_flops : tuple of (str, float)
         Per adapted module, matmul FLOPs run once per forward on the weights, not per token (DoRA's
         B·A for the column norm of W0 + BA, LoHa's two factor products).
@@ -140,6 +143,7 @@ class CostTerms:
     adapter_factors_trainable: bool = True
     dense_adapters: tuple[str, ...] = ()
     input_rotations: tuple[tuple[str, int], ...] = ()
+    rebuilt_weights: tuple[str, ...] = ()
     adapter_weight_flops: tuple[tuple[str, float], ...] = ()
     adapter_weight_saved: tuple[tuple[str, float], ...] = ()
     adapter_weight_backward_flops: tuple[tuple[str, float], ...] = ()
