@@ -5,6 +5,7 @@
   "use strict";
   const { $, TERMINAL, readJson, isNum, fmt, api, el, svg, linearScale, drawAxes, runStateText } = window.tunecast;
   const POLL_MS = 2000;
+  const MAX_LOSS_DOTS = 200;
 
   const bytes = (v) => (!isNum(v) ? "—" : v >= 2 ** 30 ? fmt.gib(v) : (v / 2 ** 20).toFixed(0) + " MiB");
   function flops(v) {
@@ -160,6 +161,7 @@
     const root = svg("svg", { viewBox: "0 0 " + width + " " + height, width, height }, box);
     drawAxes(root, x, y, plot, { xLabel: "optimizer step", yLabel: "loss", xFormat: (t) => fmt.num(t, 3), yFormat: (t) => fmt.num(t, 3), yTicks: 4, xTicks: 6 });
     svg("polyline", { class: "loss-line", points: steps.map((s) => x(s) + "," + y(points.get(s))).join(" ") }, root);
+    if (steps.length > MAX_LOSS_DOTS) return; // a long run's curve is the line alone
     for (const s of steps) svg("circle", { class: "loss-pt", cx: x(s), cy: y(points.get(s)), r: 3 }, root, undefined);
   }
 
@@ -188,7 +190,10 @@
     const data = (event) => { try { return JSON.parse(event.data); } catch (e) { return {}; } };
     stream.addEventListener("progress", (event) => {
       const p = data(event);
-      if (isNum(p.step) && isNum(p.loss)) { state.loss.set(p.step, p.loss); drawLoss(state.loss, state.run); }
+      if (!isNum(p.step) || !isNum(p.loss)) return;
+      state.loss.set(p.step, p.loss);
+      // a replay of a long run's events redraws once per frame, not once per event
+      if (!state.drawing) state.drawing = requestAnimationFrame(() => { state.drawing = 0; drawLoss(state.loss, state.run); });
     });
     stream.addEventListener("status", (event) => {
       const s = data(event);
@@ -202,7 +207,7 @@
   function initRunPage() {
     const initial = readJson("run-data");
     if (!initial) return;
-    const state = { run: initial, reason: "", cancelAsked: !!initial.cancel_requested, loss: new Map(), timer: null };
+    const state = { run: initial, reason: "", cancelAsked: !!initial.cancel_requested, loss: new Map(), timer: null, drawing: 0 };
     const path = "/v1/runs/" + encodeURIComponent(initial.id);
     async function poll() {
       clearTimeout(state.timer);
