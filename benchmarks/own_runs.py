@@ -17,9 +17,11 @@ probed shot count for ICL, the largest LoRA probe for fine-tunes).
 
 Every finished run is cached in ``--workdir`` (default ``.tunecast/own_runs``), so an interrupted
 session resumes; ``--export`` writes the measured runs to ``predictors/data/own_runs.csv``, the
-corpus's second, clearly labelled source (``source`` = ``own-run:...``).
+corpus's second, clearly labelled source (``source`` = ``own-run:...``). ``--from-csv`` re-forecasts the
+exported runs with today's code without running anything (no model needed); the forecasts recorded
+before each run live only in the workdir's cache, so that mode reports "probes only" and leave-one-out.
 
-Run: ``.venv/bin/python benchmarks/own_runs.py --export``
+Run: ``.venv/bin/python benchmarks/own_runs.py --export`` (or ``--from-csv``)
 """
 
 from __future__ import annotations
@@ -307,15 +309,31 @@ def forecast(target: Observation, measurements: list[Observation]) -> Accuracy:
     return predict_accuracies([target], measurements=measurements, prior=make_prior(measurements))[0]
 
 
+def exported_results(task: TaskSpec) -> dict[str, dict[str, Any]]:
+    """The runs of ``task`` as ``--export`` wrote them (accuracy, training and test sizes, wall time)."""
+    with OWN_RUNS_CSV.open(newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["task"] == task.name]
+    return {
+        r["source"].split("/", 1)[1]: {
+            "accuracy": float(r["accuracy"]),
+            "n_train": int(r["train_examples"]) if r["train_examples"] else None,
+            "n_test": int(r["n_test"]),
+            "wall_clock_s": float(r["wall_clock_s"]),
+        }
+        for r in rows
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--workdir", type=Path, default=REPO / ".tunecast" / "own_runs")
     parser.add_argument("--tasks", default="number-compare,fortune-topic")
     parser.add_argument("--export", action="store_true", help=f"write the measured runs to {OWN_RUNS_CSV}")
+    parser.add_argument("--from-csv", action="store_true", help=f"re-forecast the runs in {OWN_RUNS_CSV}, run none")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     tasks = {"number-compare": number_compare_task(), "fortune-topic": fortune_topic_task()}
-    runner = Runner(args.workdir, smollm2_hf_dir(args.workdir))
+    runner = None if args.from_csv else Runner(args.workdir, smollm2_hf_dir(args.workdir))
     plan = run_plan()
     table: list[dict[str, Any]] = []
     for name in args.tasks.split(","):
@@ -324,6 +342,9 @@ def main() -> int:
             print(f"{name}: skipped (fortunes not installed: apt-get install fortunes)")
             continue
         print(f"== {task.name}: {task.description}; {task.n_test} test examples, chance {1 / len(task.labels):.2f}")
+        if runner is None:
+            table.extend(reforecast(task, plan, exported_results(task)))
+            continue
         results: dict[str, dict[str, Any]] = {}
         for spec in [s for s in plan if s.probe]:
             results[spec.label] = runner.run(task, spec)
@@ -384,6 +405,34 @@ def main() -> int:
     return 0
 
 
+def reforecast(task: TaskSpec, plan: list[RunSpec], results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each target forecast by today's code from the probes and, leave-one-out, from all other runs."""
+    every = {
+        s.label: observation(
+            task, s, results[s.label]["accuracy"], results[s.label]["n_train"], results[s.label]["n_test"]
+        )
+        for s in plan
+    }
+    probe_obs = [every[s.label] for s in plan if s.probe]
+    probes = {s.label: float(results[s.label]["accuracy"]) for s in plan if s.probe}
+    rows = []
+    for spec in [s for s in plan if not s.probe]:
+        target = observation(task, spec, None, results[spec.label]["n_train"])
+        others = [o for label, o in every.items() if label != spec.label]
+        rows.append(
+            {
+                "task": task.name,
+                "run": spec.label,
+                "actual": float(results[spec.label]["accuracy"]),
+                "loo": forecast(target, others).as_dict(),
+                "now": forecast(target, probe_obs).as_dict(),
+                "baseline": baseline(spec, probes),
+                "wall_clock_s": results[spec.label]["wall_clock_s"],
+            }
+        )
+    return rows
+
+
 def short(forecast: dict[str, Any]) -> str:
     """The predictor's name without its details: ``rectified_data``, ``icl_shots``, ``anchored prior``..."""
     name = str(forecast["predictor"]).split(" (")[0].split(",")[0]
@@ -393,13 +442,14 @@ def short(forecast: dict[str, Any]) -> str:
 def report(table: list[dict[str, Any]]) -> None:
     if not table:
         return
+    first = "before looking:" if all("before" in r for r in table) else "probes, today: "
     print()
     print(
-        "task            run       actual  before looking: forecast [90 %]  predictor       |err|"
+        f"task            run       actual  {first} forecast [90 %]  predictor       |err|"
         "   leave-one-out [90 %]  predictor       |err|  baseline |err|"
     )
     for row in table:
-        b, loo = row["before"], row["loo"]
+        b, loo = row.get("before", row["now"]), row["loo"]
         print(
             f"{row['task']:15s} {row['run']:9s} {row['actual']:.3f}   {b['mean']:.3f} [{b['lower']:.3f},{b['upper']:.3f}]"
             f"  {short(b):15s} {abs(b['mean'] - row['actual']):.3f}   {loo['mean']:.3f} [{loo['lower']:.3f},"
@@ -409,7 +459,7 @@ def report(table: list[dict[str, Any]]) -> None:
     actual = np.array([r["actual"] for r in table])
     base = np.array([r["baseline"] for r in table])
     mae_base = float(np.mean(np.abs(base - actual)))
-    for when in ("before", "now", "loo"):
+    for when in [w for w in ("before", "now", "loo") if all(w in r for r in table)]:
         mean = np.array([r[when]["mean"] for r in table])
         inside = np.array([r[when]["lower"] <= r["actual"] <= r[when]["upper"] for r in table])
         mae = float(np.mean(np.abs(mean - actual)))

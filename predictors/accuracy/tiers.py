@@ -33,6 +33,8 @@ __all__ = ["Accuracy", "MeasurementIndex", "predict_accuracies"]
 
 Tier = Literal["prior", "probe", "measured"]
 INFERENCE_METHODS = frozenset(name for name, spec in METHODS.items() if spec.kind == "inference")
+PRE_POWER_MIN_HALF_WIDTH = 0.05
+"""Least half-width of each mixture component: the proxy tier's half-width with only two calibration pairs."""
 TRAINING_ANCHOR_METHODS = frozenset(
     name for name, spec in METHODS.items() if spec.kind == "finetune" and not spec.proxy
 )
@@ -235,7 +237,7 @@ class MeasurementIndex:
             # More data did not help between the smallest and the largest probe: the runs are still in
             # the pre-learning phase (Lin et al. 2024's pre-power phase) or are noise, and a power law
             # through them would extrapolate a flat or falling curve with false confidence.
-            return None
+            return self.pre_power(candidate, rows_at, level)
         fixed = {"E": 0.0, "D_l": 0.0} if len(x) == 2 else ({"D_l": 0.0} if len(x) == 3 else {})
         try:
             law = RectifiedDataLaw(fixed=fixed, interval=level, random_state=0).fit(x, error)
@@ -274,6 +276,39 @@ class MeasurementIndex:
             shift = float(np.mean(offsets))
             mean, lower, upper = mean + shift, lower + shift, upper + shift
             predictor += f", epochs offset from {len(offsets)} size{'s' if len(offsets) > 1 else ''}"
+        return Accuracy(_clip(mean), _clip(min(lower, mean)), _clip(max(upper, mean)), "probe", predictor, level)
+
+    def pre_power(
+        self, candidate: Observation, rows_at: dict[float, list[Observation]], level: float
+    ) -> Accuracy | None:
+        """A larger run of a fine-tune whose probes have not started learning: a mixture of "still not
+        learned" (the largest probe's level) and "learned" (this model's linear probe on the task: what its
+        frozen features support, COSMOS Sec. 4.2), whose interval spans both.
+
+        Lin et al. (2024, arXiv:2402.02314, Sec. 3) find a pre-power phase before the power law; where the
+        jump comes is unknown, so the chance of being past it is the share of the target's data beyond the
+        largest probe, 1 − x_max/x (our rule). None without a linear probe or for a target within the probes."""
+        largest = max(rows_at)
+        target = float(candidate.train_examples or 0.0)
+        learned_rows = [
+            m
+            for m in self.by_model_task.get((candidate.model_id, candidate.task), [])
+            if m.method.get("name") == "linear_probe"
+        ]
+        if target <= largest or not learned_rows or candidate.method.get("name") == "linear_probe":
+            return None
+        z = NormalDist().inv_cdf(0.5 + level / 2)
+        parts = []
+        for rows in (rows_at[largest], learned_rows):
+            value = float(np.mean([float(r.accuracy or 0.0) for r in rows]))
+            half_width = _widen(PRE_POWER_MIN_HALF_WIDTH, math.sqrt(_sampling_variance(rows) or 0.0), level)
+            parts.append((value, half_width / z))
+        (flat, flat_sd), (learned, learned_sd) = parts
+        p_learned = 1.0 - largest / target
+        mean = (1 - p_learned) * flat + p_learned * learned
+        lower = min(flat - z * flat_sd, learned - z * learned_sd)
+        upper = max(flat + z * flat_sd, learned + z * learned_sd)
+        predictor = f"pre-power mixture ({p_learned:.2f} learned: linear-probe level; {len(rows_at)} fine-tunes)"
         return Accuracy(_clip(mean), _clip(min(lower, mean)), _clip(max(upper, mean)), "probe", predictor, level)
 
     def proxy(self, candidate: Observation, level: float) -> Accuracy | None:

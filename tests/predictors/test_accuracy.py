@@ -442,3 +442,25 @@ def test_measurements_of_another_task_barely_move_a_forecast(corpus_prior: Prior
     unpooled = np.max(np.abs(refit(unrelated_task(), min_tasks_per_leaf=0.0) - refit([], min_tasks_per_leaf=0.0)))
     assert move <= 4 * noise, (move, noise)
     assert move < unpooled / 2, (move, unpooled)
+
+
+def test_a_fine_tune_that_has_not_started_learning_is_forecast_as_a_mixture() -> None:
+    """LoRA on 16 and 32 examples at 0.50 and 0.44 (not learning yet), a linear probe at 0.75: a run on 128
+    examples is "still not learned" (0.44) or "learned" (0.75) with weight 1 − 32/128, and its interval
+    spans both levels until a probe past the jump pins it."""
+    lora = [
+        Observation("m", {"name": "lora"}, "t", n_choices=2, train_examples=n, accuracy=a, eval_examples=100)
+        for n, a in ((16, 0.50), (32, 0.44))
+    ]
+    probe = Observation("m", {"name": "linear_probe"}, "t", n_choices=2, train_examples=128, accuracy=0.75)
+    (forecast,) = predict_accuracies(
+        [Observation("m", {"name": "lora"}, "t", n_choices=2, train_examples=128)], measurements=[*lora, probe]
+    )
+    assert forecast.tier == "probe" and forecast.predictor.startswith("pre-power mixture (0.75 learned")
+    assert forecast.mean == pytest.approx(0.25 * 0.44 + 0.75 * 0.75)
+    assert forecast.lower < 0.44 - 0.05  # the LoRA probes' sampling error (100 examples) widens the floor
+    assert forecast.upper == pytest.approx(0.75 + 0.05)  # an unsized linear probe: the 0.05 floor
+    (inside,) = predict_accuracies(
+        [Observation("m", {"name": "lora"}, "t", n_choices=2, train_examples=24)], measurements=[*lora, probe]
+    )
+    assert not inside.predictor.startswith("pre-power")  # within the probes nothing is extrapolated
