@@ -8,11 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.models import MODEL_ID_PATTERN
 from predictors.cost import CostEstimate, EvaluationConfig, HardwareRequest, TrainingConfig
+from predictors.validation import EdgeModel
 
 __all__ = ["Candidate", "CostRequest", "CostResponse", "InlineModel", "PathModel"]
 
 
-class InlineModel(BaseModel):
+class InlineModel(EdgeModel):
     """A model given by its architecture (HF config.json fields) instead of a catalog id."""
 
     model_config = ConfigDict(extra="forbid")
@@ -23,7 +24,7 @@ class InlineModel(BaseModel):
     benchmarks: dict[str, float] = Field(default_factory=dict, max_length=50)
 
 
-class PathModel(BaseModel):
+class PathModel(EdgeModel):
     """A model a worker loads from a local Hugging Face directory or a GGUF file."""
 
     model_config = ConfigDict(extra="forbid")
@@ -33,7 +34,7 @@ class PathModel(BaseModel):
     architecture: dict[str, Any] | None = Field(None, max_length=2000)
 
 
-class Candidate(BaseModel):
+class Candidate(EdgeModel):
     """Base model × adaptation method × configuration × hardware (PRODUCT.md ``Candidate``)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -53,7 +54,7 @@ class Candidate(BaseModel):
         return self.model if isinstance(self.model, str) else self.model.id
 
 
-class CostRequest(BaseModel):
+class CostRequest(EdgeModel):
     model_config = ConfigDict(extra="forbid")
 
     candidates: list[Candidate] = Field(..., min_length=1, max_length=10_000)

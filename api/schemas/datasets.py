@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from api.schemas.tasks import UtcDatetime
 from predictors.errors import InvalidInputError
+from predictors.validation import EdgeModel
 
 __all__ = [
     "MAX_EXAMPLES",
@@ -40,14 +41,14 @@ MAX_EXAMPLES = 200_000
 MAX_TEXT = 100_000
 
 
-class ClassificationExample(BaseModel):
+class ClassificationExample(EdgeModel):
     model_config = ConfigDict(extra="ignore", strict=True)
 
     text: str = Field(..., min_length=1, max_length=MAX_TEXT)
     label: str | int | bool
 
 
-class MultipleChoiceExample(BaseModel):
+class MultipleChoiceExample(EdgeModel):
     model_config = ConfigDict(extra="ignore", strict=True)
 
     question: str = Field(..., min_length=1, max_length=MAX_TEXT)
@@ -71,7 +72,7 @@ class MultipleChoiceExample(BaseModel):
         return self
 
 
-class GenerationChecker(BaseModel):
+class GenerationChecker(EdgeModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     regex: str = Field(..., min_length=1, max_length=1000, description="A Python regex the output must contain.")
@@ -86,7 +87,7 @@ class GenerationChecker(BaseModel):
         return value
 
 
-class GenerationExample(BaseModel):
+class GenerationExample(EdgeModel):
     model_config = ConfigDict(extra="ignore", strict=True)
 
     prompt: str = Field(..., min_length=1, max_length=MAX_TEXT)

@@ -7,11 +7,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.plans import PlanRequest
+from predictors.validation import EdgeModel
 
 __all__ = ["GateReport", "PlanFile", "RequirementResult", "Requirements"]
 
 
-class Requirements(BaseModel):
+class Requirements(EdgeModel):
     """What a plan must be predicted to achieve for the gate to pass."""
 
     model_config = ConfigDict(extra="forbid")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from api.schemas.common import omit_not_null
+from predictors.validation import EdgeModel
 
 __all__ = ["HardwarePublic", "HardwareUpdate"]
 
@@ -32,7 +33,7 @@ class HardwarePublic(BaseModel):
         return "usd_per_hour" in self.edited_fields
 
 
-class HardwareUpdate(BaseModel):
+class HardwareUpdate(EdgeModel):
     """Fields a user may change; omitted fields stay as they are."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})

@@ -8,16 +8,17 @@ import json
 import math
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from api.request_checks import NUL_MESSAGE, BodyProblemError, parse_json_body
 from api.schemas.models import METHOD_NAME_MAX_LENGTH, MODEL_ID_MAX_LENGTH
 from api.schemas.tasks import UtcDatetime
+from predictors.validation import EdgeModel
 
 __all__ = ["CsvRowError", "MeasurementCreate", "MeasurementPublic", "measurement_dicts_from_csv"]
 
 
-class MeasurementBase(BaseModel):
+class MeasurementBase(EdgeModel):
     task: str = Field(..., min_length=1, max_length=200, description="Task id or name.")
     candidate: dict[str, Any] = Field(..., max_length=64, description="The Candidate measured (model, method, …).")
     accuracy: float | None = Field(None, ge=0.0, le=1.0)

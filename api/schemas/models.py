@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from api.schemas.tasks import UtcDatetime
+from predictors.validation import EdgeModel
 
 __all__ = ["ModelImport", "ModelPublic"]
 
@@ -16,7 +17,7 @@ MODEL_ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._\-]{{0,{MODEL_ID_MAX_LENGTH - 1}}}
 METHOD_NAME_MAX_LENGTH = 64  # storage.models.MeasurementRow.method_name
 
 
-class ModelBase(BaseModel):
+class ModelBase(EdgeModel):
     family: str | None = Field(None, max_length=128, description="Model family (e.g. 'Llama-3').")
     hf_id: str | None = Field(None, max_length=256, description="Hugging Face repository id.")
     training_tokens: int | None = Field(None, ge=1, le=10**15, description="Pretraining tokens.")

@@ -9,13 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from api.schemas.cost import Candidate, InlineModel
 from api.schemas.tasks import TaskSpec, UtcDatetime
 from predictors.cost import EvaluationConfig, HardwareRequest, TrainingConfig
+from predictors.validation import EdgeModel
 
 __all__ = ["Budget", "BudgetPick", "Grid", "Plan", "PlanRequest", "PlanSummary", "PlanVersion", "TaskSpec", "Weights"]
 
 MAX_GRID_CANDIDATES = 100_000
 
 
-class Grid(BaseModel):
+class Grid(EdgeModel):
     """Every combination of models × methods × hardware × training configurations."""
 
     model_config = ConfigDict(extra="forbid")
@@ -48,27 +49,27 @@ class Grid(BaseModel):
         ]
 
 
-class Budget(BaseModel):
+class Budget(EdgeModel):
     model_config = ConfigDict(extra="forbid")
 
     max_usd: float | None = Field(None, gt=0, le=1e9, description="Hard cap on adaptation + evaluation USD.")
     max_gpu_hours: float | None = Field(None, gt=0, le=1e9, description="Hard cap on GPU-hours.")
 
 
-class Weights(BaseModel):
+class Weights(EdgeModel):
     model_config = ConfigDict(extra="forbid")
 
     accuracy: float = Field(1.0, ge=0, le=1e6)
     cost: float = Field(0.0, ge=0, le=1e6)
 
 
-class WeightsObjective(BaseModel):
+class WeightsObjective(EdgeModel):
     model_config = ConfigDict(extra="forbid")
 
     weights: Weights
 
 
-class PlanRequest(BaseModel):
+class PlanRequest(EdgeModel):
     """PRODUCT.md ``PlanRequest``: exactly one of ``candidates`` or ``grid``."""
 
     model_config = ConfigDict(extra="forbid")

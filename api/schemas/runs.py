@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.tasks import UtcDatetime
 from predictors.cost import EvaluationConfig, HardwareRequest, TrainingConfig
+from predictors.validation import EdgeModel
 
 __all__ = ["RunCandidate", "RunCreate", "RunKind", "RunModel", "RunOptions", "RunPublic", "RunStatus"]
 
@@ -15,7 +16,7 @@ RunKind = Literal["finetune", "icl_probe", "proxy_probe", "passuntil_probe"]
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
-class RunModel(BaseModel):
+class RunModel(EdgeModel):
     """The model a worker loads, offline: a catalog id it resolves under its model roots, or a path inside them."""
 
     model_config = ConfigDict(extra="forbid")
@@ -33,7 +34,7 @@ class RunModel(BaseModel):
     )
 
 
-class RunCandidate(BaseModel):
+class RunCandidate(EdgeModel):
     """A Candidate (PRODUCT.md) as a worker runs it: the model as a catalog id or ``{"id", "path"?}``, and the
     same training fields a plan's candidate has (so a verification run is the candidate that was planned)."""
 
@@ -48,7 +49,7 @@ class RunCandidate(BaseModel):
     evaluation: EvaluationConfig | None = Field(None, description="The planned evaluation workload (kept as planned).")
 
 
-class RunOptions(BaseModel):
+class RunOptions(EdgeModel):
     model_config = ConfigDict(extra="forbid")
 
     steps: int | None = Field(None, ge=1, le=10_000_000, description="Optimizer steps (default: epochs over train).")
@@ -68,7 +69,7 @@ class RunOptions(BaseModel):
     )
 
 
-class RunCreate(BaseModel):
+class RunCreate(EdgeModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: RunKind

@@ -6,12 +6,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from predictors.validation import EdgeModel
+
 __all__ = ["FitRequest", "FitResponse", "Point", "PredictRequest", "PredictResponse"]
 
 XValue = float | list[float] | dict[str, float]
 
 
-class Point(BaseModel):
+class Point(EdgeModel):
     model_config = ConfigDict(extra="forbid")
 
     x: XValue = Field(
@@ -21,7 +23,7 @@ class Point(BaseModel):
     weight: float | None = Field(None, gt=0, le=1e12, description="Optional sample weight.")
 
 
-class FitRequest(BaseModel):
+class FitRequest(EdgeModel):
     model_config = ConfigDict(extra="forbid")
 
     law: str = Field(
@@ -43,7 +45,7 @@ class FitResponse(BaseModel):
     level: float | None = None
 
 
-class PredictRequest(BaseModel):
+class PredictRequest(EdgeModel):
     model_config = ConfigDict(extra="forbid")
 
     law: str = Field(..., max_length=64)

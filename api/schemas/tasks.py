@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
+
+from predictors.validation import EdgeModel
 
 __all__ = ["TaskCreate", "TaskFields", "TaskKind", "TaskPublic", "TaskSpec", "UtcDatetime"]
 
@@ -20,36 +22,30 @@ UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 TaskKind = Literal["classification", "multiple_choice", "generation"]
 
 
-class TaskFields(BaseModel):
+class TaskFields(EdgeModel):
     """What accuracy is predicted for. The same fields inline (``PlanRequest.task``) and stored (``/v1/tasks``)."""
 
     name: str = Field(..., min_length=1, max_length=200, description="Task name; measurements join on it or the id.")
     kind: TaskKind = Field("multiple_choice", description="classification, multiple_choice or generation.")
-    # strict: pydantic's lax mode takes true/false for 1/0 (a task of `"train_examples": true` was stored)
     n_choices: int | None = Field(
         None,
-        strict=True,
         ge=2,
         le=100_000,
         description="Classes or answer options; sets chance_accuracy when that is omitted.",
     )
     chance_accuracy: float | None = Field(
         None,
-        strict=True,
         ge=0.0,
         le=1.0,
         description="Accuracy of guessing (1/n_choices, or set from the first dataset).",
     )
     train_examples: int | None = Field(
         None,
-        strict=True,
         ge=1,
         le=10**10,
         description="Labelled training examples; costs train on them unless training overrides.",
     )
-    test_examples: int | None = Field(
-        None, strict=True, ge=1, le=10**10, description="Examples accuracy is measured on."
-    )
+    test_examples: int | None = Field(None, ge=1, le=10**10, description="Examples accuracy is measured on.")
 
     @model_validator(mode="after")
     def _chance_from_choices(self) -> TaskFields:

@@ -12,6 +12,7 @@ from predictors.architecture import Architecture
 from predictors.errors import InvalidInputError
 from predictors.methods import parse_method
 from predictors.methods.base import MethodConfig
+from predictors.validation import EdgeModel
 
 __all__ = [
     "CostCandidate",
@@ -27,7 +28,7 @@ __all__ = [
 Precision = Literal["fp32", "bf16-mixed", "bf16", "fp16", "int8", "nf4"]
 
 
-class TrainingConfig(BaseModel):
+class TrainingConfig(EdgeModel):
     """How a candidate trains (Candidate ``training``); every size bounded so no input can overflow."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -57,7 +58,7 @@ class TrainingConfig(BaseModel):
     )
 
 
-class EvaluationConfig(BaseModel):
+class EvaluationConfig(EdgeModel):
     """Evaluation / inference workload of a candidate (COSMOS c_eval; per-query serving cost)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -70,7 +71,7 @@ class EvaluationConfig(BaseModel):
     batch_size: int = Field(8, ge=1, le=65_536, description="Queries decoded together.")
 
 
-class HardwareRequest(BaseModel):
+class HardwareRequest(EdgeModel):
     """Candidate ``hardware``: a catalog GPU id and how many."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
