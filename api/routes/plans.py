@@ -3,11 +3,12 @@ re-prediction is a version."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response, status
+from fastapi.responses import JSONResponse
 
-from api import planning
+from api import plan_export, planning
 from api.deps import CallerDep, PlanLimitDep, PlanSlot, SessionDep
 from api.request_checks import CheckedRoute
 from api.schemas.common import NOT_FOUND_REFERENCE, Limit, Offset, Page
@@ -88,3 +89,31 @@ def delete_plan(session: SessionDep, plan_id: PlanId) -> Response:
     """Delete a plan and its versions; predictions that a run verified stay for calibration, runs stay planless."""
     plans_repo.delete_plan(session=session, plan_id=plan_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/{plan_id}/export",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The plan's rows: CSV with a header line, or JSON {id, version, columns, rows}.",
+            "content": {"text/csv": {"schema": {"type": "string"}}, "application/json": {"schema": {"type": "object"}}},
+        },
+        **NOT_FOUND_REFERENCE,
+    },
+)
+def export_plan(
+    session: SessionDep,
+    plan_id: PlanId,
+    format: Annotated[Literal["csv", "json"], Query(description="csv or json.")] = "json",
+    version: Annotated[int | None, Query(ge=1, le=10**9, description="A past version (default: the latest).")] = None,
+) -> Response:
+    """One line per listed candidate (the rows ``GET /v1/plans/{id}`` lists), as stored: no re-prediction."""
+    plan = _public(session, plan_id, version)
+    rows = plan_export.export_rows(plan.model_dump(mode="json"))
+    name = f"plan-{plan.id}-v{plan.version}.{format}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if format == "csv":
+        return Response(plan_export.export_csv(rows), media_type="text/csv; charset=utf-8", headers=headers)
+    body = {"id": plan.id, "version": plan.version, "columns": list(rows[0]) if rows else [], "rows": rows}
+    return JSONResponse(body, headers=headers)

@@ -319,7 +319,8 @@ def test_export_permalink_and_delete(page: Any, live_server: LiveServer) -> None
     with page.expect_download() as download:
         page.get_by_role("link", name="Export JSON").click()
     exported_json = json.loads(Path(download.value.path()).read_text())
-    assert exported_json["candidates"] == plan["candidates"]
+    assert [r["index"] for r in exported_json["rows"]] == [r["index"] for r in plan["candidates"]]
+    assert [r["recommended"] for r in exported_json["rows"]].count(True) == 1
 
     # Permalink: the budget and the sort live in the URL; opening it restores both.
     page.locator("#budget-usd").fill("0.05")

@@ -1,7 +1,7 @@
 /* tunecast web UI: the plan page. The budget (live, no request), the decision explained (margin, the
    planner's Monte-Carlo, probes worth buying, COSMOS bands, assumptions), the chart, the sortable table,
-   one candidate's memory and time (and the same candidate priced on every GPU kind), export, permalink,
-   delete, and verify runs. Shared helpers come from app.js (window.tunecast). */
+   one candidate's memory and time (and the same candidate priced on every GPU kind), permalink, delete and
+   verify runs; export is GET /v1/plans/{id}/export. Shared helpers come from app.js (window.tunecast). */
 (function () {
   "use strict";
   const { $, $$, readJson, isNum, fmt, api, el, svg, modelId, methodName, methodLabel, hardwareLabel, candidateLabel, totalUsd, methodColors, linearScale, logScale, drawAxes, placeTooltip, taskCreateBody, uploadDataset } = window.tunecast;
@@ -31,15 +31,6 @@
   const SHAPES = ["circle", "square", "triangle", "diamond", "triangle-down", "plus", "star"];
   const NEAR_TIE_POINTS = 1; // a lead under one accuracy point is a near tie whatever the intervals say
   const BAND_NAMES = ["low", "medium", "high"];
-  const EXPORT_COLUMNS = [
-    ["index", (r) => r.index], ["model", (r) => modelId(r.candidate)], ["method", (r) => methodName(r.candidate)],
-    ["method_settings", (r) => JSON.stringify(r.candidate.method || {})], ["gpu", (r) => (r.candidate.hardware || {}).gpu],
-    ["gpu_count", (r) => (r.candidate.hardware || {}).count], ["total_usd", (r) => r.usd], ["train_usd", (r) => (r.cost || {}).train_usd],
-    ["eval_usd", (r) => (r.cost || {}).eval_usd], ["train_gpu_hours", (r) => (r.cost || {}).train_gpu_hours],
-    ["peak_memory_bytes", (r) => (r.cost || {}).peak_memory_bytes], ["fits", (r) => r.fits], ["accuracy_mean", (r) => r.acc.mean],
-    ["accuracy_lower", (r) => r.acc.lower], ["accuracy_upper", (r) => r.acc.upper], ["tier", (r) => r.acc.tier],
-    ["predictor", (r) => r.acc.predictor],
-  ];
 
   // ---------- small pure helpers ----------
   const points = (fraction) => (isNum(fraction) ? (100 * fraction).toFixed(1) + " points" : "—");
@@ -97,15 +88,6 @@
     const icon = svg("svg", { class: "marker", viewBox: "0 0 16 16", width: 14, height: 14, "aria-hidden": "true" }, parent);
     svg("path", { d: shapePath(shape, 8, 8, 5.5), fill: color, stroke: "var(--ink-strong)", "stroke-width": 0.8 }, icon);
     return icon;
-  }
-  function csvText(rows) {
-    const cell = (v) => { const s = v === undefined || v === null ? "" : String(v); return /[",\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s; };
-    return [EXPORT_COLUMNS.map(([h]) => h).join(","), ...rows.map((r) => EXPORT_COLUMNS.map(([, f]) => cell(f(r))).join(","))].join("\n") + "\n";
-  }
-  function download(link, name, type, text) {
-    if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
-    link.href = URL.createObjectURL(new Blob([text], { type }));
-    link.download = name;
   }
   function planRows(plan) {
     return (Array.isArray(plan.candidates) ? plan.candidates : []).map((row, i) => ({
@@ -736,12 +718,6 @@
   }
 
   function setupShare(P) {
-    const stem = "plan-" + P.plan.id + "-v" + (P.plan.version || 1);
-    const csv = $("#export-csv"), json = $("#export-json");
-    if (csv) csv.addEventListener("click", () => download(csv, stem + ".csv", "text/csv", csvText(P.rows)));
-    if (json) json.addEventListener("click", () => download(json, stem + ".json", "application/json", JSON.stringify({
-      id: P.plan.id, version: P.plan.version, budget_usd: P.budget, recommendation: P.recIndex, frontier: P.frontier, candidates: P.plan.candidates,
-    }, null, 1)));
     const dialog = $("#delete-dialog");
     const open = $("#delete-plan");
     if (!dialog || !open) return;
