@@ -349,7 +349,7 @@ def _group_scalars(
             "training.precision",
             f"{method.name} trains the base weights, which cannot be stored as {precision}",
         )
-    added = trainable if (spec.kind == "finetune" and terms.adapter_params_are_new) else 0
+    added = trainable - terms.base_params_trained if (spec.kind == "finetune" and terms.adapter_params_are_new) else 0
     compute_precision = "bf16" if precision in {"int8", "nf4"} else precision
     if terms.quantized_base and precision in {"fp32", "bf16-mixed"}:
         compute_precision = "bf16"

@@ -244,7 +244,7 @@ def estimate_cost(
     counts = _counts(arch)
     trainable, terms = _method_terms(arch, method, spec)
     assumptions = candidate_assumptions(candidate, spec=spec, terms=terms, hardware=hw, calibration=cal)
-    added = trainable if (spec.kind == "finetune" and terms.adapter_params_are_new) else 0
+    added = trainable - terms.base_params_trained if (spec.kind == "finetune" and terms.adapter_params_are_new) else 0
     precision = training.precision
     quantized = terms.quantized_base or (precision if precision in {"int8", "nf4"} else None)
     if quantized and not hw.is_cuda:

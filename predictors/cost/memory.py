@@ -134,7 +134,7 @@ def _persistent_state(
     quantized = terms.quantized_base or (precision if precision in {"int8", "nf4"} else None)
     linear = _linear_params(arch)
     total = counts.total_params
-    base_trained = trainable_params if not terms.adapter_params_are_new else 0
+    base_trained = trainable_params if not terms.adapter_params_are_new else terms.base_params_trained
     half_full = terms.base_trainable and precision in {"bf16", "fp16"}
     trained_bytes = 2.0 if half_full else 4.0
     if quantized:

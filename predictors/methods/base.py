@@ -126,6 +126,9 @@ class CostTerms:
     adapter_params_are_new : bool
         The trainable parameters are added to the model (adapters, prompts, heads) rather than a subset
         of the base weights (full, top-k, BitFit, LN tuning).
+    base_params_trained : int
+        With ``adapter_params_are_new``, how many of the trainable parameters are base weights all the same
+        (TinyTL's biases beside its lite residuals).
     quantized_base : str or None
         The frozen base is stored quantised regardless of ``training.precision`` (QLoRA: ``"nf4"``).
     double_quant : bool
@@ -158,6 +161,7 @@ class CostTerms:
     head_only: bool = False
     added_frozen_params: int = 0
     adapter_params_are_new: bool = True
+    base_params_trained: int = 0
     quantized_base: str | None = None
     double_quant: bool = True
     prompt_tokens: int = 0

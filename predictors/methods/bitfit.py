@@ -15,20 +15,25 @@ from predictors.errors import InvalidInputError
 from predictors.methods.base import CostTerms, MethodConfig, MethodSpec
 from predictors.methods.registry import register_method
 
-__all__ = ["BitfitConfig"]
+__all__ = ["BitfitConfig", "bias_params"]
 
 
 class BitfitConfig(MethodConfig):
     name: Literal["bitfit"] = "bitfit"
 
 
-def bitfit_trainable_params(arch: Architecture, config: Any) -> int:
+def bias_params(arch: Architecture) -> int:
     """Every bias vector: linear layers (per expert), norms (per layer and final), a biased lm_head."""
     linear = sum(m.out_features * m.n_experts for m in arch.linear_modules if m.bias)
     norms = arch.hidden_size * arch.norms_per_layer if arch.norm_bias else 0
     total = arch.num_hidden_layers * (linear + norms)
     total += arch.hidden_size if arch.norm_bias else 0
-    total += arch.vocab_size if arch.lm_head_bias else 0
+    return total + (arch.vocab_size if arch.lm_head_bias else 0)
+
+
+def bitfit_trainable_params(arch: Architecture, config: Any) -> int:
+    """Every bias vector (:func:`bias_params`); an error naming the method on a bias-free model."""
+    total = bias_params(arch)
     if total == 0:
         raise InvalidInputError(
             "method.name",

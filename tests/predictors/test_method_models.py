@@ -95,7 +95,8 @@ def test_trainable_and_added_parameters_match_the_built_model(case: tuple[str, d
     buffers = sum(b.numel() * b.element_size() // 4 for n, b in model.named_buffers() if not n.endswith(base_buffers))
     added = sum(p.numel() for p in params) + buffers - count_parameters(arch).total_params
     if terms.adapter_params_are_new and not (terms.input_virtual_tokens or terms.prefix_tokens):
-        assert added == spec.trainable_params(arch, config) + terms.added_frozen_params
+        new = spec.trainable_params(arch, config) - terms.base_params_trained
+        assert added == new + terms.added_frozen_params
     elif not terms.adapter_params_are_new:
         assert added == terms.added_frozen_params == 0
 
