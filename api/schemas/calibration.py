@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-__all__ = ["Calibration", "CalibrationGroup", "CalibrationSummary"]
+__all__ = ["Calibration", "CalibrationGroup", "CalibrationSummary", "ConformalTier"]
 
 
 class CalibrationSummary(BaseModel):
@@ -25,7 +25,22 @@ class CalibrationGroup(CalibrationSummary):
     method: str
 
 
+class ConformalTier(BaseModel):
+    tier: str = Field(description="prior or probe (measured forecasts are the runs themselves).")
+    n_interval: int = Field(description="Verified predictions of this tier with an interval.")
+    coverage_before: float = Field(description="Share of measured accuracies inside the predicted interval.")
+    coverage_after_held_out: float = Field(
+        description="The same share for split conformal intervals calibrated on the other pairs (5 folds)."
+    )
+    half_width_scale: float | None = Field(
+        description="Factor on the tier's half-widths that all pairs give for interval_level; null below 10 pairs."
+    )
+
+
 class Calibration(BaseModel):
     interval_level: float = Field(description="Nominal level of the predicted intervals.")
     overall: CalibrationSummary
     groups: list[CalibrationGroup]
+    conformal: list[ConformalTier] = Field(
+        description="Per tier: interval coverage before and after split conformal calibration on held-out pairs."
+    )

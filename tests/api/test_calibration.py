@@ -67,7 +67,7 @@ def verified_prediction(
 def test_calibration_is_empty_without_verified_predictions(client: TestClient) -> None:
     body = client.get("/v1/calibration").json()
     assert body["overall"]["n"] == 0 and body["overall"]["accuracy_mae"] is None and body["groups"] == []
-    assert body["interval_level"] == 0.9
+    assert body["interval_level"] == 0.9 and body["conformal"] == []
 
 
 def test_calibration_groups_error_and_coverage_by_tier_and_method(client: TestClient, settings: Settings) -> None:
@@ -143,3 +143,30 @@ def test_calibration_of_one_task_by_its_id_or_its_name(client: TestClient, setti
     for reference in (task["id"], "t"):
         assert client.get("/v1/calibration", params={"task": reference}).json()["overall"]["n"] == 1, reference
     assert client.get("/v1/calibration", params={"task": "another"}).json()["overall"]["n"] == 0
+
+
+def test_calibration_shows_coverage_before_and_after_conformal_calibration(
+    client: TestClient, settings: Settings
+) -> None:
+    """30 prior forecasts with ±0.02 intervals for errors of ±0.05 (none inside): held out 5 folds at a
+    time, intervals rescaled from the other pairs cover them all; the probe tier has too few pairs."""
+    for i in range(30):
+        mean = 0.4 + 0.01 * i
+        error = 0.05 if i % 2 else -0.05
+        verified_prediction(
+            settings,
+            tier="prior",
+            method="lora",
+            mean=mean,
+            lower=mean - 0.02,
+            upper=mean + 0.02,
+            measured=mean + error,
+        )
+    verified_prediction(settings, tier="probe", method="full", mean=0.9, lower=0.85, upper=0.95, measured=0.9)
+    conformal = {row["tier"]: row for row in client.get("/v1/calibration").json()["conformal"]}
+    prior = conformal["prior"]
+    assert prior["n_interval"] == 30 and prior["coverage_before"] == 0.0
+    assert prior["coverage_after_held_out"] == 1.0
+    assert prior["half_width_scale"] == pytest.approx(0.05 / 0.02)
+    assert conformal["probe"]["coverage_before"] == 1.0 and conformal["probe"]["half_width_scale"] is None
+    assert conformal["probe"]["coverage_after_held_out"] == 1.0  # below 10 pairs: left as predicted
