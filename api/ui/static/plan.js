@@ -268,7 +268,7 @@
       el("td", { class: "wrap wide-only" }, tr, (probe.kind || "probe").replace(/_/g, " ") + (isNum(probe.data_fraction) ? " on " + fmt.pct(probe.data_fraction, 0) + " of the data" : "") +
         (Array.isArray(probe.shots) ? " at " + probe.shots.join(", ") + " shots" : "") + (probe.why ? ": " + probe.why : ""));
       el("td", { class: "num" }, tr, fmt.usd(probe.estimated_usd));
-      const cell = el("td", { class: "verify-cell" }, tr);
+      const cell = el("div", { class: "verify-cell" }, el("td", {}, tr)); // a flex td would break the row's border
       const b = el("button", { type: "button", class: "small queue-probe", "data-index": p.index, "data-probe": k, "aria-describedby": "probe-" + k + "-status" }, cell, "Queue probe");
       el("span", { id: "probe-" + k + "-status", class: "verify-status", "aria-live": "polite" }, cell);
       b.addEventListener("click", () => P.openVerify(b, p));
