@@ -187,7 +187,7 @@ class MeasurementIndex:
         shots = _shots(candidate)
         if name not in INFERENCE_METHODS or shots is None:
             return None
-        family = {"zero_shot", name}
+        family = {*ZERO_SHOT_METHODS, name}
         rows_at: dict[int, list[Observation]] = defaultdict(list)
         for m in self.by_model_task.get((candidate.model_id, candidate.task), []):
             m_shots = _shots(m)
@@ -293,9 +293,9 @@ class MeasurementIndex:
         learned_rows = [
             m
             for m in self.by_model_task.get((candidate.model_id, candidate.task), [])
-            if m.method.get("name") == "linear_probe"
+            if m.method.get("name") in PROXY_METHODS
         ]
-        if target <= largest or not learned_rows or candidate.method.get("name") == "linear_probe":
+        if target <= largest or not learned_rows or candidate.method.get("name") in PROXY_METHODS:
             return None
         z = NormalDist().inv_cdf(0.5 + level / 2)
         parts = []
