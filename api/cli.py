@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from storage.log_context import json_logging_config
+from storage.log_context import logging_config
 from storage.settings import Settings, export_for_child_processes, get_settings
 
 __all__ = ["app"]
@@ -26,18 +26,13 @@ app.add_typer(keys_app, name="keys")
 
 def _configure_logging() -> None:
     settings = get_settings()
-    if settings.log_format == "json":
-        logging.config.dictConfig(json_logging_config(settings.log_level))
-    else:
-        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
 
 
 def _uvicorn_log_config(settings: Settings) -> dict[str, Any]:
-    """uvicorn's own logging set-up, or with JSON lines the same one as ours: uvicorn applies it in every
-    process it serves from (``--workers N`` too), and its access log then carries the request id."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    return json_logging_config(settings.log_level) if settings.log_format == "json" else LOGGING_CONFIG
+    """The same logging set-up as ours: uvicorn applies it in every process it serves from (``--workers N``
+    too), and its access log then carries the request id, in JSON or text lines."""
+    return logging_config(settings.log_level, settings.log_format)
 
 
 def worker_command(queues: str, concurrency: int) -> list[str]:
@@ -241,6 +236,29 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from `
             typer.echo(f"no API key {key_id!r}", err=True)
             raise typer.Exit(1) from None
         typer.echo(f"revoked key {row.id} ({row.name})")
+
+
+@keys_app.command("audit")
+def keys_audit(
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="How many writes, latest first.")] = 50,
+    key: Annotated[str | None, typer.Option(help="Only this key's writes (its id).")] = None,
+    request_id: Annotated[str | None, typer.Option(help="Only the write of this X-Request-ID.")] = None,
+) -> None:
+    """The audit log: every write, latest first (when, key, method, route, entity, status, request id)."""
+    from storage.db import session_scope
+    from storage.repositories import api_keys as keys_repo
+
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        rows = keys_repo.list_audit_events(
+            session=session, limit=limit, key_ids=[key] if key else None, request_id=request_id
+        )
+        typer.echo(f"{'when':<21}{'key':<14}{'method':<8}{'route':<36}{'entity':<34}{'status':<8}request id")
+        for row in rows:
+            typer.echo(
+                f"{row.at:%Y-%m-%d %H:%M:%S}  {row.key_id or '-':<14}{row.method:<8}{row.route[:35]:<36}"
+                f"{(row.entity or '-')[:33]:<34}{row.status_code:<8}{row.request_id or '-'}"
+            )
 
 
 @db_app.command("upgrade")

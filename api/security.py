@@ -34,6 +34,7 @@ from api.problems import problem_response
 from api.response_recorder import ResponseRecorder
 from predictors.errors import InvalidInputError
 from storage.db import session_scope
+from storage.log_context import request_id_var
 from storage.repositories import api_keys as keys_repo
 from storage.settings import Settings
 
@@ -256,6 +257,7 @@ class AccessMiddleware:
                 path=scope["path"],
                 entity=_entity(recorder, path_params),
                 status_code=recorder.status_code,
+                request_id=request_id_var.get(),
             )
             await to_thread.run_sync(record)
 

@@ -347,3 +347,5 @@ class AuditEventRow(Base):
     path: Mapped[str] = mapped_column(String(500))
     entity: Mapped[str | None] = mapped_column(String(200))
     status_code: Mapped[int] = mapped_column(Integer)
+    # the request's X-Request-ID (api/request_ids.py): its log lines, and any run it queued, name it too
+    request_id: Mapped[str | None] = mapped_column(String(64), index=True)

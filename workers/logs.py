@@ -1,5 +1,5 @@
 """Worker logs: JSON lines when ``TUNECAST_LOG_FORMAT=json``, and every line a run's execution writes
-names the run and the HTTP request that queued it.
+names the run and the HTTP request that queued it (at the end of Celery's own text line otherwise).
 
 Celery builds the worker's handlers itself (stderr, its levels, print output redirected to a logger);
 these signals only swap their formatter, so both formats keep Celery's set-up. The ids are set in the
@@ -16,21 +16,24 @@ from typing import Any
 from celery.signals import after_setup_logger, after_setup_task_logger, task_postrun, task_prerun
 from celery.utils.log import get_multiprocessing_logger
 
-from storage.log_context import JsonFormatter, request_id_var, run_id_var
+from storage.log_context import JsonFormatter, TextFormatter, request_id_var, run_id_var
 from storage.settings import get_settings
 
-__all__ = ["clear_task_ids", "format_as_json", "set_task_ids"]
+__all__ = ["clear_task_ids", "format_with_ids", "set_task_ids"]
 
 
 @after_setup_logger.connect  # type: ignore[untyped-decorator]
 @after_setup_task_logger.connect  # type: ignore[untyped-decorator]
-def format_as_json(logger: logging.Logger | None = None, **_: Any) -> None:
-    """Give Celery's handlers (the root's, ``celery.task``'s, multiprocessing's) the JSON formatter."""
-    if logger is None or get_settings().log_format != "json":
+def format_with_ids(logger: logging.Logger | None = None, **_: Any) -> None:
+    """Give Celery's handlers (the root's, ``celery.task``'s, multiprocessing's) the JSON formatter, or a
+    text one that keeps Celery's line format and ends it with the ids."""
+    if logger is None:
         return
+    as_json = get_settings().log_format == "json"
     for configured in (logger, get_multiprocessing_logger()):
         for handler in configured.handlers:
-            handler.setFormatter(JsonFormatter())
+            if not isinstance(handler.formatter, JsonFormatter | TextFormatter):
+                handler.setFormatter(JsonFormatter() if as_json else TextFormatter(handler.formatter))
 
 
 @task_prerun.connect  # type: ignore[untyped-decorator]

@@ -93,7 +93,9 @@ def record_write(
     path: str,
     entity: str | None,
     status_code: int,
+    request_id: str | None = None,
 ) -> None:
+    """Audit one write; ``request_id`` is the request's X-Request-ID (1-64 safe characters)."""
     session.add(
         AuditEventRow(
             key_id=key_id,
@@ -102,15 +104,19 @@ def record_write(
             path=path[:500],
             entity=entity[:200] if entity else None,
             status_code=status_code,
+            request_id=request_id,
         )
     )
     session.commit()
 
 
 def list_audit_events(
-    *, session: Session, limit: int = 100, key_ids: Iterable[str] | None = None
+    *, session: Session, limit: int = 100, key_ids: Iterable[str] | None = None, request_id: str | None = None
 ) -> list[AuditEventRow]:
+    """The latest writes first, of these keys and of this request when given."""
     query = select(AuditEventRow).order_by(AuditEventRow.id.desc()).limit(limit)
     if key_ids is not None:
         query = query.where(AuditEventRow.key_id.in_(list(key_ids)))
+    if request_id is not None:
+        query = query.where(AuditEventRow.request_id == request_id)
     return list(session.scalars(query))
