@@ -60,7 +60,6 @@ __all__ = [
 ]
 
 _MLP_OUTPUT_NAMES = frozenset({"down_proj", "w2", "mlp.c_proj", "fc2", "dense_4h_to_h", "shared_expert.down_proj"})
-_PARALLEL_TYPES = frozenset({"gpt_neox", "phi", "falcon", "gptj"})
 _BLOCK_KERNELS = 34  # non-matmul kernels of one HF block forward: 2 norms x 8, rotary ~10, SDPA + views, act, adds
 _ADAPTER_KERNELS = 6  # per LoRA-adapted module: two casts, A, B, scale, add
 _HEAD_KERNELS = 16  # final norm, lm_head, fp32 upcast, cross-entropy forward and backward
@@ -129,13 +128,6 @@ def _roles(arch: Architecture) -> _Roles:
     mlp_in = [m for m in mlp if m not in mlp_out]
     expert_in = [m for m in mlp_in if m.kind == "mlp"]
     gated = len(expert_in) >= 2 or any(m.out_features == 2 * arch.intermediate_size for m in expert_in)
-    parallel = arch.model_type in _PARALLEL_TYPES
-    if arch.model_type == "gpt_neox":
-        parallel = bool(arch.hf_config.get("use_parallel_residual", True))
-    elif arch.model_type == "falcon":
-        parallel = bool(arch.hf_config.get("parallel_attn", True)) or bool(
-            arch.hf_config.get("new_decoder_architecture")
-        )
     mult = {m.name: _active(arch, m) for m in arch.linear_modules}
     roles = _Roles(
         tuple(attention[:-1]),
@@ -143,7 +135,7 @@ def _roles(arch: Architecture) -> _Roles:
         tuple(mlp_in),
         tuple(mlp_out),
         gated,
-        parallel,
+        arch.parallel_blocks,
         mult,
         tuple(m.name for m in attention[:-1]),
         tuple(m.name for m in expert_in),
@@ -404,8 +396,8 @@ def _layer(
     mlp_out_rg = any(outs.values())
     out_rg = x1_rg or mlp_out_rg or (roles.parallel and attn_out_rg)
     runs_backward = out_rg or attn_rg or act_rg
-    if arch.model_type == "gemma2":
-        saved += 2 * _norm_saved(arch, tokens, out_rg, norm_w_rg, dt)
+    if arch.norms_per_layer > 2:  # sandwich norms (Gemma-2) save their inputs too
+        saved += (arch.norms_per_layer - 2) * _norm_saved(arch, tokens, out_rg, norm_w_rg, dt)
     kernels = _BLOCK_KERNELS + len(arch.linear_modules) + _ADAPTER_KERNELS * len(adapted) * terms.adapter_kernels_factor
     kernels += len(terms.scaled_modules) + len(terms.scaled_input_modules)
     return LayerPass(fwd, bwd, saved, out_rg, runs_backward, fwd - trailing, kernels)
