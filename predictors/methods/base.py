@@ -225,13 +225,10 @@ class MethodSpec:
         return self.config_cls.model_json_schema()
 
 
-_PARAMETER_ROUTERS = frozenset({"block_sparse_moe.gate", "mlp.gate"})
-
-
 def is_parameter_wrapped(module: LinearModule) -> bool:
     """A routed-expert matrix or the router: transformers >= 5 stores them as 3-D parameters / a custom
     module, not an ``nn.Linear``, so peft adapts them with ``lora.ParamWrapper`` (or not at all)."""
-    return module.n_experts > 1 or (module.kind == "router" and module.name in _PARAMETER_ROUTERS)
+    return module.n_experts > 1 or not module.is_nn_linear
 
 
 def match_target_modules(arch: Architecture, targets: list[str] | str) -> list[LinearModule]:
