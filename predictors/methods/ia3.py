@@ -17,28 +17,11 @@ from predictors.errors import InvalidInputError
 from predictors.methods.base import CostTerms, MethodConfig, MethodSpec, match_target_modules
 from predictors.methods.registry import register_method
 
-__all__ = ["DEFAULT_IA3_TARGETS", "Ia3Config"]
-
-DEFAULT_IA3_TARGETS: dict[str, tuple[list[str], list[str]]] = {
-    # model_type -> (target_modules, feedforward_modules), as peft's defaults for these families.
-    "gpt2": (["c_attn", "mlp.c_proj"], ["mlp.c_proj"]),
-    "gpt_neox": (["query_key_value", "dense_4h_to_h"], ["dense_4h_to_h"]),
-    "falcon": (["query_key_value", "dense_4h_to_h"], ["dense_4h_to_h"]),
-    "phi": (["q_proj", "v_proj", "fc2"], ["fc2"]),
-    "phi3": (["qkv_proj", "down_proj"], ["down_proj"]),
-    "opt": (["q_proj", "k_proj", "fc2"], ["fc2"]),
-    "mixtral": (["k_proj", "v_proj", "w2"], ["w2"]),
-    # peft 0.21 TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING: these families scale queries, not keys
-    "gemma": (["q_proj", "v_proj", "down_proj"], ["down_proj"]),
-    "gemma2": (["q_proj", "v_proj", "down_proj"], ["down_proj"]),
-    "qwen2": (["q_proj", "v_proj", "down_proj"], ["down_proj"]),
-    "qwen3": (["q_proj", "v_proj", "down_proj"], ["down_proj"]),
-}
-_LLAMA_STYLE = (["k_proj", "v_proj", "down_proj"], ["down_proj"])
+__all__ = ["Ia3Config"]
 
 
 class Ia3Config(MethodConfig):
-    """IA3 parameters; ``None`` targets take peft's default for the model family."""
+    """IA3 parameters; ``None`` targets take peft's default for the model family (``Architecture.ia3_*``)."""
 
     name: Literal["ia3"] = "ia3"
     target_modules: list[str] | None = Field(
@@ -60,7 +43,7 @@ class Ia3Config(MethodConfig):
 
 
 def ia3_targets(arch: Architecture, config: Any) -> tuple[list[str], list[str]]:
-    default_targets, default_ff = DEFAULT_IA3_TARGETS.get(arch.model_type, _LLAMA_STYLE)
+    default_targets, default_ff = list(arch.ia3_target_modules), list(arch.ia3_feedforward_modules)
     targets = config.target_modules if config.target_modules is not None else default_targets
     ff = (
         config.feedforward_modules
