@@ -78,12 +78,7 @@ class LoraConfig(MethodConfig):
 # ``gate_up_proj``, get one adapter of rank 2r (``rank_pattern``) over both outputs:
 # E·2r·(h + 2·i) parameters instead of two rank-r adapters' E·2r·(h + i). Targeting only one of the pair is refused.
 # Qwen2-MoE itself has no conversion pattern, so peft adapts neither its routed experts nor its router there.
-_PEFT_FUSED_EXPERT_PAIRS: dict[str, tuple[str, str]] = {
-    "mixtral": ("w1", "w3"),
-    "qwen3_moe": ("gate_proj", "up_proj"),
-    "olmoe": ("gate_proj", "up_proj"),
-}
-_PEFT_UNCONVERTED_MOE = frozenset({"qwen2_moe"})
+# The family modules declare both facts (``Architecture.fused_expert_pair``, ``routed_experts_adaptable``).
 QWEN2_MOE_ASSUMPTION = (
     "qwen2_moe LoRA: peft (0.21, transformers 5) adapts attention and the shared expert only; the routed experts "
     "and the router are left frozen (no v4->v5 target conversion for this model type)"
@@ -122,7 +117,7 @@ def _select(arch: Architecture, targets: list[str] | str) -> tuple[list[LinearMo
     if not arch.is_moe:
         return modules, []
     all_linear = isinstance(targets, str)
-    if arch.model_type in _PEFT_UNCONVERTED_MOE:
+    if not arch.routed_experts_adaptable:
         routed = [m for m in modules if is_parameter_wrapped(m)]
         if not all_linear and any(m.kind == "router" for m in routed):
             raise InvalidInputError(
@@ -131,7 +126,7 @@ def _select(arch: Architecture, targets: list[str] | str) -> tuple[list[LinearMo
                 "refuses to adapt it; leave 'gate' out",
             )
         return [m for m in modules if not is_parameter_wrapped(m)], ([QWEN2_MOE_ASSUMPTION] if routed else [])
-    pair = _PEFT_FUSED_EXPERT_PAIRS.get(arch.model_type)
+    pair = arch.fused_expert_pair
     if pair is None:
         return modules, []
     if not all_linear:
@@ -157,7 +152,7 @@ def peft_lora_adapters(arch: Architecture, config: Any) -> list[LoraAdapter]:
     """The adapters peft builds per decoder layer for ``config.target_modules`` (the fused gate/up pair as one)."""
     modules = resolve_targets(arch, config)
     rank = int(config.rank)
-    pair = _PEFT_FUSED_EXPERT_PAIRS.get(arch.model_type, ("", ""))
+    pair = arch.fused_expert_pair or ("", "")
     fused = [m for m in modules if m.n_experts > 1 and m.name in pair]
     adapters = [
         LoraAdapter((m,), m.in_features, m.out_features, rank, m.n_experts, is_parameter_wrapped(m))
@@ -188,9 +183,7 @@ def resolve_targets(arch: Architecture, config: Any, *, field: str = "method.tar
     modules, _ = _select(arch, config.target_modules)
     if not modules:
         available = ", ".join(
-            m.name
-            for m in arch.linear_modules
-            if not (arch.model_type in _PEFT_UNCONVERTED_MOE and is_parameter_wrapped(m))
+            m.name for m in arch.linear_modules if arch.routed_experts_adaptable or not is_parameter_wrapped(m)
         )
         raise InvalidInputError(
             field,
