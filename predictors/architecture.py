@@ -18,7 +18,14 @@ from typing import Any
 
 from predictors.errors import InvalidInputError
 from predictors.families import DEFAULT_FAMILY, FAMILIES, Family, Layout, LinearModule, NormKind, Shape, find_family
-from predictors.families.base import LLAMA_IA3_FEEDFORWARD, LLAMA_IA3_TARGETS, config_value, flag, positive_int
+from predictors.families.base import (
+    LLAMA_IA3_FEEDFORWARD,
+    LLAMA_IA3_TARGETS,
+    LLAMA_MLP_OUTPUTS,
+    config_value,
+    flag,
+    positive_int,
+)
 
 __all__ = [
     "IDENTITY_FIELDS",
@@ -66,6 +73,7 @@ class Architecture:
     qk_norm_params_per_layer: int = 0
     ia3_target_modules: tuple[str, ...] = LLAMA_IA3_TARGETS
     ia3_feedforward_modules: tuple[str, ...] = LLAMA_IA3_FEEDFORWARD
+    mlp_output_modules: tuple[str, ...] = LLAMA_MLP_OUTPUTS
     fused_expert_pair: tuple[str, str] | None = None
     routed_experts_adaptable: bool = True
     assumptions: tuple[str, ...] = ()
@@ -228,6 +236,7 @@ def _family_facts(family: Family, layout: Layout) -> dict[str, Any]:
         "qk_norm_params_per_layer": layout.qk_norm_params_per_layer,
         "ia3_target_modules": family.ia3_target_modules,
         "ia3_feedforward_modules": family.ia3_feedforward_modules,
+        "mlp_output_modules": family.mlp_output_modules,
         "fused_expert_pair": family.fused_expert_pair,
         "routed_experts_adaptable": family.routed_experts_adaptable,
     }

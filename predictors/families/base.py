@@ -16,6 +16,7 @@ from predictors.errors import InvalidInputError
 __all__ = [
     "LLAMA_IA3_FEEDFORWARD",
     "LLAMA_IA3_TARGETS",
+    "LLAMA_MLP_OUTPUTS",
     "Family",
     "Layout",
     "LinearModule",
@@ -35,6 +36,8 @@ NormKind = Literal["rmsnorm", "layernorm", "nonparametric"]
 LLAMA_IA3_TARGETS: tuple[str, ...] = ("k_proj", "v_proj", "down_proj")
 """peft's IA3 default for Llama-style blocks: keys, values and the feed-forward output projection."""
 LLAMA_IA3_FEEDFORWARD: tuple[str, ...] = ("down_proj",)
+LLAMA_MLP_OUTPUTS: tuple[str, ...] = ("down_proj",)
+"""The feed-forward output projection(s) of a Llama-style block (the cost model's MLP-output role)."""
 
 # transformers' field aliases (attribute_map) per model family, mapped to our names.
 _FIELD_ALIASES: dict[str, tuple[str, ...]] = {
@@ -121,7 +124,8 @@ class Family:
     (``TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING``); ``fused_expert_pair`` names the routed gate and
     up projections transformers >= 5 fuses into one ``gate_up_proj`` parameter (peft adapts the pair as one);
     ``routed_experts_adaptable`` False where peft adapts neither routed experts nor router (no v4 -> v5
-    conversion for the model type).
+    conversion for the model type). ``mlp_output_modules`` names the feed-forward output projections (their
+    input is the activation, their output the block's MLP output).
     """
 
     name: str
@@ -132,6 +136,7 @@ class Family:
     key_value_heads: KeyValueHeads = _key_value_heads
     ia3_target_modules: tuple[str, ...] = LLAMA_IA3_TARGETS
     ia3_feedforward_modules: tuple[str, ...] = LLAMA_IA3_FEEDFORWARD
+    mlp_output_modules: tuple[str, ...] = LLAMA_MLP_OUTPUTS
     fused_expert_pair: tuple[str, str] | None = None
     routed_experts_adaptable: bool = True
     known_layout: bool = True

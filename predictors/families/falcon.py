@@ -45,6 +45,7 @@ register_family(
         name="falcon",
         model_types=("falcon",),
         build=_layout,
+        mlp_output_modules=("dense_4h_to_h",),
         tie_word_embeddings=True,
         default_intermediate_factor=4,
         key_value_heads=_key_value_heads,

@@ -29,6 +29,7 @@ register_family(
         name="gpt2",
         model_types=("gpt2",),
         build=_layout,
+        mlp_output_modules=("mlp.c_proj",),
         tie_word_embeddings=True,
         default_intermediate_factor=4,
         ia3_target_modules=("c_attn", "mlp.c_proj"),

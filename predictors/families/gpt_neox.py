@@ -30,6 +30,7 @@ register_family(
         name="gpt_neox",
         model_types=("gpt_neox",),
         build=_layout,
+        mlp_output_modules=("dense_4h_to_h",),
         default_intermediate_factor=4,
         ia3_target_modules=("query_key_value", "dense_4h_to_h"),
         ia3_feedforward_modules=("dense_4h_to_h",),

@@ -29,6 +29,7 @@ register_family(
         name="mixtral",
         model_types=("mixtral",),
         build=_layout,
+        mlp_output_modules=("w2",),
         ia3_target_modules=("k_proj", "v_proj", "w2"),
         ia3_feedforward_modules=("w2",),
         fused_expert_pair=("w1", "w3"),

@@ -34,6 +34,7 @@ register_family(
         name="opt",
         model_types=("opt",),
         build=_layout,
+        mlp_output_modules=("fc2",),
         tie_word_embeddings=True,
         default_intermediate_factor=4,
         ia3_target_modules=("q_proj", "k_proj", "fc2"),

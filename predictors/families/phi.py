@@ -30,6 +30,7 @@ register_family(
         name="phi",
         model_types=("phi",),
         build=_layout,
+        mlp_output_modules=("fc2",),
         default_intermediate_factor=4,
         ia3_target_modules=("q_proj", "v_proj", "fc2"),
         ia3_feedforward_modules=("fc2",),

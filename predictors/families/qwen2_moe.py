@@ -55,6 +55,7 @@ register_family(
         name="qwen2_moe",
         model_types=("qwen2_moe",),
         build=_layout,
+        mlp_output_modules=("down_proj", "shared_expert.down_proj"),
         routed_experts_adaptable=False,  # no v4 -> v5 target conversion in peft 0.21 for this model type
     )
 )

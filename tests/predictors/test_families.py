@@ -81,6 +81,8 @@ def _tiny(model_type: str) -> dict[str, Any]:
 def test_each_family_builds_a_consistent_layout(name: str) -> None:
     arch = architecture_from_hf_config(_tiny(name))
     assert arch.family == name
+    outputs = [arch.module(n) for n in arch.mlp_output_modules]  # KeyError when the family names a missing module
+    assert outputs and all(m.kind == "mlp" and m.out_features == arch.hidden_size for m in outputs)
     pair = arch.fused_expert_pair
     if pair is not None:  # the fused gate/up pair peft adapts as one must be routed expert matrices
         assert all(arch.module(n).n_experts == arch.num_experts > 1 for n in pair)
