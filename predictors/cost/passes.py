@@ -59,7 +59,6 @@ __all__ = [
     "training_pass_polynomial",
 ]
 
-_MLP_OUTPUT_NAMES = frozenset({"down_proj", "w2", "mlp.c_proj", "fc2", "dense_4h_to_h", "shared_expert.down_proj"})
 _BLOCK_KERNELS = 34  # non-matmul kernels of one HF block forward: 2 norms x 8, rotary ~10, SDPA + views, act, adds
 _ADAPTER_KERNELS = 6  # per LoRA-adapted module: two casts, A, B, scale, add
 _HEAD_KERNELS = 16  # final norm, lm_head, fp32 upcast, cross-entropy forward and backward
@@ -124,7 +123,7 @@ def _roles(arch: Architecture) -> _Roles:
         return cached[1]
     attention = [m for m in arch.linear_modules if m.kind == "attention"]
     mlp = [m for m in arch.linear_modules if m.kind in {"mlp", "router"}]
-    mlp_out = [m for m in mlp if m.name in _MLP_OUTPUT_NAMES] or mlp[-1:]
+    mlp_out = [m for m in mlp if m.name in arch.mlp_output_modules] or mlp[-1:]
     mlp_in = [m for m in mlp if m not in mlp_out]
     expert_in = [m for m in mlp_in if m.kind == "mlp"]
     gated = len(expert_in) >= 2 or any(m.out_features == 2 * arch.intermediate_size for m in expert_in)
