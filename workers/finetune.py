@@ -77,10 +77,9 @@ def apply_method(model: Any, plan: dict[str, Any], *, method_name: str, steps: i
             **{k: run_facts[v] for k, v in plan.get("peft_run_kwargs", {}).items()},
         }
         try:
-            config = config_cls(task_type=peft.TaskType.CAUSAL_LM, **kwargs)
+            return peft.get_peft_model(model, config_cls(task_type=peft.TaskType.CAUSAL_LM, **kwargs))
         except (TypeError, ValueError) as exc:
             raise RunInputError("candidate.method", f"{method_name}: peft refuses the configuration: {exc}") from None
-        return peft.get_peft_model(model, config)
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     if plan.get("builder") is not None:
