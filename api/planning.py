@@ -30,6 +30,7 @@ from predictors.methods import parse_method
 from predictors.planner import Budget
 from predictors.planning import (
     Forecasts,
+    NothingWithinBudget,
     Objective,
     PlanResult,
     TaskFacts,
@@ -301,17 +302,37 @@ def _pick(computation: PlanComputation, i: int) -> dict[str, Any]:
     return {"index": i, "accuracy": forecast, "total_usd": float(computation.inputs.costs["total_usd"][i])}
 
 
+def _recommendation(plan: PlanResult, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The pick's row with why it was chosen; None when the budget admits nothing."""
+    if plan.recommended is None:
+        return None
+    row = next(r for r in rows if r["index"] == plan.recommended)
+    return {**row, "reason": plan.reason, "expected_regret": plan.expected_regret}
+
+
+def _infeasible(nothing: NothingWithinBudget) -> dict[str, Any]:
+    """Why a plan has no recommendation (schema ``Infeasible``)."""
+    return {
+        "field": nothing.field,
+        "max_usd": nothing.max_usd,
+        "max_gpu_hours": nothing.max_gpu_hours,
+        "cheapest_fitting_usd": nothing.cheapest_fitting_usd,
+        "cheapest_fitting_gpu_hours": nothing.cheapest_fitting_gpu_hours,
+        "detail": nothing.detail,
+    }
+
+
 def _result_json(computation: PlanComputation, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The stored and shown result; ``rows`` are the listed candidates (:func:`candidate_row`)."""
     plan, task = computation.result, computation.inputs.task
-    recommended = next(r for r in rows if r["index"] == plan.recommended)
     return {
         "task": {**task.spec.model_dump(mode="json"), "id": task.task_id},
         "n_candidates": plan.n_candidates,
         "candidates": rows,
         "frontier": plan.frontier,
         "budget_picks": [{"from_usd": p.from_usd, "index": p.index} for p in plan.budget_picks],
-        "recommendation": {**recommended, "reason": plan.reason, "expected_regret": plan.expected_regret},
+        "recommendation": _recommendation(plan, rows),
+        **({"infeasible": _infeasible(plan.infeasible)} if plan.infeasible is not None else {}),
         "bands": {name: _pick(computation, i) for name, i in plan.bands.items()},
         "probes_to_buy": [
             {
@@ -364,8 +385,9 @@ def compute_plan(
     rows = [candidate_row(computation, i) for i in computation.result.listed]
     result = _result_json(computation, rows)
     predictions = _stored_predictions(computation, rows)
-    recommended = next(r for r in rows if r["index"] == computation.result.recommended)
-    result["recommendation"]["prediction_id"] = recommended["prediction_id"]
+    if result["recommendation"] is not None:
+        recommended = next(r for r in rows if r["index"] == computation.result.recommended)
+        result["recommendation"]["prediction_id"] = recommended["prediction_id"]
     if columns:
         inputs = computation.inputs
         result["candidate_columns"] = candidate_columns(inputs.resolved, inputs.costs, computation.forecasts)

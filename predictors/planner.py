@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from predictors.errors import InfeasibleError, InvalidInputError
+from predictors.errors import InvalidInputError
 
 __all__ = [
     "BAND_NAMES",
@@ -182,26 +182,13 @@ def budget_picks(scores: CandidateScores, *, max_gpu_hours: float | None = None)
 
 def choose_under_budget(
     scores: CandidateScores, *, max_usd: float | None = None, max_gpu_hours: float | None = None
-) -> Choice:
-    """The highest predicted accuracy within a hard budget; ties go to the cheaper candidate.
-
-    Raises
-    ------
-    InfeasibleError
-        When the budget is below every candidate's cost (names the budget field and the cheapest cost).
-    """
+) -> Choice | None:
+    """The highest predicted accuracy within a hard budget; ties go to the cheaper candidate. None when the
+    budget is below every candidate (a plan then says so and what the cheapest costs; it is not an error)."""
     mask = Budget(max_usd, max_gpu_hours).admits(scores.cost_usd, scores.gpu_hours)
     index = best_within(scores, mask)
     if index is None:
-        cheapest = int(np.argmin(scores.cost_usd))
-        field = (
-            "budget.max_usd" if max_usd is not None and scores.cost_usd[cheapest] > max_usd else "budget.max_gpu_hours"
-        )
-        raise InfeasibleError(
-            field,
-            f"no candidate fits the budget: the cheapest costs ${scores.cost_usd[cheapest]:.4g} "
-            f"and {scores.gpu_hours[cheapest]:.4g} GPU-hours",
-        )
+        return None
     return Choice(index=index, reason="highest predicted accuracy within the budget", feasible=np.flatnonzero(mask))
 
 
@@ -245,13 +232,14 @@ def choose_by_weights(
     cost_weight: float,
     max_usd: float | None = None,
     max_gpu_hours: float | None = None,
-) -> Choice:
-    """Maximise w_acc·π − w_cost·c/c_max over the candidates within the budget (user weights)."""
+) -> Choice | None:
+    """Maximise w_acc·π − w_cost·c/c_max over the candidates within the budget (user weights); None when
+    the budget admits none."""
     if accuracy_weight < 0 or cost_weight < 0 or accuracy_weight + cost_weight == 0:
         raise InvalidInputError("objective.weights", "weights must be non-negative and not both zero")
     feasible = np.flatnonzero(Budget(max_usd, max_gpu_hours).admits(scores.cost_usd, scores.gpu_hours))
     if feasible.size == 0:
-        return choose_under_budget(scores, max_usd=max_usd, max_gpu_hours=max_gpu_hours)
+        return None
     c_max = float(scores.cost_usd[feasible].max()) or 1.0
     utility = accuracy_weight * scores.accuracy_mean[feasible] - cost_weight * scores.cost_usd[feasible] / c_max
     index = int(feasible[int(np.argmax(utility))])

@@ -41,6 +41,7 @@ __all__ = [
     "PROBE_FINETUNE_DATA_FRACTION",
     "TOP_ROWS_WHEN_LARGE",
     "Forecasts",
+    "NothingWithinBudget",
     "Objective",
     "PlanResult",
     "ProbeToBuy",
@@ -48,6 +49,7 @@ __all__ = [
     "TaskFacts",
     "choose",
     "forecast_candidates",
+    "nothing_within_budget",
     "plan_candidates",
     "prediction_cost_usd",
     "suggested_probe",
@@ -214,14 +216,48 @@ class ProbeToBuy:
 
 
 @dataclass(frozen=True, slots=True)
+class NothingWithinBudget:
+    """Why a plan has no pick: its budget is below every candidate that fits its hardware. ``field`` is the
+    limit that excludes the cheapest one (dollars first)."""
+
+    field: Literal["budget.max_usd", "budget.max_gpu_hours"]
+    max_usd: float | None
+    max_gpu_hours: float | None
+    cheapest_fitting_usd: float
+    cheapest_fitting_gpu_hours: float
+
+    @property
+    def detail(self) -> str:
+        if self.field == "budget.max_usd":
+            return (
+                f"nothing fits under ${self.max_usd:.4g}; the cheapest that fits costs ${self.cheapest_fitting_usd:.4g}"
+            )
+        return (
+            f"nothing fits within {self.max_gpu_hours:.4g} GPU-hours; the cheapest that fits takes "
+            f"{self.cheapest_fitting_gpu_hours:.4g} GPU-hours"
+        )
+
+
+def nothing_within_budget(scores: CandidateScores, budget: Budget) -> NothingWithinBudget:
+    """What a plan whose budget admits no candidate says: the limit that fails and the cheapest candidate."""
+    cheapest = int(np.lexsort((scores.gpu_hours, scores.cost_usd))[0])
+    usd, hours = float(scores.cost_usd[cheapest]), float(scores.gpu_hours[cheapest])
+    over_usd = budget.max_usd is not None and usd > budget.max_usd
+    return NothingWithinBudget(
+        "budget.max_usd" if over_usd else "budget.max_gpu_hours", budget.max_usd, budget.max_gpu_hours, usd, hours
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class PlanResult:
     """What a plan decides. Every index is a candidate of the cost table; ``scores`` holds the candidates
-    that fit their hardware's memory, ``fitting[k]`` being the candidate of ``scores`` entry ``k``."""
+    that fit their hardware's memory, ``fitting[k]`` being the candidate of ``scores`` entry ``k``.
+    ``recommended`` (and ``expected_regret``) is None when the budget admits nothing (``infeasible``)."""
 
     n_candidates: int
-    recommended: int
+    recommended: int | None
     reason: str
-    expected_regret: float
+    expected_regret: float | None
     frontier: list[int]
     bands: dict[str, int]
     probes: list[ProbeToBuy]
@@ -233,6 +269,7 @@ class PlanResult:
     cost_reduction_ratio: float | None
     fitting: NDArray[np.intp]
     scores: CandidateScores
+    infeasible: NothingWithinBudget | None = None
 
 
 def _fitting(costs: CostColumns, field: str) -> NDArray[np.intp]:
@@ -265,9 +302,10 @@ def _scores(
     )
 
 
-def choose(scores: CandidateScores, objective: Objective, budget: Budget) -> tuple[Choice, dict[str, Choice]]:
-    """The pick for the objective and budget, and the COSMOS band picks. ``bands`` without a budget takes
-    the most accurate band pick (ties: the cheaper); with one, it is the budget rule like ``max_accuracy``."""
+def choose(scores: CandidateScores, objective: Objective, budget: Budget) -> tuple[Choice | None, dict[str, Choice]]:
+    """The pick for the objective and budget (None when the budget admits nothing), and the COSMOS band
+    picks. ``bands`` without a budget takes the most accurate band pick (ties: the cheaper); with one, it
+    is the budget rule like ``max_accuracy``."""
     bands = choose_in_bands(scores)
     if objective.kind == "weights":
         choice = choose_by_weights(
@@ -335,18 +373,19 @@ def plan_candidates(
     fitting = _fitting(costs, field)
     scores = _scores(costs, forecasts, fitting, interval_level)
     choice, bands = choose(scores, objective, budget)
-    recommended = int(fitting[choice.index])
+    recommended = None if choice is None else int(fitting[choice.index])
     frontier = [int(fitting[k]) for k in pareto_frontier(scores.cost_usd, scores.accuracy_mean)]
     band_picks = {name: int(fitting[c.index]) for name, c in bands.items()}
-    probes = _probes_to_buy(costs, scores, fitting, choice)
+    probes = [] if choice is None else _probes_to_buy(costs, scores, fitting, choice)
     prediction_usd = prediction_cost_usd(forecasts, spent)
     exhaustive_usd = float(scores.cost_usd.sum())
-    shown = [*frontier, recommended, *band_picks.values(), *(p.index for p in probes)]
+    picked = [] if recommended is None else [recommended]
+    shown = [*frontier, *picked, *band_picks.values(), *(p.index for p in probes)]
     return PlanResult(
         n_candidates=len(costs),
         recommended=recommended,
-        reason=choice.reason,
-        expected_regret=expected_regret(scores, choice),
+        reason="nothing fits the budget" if choice is None else choice.reason,
+        expected_regret=None if choice is None else expected_regret(scores, choice),
         frontier=frontier,
         bands=band_picks,
         probes=probes,
@@ -361,4 +400,5 @@ def plan_candidates(
         cost_reduction_ratio=cost_reduction_ratio(exhaustive_usd, prediction_usd) if exhaustive_usd > 0 else None,
         fitting=fitting,
         scores=scores,
+        infeasible=nothing_within_budget(scores, budget) if choice is None else None,
     )

@@ -11,7 +11,18 @@ from api.schemas.tasks import TaskSpec, UtcDatetime
 from predictors.cost import EvaluationConfig, HardwareRequest, TrainingConfig
 from predictors.validation import EdgeModel
 
-__all__ = ["Budget", "BudgetPick", "Grid", "Plan", "PlanRequest", "PlanSummary", "PlanVersion", "TaskSpec", "Weights"]
+__all__ = [
+    "Budget",
+    "BudgetPick",
+    "Grid",
+    "Infeasible",
+    "Plan",
+    "PlanRequest",
+    "PlanSummary",
+    "PlanVersion",
+    "TaskSpec",
+    "Weights",
+]
 
 MAX_GRID_CANDIDATES = 100_000
 
@@ -124,6 +135,19 @@ class BudgetPick(BaseModel):
     index: int = Field(description="The candidate picked (its row's index).")
 
 
+class Infeasible(BaseModel):
+    """Why a plan has no recommendation: its budget is below every candidate that fits its hardware."""
+
+    field: Literal["budget.max_usd", "budget.max_gpu_hours"] = Field(
+        description="The budget limit that excludes the cheapest fitting candidate (dollars first)."
+    )
+    max_usd: float | None = Field(description="The request's budget.max_usd.")
+    max_gpu_hours: float | None = Field(description="The request's budget.max_gpu_hours.")
+    cheapest_fitting_usd: float = Field(description="What the cheapest candidate that fits its hardware costs.")
+    cheapest_fitting_gpu_hours: float = Field(description="Its GPU-hours.")
+    detail: str = Field(description='In words: "nothing fits under $B; the cheapest that fits costs $Y".')
+
+
 class Plan(BaseModel):
     """PRODUCT.md ``Plan``; ``candidates`` holds every row when there are at most 2,000, otherwise the
     frontier, the band picks, the recommendation and the 500 most accurate."""
@@ -143,7 +167,13 @@ class Plan(BaseModel):
         "the last step with from_usd <= B, none below the first (the request's max_gpu_hours applies; only "
         "candidates that fit their hardware). Absent from plans stored before it existed.",
     )
-    recommendation: dict[str, Any] | None
+    recommendation: dict[str, Any] | None = Field(
+        description="The pick's row with reason and expected_regret; null when the budget admits nothing "
+        "(then infeasible says why)."
+    )
+    infeasible: Infeasible | None = Field(
+        None, description="Present when the budget is below every candidate that fits its hardware."
+    )
     bands: dict[str, Any]
     probes_to_buy: list[dict[str, Any]]
     prediction_cost_usd: float

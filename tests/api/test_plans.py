@@ -79,12 +79,19 @@ def test_budget_picks_give_the_pick_under_any_budget_a_client_tries(client: Test
         assert budgeted["recommendation"]["index"] == step["index"]
 
 
-def test_budget_below_every_candidate_says_so(client: TestClient) -> None:
+def test_budget_below_every_candidate_makes_a_plan_that_says_so(client: TestClient) -> None:
     response = client.post("/v1/plans", json=grid(budget={"max_usd": 1e-9}))
-    assert response.status_code == 422
-    body = response.json()
-    assert body["errors"][0]["pointer"] == "#/budget/max_usd"
-    assert "cheapest costs" in body["detail"]
+    assert response.status_code == 201
+    plan = response.json()
+    assert plan["recommendation"] is None and plan["probes_to_buy"] == []
+    cheapest = min(r["total_usd"] for r in plan["candidates"] if r["fits"])
+    infeasible = plan["infeasible"]
+    assert infeasible["field"] == "budget.max_usd" and infeasible["max_usd"] == 1e-9
+    assert infeasible["cheapest_fitting_usd"] == cheapest
+    assert infeasible["detail"] == f"nothing fits under $1e-09; the cheapest that fits costs ${cheapest:.4g}"
+    unlimited = client.post("/v1/plans", json=grid()).json()
+    assert plan["bands"] == unlimited["bands"] and unlimited["infeasible"] is None
+    assert client.get(f"/v1/plans/{plan['id']}").json()["infeasible"] == infeasible
 
 
 def test_unknown_model_in_grid(client: TestClient) -> None:

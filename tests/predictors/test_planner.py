@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from predictors.errors import InfeasibleError, InvalidInputError
+from predictors.errors import InvalidInputError
 from predictors.planner import (
     CandidateScores,
     choose_by_weights,
@@ -64,11 +64,11 @@ def test_choose_under_budget_picks_best_affordable_and_breaks_ties_by_cost() -> 
     assert choose_under_budget(scores).index == 3
 
 
-def test_budget_below_every_candidate_says_so() -> None:
-    scores = CandidateScores.from_lists(cost_usd=[1, 2], accuracy_mean=[0.5, 0.7])
-    with pytest.raises(InfeasibleError, match=r"cheapest costs \$1") as error:
-        choose_under_budget(scores, max_usd=0.5)
-    assert error.value.field == "budget.max_usd"
+def test_budget_below_every_candidate_chooses_nothing() -> None:
+    scores = CandidateScores.from_lists(cost_usd=[1, 2], accuracy_mean=[0.5, 0.7], gpu_hours=[1, 1])
+    assert choose_under_budget(scores, max_usd=0.5) is None
+    assert choose_under_budget(scores, max_gpu_hours=0.5) is None
+    assert choose_by_weights(scores, accuracy_weight=1, cost_weight=1, max_usd=0.5) is None
 
 
 def test_empty_candidates_rejected() -> None:

@@ -102,6 +102,38 @@ def test_budget_picks_respect_the_gpu_hour_limit() -> None:
     assert plan.budget_picks[-1].index == plan.recommended  # no dollar limit: the top step is the pick
 
 
+@pytest.mark.parametrize("objective", [Objective(), Objective("bands"), Objective("weights", 1.0, 1.0)])
+def test_a_budget_below_every_fitting_candidate_plans_without_a_pick(objective: Objective) -> None:
+    costs = cost_columns()
+    means = np.random.default_rng(4).uniform(0.3, 0.9, len(costs))
+    fits = costs["fits"].astype(bool)
+    cheapest_usd = float(costs["total_usd"][fits].min())
+    budget = Budget(max_usd=cheapest_usd / 2)
+    plan = plan_candidates(costs, forecasts_of(means), budget=budget, objective=objective, interval_level=0.9)
+    unlimited = plan_candidates(costs, forecasts_of(means), budget=Budget(), objective=objective, interval_level=0.9)
+    assert plan.recommended is None and plan.expected_regret is None and plan.probes == []
+    assert plan.bands == unlimited.bands and plan.frontier == unlimited.frontier
+    assert plan.infeasible is not None and plan.infeasible.field == "budget.max_usd"
+    assert plan.infeasible.cheapest_fitting_usd == cheapest_usd
+    assert plan.infeasible.detail == (
+        f"nothing fits under ${cheapest_usd / 2:.4g}; the cheapest that fits costs ${cheapest_usd:.4g}"
+    )
+    assert unlimited.infeasible is None and unlimited.recommended is not None
+
+
+def test_a_gpu_hour_limit_below_every_candidate_names_that_limit() -> None:
+    costs = cost_columns()
+    plan = plan_candidates(
+        costs,
+        forecasts_of(np.full(len(costs), 0.5)),
+        budget=Budget(max_usd=1e9, max_gpu_hours=1e-12),
+        objective=Objective(),
+        interval_level=0.9,
+    )
+    assert plan.recommended is None and plan.infeasible is not None
+    assert plan.infeasible.field == "budget.max_gpu_hours" and "GPU-hours" in plan.infeasible.detail
+
+
 def test_nothing_fitting_names_the_field_and_the_smallest_candidate() -> None:
     costs = cost_columns()
     nothing_fits = CostColumns(
