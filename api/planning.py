@@ -307,7 +307,12 @@ def _recommendation(plan: PlanResult, rows: list[dict[str, Any]]) -> dict[str, A
     if plan.recommended is None:
         return None
     row = next(r for r in rows if r["index"] == plan.recommended)
-    return {**row, "reason": plan.reason, "expected_regret": plan.expected_regret}
+    return {
+        **row,
+        "reason": plan.reason,
+        "expected_regret": plan.expected_regret,
+        "probability_best": plan.probability_best,
+    }
 
 
 def _infeasible(nothing: NothingWithinBudget) -> dict[str, Any]:

@@ -28,6 +28,7 @@ __all__ = [
     "cost_bands",
     "expected_regret",
     "pareto_frontier",
+    "probability_best",
     "probe_value",
 ]
 
@@ -283,6 +284,18 @@ def expected_regret(scores: CandidateScores, choice: Choice, *, n_draws: int = 2
     draws, column = _posterior_draws(scores, members, n_draws, seed)
     chosen_column = int(column[int(np.flatnonzero(members == choice.index)[0])])
     return float(np.mean(draws.max(axis=1) - draws[:, chosen_column]))
+
+
+def probability_best(scores: CandidateScores, choice: Choice, *, n_draws: int = 2000, seed: int = 0) -> float:
+    """P(the choice is the most accurate of the feasible set): the share of the same posterior draws as
+    :func:`expected_regret` in which the choice's accuracy is the largest (1 when no other could beat it).
+    Ties in a draw (twins of one outcome group) count for the choice."""
+    members = _contenders(scores, choice.feasible, choice.index)
+    if members.size <= 1:
+        return 1.0
+    draws, column = _posterior_draws(scores, members, n_draws, seed)
+    chosen_column = int(column[int(np.flatnonzero(members == choice.index)[0])])
+    return float(np.mean(draws[:, chosen_column] >= draws.max(axis=1)))
 
 
 def probe_value(

@@ -32,6 +32,7 @@ from predictors.planner import (
     choose_under_budget,
     expected_regret,
     pareto_frontier,
+    probability_best,
     probe_value,
 )
 
@@ -252,12 +253,14 @@ def nothing_within_budget(scores: CandidateScores, budget: Budget) -> NothingWit
 class PlanResult:
     """What a plan decides. Every index is a candidate of the cost table; ``scores`` holds the candidates
     that fit their hardware's memory, ``fitting[k]`` being the candidate of ``scores`` entry ``k``.
-    ``recommended`` (and ``expected_regret``) is None when the budget admits nothing (``infeasible``)."""
+    ``recommended`` (with ``expected_regret`` and ``probability_best``) is None when the budget admits
+    nothing (``infeasible``)."""
 
     n_candidates: int
     recommended: int | None
     reason: str
     expected_regret: float | None
+    probability_best: float | None
     frontier: list[int]
     bands: dict[str, int]
     probes: list[ProbeToBuy]
@@ -386,6 +389,7 @@ def plan_candidates(
         recommended=recommended,
         reason="nothing fits the budget" if choice is None else choice.reason,
         expected_regret=None if choice is None else expected_regret(scores, choice),
+        probability_best=None if choice is None else probability_best(scores, choice),
         frontier=frontier,
         bands=band_picks,
         probes=probes,

@@ -168,8 +168,9 @@ class Plan(BaseModel):
         "candidates that fit their hardware). Absent from plans stored before it existed.",
     )
     recommendation: dict[str, Any] | None = Field(
-        description="The pick's row with reason and expected_regret; null when the budget admits nothing "
-        "(then infeasible says why)."
+        description="The pick's row with reason, expected_regret and probability_best (the share of the "
+        "planner's Monte-Carlo draws in which it is the most accurate within the budget); null when the "
+        "budget admits nothing (then infeasible says why)."
     )
     infeasible: Infeasible | None = Field(
         None, description="Present when the budget is below every candidate that fits its hardware."

@@ -47,6 +47,8 @@ def test_create_and_read_a_plan(client: TestClient) -> None:
     best = max(r["accuracy"]["mean"] for r in plan["candidates"] if r["fits"])
     assert recommended["accuracy"]["mean"] == best
     assert recommended["expected_regret"] >= 0
+    beaten = max((p["probability_beats_recommendation"] for p in plan["probes_to_buy"]), default=0.0)
+    assert 0 < recommended["probability_best"] <= 1 - beaten + 1e-9  # no rival beats it more often than it wins
     frontier_costs = [plan["candidates"][i]["total_usd"] for i in plan["frontier"]]
     assert frontier_costs == sorted(frontier_costs)
     assert plan["exhaustive_cost_usd"] > 0

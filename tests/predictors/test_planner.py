@@ -205,3 +205,42 @@ def test_budget_picks_are_the_budget_rule_under_every_dollar_budget() -> None:
             expected = best_within(scores, Budget(budget_usd, max_gpu_hours).admits(cost, scores.gpu_hours))
             shown = [s.index for s in steps if s.from_usd <= budget_usd]
             assert (shown[-1] if shown else None) == expected
+
+
+def test_probability_best_is_near_one_for_a_clear_lead_and_near_half_for_a_coin_toss() -> None:
+    from predictors.planner import probability_best
+
+    apart = CandidateScores.from_lists(
+        cost_usd=[1, 1], accuracy_mean=[0.8, 0.5], accuracy_lower=[0.75, 0.45], accuracy_upper=[0.85, 0.55]
+    )
+    assert probability_best(apart, choose_under_budget(apart)) > 0.999
+    even = CandidateScores.from_lists(
+        cost_usd=[1, 2], accuracy_mean=[0.7, 0.7], accuracy_lower=[0.6, 0.6], accuracy_upper=[0.8, 0.8]
+    )
+    choice = choose_under_budget(even)
+    assert probability_best(even, choice) == pytest.approx(0.5, abs=0.04)
+    assert probability_best(even, choice) == probability_best(even, choice)  # fixed seed: one answer per plan
+    three = CandidateScores.from_lists(
+        cost_usd=[1, 1, 1], accuracy_mean=[0.7] * 3, accuracy_lower=[0.6] * 3, accuracy_upper=[0.8] * 3
+    )
+    assert probability_best(three, choose_under_budget(three)) == pytest.approx(1 / 3, abs=0.04)
+
+
+def test_probability_best_is_one_without_uncertainty_or_rivals_and_shared_by_twins() -> None:
+    from predictors.planner import probability_best
+
+    exact = CandidateScores.from_lists(cost_usd=[1, 1], accuracy_mean=[0.8, 0.7])
+    assert probability_best(exact, choose_under_budget(exact)) == 1.0
+    twins = CandidateScores.from_lists(
+        cost_usd=[1, 2],
+        accuracy_mean=[0.7, 0.7],
+        accuracy_lower=[0.6, 0.6],
+        accuracy_upper=[0.8, 0.8],
+        outcome_group=[0, 0],
+    )
+    assert probability_best(twins, choose_under_budget(twins)) == 1.0  # one accuracy: neither beats the other
+    wide = CandidateScores.from_lists(
+        cost_usd=[1, 1], accuracy_mean=[0.8, 0.7], accuracy_lower=[0.6, 0.5], accuracy_upper=[1.0, 0.9]
+    )
+    beats = probe_value(wide, choose_under_budget(wide))[0][1]
+    assert probability_best(wide, choose_under_budget(wide)) == pytest.approx(1 - beats)  # the same draws

@@ -75,6 +75,7 @@ def test_the_pick_is_the_budget_rule_over_the_candidates_that_fit() -> None:
     assert plan.exhaustive_cost_usd == pytest.approx(costs["total_usd"][fits].sum())
     assert set(plan.frontier) <= set(plan.fitting.tolist()) and plan.recommended in plan.listed
     assert plan.listed == list(range(len(costs)))  # a small plan lists every candidate
+    assert plan.probability_best is not None and 0 < plan.probability_best <= 1
 
 
 def test_budget_picks_give_the_rule_s_pick_under_every_budget() -> None:
@@ -111,7 +112,8 @@ def test_a_budget_below_every_fitting_candidate_plans_without_a_pick(objective: 
     budget = Budget(max_usd=cheapest_usd / 2)
     plan = plan_candidates(costs, forecasts_of(means), budget=budget, objective=objective, interval_level=0.9)
     unlimited = plan_candidates(costs, forecasts_of(means), budget=Budget(), objective=objective, interval_level=0.9)
-    assert plan.recommended is None and plan.expected_regret is None and plan.probes == []
+    assert plan.recommended is None and plan.expected_regret is None and plan.probability_best is None
+    assert plan.probes == []
     assert plan.bands == unlimited.bands and plan.frontier == unlimited.frontier
     assert plan.infeasible is not None and plan.infeasible.field == "budget.max_usd"
     assert plan.infeasible.cheapest_fitting_usd == cheapest_usd
