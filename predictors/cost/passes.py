@@ -211,16 +211,18 @@ def _stage(
             bwd += (0.0 if trainable else base) + 2.0 * delta
             saved += c * tokens * m.in_features * mult  # the gathered expert input, kept for the weight gradient
         elif rank:
-            a_flops = 2.0 * tokens * m.in_features * rank * mult
+            a_flops = 0.0 if terms.adapter_input_summed else 2.0 * tokens * m.in_features * rank * mult
             b_flops = 2.0 * tokens * rank * m.out_features * mult
             fwd += a_flops + b_flops
-            if terms.adapter_factors_trainable:
+            if terms.adapter_input_summed:  # MiSS: x summed over d_in / r groups (no matmul, no weight), then ·B
+                bwd += b_flops + (b_flops if input_rg else 0.0)
+            elif terms.adapter_factors_trainable:
                 bwd += 2.0 * b_flops + a_flops + (a_flops if input_rg else 0.0)
             else:  # frozen A and B (VeRA): the gradient only passes through B (to d) and A (to x)
                 bwd += b_flops + (a_flops if input_rg else 0.0)
             # peft casts x to the fp32 adapter dtype, autocast casts it back: one copy per adapted module, kept
             # for A's weight gradient (nothing is kept when A is frozen)
-            if not terms.adapter_factors_trainable:
+            if not terms.adapter_factors_trainable or terms.adapter_input_summed:
                 pass
             elif c != 4:
                 saved += c * tokens * m.in_features * mult

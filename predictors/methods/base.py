@@ -88,6 +88,9 @@ class CostTerms:
     adapter_factors_trainable : bool
         A and B train (LoRA); False when they are frozen (VeRA's shared random projections), so the
         backward runs no weight-gradient matmul for them, only the input gradient through B.
+    adapter_input_summed : bool
+        The adapter's first factor is no matmul: x is summed over d_in / r groups of r (MiSS), so only
+        x·B runs per token and the module input is not kept.
     dense_adapters : tuple of str
         Modules whose adapter rebuilds a dense ΔW (d_out × d_in) from its factors every forward and runs
         x·ΔWᵀ beside the frozen matmul (LoHa, LoKr); ΔW is kept for the backward.
@@ -144,6 +147,7 @@ class CostTerms:
     top_layers_trainable: int = 0
     adapter_ranks: tuple[tuple[str, int], ...] = ()
     adapter_factors_trainable: bool = True
+    adapter_input_summed: bool = False
     dense_adapters: tuple[str, ...] = ()
     input_rotations: tuple[tuple[str, int], ...] = ()
     rebuilt_weights: tuple[str, ...] = ()
