@@ -158,7 +158,7 @@ def test_finetune_runs_every_method_and_records_one_measurement(
 
 
 # the seed papers' adapters added one module each (issue 13 item 6): a real fine-tune of each on SmolLM2-135M
-SEED_ADAPTERS = ("vera", "loha", "lokr", "adalora", "oft", "boft", "hra", "tinytl", "fourierft", "miss")
+SEED_ADAPTERS = ("vera", "loha", "lokr", "adalora", "oft", "boft", "hra", "tinytl", "fourierft", "miss", "gralora")
 
 
 @pytest.mark.slow
