@@ -395,6 +395,7 @@ def main() -> int:
                     "now": now.as_dict(),
                     "baseline": baseline(spec, probes),
                     "wall_clock_s": results[spec.label]["wall_clock_s"],
+                    "phenomenon": phenomenon(spec, probes, int(results["icl-4"]["n_test"])),
                 }
             )
         for spec in plan:
@@ -428,9 +429,25 @@ def reforecast(task: TaskSpec, plan: list[RunSpec], results: dict[str, dict[str,
                 "now": forecast(target, probe_obs).as_dict(),
                 "baseline": baseline(spec, probes),
                 "wall_clock_s": results[spec.label]["wall_clock_s"],
+                "phenomenon": phenomenon(spec, probes, int(results["icl-4"]["n_test"])),
             }
         )
     return rows
+
+
+def phenomenon(spec: RunSpec, probes: dict[str, float], n_test: int) -> str:
+    """What the probes show about a target (issue #12's list): ICL flat (a range within two sampling sds),
+    falling (the last step down), wobbling (down, then up) or rising; a fine-tune whose probes have not
+    started learning (more data did not help) or are learning; another method."""
+    if spec.kind == "icl_probe":
+        levels = [probes[label] for label in ("zero-shot", "icl-1", "icl-4")]
+        sd = float(np.sqrt(np.mean(levels) * (1 - np.mean(levels)) / n_test))
+        if max(levels) - min(levels) < 2 * sd:
+            return "ICL flat"
+        return "ICL falling" if levels[2] < levels[1] else ("ICL wobbling" if levels[1] < levels[0] else "ICL rising")
+    if spec.method["name"] == "lora":
+        return "not learning yet" if probes["lora-32"] <= probes["lora-16"] else "learning"
+    return "other method"
 
 
 def short(forecast: dict[str, Any]) -> str:
@@ -472,8 +489,10 @@ def report(table: list[dict[str, Any]]) -> None:
             f"{len(table)} target runs, {label}: MAE {mae:.4f}, 90 % interval coverage {100 * inside.mean():.0f} %; "
             f"baseline (nearest probe carried forward) MAE {mae_base:.4f}; ratio {mae / mae_base:.2f}"
         )
-        for name in sorted({short(r[when]) for r in table}):
-            mask = np.array([short(r[when]) == name for r in table])
+        groups = [(short(r[when]), f"[{r['phenomenon']}]" if "phenomenon" in r else None) for r in table]
+        names = [*sorted({g[0] for g in groups}), *sorted({g[1] for g in groups if g[1]})]
+        for name in names:  # by predictor, then [by phenomenon]
+            mask = np.array([name in g for g in groups])
             print(
                 f"   {name:15s} n={int(mask.sum()):2d}  MAE {float(np.mean(np.abs(mean[mask] - actual[mask]))):.4f}  "
                 f"coverage {100 * inside[mask].mean():.0f} %"

@@ -81,3 +81,28 @@ def test_corpus_is_both_sources_and_trains_the_prior() -> None:
     prior = PriorPredictor(random_state=0).fit(builder, list(corpus))
     mean, lower, upper = prior.predict_interval(list(own))
     assert ((lower <= mean) & (mean <= upper)).all()
+
+
+def test_each_target_is_labelled_with_what_its_probes_show() -> None:
+    """The shipped probes: number-compare's ICL is flat (0.56 three times) and its LoRA runs had not
+    started learning (0.50, 0.44); fortune-topic's ICL wobbles (0.38, 0.28, 0.48) and its LoRA learns."""
+    from benchmarks.own_runs import exported_results, phenomenon
+
+    plan = {spec.label: spec for spec in run_plan()}
+    expected = {
+        ("number-compare", "icl-8"): "ICL flat",
+        ("number-compare", "lora-128"): "not learning yet",
+        ("number-compare", "full-128"): "other method",
+        ("fortune-topic", "icl-8"): "ICL wobbling",
+        ("fortune-topic", "lora-128"): "learning",
+    }
+    tasks = {"number-compare": number_compare_task()}
+    fortunes = fortune_topic_task()  # None without Debian's fortunes package
+    if fortunes is not None:
+        tasks["fortune-topic"] = fortunes
+    for (name, label), shows in expected.items():
+        if name not in tasks:
+            continue
+        results = exported_results(tasks[name])
+        probes = {s.label: float(results[s.label]["accuracy"]) for s in plan.values() if s.probe}
+        assert phenomenon(plan[label], probes, int(results["icl-4"]["n_test"])) == shows, (name, label)
