@@ -39,6 +39,7 @@ PRODUCT_METHOD_NAMES: frozenset[str] = frozenset(
 package per method, named as the method (``predictors/methods/<name>.py``), found by ``pkgutil``."""
 
 METHODS: dict[str, MethodSpec] = {}
+_FAMILIES: dict[str, str] = {}  # calibration_family's memo
 
 _SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
@@ -63,6 +64,7 @@ def register_method(spec: MethodSpec) -> MethodSpec:
     if spec.parent is not None and spec.parent not in METHODS:
         raise ValueError(f"method {spec.name!r} names parent {spec.parent!r}, which is not registered first")
     METHODS[spec.name] = spec
+    _FAMILIES.clear()
     return spec
 
 
@@ -129,7 +131,15 @@ def prompting_method_name(shots: int, selection: str) -> str:
 
 def calibration_family(name: str) -> str:
     """The calibration family timing method ``name``: its own declared one, else its parent's, else that of
-    the method marked ``times_unmeasured`` (frozen-base methods without measured runs of their own)."""
+    the method marked ``times_unmeasured`` (frozen-base methods without measured runs of their own).
+    Memoised (the cost model asks per candidate); a registration clears the memo."""
+    hit = _FAMILIES.get(name)
+    if hit is None:
+        hit = _FAMILIES[name] = _calibration_family(name)
+    return hit
+
+
+def _calibration_family(name: str) -> str:
     spec = METHODS.get(name)
     while spec is not None and spec.calibration_family is None and spec.parent is not None:
         spec = METHODS[spec.parent]
