@@ -93,7 +93,7 @@ class PriorPredictor:
 
     Attributes
     ----------
-    model_ : the fitted LightGBM booster wrapper
+    model_ : the fitted boosters, one for rows of known tasks and one for unseen tasks
     residual_quantile_ : float
         Half-width of the interval on the normalised scale.
     n_samples_ : int
