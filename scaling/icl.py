@@ -319,6 +319,7 @@ class ShotCurveAverage:
     weights_ : dict of str to float
         Akaike weights, summing to 1.
     aic_ : dict of str to float
+    last_probe_ : (shots, accuracy, sign of the last step)
     """
 
     def __init__(self, *, interval: float = 0.9) -> None:
@@ -343,6 +344,7 @@ class ShotCurveAverage:
             if law is not None:
                 fits[form] = law
         self.forms_ = fits
+        self.last_probe_ = (float(d[-1]), float(y[-1]), float(np.sign(last_step)))
         n_params = {"flat": 1, "rising": 3, "falling": 3}
         self.aic_ = {
             f: float(np.sum(((self._form_mean(f, d) - y) / self.point_sd_) ** 2)) + 2 * n_params[f] for f in fits
@@ -366,6 +368,11 @@ class ShotCurveAverage:
         form_sd = self.point_sd_[nearest]  # the probes share one test set: their error does not average out
         means = {f: self._form_mean(f, d) for f in self.weights_}
         mean = sum(w * means[f] for f, w in self.weights_.items())
+        # Beyond the last probe of a curve whose last step fell, the average stays at or below it: the flat
+        # form's level (the probes' mean) would otherwise carry a rise through falling probes.
+        last_shots, last_level, direction = self.last_probe_
+        if direction < 0:
+            mean = np.where(d > last_shots, np.minimum(mean, last_level), mean)
         variance = sum(w * (form_sd**2 + (means[f] - mean) ** 2) for f, w in self.weights_.items())
         return np.asarray(mean, dtype=float), np.sqrt(np.asarray(variance, dtype=float))
 

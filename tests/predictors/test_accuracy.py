@@ -464,3 +464,23 @@ def test_a_fine_tune_that_has_not_started_learning_is_forecast_as_a_mixture() ->
         [Observation("m", {"name": "lora"}, "t", n_choices=2, train_examples=24)], measurements=[*lora, probe]
     )
     assert not inside.predictor.startswith("pre-power")  # within the probes nothing is extrapolated
+
+
+def test_falling_few_shot_probes_are_not_forecast_to_recover() -> None:
+    """A small model losing accuracy with demonstrations (0.60, 0.52, 0.45 at 0, 1 and 4 shots on 200
+    examples): 8 and 16 shots are forecast no higher than the 4-shot probe, by the falling form."""
+    falling = [
+        Observation(
+            "m",
+            {"name": "icl", "shots": d} if d else {"name": "zero_shot"},
+            "t",
+            n_choices=2,
+            accuracy=a,
+            eval_examples=200,
+        )
+        for d, a in ((0, 0.60), (1, 0.52), (4, 0.45))
+    ]
+    targets = [Observation("m", {"name": "icl", "shots": d}, "t", n_choices=2) for d in (8, 16)]
+    for forecast in predict_accuracies(targets, measurements=falling):
+        assert forecast.predictor.startswith("icl_shots (falling")
+        assert forecast.mean <= 0.45 + 1e-9 and forecast.lower < forecast.mean < forecast.upper

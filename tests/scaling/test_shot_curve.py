@@ -54,3 +54,13 @@ def test_shot_curve_needs_three_shot_counts_and_a_fit() -> None:
         ShotCurveAverage().fit([0, 8], [0.3, 0.5])
     with pytest.raises(NotFittedError):
         ShotCurveAverage().predict([4])
+
+
+def test_the_average_of_forms_is_not_carried_up_through_falling_probes() -> None:
+    """With some weight on the flat form (its level is the probes' mean), the average beyond a falling
+    last probe still stays at or below that probe; within the probes it is the plain average."""
+    curve = ShotCurveAverage().fit([0, 1, 4], [0.60, 0.52, 0.45], sigma=[0.035] * 3)
+    assert 0.05 < curve.weights_["flat"] < 0.95
+    assert np.all(curve.predict([8, 16, 64]) <= 0.45)
+    inside = sum(w * (curve._form_mean(f, np.array([2.0]))[0]) for f, w in curve.weights_.items())
+    assert curve.predict([2])[0] == pytest.approx(inside)
