@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 from numpy.typing import NDArray
 
+from predictors.accuracy.conformal import ConformalIntervals
 from predictors.accuracy.features import Observation, make_observation
 from predictors.accuracy.prior import PriorPredictor
 from predictors.accuracy.tiers import Accuracy, Tier, predict_accuracies
@@ -151,9 +152,10 @@ def forecast_candidates(
     measurements: Sequence[Observation],
     prior: PriorPredictor | None,
     level: float,
+    conformal: ConformalIntervals | None = None,
 ) -> Forecasts:
     """The best forecast of every candidate of ``costs.table`` (:func:`predict_accuracies`), asked once per
-    distinct question."""
+    distinct question; with ``conformal`` (the prior's), prior and probe intervals recalibrated to ``level``."""
     t = costs.table
     _, first, of_candidate = np.unique(_question_of_candidate(costs), return_index=True, return_inverse=True)
     method_json = [m.model_dump(mode="json") for m in t.methods]
@@ -169,7 +171,9 @@ def forecast_candidates(
         )
         for i in first
     ]
-    accuracies = predict_accuracies(observations, measurements=measurements, prior=prior, level=level)
+    accuracies = predict_accuracies(
+        observations, measurements=measurements, prior=prior, level=level, conformal=conformal
+    )
     return Forecasts(accuracies, observations, of_candidate.astype(np.intp).reshape(-1))
 
 

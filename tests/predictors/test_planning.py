@@ -216,3 +216,39 @@ def test_candidates_differing_only_in_hardware_share_one_forecast() -> None:
     assert len({(int(t.model[i]), int(t.method[i]), int(forecasts.of_candidate[i])) for i in no_training}) == len(
         MODELS
     ) * (len(METHODS) - 1)
+
+
+def test_forecasts_take_the_conformal_calibration_they_are_given() -> None:
+    """Probe pairs that missed by three half-widths widen the probe tier's intervals threefold (the shot law
+    through 0/1/8-shot probes); a calibration without pairs leaves every forecast as it was."""
+    from predictors.accuracy.conformal import ConformalIntervals
+
+    costs = cost_columns()
+    probes = [
+        make_observation(
+            model_id="qwen2.5-0.5b", method=method, task="mmlu", accuracy=accuracy, source="test", eval_examples=1000
+        )
+        for method, accuracy in (
+            ({"name": "zero_shot"}, 0.4),
+            ({"name": "icl", "shots": 1}, 0.45),
+            ({"name": "icl", "shots": 8}, 0.5),
+        )
+    ]
+    task = TaskFacts("mmlu", n_choices=4)
+    raw = forecast_candidates(costs, task, measurements=probes, prior=None, level=0.9)
+    unpaired = forecast_candidates(
+        costs, task, measurements=probes, prior=None, level=0.9, conformal=ConformalIntervals().fit([], [], [], [], [])
+    )
+    assert unpaired.accuracies == raw.accuracies
+    mean = np.linspace(0.3, 0.7, 12)
+    missed = ConformalIntervals().fit(mean, mean - 0.01, mean + 0.01, mean + 0.03, ["probe"] * 12)
+    calibrated = forecast_candidates(costs, task, measurements=probes, prior=None, level=0.9, conformal=missed)
+    pairs = list(zip(calibrated.accuracies, raw.accuracies, strict=True))
+    assert any(r.tier == "probe" for _, r in pairs)
+    for c, r in pairs:
+        if r.tier != "probe":
+            assert c == r
+            continue
+        half_width = 3 * (r.upper - r.lower) / 2
+        assert c.predictor == f"{r.predictor}, conformal" and c.mean == r.mean
+        assert c.lower == pytest.approx(max(r.mean - half_width, 0.0)) and c.upper == pytest.approx(r.mean + half_width)
