@@ -18,6 +18,7 @@ from api.costing import ResolvedTable, cost_table, resolve_candidates, resolve_g
 from api.priors import PRIORS
 from api.schemas.cost import InlineModel
 from api.schemas.plans import Grid, PlanRequest, TaskSpec, WeightsObjective
+from predictors.accuracy.conformal import ConformalIntervals
 from predictors.accuracy.corpus import load_corpus_observations
 from predictors.accuracy.features import ModelInfo, Observation, make_observation
 from predictors.accuracy.prior import PriorPredictor
@@ -174,7 +175,8 @@ def _inline_models(resolved: ResolvedTable) -> dict[str, ModelInfo]:
 @dataclass(frozen=True, slots=True)
 class PlanInputs:
     """What a plan reads, each through its repository: the task, the costed candidates, the task's
-    measurements (and with the shipped corpus, the evidence the tiers use) and the prior."""
+    measurements (and with the shipped corpus, the evidence the tiers use), the prior and its conformal
+    calibration."""
 
     task: PlanTask
     resolved: ResolvedTable
@@ -183,6 +185,7 @@ class PlanInputs:
     measurements: list[MeasurementRow]
     evidence: list[Observation]
     prior: PriorPredictor | None
+    conformal: ConformalIntervals | None
     watermark: dict[str, Any]
 
 
@@ -194,7 +197,8 @@ def load_plan_inputs(session: Session, request: PlanRequest) -> PlanInputs:
     costs = cost_table(session=session, resolved=resolved)
     watermark = plans_repo.measurements_watermark(session=session)
     rows = plans_repo.prediction_measurements(session=session, task_name=task.name, task_id=plan_task.task_id)
-    fitted = PRIORS.current(session).prior  # never fitted here: the last good prior while a refit runs
+    current = PRIORS.current(session)  # never fitted here: the last good prior while a refit runs
+    fitted = current.prior
     inline = _inline_models(resolved)
     # The tiers look up the plan's own task only, so only its rows (stored and shipped) are indexed.
     own_corpus = [o for o in load_corpus_observations() if o.task == task.name]
@@ -207,6 +211,7 @@ def load_plan_inputs(session: Session, request: PlanRequest) -> PlanInputs:
         evidence=[*own_corpus, *(_observation_from_measurement(row, plan_task) for row in rows)],
         prior=fitted.with_models(inline) if fitted is not None and inline else fitted,
         watermark=watermark,
+        conformal=current.conformal,
     )
 
 
@@ -230,7 +235,12 @@ def evaluate_plan(session: Session, request: PlanRequest) -> PlanComputation:
     """Load, forecast and decide (:func:`predictors.planning.plan_candidates`); nothing is stored."""
     inputs = load_plan_inputs(session, request)
     forecasts = forecast_candidates(
-        inputs.costs, inputs.task.facts, measurements=inputs.evidence, prior=inputs.prior, level=request.interval
+        inputs.costs,
+        inputs.task.facts,
+        measurements=inputs.evidence,
+        prior=inputs.prior,
+        level=request.interval,
+        conformal=inputs.conformal,
     )
     result = plan_candidates(
         inputs.costs,
@@ -284,11 +294,13 @@ def candidate_columns(resolved: ResolvedTable, costs: CostColumns, forecasts: Fo
 
 
 def candidate_row(computation: PlanComputation, i: int) -> dict[str, Any]:
-    """Candidate ``i`` as a plan lists it: the candidate, its cost estimate and its forecast."""
+    """Candidate ``i`` as a plan lists it: its label, the candidate, its cost estimate and its forecast."""
     inputs = computation.inputs
+    candidate = inputs.resolved.candidate_json(i)
     return {
         "index": i,
-        "candidate": inputs.resolved.candidate_json(i),
+        "label": candidate_label(candidate),
+        "candidate": candidate,
         "cost": inputs.costs.estimate(i).model_dump(mode="json"),
         "accuracy": computation.forecasts.of(i).as_dict(),
         "fits": bool(inputs.costs["fits"][i]),

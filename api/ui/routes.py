@@ -8,6 +8,7 @@ errors: a page can never show a plan differently from ``GET /v1/plans/{id}``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path as FilePath
 from typing import Annotated, Any, get_args
 from urllib.parse import quote
@@ -20,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
+from api.candidates import hardware_label, method_label, model_label
 from api.deps import SessionDep
 from api.request_checks import CheckedRoute
 from api.schemas.runs import RunKind, RunStatus
@@ -34,7 +36,7 @@ __all__ = ["STATIC_DIR", "router", "static_files"]
 
 UI_DIR = FilePath(__file__).resolve().parent
 STATIC_DIR = UI_DIR / "static"
-ASSET_VERSION = "10"
+ASSET_VERSION = "11"
 SESSION_COOKIE_MAX_AGE_S = 12 * 3600
 
 templates = Jinja2Templates(directory=str(UI_DIR / "templates"))
@@ -73,29 +75,14 @@ def _pct(value: Any) -> str:
     return f"{100 * value:.1f} %" if isinstance(value, int | float) else "—"
 
 
-def _model_id(candidate: Any) -> str:
-    model = candidate.get("model") if isinstance(candidate, dict) else None
-    if isinstance(model, dict):
-        return str(model.get("id", "inline model"))
-    return str(model) if model is not None else "—"
+def _labelled(label: Callable[[Mapping[str, Any]], str]) -> Callable[[Any], str]:
+    """A label of api.candidates (the one place candidates are named) as a filter that takes anything."""
+    return lambda candidate: label(candidate) if isinstance(candidate, Mapping) else "—"
 
 
-def _method_label(candidate: Any) -> str:
-    method = candidate.get("method") if isinstance(candidate, dict) else None
-    if not isinstance(method, dict):
-        return str(method) if method is not None else "—"
-    label = str(method.get("name", "—"))
-    for key, short in (("rank", "r"), ("shots", "shots "), ("layers", "top ")):
-        if method.get(key) is not None:
-            label += f" {short}{method[key]}"
-    return label
-
-
-def _hardware_label(candidate: Any) -> str:
-    hardware = candidate.get("hardware") if isinstance(candidate, dict) else None
-    if not isinstance(hardware, dict):
-        return "—"
-    return f"{hardware.get('count', 1)}× {hardware.get('gpu', '?')}"
+_model_id = _labelled(model_label)
+_method_label = _labelled(method_label)
+_hardware_label = _labelled(hardware_label)
 
 
 def _ran_on(result: Any) -> str:

@@ -307,7 +307,7 @@ def test_every_re_prediction_is_a_version_saying_what_triggered_it(client: TestC
     assert latest["trigger"]["reason"] == "new measurements" and latest["trigger"]["n_measurements"] == 3
     assert {m["method"] for m in latest["trigger"]["measurements"]} == {"zero_shot", "icl"}
     moved = {m["label"]: m for m in latest["changed"]["moved"]}
-    icl = moved["qwen2.5-0.5b / icl on 1x H100-SXM"]
+    icl = moved["qwen2.5-0.5b · icl shots 8 · 1× H100-SXM"]
     assert icl["from"]["mean"] == before["mean"] and icl["to"]["tier"] == "probe"
     assert latest["changed"]["n_moved"] >= 1
     again = client.get(f"/v1/plans/{plan['id']}").json()

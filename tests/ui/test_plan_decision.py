@@ -11,12 +11,15 @@ import csv
 import io
 import json
 import re
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from storage.db import session_scope
+from storage.repositories import runs as runs_repo
 from tests.processes import LiveServer
 from tests.ui.conftest import ARTIFACTS
 
@@ -49,7 +52,9 @@ def usd(value: float) -> str:
 
 
 def pct(fraction: float, digits: int = 1) -> str:
-    return f"{100 * fraction:.{digits}f} %"
+    """The page's percentages (app.js fmt.pct): JavaScript's toFixed rounds an exact half up."""
+    value = Decimal(100 * fraction).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    return f"{value} %"
 
 
 def _post_plan(server: LiveServer, body: dict[str, Any]) -> dict[str, Any]:
@@ -151,6 +156,20 @@ def test_a_budget_nothing_fits_under_says_what_the_cheapest_costs(page: Any, liv
     assert page.js_errors == []
 
 
+def test_a_plan_created_with_a_budget_nothing_fits_shows_it(page: Any, live_server: LiveServer) -> None:
+    plan = _post_plan(live_server, {"task": TASK, "grid": GRID, "budget": {"max_usd": 0.0001}})
+    assert plan["recommendation"] is None
+    cheapest = plan["infeasible"]["cheapest_fitting_usd"]
+    page.goto(f"{live_server.url}/plans/{plan['id']}")
+    expect(page.locator("#recommendation")).to_contain_text(
+        f"Nothing fits under $0.0001; the cheapest that fits costs {usd(cheapest)}."
+    )
+    expect(page.locator("#decision-body")).to_contain_text("Nothing fits under $0.0001")
+    assert page.locator("#budget-usd").input_value() == "0.0001"
+    _shot(page, "plan-nothing-fits.png")
+    assert page.js_errors == []
+
+
 def test_the_decision_is_explained_and_a_probe_is_queued_in_one_click(
     page: Any, live_server: LiveServer, tmp_path: Path
 ) -> None:
@@ -167,11 +186,13 @@ def test_the_decision_is_explained_and_a_probe_is_queued_in_one_click(
         f"{100 * margin:.1f} points over {runner['candidate']['model']}"
     )
     expect(page.locator("#recommendation .rec-label")).to_contain_text(f"{100 * margin:.1f} points ahead")
-    # The planner's Monte-Carlo: the pick is best at most 1 - P(the likeliest challenger beats it).
+    # The planner's Monte-Carlo: the share of its draws in which the pick is the most accurate.
     top = max(plan["probes_to_buy"], key=lambda p: p["probability_beats_recommendation"])
+    assert plan["recommendation"]["probability_best"] <= 1 - top["probability_beats_recommendation"] + 1e-9
     expect(page.locator("#decision-chance")).to_contain_text(
-        f"At most {pct(1 - top['probability_beats_recommendation'], 0)}"
+        f"{pct(plan['recommendation']['probability_best'], 0)} (the planner's Monte-Carlo"
     )
+    expect(page.locator("#decision-chance")).not_to_contain_text("At most")
     expect(page.locator("#decision-chance")).to_contain_text(
         f"expected regret {100 * plan['recommendation']['expected_regret']:.1f} points"
     )
@@ -219,6 +240,37 @@ def test_the_decision_is_explained_and_a_probe_is_queued_in_one_click(
     assert page.js_errors == []
 
 
+def test_a_plan_row_follows_its_run_until_it_fails(page: Any, live_server: LiveServer, tmp_path: Path) -> None:
+    task_id = _stored_task_with_data(live_server, tmp_path)
+    plan = _post_plan(live_server, {"task": task_id, "grid": GRID, "budget": {"max_usd": 20}})
+    pick = plan["recommendation"]["index"]
+    page.goto(f"{live_server.url}/plans/{plan['id']}")
+    page.locator(f"#cand-{pick} button.verify").click()
+    page.get_by_role("dialog").get_by_role("button", name="Queue run").click()
+    link = page.locator(f"#cand-{pick}-status a.run-link")
+    expect(link).to_contain_text(re.compile(r"Run queued · \d+(st|nd|rd|th) in the \w+ queue"))
+    run_id = link.get_attribute("href").rsplit("/", 1)[1]
+    run = httpx.get(f"{live_server.url}/v1/runs/{run_id}", timeout=30).json()
+    assert run["prediction"] == next(r for r in plan["candidates"] if r["index"] == pick)["prediction_id"]
+    assert re.search(rf"· {run['queue_position']}\D+ in the {run['queue']} queue", link.inner_text())
+    # The worker's part, played through the runs repository: it starts the run, then the run fails.
+    database = f"sqlite:///{(live_server.data_dir / 'tunecast.db').as_posix()}"
+    reason = "CUDA out of memory at step 3"
+    with session_scope(database) as session:
+        runs_repo.begin_delivery(session=session, run_id=run_id, worker="ui-test", max_deliveries=3)
+        runs_repo.report_progress(session=session, run_id=run_id, progress={"step": 3, "total": 8})
+        runs_repo.finish_run(session=session, run_id=run_id, status="failed", result={}, error=reason)
+    expect(link).to_contain_text(f"Run failed: {reason}")  # without reloading: the page polls the plan's runs
+    expect(page.locator(f"#cand-{pick}-status")).to_have_class(re.compile(r"\bwarn\b"))
+    _shot(page, "plan-row-run-failed.png")
+    page.locator(f"#cand-{pick}").screenshot(path=str(ARTIFACTS / "plan-row-run-failed-row.png"))
+    # A fresh load finds the plan's runs too: each row shows its latest run's state.
+    page.reload()
+    expect(page.locator(f"#cand-{pick}-status a.run-link")).to_contain_text(f"Run failed: {reason}")
+    assert page.locator(f"#cand-{pick}-status a.run-link").get_attribute("href") == f"/runs/{run_id}"
+    assert page.js_errors == []
+
+
 def test_a_near_tie_says_how_close_and_overlapping_points_can_be_hovered(page: Any, live_server: LiveServer) -> None:
     plan = _post_plan(live_server, {"task": TASK, "candidates": TWINS})
     a, b = plan["candidates"][0], plan["candidates"][1]
@@ -233,10 +285,15 @@ def test_a_near_tie_says_how_close_and_overlapping_points_can_be_hovered(page: A
     tooltip = page.locator("#chart-tooltip")
     expect(tooltip).to_be_visible()
     expect(tooltip).to_contain_text("Also here:")
-    assert tooltip.inner_text().count("lora r16") == 2
+    # Their labels differ where the candidates do (alpha 16 against the default 32), in the tooltip and the table.
+    labels = {a["label"], b["label"]}
+    assert labels == {"llama-3.2-1b · lora r16 · 1× H100-SXM", "llama-3.2-1b · lora r16 alpha 16 · 1× H100-SXM"}
+    assert all(label in tooltip.inner_text() for label in labels)
+    expect(page.locator("#cand-1 td").nth(1)).to_have_text("lora r16 alpha 16")
+    expect(page.locator("#cand-0 td").nth(1)).to_have_text("lora r16")
     # Each can still be reached from the keyboard, and says what it is.
     page.locator(f"#chart .pt[data-index='{other}']").focus()
-    expect(tooltip).to_contain_text("lora r16")
+    expect(tooltip.locator("strong")).to_have_text(plan["candidates"][other]["label"])
     _shot(page, "plan-near-tie.png")
     assert page.js_errors == []
 

@@ -4,7 +4,7 @@
    verify runs; export is GET /v1/plans/{id}/export. Shared helpers come from app.js (window.tunecast). */
 (function () {
   "use strict";
-  const { $, $$, readJson, isNum, fmt, api, el, svg, modelId, methodName, methodLabel, hardwareLabel, candidateLabel, totalUsd, methodColors, linearScale, logScale, drawAxes, placeTooltip, taskCreateBody, uploadDataset } = window.tunecast;
+  const { $, $$, readJson, isNum, fmt, api, el, svg, modelId, methodName, methodLabel, hardwareLabel, candidateLabel, totalUsd, methodColors, linearScale, logScale, drawAxes, placeTooltip, taskCreateBody, uploadDataset, runStateText, TERMINAL } = window.tunecast;
 
   // ---------- what each number means (one place: the table headers' tooltips and the legend read these) ----------
   const TIER_HELP = {
@@ -35,6 +35,8 @@
   // ---------- small pure helpers ----------
   const points = (fraction) => (isNum(fraction) ? (100 * fraction).toFixed(1) + " points" : "—");
   const within = (row, limit) => row.fits && isNum(row.usd) && row.usd <= limit * (1 + 1e-12);
+  // a row's name: the API's label (api/candidates.py, the one definition), else the shared helper's
+  const rowLabel = (row) => (row && typeof row.label === "string" ? row.label : candidateLabel(row.candidate));
   const outcomeKey = (c) => JSON.stringify([c.model, c.method, c.training]); // the same strategy on other hardware
 
   function bestUnder(rows, limit, exclude) {
@@ -109,6 +111,7 @@
     setupLegend(P);
     setupTable(P);
     setupVerify(P);
+    followRuns(P);
     setupDetails(P);
     setupShare(P);
     start(P);
@@ -209,7 +212,9 @@
     el("p", { class: "rec-label" }, box, "Recommended · " + (runner ? points(row.acc.mean - runner.acc.mean) + " ahead, " : "") + close.tag);
     const main = el("p", { class: "rec-main" }, box);
     el("strong", {}, main, modelId(row.candidate));
-    main.append(" · " + methodLabel(row.candidate) + " · " + hardwareLabel(row.candidate));
+    const model = modelId(row.candidate);
+    const label = rowLabel(row);
+    main.append(label.startsWith(model + " · ") ? label.slice(model.length) : " · " + methodLabel(row.candidate) + " · " + hardwareLabel(row.candidate));
     el("p", {}, box, "Predicted accuracy " + fmt.pct(row.acc.mean) + " (90 % interval " + fmt.pct(row.acc.lower) + "–" + fmt.pct(row.acc.upper) + "), spends " + fmt.usd(row.usd));
     const link = el("p", { class: "small" }, box);
     const a = el("a", { href: "#cand-" + row.index }, link, "Show in table");
@@ -228,10 +233,10 @@
     const atPlanBudget = P.serverRec && P.serverRec.index === pick.index;
     const dl = el("dl", { class: "facts decision-facts" }, box);
     const fact = (k, v, id) => { const d = el("div", id ? { id } : {}, dl); el("dt", {}, d, k); el("dd", {}, d, v); };
-    fact("Pick", candidateLabel(pick.candidate) + ": " + fmt.pct(pick.acc.mean) + " for " + fmt.usd(pick.usd));
+    fact("Pick", rowLabel(pick) + ": " + fmt.pct(pick.acc.mean) + " for " + fmt.usd(pick.usd));
     const runner = runnerUp(P.rows, pick, P.budget);
     const margin = runner ? pick.acc.mean - runner.acc.mean : NaN;
-    fact("Margin over the runner-up", runner ? points(margin) + " over " + candidateLabel(runner.candidate) + " (" + fmt.pct(runner.acc.mean) + "): " + closeness(margin, pick).text : closeness(NaN, pick).text, "decision-margin");
+    fact("Margin over the runner-up", runner ? points(margin) + " over " + rowLabel(runner) + " (" + fmt.pct(runner.acc.mean) + "): " + closeness(margin, pick).text : closeness(NaN, pick).text, "decision-margin");
     fact("Chance it is the best", chanceText(P, pick, atPlanBudget), "decision-chance");
     fact("Where its accuracy comes from", (pick.acc.tier || "—") + " tier, " + (pick.acc.predictor || "unknown predictor") + ". " + (TIER_HELP[pick.acc.tier] || ""));
     renderProbes(P, box, atPlanBudget);
@@ -247,7 +252,7 @@
     const top = P.probes.reduce((m, p) => (isNum(p.probability_beats_recommendation) && (!m || p.probability_beats_recommendation > m.probability_beats_recommendation) ? p : m), null);
     if (!top) return "No other candidate can plausibly beat it (the planner's Monte-Carlo)" + regret + ".";
     return "At most " + fmt.pct(1 - top.probability_beats_recommendation, 0) + ": in the planner's Monte-Carlo (each interval read as a normal, 2,000 draws) " +
-      candidateLabel(P.byIndex.get(top.index).candidate) + " beats it in " + fmt.pct(top.probability_beats_recommendation, 0) + " of draws" + regret + ".";
+      rowLabel(P.byIndex.get(top.index)) + " beats it in " + fmt.pct(top.probability_beats_recommendation, 0) + " of draws" + regret + ".";
   }
 
   function renderProbes(P, box, atPlanBudget) {
@@ -263,7 +268,7 @@
     P.probes.forEach((p, k) => {
       const r = P.byIndex.get(p.index), probe = p.probe || {};
       const tr = el("tr", { "data-index": p.index }, tb);
-      el("td", {}, tr, candidateLabel(r.candidate));
+      el("td", {}, tr, rowLabel(r));
       el("td", { class: "wrap wide-only" }, tr, "Whether it beats the pick: " + fmt.pct(p.probability_beats_recommendation, 0) + " chance it does; expected gain " + points(p.expected_accuracy_gain));
       el("td", { class: "wrap wide-only" }, tr, (probe.kind || "probe").replace(/_/g, " ") + (isNum(probe.data_fraction) ? " on " + fmt.pct(probe.data_fraction, 0) + " of the data" : "") +
         (Array.isArray(probe.shots) ? " at " + probe.shots.join(", ") + " shots" : "") + (probe.why ? ": " + probe.why : ""));
@@ -286,7 +291,7 @@
       const r = P.byIndex.get(bands[n].index);
       const li = el("li", { "data-band": n }, ul);
       el("strong", {}, li, n.charAt(0).toUpperCase() + n.slice(1) + ": ");
-      li.append(candidateLabel(r.candidate) + ", " + fmt.pct(r.acc.mean) + " for " + fmt.usd(r.usd) + (r.index === P.recIndex ? " (the pick)" : ""));
+      li.append(rowLabel(r) + ", " + fmt.pct(r.acc.mean) + " for " + fmt.usd(r.usd) + (r.index === P.recIndex ? " (the pick)" : ""));
     }
   }
 
@@ -385,7 +390,7 @@
       if (!tip) return;
       const c = r.cost || {};
       tip.innerHTML = "";
-      el("strong", {}, tip, candidateLabel(r.candidate));
+      el("strong", {}, tip, rowLabel(r));
       el("div", {}, tip, "Accuracy " + fmt.pct(r.acc.mean) + " (" + fmt.pct(r.acc.lower) + "–" + fmt.pct(r.acc.upper) + ")" + (r.acc.tier ? ", " + r.acc.tier : ""));
       const table = el("table", {}, tip);
       const line = (k, v) => { const tr = el("tr", {}, table); el("td", {}, tr, k); el("td", {}, tr, v); };
@@ -397,7 +402,7 @@
       const wall = wallClockS(c, r.candidate.hardware);
       if (isNum(wall)) line("Wall-clock", fmt.duration ? fmt.duration(wall) : fmt.num(wall) + " s");
       if (here && here.length) {
-        el("div", { class: "also" }, tip, "Also here: " + here.map((o) => candidateLabel(o.candidate) + " (" + fmt.pct(o.acc.mean) + ", " + fmt.usd(o.usd) + ")").join("; "));
+        el("div", { class: "also" }, tip, "Also here: " + here.map((o) => rowLabel(o) + " (" + fmt.pct(o.acc.mean) + ", " + fmt.usd(o.usd) + ")").join("; "));
       }
       placeTooltip(tip, box0, target.querySelector(".dot") || target);
     }
@@ -423,7 +428,7 @@
     const shape = P.shapes.get(methodName(r.candidate)) || "circle";
     const onFrontier = P.frontierSet.has(r.index);
     const g = svg("g", { class: "pt", tabindex: "0", role: "button", "data-index": r.index, "data-shape": shape,
-      "aria-label": candidateLabel(r.candidate) + ": " + fmt.usd(r.usd) + ", predicted accuracy " + fmt.pct(r.acc.mean) + ", " + (r.acc.tier || "") + " tier" +
+      "aria-label": rowLabel(r) + ": " + fmt.usd(r.usd) + ", predicted accuracy " + fmt.pct(r.acc.mean) + ", " + (r.acc.tier || "") + " tier" +
         (onFrontier ? ", on the Pareto frontier" : "") + (r.fits ? "" : ", does not fit in GPU memory") }, layer);
     if (isNum(r.acc.lower) && isNum(r.acc.upper)) {
       svg("line", { x1: px, x2: px, y1: y(r.acc.lower), y2: y(r.acc.upper), stroke: color, "stroke-width": 1.5, opacity: 0.75 }, g);
@@ -579,7 +584,7 @@
     const section = $("#details");
     if (!r || !section) return;
     P.detailsIndex = index;
-    $("#details-title").textContent = candidateLabel(r.candidate);
+    $("#details-title").textContent = rowLabel(r);
     memoryChart(P, r, $("#memory-chart"));
     timeFacts(r, $("#time-facts"));
     fillWhatIf(r.candidate.training || {});
@@ -762,8 +767,8 @@
       const kind = runKind(row, probing);
       $("#verify-title").textContent = probing ? "Buy a probe" : "Verify a prediction";
       $("#verify-what").textContent = probing
-        ? "A " + kind.replace(/_/g, " ") + " of " + candidateLabel(row.candidate) + " for about " + fmt.usd(probing.probe.estimated_usd) + ": it settles whether it beats the pick (" + fmt.pct(probing.probability_beats_recommendation, 0) + " chance it does)."
-        : (kind === "finetune" ? "A real fine-tune" : "A real ICL probe") + " of " + candidateLabel(row.candidate) + ", predicted " + fmt.pct(row.acc.mean) + " for " + fmt.usd(row.usd) + ". Its measurement is checked against the prediction.";
+        ? "A " + kind.replace(/_/g, " ") + " of " + rowLabel(row) + " for about " + fmt.usd(probing.probe.estimated_usd) + ": it settles whether it beats the pick (" + fmt.pct(probing.probability_beats_recommendation, 0) + " chance it does)."
+        : (kind === "finetune" ? "A real fine-tune" : "A real ICL probe") + " of " + rowLabel(row) + ", predicted " + fmt.pct(row.acc.mean) + " for " + fmt.usd(row.usd) + ". Its measurement is checked against the prediction.";
       $("#verify-model-path").value = store.get(pathKey(modelId(row.candidate))) || "";
       describeWorkers(modelId(row.candidate));
       const task = planTaskId();
@@ -846,7 +851,7 @@
         if (path) store.set(pathKey(modelId(row.candidate)), path);
         status.classList.remove("warn");
         status.textContent = "";
-        el("a", { href: "/runs/" + encodeURIComponent(run.id), class: "run-link" }, status, (probe ? "Probe " : "Run ") + (run.status || "queued") + " →");
+        P.runs.follow(run, status, probe ? "Probe" : "Run");
         closeVerify();
       } catch (e) {
         vErrors.textContent = "Not queued: " + e.message;
@@ -862,6 +867,62 @@
       dialog.addEventListener("cancel", () => { if (opener) setTimeout(() => opener.focus(), 0); });
     }
     $$("button.verify").forEach((b) => b.addEventListener("click", () => openVerify(b)));
+  }
+
+  // ---------- plan rows follow their runs (GET /v1/runs?plan=, polled while any is unfinished) ----------
+  const RUN_POLL_MS = 3000;
+
+  function runWords(run) {
+    const state = runStateText(run);
+    if (run.status === "queued" && state !== "queued") return "queued · " + state;
+    if (run.status === "running") return "running " + state;
+    const measured = run.result && run.result.accuracy;
+    if (run.status === "succeeded" && isNum(measured)) return "succeeded: measured " + fmt.pct(measured);
+    return state;
+  }
+
+  function showRun(status, run, noun) {
+    status.textContent = "";
+    status.classList.toggle("warn", run.status === "failed" || run.status === "cancelled");
+    status.dataset.runStatus = run.status;
+    el("a", { href: "/runs/" + encodeURIComponent(run.id), class: "run-link" }, status, noun + " " + runWords(run) + " →");
+  }
+
+  function followRuns(P) {
+    const byPrediction = new Map(P.rows.filter((r) => r.prediction_id).map((r) => [r.prediction_id, r.index]));
+    const queuedHere = new Map(); // run id -> [status element, noun]: the runs queued from this page (probes too)
+    let timer = null;
+    function placeOf(run) {
+      if (queuedHere.has(run.id)) return queuedHere.get(run.id);
+      const index = byPrediction.get(run.prediction);
+      const status = index === undefined ? null : document.getElementById("cand-" + index + "-status");
+      return status ? [status, "Run"] : null;
+    }
+    let polling = false;
+    const schedule = () => { if (timer === null && !polling) timer = setTimeout(poll, RUN_POLL_MS); };
+    async function poll() {
+      timer = null;
+      polling = true;
+      let runs = [];
+      try { runs = (await api("GET", "/v1/runs?plan=" + encodeURIComponent(P.plan.id) + "&limit=100")).items || []; } catch (e) { polling = false; schedule(); return; } // try again later
+      polling = false;
+      const shown = new Set();
+      for (const run of runs) { // newest first: each row shows its latest run
+        const place = placeOf(run);
+        if (!place || shown.has(place[0])) continue;
+        shown.add(place[0]);
+        showRun(place[0], run, place[1]);
+      }
+      if (runs.some((r) => !TERMINAL.has(r.status))) schedule();
+    }
+    P.runs = {
+      follow(run, status, noun) {
+        queuedHere.set(run.id, [status, noun]);
+        showRun(status, run, noun);
+        schedule();
+      },
+    };
+    poll();
   }
 
   // ---------- start ----------
