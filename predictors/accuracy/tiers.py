@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections import defaultdict
@@ -133,6 +134,36 @@ def _widen(half_width: float, sd: float | None, level: float) -> float:
     return math.hypot(half_width, NormalDist().inv_cdf(0.5 + level / 2) * sd)
 
 
+FITTED_LAWS_KEPT = 256
+"""Fitted probe-tier laws kept per kind in a process (LRU): a task's laws are refitted only when its probes change."""
+
+
+@functools.lru_cache(maxsize=FITTED_LAWS_KEPT)
+def fit_shot_curve(
+    shots: tuple[float, ...], accuracy: tuple[float, ...], sd: tuple[float, ...], level: float
+) -> ShotCurveAverage | None:
+    """The shot law through these probes (None when it cannot be fitted), memoised on the probes' values:
+    the fits are half a plan's CPU (BENCHMARKS.md, plan load), and equal inputs give an equal law."""
+    try:
+        return ShotCurveAverage(interval=level).fit(np.array(shots), np.array(accuracy), sigma=np.array(sd))
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=FITTED_LAWS_KEPT)
+def fit_data_law(
+    train_examples: tuple[float, ...], error: tuple[float, ...], fixed: tuple[tuple[str, float], ...], level: float
+) -> RectifiedDataLaw | None:
+    """The rectified data law through these fine-tunes' errors (None when it cannot be fitted), memoised
+    like :func:`fit_shot_curve` (the fit is seeded, so equal inputs give an equal law)."""
+    try:
+        return RectifiedDataLaw(fixed=dict(fixed), interval=level, random_state=0).fit(
+            np.array(train_examples), np.array(error)
+        )
+    except (ValueError, TypeError):
+        return None
+
+
 class MeasurementIndex:
     """Measurements grouped for the tier look-ups (by model and task)."""
 
@@ -198,9 +229,8 @@ class MeasurementIndex:
         x = np.array(sorted(rows_at), dtype=float)
         y = np.array([np.mean([float(r.accuracy or 0.0) for r in rows_at[int(d)]]) for d in x])
         sd = np.array([math.sqrt(_sampling_variance(rows_at[int(d)]) or 0.0) for d in x])
-        try:
-            curve = ShotCurveAverage(interval=level).fit(x, y, sigma=sd)
-        except ValueError:
+        curve = fit_shot_curve(tuple(x.tolist()), tuple(y.tolist()), tuple(sd.tolist()), level)
+        if curve is None:
             return None
         target = np.array([shots], dtype=float)
         mean = float(curve.predict(target)[0])
@@ -239,8 +269,10 @@ class MeasurementIndex:
             # through them would extrapolate a flat or falling curve with false confidence.
             return self.pre_power(candidate, rows_at, level)
         fixed = {"E": 0.0, "D_l": 0.0} if len(x) == 2 else ({"D_l": 0.0} if len(x) == 3 else {})
+        law = fit_data_law(tuple(x.tolist()), tuple(error.tolist()), tuple(sorted(fixed.items())), level)
+        if law is None:
+            return None
         try:
-            law = RectifiedDataLaw(fixed=fixed, interval=level, random_state=0).fit(x, error)
             target = np.array([float(candidate.train_examples)])
             predicted_error = float(law.predict(target)[0])
             low_err, high_err = law.predict_interval(target, level)

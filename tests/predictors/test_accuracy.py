@@ -484,3 +484,38 @@ def test_falling_few_shot_probes_are_not_forecast_to_recover() -> None:
     for forecast in predict_accuracies(targets, measurements=falling):
         assert forecast.predictor.startswith("icl_shots (falling")
         assert forecast.mean <= 0.45 + 1e-9 and forecast.lower < forecast.mean < forecast.upper
+
+
+def test_probe_laws_are_refitted_only_when_their_probes_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same plan twice fits the shot and data laws once (the second reads the memo); a new probe
+    measurement is new input, so its law is refitted and the other law is not."""
+    from predictors.accuracy import tiers
+    from scaling import RectifiedDataLaw, ShotCurveAverage
+
+    fits: list[str] = []
+    for law in (ShotCurveAverage, RectifiedDataLaw):
+        original = law.fit
+
+        def spy(self: object, *args: object, _original: object = original, **kwargs: object) -> object:
+            fits.append(type(self).__name__)
+            return _original(self, *args, **kwargs)  # type: ignore[operator]
+
+        monkeypatch.setattr(law, "fit", spy)
+    tiers.fit_shot_curve.cache_clear()
+    tiers.fit_data_law.cache_clear()
+    probes = [
+        *icl_probes(),
+        Observation("llama-3-8b", {"name": "lora"}, "hellaswag", train_examples=100, accuracy=0.60),
+        Observation("llama-3-8b", {"name": "lora"}, "hellaswag", train_examples=1000, accuracy=0.75),
+    ]
+    candidates = [
+        Observation("llama-3-8b", {"name": "rag_icl", "shots": 4}, "hellaswag"),
+        Observation("llama-3-8b", {"name": "lora"}, "hellaswag", train_examples=10_000),
+    ]
+    first = predict_accuracies(candidates, measurements=probes)
+    assert [f.tier for f in first] == ["probe", "probe"] and sorted(fits) == ["RectifiedDataLaw", "ShotCurveAverage"]
+    fits.clear()
+    assert predict_accuracies(candidates, measurements=probes) == first and fits == []
+    new_probe = Observation("llama-3-8b", {"name": "rag_icl", "shots": 2}, "hellaswag", accuracy=0.58)
+    moved = predict_accuracies(candidates, measurements=[*probes, new_probe])
+    assert fits == ["ShotCurveAverage"] and moved[1] == first[1] and moved[0] != first[0]
