@@ -259,6 +259,8 @@ def test_a_plan_row_follows_its_run_until_it_fails(page: Any, live_server: LiveS
     with session_scope(database) as session:
         runs_repo.begin_delivery(session=session, run_id=run_id, worker="ui-test", max_deliveries=3)
         runs_repo.report_progress(session=session, run_id=run_id, progress={"step": 3, "total": 8})
+    expect(link).to_contain_text("Run running step 3 of 8")
+    with session_scope(database) as session:
         runs_repo.finish_run(session=session, run_id=run_id, status="failed", result={}, error=reason)
     expect(link).to_contain_text(f"Run failed: {reason}")  # without reloading: the page polls the plan's runs
     expect(page.locator(f"#cand-{pick}-status")).to_have_class(re.compile(r"\bwarn\b"))

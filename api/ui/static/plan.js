@@ -875,7 +875,7 @@
   function runWords(run) {
     const state = runStateText(run);
     if (run.status === "queued" && state !== "queued") return "queued · " + state;
-    if (run.status === "running") return "running " + state;
+    if (run.status === "running") return state === "starting" ? state : "running " + state;
     const measured = run.result && run.result.accuracy;
     if (run.status === "succeeded" && isNum(measured)) return "succeeded: measured " + fmt.pct(measured);
     return state;
