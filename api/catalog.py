@@ -94,20 +94,8 @@ def method_rows() -> list[dict[str, Any]]:
 
 
 def _hardware_values(entry: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "id",
-        "name",
-        "vendor",
-        "memory_bytes",
-        "peak_bf16_tflops",
-        "peak_fp16_tflops",
-        "peak_fp32_tflops",
-        "hbm_gbps",
-        "interconnect_gbps",
-        "usd_per_hour",
-        "source",
-    )
-    return {key: entry.get(key) for key in keys}
+    """A shipped catalog entry as a hardware row: its spec fields and where the figures come from."""
+    return {key: entry.get(key) for key in (*catalog_repo.HARDWARE_FIELDS, "source")}
 
 
 def seed_catalogs(*, session: Session) -> dict[str, int]:
