@@ -23,15 +23,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from predictors.architecture import Architecture, LinearModule
 from predictors.errors import InvalidInputError
 from predictors.methods.base import (
     CostTerms,
-    MethodConfig,
+    LinearTargetsConfig,
     MethodSpec,
-    check_target_modules,
     is_parameter_wrapped,
     match_target_modules,
 )
@@ -49,22 +48,13 @@ __all__ = [
 ]
 
 
-class LoraConfig(MethodConfig):
+class LoraConfig(LinearTargetsConfig):
     """LoRA parameters, with peft's names and defaults where they exist."""
 
     name: Literal["lora"] = "lora"
     rank: int = Field(16, ge=1, le=4096, description="Adapter rank r.")
     alpha: float = Field(32.0, gt=0, le=1e6, description="Scaling numerator: ΔW is scaled by alpha / rank.")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout on the adapter input.")
-    target_modules: list[str] | Literal["all-linear"] = Field(
-        default_factory=lambda: ["q_proj", "v_proj"],
-        description='Hugging Face module names to adapt (suffix match, as peft does), or "all-linear".',
-    )
-
-    @field_validator("target_modules")
-    @classmethod
-    def _targets_not_empty(cls, value: list[str] | str) -> list[str] | str:
-        return check_target_modules(value)
 
 
 # --- MoE experts and routers as the installed peft adapts them ------------------------------------------------------
