@@ -152,3 +152,44 @@ def test_the_fitted_prior_carries_conformal_intervals_from_the_verified_predicti
     scale = fitted.conformal.scale("prior", 0.9)
     assert scale is not None and scale == pytest.approx(0.05 / 0.02)
     assert fitted.conformal.scale("probe", 0.9) is None
+
+
+def test_plans_use_the_conformal_intervals_of_the_prior_they_are_answered_by(
+    client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no verified pairs a plan's intervals are the predictors' own; with twelve prior forecasts whose
+    ±0.02 intervals missed their runs by 0.05, the plan's prior-tier half-widths are 2.5 times the raw ones
+    (the same plan answered by the same prior without its calibration), centred on the same means."""
+    from dataclasses import replace
+
+    from sqlalchemy.orm import Session
+
+    from tests.api.test_calibration import verified_prediction
+
+    PRIORS.wait()
+    unpaired = _forecasts(client.post("/v1/plans", json=grid()).json())
+    assert not any(a["predictor"].endswith(", conformal") for a in unpaired)
+    for i in range(12):
+        mean = 0.5 + 0.02 * i
+        verified_prediction(
+            settings, tier="prior", method="lora", mean=mean, lower=mean - 0.02, upper=mean + 0.02, measured=mean + 0.05
+        )
+    engine = get_engine(settings.database_url)
+    with Session(engine) as session:
+        PRIORS.current(session)  # starts the refit of the corpus with the pairs
+    PRIORS.wait()
+    with Session(engine) as session:
+        fitted = PRIORS.current(session)
+    calibrated = _forecasts(client.post("/v1/plans", json=grid()).json())
+    monkeypatch.setitem(
+        PRIORS._fitted, engine.url.render_as_string(hide_password=False), replace(fitted, conformal=None)
+    )
+    raw = _forecasts(client.post("/v1/plans", json=grid()).json())
+    priors_seen = [(c, r) for c, r in zip(calibrated, raw, strict=True) if r["tier"] == "prior"]
+    assert priors_seen and not any(r["predictor"].endswith(", conformal") for _, r in priors_seen)
+    for c, r in priors_seen:
+        half_width = 2.5 * (r["upper"] - r["lower"]) / 2
+        assert c["predictor"] == f"{r['predictor']}, conformal" and c["level"] == 0.9
+        assert c["mean"] == r["mean"]
+        assert c["lower"] == pytest.approx(max(r["mean"] - half_width, 0.0))
+        assert c["upper"] == pytest.approx(min(r["mean"] + half_width, 1.0))
