@@ -2,9 +2,11 @@
 
 The store of ``benchmarks/plan_load.py`` (10,000 measurements, 100 per task) on the embedded SQLite, the
 refitted prior answering; then ``POST /v1/plans``' work (``api.planning.create_plan`` and the answer's
-``Plan`` model) for 20 plans of those tasks in this process, one after another: timed, then under cProfile,
-whose cumulative times are given as shares of the profiled total (cProfile slows Python code more than
-scipy's, so the shares, not its times, are the figure).
+``Plan`` model) for 20 plans of those tasks in this process, one after another, then the same 20 again
+(their tasks' probe laws memoised: ``predictors.accuracy.tiers.fit_shot_curve``): timed, then under
+cProfile (20 other tasks' first plans, then those again), whose cumulative times are given as shares of
+the profiled total (cProfile slows Python code more than scipy's, so the shares, not its times, are the
+figure).
 
 Run: ``.venv/bin/python benchmarks/plan_profile.py``
 """
@@ -70,17 +72,29 @@ def main() -> None:
         while prior() == first:  # the first plan after the import started the refit
             assert time.monotonic() < deadline, "the refitted prior never answered"
             time.sleep(1)
-        started = time.perf_counter()
-        for i in range(N_PLANS):
-            one_plan(settings, i)
-        print(f"one plan in process, one after another: {(time.perf_counter() - started) / N_PLANS * 1000:.1f} ms")
-        profile = cProfile.Profile()
-        profile.runcall(lambda: [one_plan(settings, i) for i in range(N_PLANS, 2 * N_PLANS)])
+        cold, warm = _per_plan_ms(settings, range(N_PLANS)), _per_plan_ms(settings, range(N_PLANS))
+        print(f"one plan in process, one after another: {cold:.1f} ms; the same plans again: {warm:.1f} ms")
+        profiles = [cProfile.Profile(), cProfile.Profile()]  # new tasks' plans, then the same plans again
+        for profile in profiles:
+            profile.runcall(lambda: [one_plan(settings, i) for i in range(N_PLANS, 2 * N_PLANS)])
+    for title, profile in zip(("first plans of their tasks", "the same plans again"), profiles, strict=True):
+        print(f"{title}:")
+        _print_shares(profile)
+
+
+def _per_plan_ms(settings: Settings, tasks: range) -> float:
+    started = time.perf_counter()
+    for i in tasks:
+        one_plan(settings, i)
+    return (time.perf_counter() - started) / len(tasks) * 1000
+
+
+def _print_shares(profile: cProfile.Profile) -> None:
     stats = pstats.Stats(profile).stats
     total = max(entry[3] for entry in stats.values())
     for part, label in PARTS.items():
         seconds = sum(entry[3] for key, entry in stats.items() if f"{key[0]}:{key[1]}({key[2]})".endswith(label))
-        print(f"{part}: {seconds / total:.0%}")
+        print(f"  {part}: {seconds / total:.0%}")
 
 
 if __name__ == "__main__":
