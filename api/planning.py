@@ -31,7 +31,7 @@ from predictors.methods import parse_method
 from predictors.planner import Budget
 from predictors.planning import (
     Forecasts,
-    NothingWithinBudget,
+    NothingFits,
     Objective,
     PlanResult,
     TaskFacts,
@@ -327,7 +327,7 @@ def _recommendation(plan: PlanResult, rows: list[dict[str, Any]]) -> dict[str, A
     }
 
 
-def _infeasible(nothing: NothingWithinBudget) -> dict[str, Any]:
+def _infeasible(nothing: NothingFits) -> dict[str, Any]:
     """Why a plan has no recommendation (schema ``Infeasible``)."""
     return {
         "field": nothing.field,
@@ -370,10 +370,12 @@ def _result_json(computation: PlanComputation, rows: list[dict[str, Any]]) -> di
 
 def _stored_predictions(computation: PlanComputation, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every listed candidate gets a stored prediction (its id set on its row), so a verification run of
-    any of them (the UI's "verify") is checked against what was predicted for it."""
+    any of them (the UI's "verify") is checked against what was predicted for it; with the predictor's own
+    interval, as conformal calibration (:mod:`predictors.accuracy.conformal`) must score the predictor."""
     predictions = []
     for row in rows:
         forecast = computation.forecasts.of(row["index"])
+        lower, upper = forecast.raw_interval or (forecast.lower, forecast.upper)
         row["prediction_id"] = new_id()
         predictions.append(
             {
@@ -384,8 +386,8 @@ def _stored_predictions(computation: PlanComputation, rows: list[dict[str, Any]]
                 "tier": forecast.tier,
                 "predictor": forecast.predictor,
                 "accuracy_mean": forecast.mean,
-                "accuracy_lower": forecast.lower,
-                "accuracy_upper": forecast.upper,
+                "accuracy_lower": lower,
+                "accuracy_upper": upper,
                 "cost": row["cost"],
             }
         )

@@ -89,7 +89,7 @@ def _checks(
 ) -> list[RequirementCheck]:
     """Each limit and requirement given: the budget's against the chosen candidate, or the cheapest when none
     is within the budget; the requirements against the chosen one."""
-    cheapest = int(np.argmin(scores.cost_usd))
+    cheapest = int(np.argmin(scores.cost_usd)) if scores.n_candidates else None  # none: nothing fits its hardware
     subject = chosen if chosen is not None else cheapest
     checks = []
     if budget.max_usd is not None:

@@ -20,7 +20,6 @@ from predictors.accuracy.prior import PriorPredictor
 from predictors.accuracy.tiers import Accuracy, Tier, predict_accuracies
 from predictors.cost import cost_reduction_ratio
 from predictors.cost.columns import CostColumns
-from predictors.errors import InfeasibleError
 from predictors.methods import METHODS
 from predictors.planner import (
     Budget,
@@ -43,7 +42,7 @@ __all__ = [
     "PROBE_FINETUNE_DATA_FRACTION",
     "TOP_ROWS_WHEN_LARGE",
     "Forecasts",
-    "NothingWithinBudget",
+    "NothingFits",
     "Objective",
     "PlanResult",
     "ProbeToBuy",
@@ -51,6 +50,7 @@ __all__ = [
     "TaskFacts",
     "choose",
     "forecast_candidates",
+    "nothing_fits_hardware",
     "nothing_within_budget",
     "plan_candidates",
     "prediction_cost_usd",
@@ -221,44 +221,54 @@ class ProbeToBuy:
 
 
 @dataclass(frozen=True, slots=True)
-class NothingWithinBudget:
-    """Why a plan has no pick: its budget is below every candidate that fits its hardware. ``field`` is the
-    limit that excludes the cheapest one (dollars first)."""
+class NothingFits:
+    """Why a plan has no pick: its budget is below every candidate that fits its hardware (``field`` the
+    budget limit that excludes the cheapest one, dollars first), or no candidate fits its hardware at all
+    (``field`` names the candidates; no cheapest fitting one)."""
 
-    field: Literal["budget.max_usd", "budget.max_gpu_hours"]
+    field: str
     max_usd: float | None
     max_gpu_hours: float | None
-    cheapest_fitting_usd: float
-    cheapest_fitting_gpu_hours: float
-
-    @property
-    def detail(self) -> str:
-        if self.field == "budget.max_usd":
-            return (
-                f"nothing fits under ${self.max_usd:.4g}; the cheapest that fits costs ${self.cheapest_fitting_usd:.4g}"
-            )
-        return (
-            f"nothing fits within {self.max_gpu_hours:.4g} GPU-hours; the cheapest that fits takes "
-            f"{self.cheapest_fitting_gpu_hours:.4g} GPU-hours"
-        )
+    cheapest_fitting_usd: float | None
+    cheapest_fitting_gpu_hours: float | None
+    detail: str
 
 
-def nothing_within_budget(scores: CandidateScores, budget: Budget) -> NothingWithinBudget:
+def nothing_within_budget(scores: CandidateScores, budget: Budget) -> NothingFits:
     """What a plan whose budget admits no candidate says: the limit that fails and the cheapest candidate."""
     cheapest = int(np.lexsort((scores.gpu_hours, scores.cost_usd))[0])
     usd, hours = float(scores.cost_usd[cheapest]), float(scores.gpu_hours[cheapest])
-    over_usd = budget.max_usd is not None and usd > budget.max_usd
-    return NothingWithinBudget(
-        "budget.max_usd" if over_usd else "budget.max_gpu_hours", budget.max_usd, budget.max_gpu_hours, usd, hours
+    if budget.max_usd is not None and usd > budget.max_usd:
+        field, detail = (
+            "budget.max_usd",
+            f"nothing fits under ${budget.max_usd:.4g}; the cheapest that fits costs ${usd:.4g}",
+        )
+    else:
+        field = "budget.max_gpu_hours"
+        detail = f"nothing fits within {budget.max_gpu_hours:.4g} GPU-hours; the cheapest that fits takes {hours:.4g} GPU-hours"
+    return NothingFits(field, budget.max_usd, budget.max_gpu_hours, usd, hours, detail)
+
+
+def nothing_fits_hardware(costs: CostColumns, budget: Budget, field: str) -> NothingFits:
+    """What a plan none of whose candidates fits its hardware's memory says: the smallest, and what it needs."""
+    smallest = int(np.argmin(costs["peak_memory_bytes"]))
+    t = costs.table
+    detail = (
+        f"no candidate fits its hardware's memory; the smallest needs {costs['peak_memory_bytes'][smallest] / 2**30:.1f} GiB "
+        f"({t.model_ids[int(t.model[smallest])]} {t.methods[int(t.method[smallest])].name} on "
+        f"{t.hardware[int(t.gpu[smallest])].gpu})"
     )
+    if budget.max_usd is not None:
+        detail = f"nothing fits under ${budget.max_usd:.4g}: {detail}"
+    return NothingFits(field, budget.max_usd, budget.max_gpu_hours, None, None, detail)
 
 
 @dataclass(frozen=True, slots=True)
 class PlanResult:
     """What a plan decides. Every index is a candidate of the cost table; ``scores`` holds the candidates
     that fit their hardware's memory, ``fitting[k]`` being the candidate of ``scores`` entry ``k``.
-    ``recommended`` (with ``expected_regret`` and ``probability_best``) is None when the budget admits
-    nothing (``infeasible``)."""
+    ``recommended`` (with ``expected_regret`` and ``probability_best``) is None when nothing fits the budget
+    or the hardware (``infeasible`` says which)."""
 
     n_candidates: int
     recommended: int | None
@@ -276,28 +286,21 @@ class PlanResult:
     cost_reduction_ratio: float | None
     fitting: NDArray[np.intp]
     scores: CandidateScores
-    infeasible: NothingWithinBudget | None = None
+    infeasible: NothingFits | None = None
 
 
-def _fitting(costs: CostColumns, field: str) -> NDArray[np.intp]:
-    """The candidates that fit their hardware's memory; none is an error naming the smallest."""
-    fits = costs["fits"].astype(bool)
-    if fits.any():
-        return np.flatnonzero(fits).astype(np.intp)
-    smallest = int(np.argmin(costs["peak_memory_bytes"]))
-    t = costs.table
-    raise InfeasibleError(
-        field,
-        f"no candidate fits its hardware's memory; the smallest needs {costs['peak_memory_bytes'][smallest] / 2**30:.1f} GiB "
-        f"({t.model_ids[int(t.model[smallest])]} {t.methods[int(t.method[smallest])].name} on "
-        f"{t.hardware[int(t.gpu[smallest])].gpu})",
-    )
+def _fitting(costs: CostColumns) -> NDArray[np.intp]:
+    """The candidates that fit their hardware's memory (maybe none)."""
+    return np.flatnonzero(costs["fits"].astype(bool)).astype(np.intp)
 
 
 def _scores(
     costs: CostColumns, forecasts: Forecasts, fitting: NDArray[np.intp], interval_level: float
 ) -> CandidateScores:
     """The planner's arrays over the fitting candidates: dollars, GPU-hours, the forecast's interval."""
+    if fitting.size == 0:  # nothing to choose from: empty arrays (the plan then says why)
+        empty = np.zeros(0)
+        return CandidateScores(empty, empty, empty, empty, empty, interval_level, np.zeros(0, dtype=np.intp))
     return CandidateScores.from_lists(
         cost_usd=costs["total_usd"][fitting],
         gpu_hours=(costs["train_gpu_hours"] + costs["eval_gpu_hours"])[fitting],
@@ -362,6 +365,12 @@ def _listed(
     return sorted({*shown, *(int(i) for i in top)})
 
 
+def _infeasible(costs: CostColumns, scores: CandidateScores, budget: Budget, field: str) -> NothingFits:
+    if scores.n_candidates == 0:
+        return nothing_fits_hardware(costs, budget, field)
+    return nothing_within_budget(scores, budget)
+
+
 def plan_candidates(
     costs: CostColumns,
     forecasts: Forecasts,
@@ -375,11 +384,11 @@ def plan_candidates(
     """Choose among the candidates that fit, say which probes to buy and what the forecasts cost.
 
     ``spent`` is ``(model_id, cost_usd)`` of the task's measurements (:func:`prediction_cost_usd`);
-    ``field`` names the candidates in the error raised when none fits its hardware.
+    ``field`` names the candidates in ``infeasible`` when none fits its hardware.
     """
-    fitting = _fitting(costs, field)
+    fitting = _fitting(costs)
     scores = _scores(costs, forecasts, fitting, interval_level)
-    choice, bands = choose(scores, objective, budget)
+    choice, bands = choose(scores, objective, budget) if fitting.size else (None, {})
     recommended = None if choice is None else int(fitting[choice.index])
     frontier = [int(fitting[k]) for k in pareto_frontier(scores.cost_usd, scores.accuracy_mean)]
     band_picks = {name: int(fitting[c.index]) for name, c in bands.items()}
@@ -391,7 +400,9 @@ def plan_candidates(
     return PlanResult(
         n_candidates=len(costs),
         recommended=recommended,
-        reason="nothing fits the budget" if choice is None else choice.reason,
+        reason=("nothing fits the budget" if fitting.size else "nothing fits its hardware")
+        if choice is None
+        else choice.reason,
         expected_regret=None if choice is None else expected_regret(scores, choice),
         probability_best=None if choice is None else probability_best(scores, choice),
         frontier=frontier,
@@ -408,5 +419,5 @@ def plan_candidates(
         cost_reduction_ratio=cost_reduction_ratio(exhaustive_usd, prediction_usd) if exhaustive_usd > 0 else None,
         fitting=fitting,
         scores=scores,
-        infeasible=nothing_within_budget(scores, budget) if choice is None else None,
+        infeasible=_infeasible(costs, scores, budget, field) if choice is None else None,
     )

@@ -136,16 +136,23 @@ class BudgetPick(BaseModel):
 
 
 class Infeasible(BaseModel):
-    """Why a plan has no recommendation: its budget is below every candidate that fits its hardware."""
+    """Why a plan has no recommendation: its budget is below every candidate that fits its hardware, or no
+    candidate fits its hardware at all."""
 
-    field: Literal["budget.max_usd", "budget.max_gpu_hours"] = Field(
-        description="The budget limit that excludes the cheapest fitting candidate (dollars first)."
+    field: str = Field(
+        description="budget.max_usd or budget.max_gpu_hours: the limit that excludes the cheapest fitting "
+        "candidate (dollars first); grid.candidates or candidates when none fits its hardware."
     )
     max_usd: float | None = Field(description="The request's budget.max_usd.")
     max_gpu_hours: float | None = Field(description="The request's budget.max_gpu_hours.")
-    cheapest_fitting_usd: float = Field(description="What the cheapest candidate that fits its hardware costs.")
-    cheapest_fitting_gpu_hours: float = Field(description="Its GPU-hours.")
-    detail: str = Field(description='In words: "nothing fits under $B; the cheapest that fits costs $Y".')
+    cheapest_fitting_usd: float | None = Field(
+        description="What the cheapest candidate that fits its hardware costs; null when none fits."
+    )
+    cheapest_fitting_gpu_hours: float | None = Field(description="Its GPU-hours; null when none fits.")
+    detail: str = Field(
+        description='In words: "nothing fits under $B; the cheapest that fits costs $Y", or which candidate '
+        "needs the least memory and how much."
+    )
 
 
 class Plan(BaseModel):
@@ -173,7 +180,7 @@ class Plan(BaseModel):
         "budget admits nothing (then infeasible says why)."
     )
     infeasible: Infeasible | None = Field(
-        None, description="Present when the budget is below every candidate that fits its hardware."
+        None, description="Present when nothing fits the budget, or no candidate fits its hardware."
     )
     bands: dict[str, Any]
     probes_to_buy: list[dict[str, Any]]

@@ -32,6 +32,16 @@ def test_gate_fail_names_the_requirement_and_an_alternative(sqlite_client: TestC
     assert report["alternatives"] and report["alternatives"][0]["why"].startswith("would pass with a budget of $")
 
 
+def test_gate_fails_when_no_candidate_fits_its_hardware(sqlite_client: TestClient) -> None:
+    body = example("gate-pass.yaml")
+    body["grid"].update(models=["llama-3.1-8b"], methods=[{"name": "full"}], hardware=[{"gpu": "L4", "count": 1}])
+    response = sqlite_client.post("/v1/gate", json=body)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["passed"] is False and report["exit_code"] == 1 and report["chosen"] is None
+    assert "no candidate fits its hardware" in report["summary"]
+
+
 def test_gate_invalid_body_is_422(sqlite_client: TestClient) -> None:
     body = example("gate-pass.yaml")
     body["requirements"]["confidence"] = 2

@@ -96,6 +96,19 @@ def test_budget_below_every_candidate_makes_a_plan_that_says_so(client: TestClie
     assert client.get(f"/v1/plans/{plan['id']}").json()["infeasible"] == infeasible
 
 
+def test_no_candidate_fitting_its_hardware_makes_a_plan_that_says_so(client: TestClient) -> None:
+    body = grid(budget={"max_usd": 5})
+    body["grid"].update(models=["llama-3.1-8b"], methods=[{"name": "full"}], hardware=[{"gpu": "L4", "count": 1}])
+    response = client.post("/v1/plans", json=body)
+    assert response.status_code == 201, response.text
+    plan = response.json()
+    assert plan["recommendation"] is None and not any(r["fits"] for r in plan["candidates"])
+    infeasible = plan["infeasible"]
+    assert infeasible["field"] == "grid.candidates" and infeasible["cheapest_fitting_usd"] is None
+    assert infeasible["detail"].startswith("nothing fits under $5: no candidate fits its hardware's memory")
+    assert "llama-3.1-8b full on L4" in infeasible["detail"]
+
+
 def test_unknown_model_in_grid(client: TestClient) -> None:
     body = grid()
     body["grid"]["models"] = ["gpt-7"]

@@ -12,7 +12,6 @@ from predictors.architecture import architecture_from_hf_config
 from predictors.cost import EvaluationConfig, HardwareRequest, TrainingConfig, hardware_spec_from_catalog
 from predictors.cost.columns import CostColumns, estimate_cost_columns
 from predictors.cost.table import CandidateTable
-from predictors.errors import InfeasibleError
 from predictors.methods import parse_method
 from predictors.planner import Budget, best_within
 from predictors.planning import (
@@ -136,23 +135,26 @@ def test_a_gpu_hour_limit_below_every_candidate_names_that_limit() -> None:
     assert plan.infeasible.field == "budget.max_gpu_hours" and "GPU-hours" in plan.infeasible.detail
 
 
-def test_nothing_fitting_names_the_field_and_the_smallest_candidate() -> None:
+def test_nothing_fitting_its_hardware_plans_without_a_pick_naming_the_smallest() -> None:
     costs = cost_columns()
     nothing_fits = CostColumns(
         costs.table, {**costs.values, "fits": np.zeros(len(costs))}, costs.hardware, costs.calibration
     )
-    with pytest.raises(InfeasibleError) as error:
-        plan_candidates(
-            nothing_fits,
-            forecasts_of(np.full(len(costs), 0.5)),
-            budget=Budget(),
-            objective=Objective(),
-            interval_level=0.9,
-            field="grid.candidates",
-        )
+    plan = plan_candidates(
+        nothing_fits,
+        forecasts_of(np.full(len(costs), 0.5)),
+        budget=Budget(max_usd=5.0),
+        objective=Objective(),
+        interval_level=0.9,
+        field="grid.candidates",
+    )
+    assert plan.recommended is None and plan.probes == [] and plan.bands == {} and plan.frontier == []
+    assert plan.fitting.size == 0 and plan.listed == list(range(len(costs)))
     smallest = int(np.argmin(costs["peak_memory_bytes"]))
-    assert error.value.field == "grid.candidates"
-    assert costs.table.model_ids[int(costs.table.model[smallest])] in error.value.message
+    nothing = plan.infeasible
+    assert nothing is not None and nothing.field == "grid.candidates" and nothing.cheapest_fitting_usd is None
+    assert nothing.detail.startswith("nothing fits under $5: no candidate fits its hardware's memory")
+    assert costs.table.model_ids[int(costs.table.model[smallest])] in nothing.detail
 
 
 def test_a_large_plan_lists_frontier_picks_probes_and_the_most_accurate() -> None:

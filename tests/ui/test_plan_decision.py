@@ -170,6 +170,18 @@ def test_a_plan_created_with_a_budget_nothing_fits_shows_it(page: Any, live_serv
     assert page.js_errors == []
 
 
+def test_a_plan_where_no_candidate_fits_its_gpu_says_so(page: Any, live_server: LiveServer) -> None:
+    grid = {"models": ["llama-3.1-8b"], "methods": [{"name": "full"}], "hardware": [{"gpu": "L4", "count": 1}]}
+    plan = _post_plan(live_server, {"task": TASK, "grid": grid, "budget": {"max_usd": 5}})
+    assert plan["recommendation"] is None and plan["infeasible"]["cheapest_fitting_usd"] is None
+    page.goto(f"{live_server.url}/plans/{plan['id']}")
+    expect(page.locator("#recommendation")).to_contain_text(
+        "Nothing fits under $5.00; no candidate fits in GPU memory."
+    )
+    expect(page.locator("#candidates tbody tr").first).to_contain_text("fits")
+    assert page.js_errors == []
+
+
 def test_the_decision_is_explained_and_a_probe_is_queued_in_one_click(
     page: Any, live_server: LiveServer, tmp_path: Path
 ) -> None:
