@@ -100,13 +100,20 @@ class ConformalIntervals:
         return lo, hi
 
     def apply(self, forecasts: Sequence[Accuracy], level: float) -> list[Accuracy]:
-        """The forecasts with their intervals recalibrated at ``level`` (and saying so)."""
+        """The forecasts with their intervals recalibrated at ``level`` (saying so, and keeping the raw one)."""
         tiers = [f.tier for f in forecasts]
         lower, upper = self.transform(
             [f.mean for f in forecasts], [f.lower for f in forecasts], [f.upper for f in forecasts], tiers, level
         )
         return [
-            replace(f, lower=float(lo), upper=float(hi), level=level, predictor=f"{f.predictor}, conformal")
+            replace(
+                f,
+                lower=float(lo),
+                upper=float(hi),
+                level=level,
+                predictor=f"{f.predictor}, conformal",
+                raw_interval=f.raw_interval or (f.lower, f.upper),
+            )
             if f.tier in getattr(self, "regressors_", {})
             else f
             for f, lo, hi in zip(forecasts, lower, upper, strict=True)

@@ -44,7 +44,9 @@ PROXY_METHODS = frozenset(name for name, spec in METHODS.items() if spec.proxy)
 
 @dataclass(frozen=True, slots=True)
 class Accuracy:
-    """A forecast: mean and central interval (``level``), with the tier and predictor that made it."""
+    """A forecast: mean and central interval (``level``), with the tier and predictor that made it;
+    ``raw_interval`` is the predictor's own (lower, upper) when conformal calibration rescaled it, what a
+    stored prediction keeps so the next calibration scores the predictor, not its own output."""
 
     mean: float
     lower: float
@@ -52,6 +54,7 @@ class Accuracy:
     tier: Tier
     predictor: str
     level: float = 0.9
+    raw_interval: tuple[float, float] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -18,6 +18,7 @@ from predictors.accuracy.features import ModelInfo, Observation
 from predictors.accuracy.prior import PriorPredictor
 from storage.catalogs import load_models_catalog
 from storage.db import get_engine
+from storage.models import PredictionRow
 from storage.settings import Settings
 from tests.api.test_plans import grid
 
@@ -180,7 +181,8 @@ def test_plans_use_the_conformal_intervals_of_the_prior_they_are_answered_by(
     PRIORS.wait()
     with Session(engine) as session:
         fitted = PRIORS.current(session)
-    calibrated = _forecasts(client.post("/v1/plans", json=grid()).json())
+    calibrated_plan = client.post("/v1/plans", json=grid()).json()
+    calibrated = _forecasts(calibrated_plan)
     monkeypatch.setitem(
         PRIORS._fitted, engine.url.render_as_string(hide_password=False), replace(fitted, conformal=None)
     )
@@ -193,3 +195,9 @@ def test_plans_use_the_conformal_intervals_of_the_prior_they_are_answered_by(
         assert c["mean"] == r["mean"]
         assert c["lower"] == pytest.approx(max(r["mean"] - half_width, 0.0))
         assert c["upper"] == pytest.approx(min(r["mean"] + half_width, 1.0))
+    # what is stored to verify is the predictor's own interval: the next calibration scores the predictor
+    with Session(engine) as session:
+        stored = [session.get(PredictionRow, row["prediction_id"]) for row in calibrated_plan["candidates"]]
+    assert [(p.accuracy_lower, p.accuracy_upper) for p in stored if p is not None] == [
+        (r["lower"], r["upper"]) for r in raw
+    ]
