@@ -282,6 +282,11 @@ def test_a_plan_row_follows_its_run_until_it_fails(page: Any, live_server: LiveS
     page.reload()
     expect(page.locator(f"#cand-{pick}-status a.run-link")).to_contain_text(f"Run failed: {reason}")
     assert page.locator(f"#cand-{pick}-status a.run-link").get_attribute("href") == f"/runs/{run_id}"
+    page.emulate_media(color_scheme="dark")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.locator(f"#cand-{pick}").scroll_into_view_if_needed()
+    expect(page.locator(f"#cand-{pick}-status a.run-link")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "plan-row-run-failed-dark-phone.png"))
     assert page.js_errors == []
 
 
