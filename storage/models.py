@@ -208,7 +208,7 @@ class PredictionRow(Timestamps, Base):
     candidate_key: Mapped[str] = mapped_column(String(64), index=True)
     candidate: Mapped[dict[str, Any]]
     tier: Mapped[str] = mapped_column(String(16))
-    predictor: Mapped[str] = mapped_column(String(128))
+    predictor: Mapped[str] = mapped_column(Text)
     accuracy_mean: Mapped[float | None] = mapped_column(Float)
     accuracy_lower: Mapped[float | None] = mapped_column(Float)
     accuracy_upper: Mapped[float | None] = mapped_column(Float)

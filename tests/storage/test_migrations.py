@@ -72,3 +72,19 @@ def test_an_edited_price_before_0006_stays_edited_after_it(database_url: str) ->
     migrate.downgrade(database_url, "0005")
     with engine.connect() as connection:
         assert connection.execute(text("SELECT usd_per_hour_edited FROM hardware WHERE id = 'H200'")).scalar_one()
+
+
+def test_a_prediction_keeps_a_predictor_text_longer_than_128_characters(database_url: str) -> None:
+    """A measured forecast names its runs' sources (~230 characters); before 0010 PostgreSQL refused it."""
+    from storage.db import session_scope
+    from storage.models import PredictionRow
+
+    migrate.upgrade(database_url)
+    predictor = "measurement (3 runs: " + ", ".join(f"import:paper table {i}" for i in range(12)) + "), conformal"
+    assert len(predictor) > 200
+    with session_scope(database_url) as session:
+        session.add(PredictionRow(candidate_key="k" * 64, candidate={}, tier="measured", predictor=predictor, cost={}))
+        session.commit()
+    with session_scope(database_url) as session:
+        stored = session.query(PredictionRow).one()
+        assert stored.predictor == predictor
