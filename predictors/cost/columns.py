@@ -26,14 +26,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from predictors.cost.calibration import EfficiencyCalibration, default_calibration, method_family
+from predictors.cost.counts import decoder_matmul_flops_per_token, parameter_counts
 from predictors.cost.estimate import (
     DEFAULT_TRAIN_EXAMPLES,
     _api_pricing,
-    _arch_constants,
-    _counts,
-    _linear,
     _method_terms,
     candidate_assumptions,
+    compute_precision_of,
+    inference_weight_bytes,
 )
 from predictors.cost.hardware import HardwareSpec
 from predictors.cost.memory import (
@@ -41,8 +41,8 @@ from predictors.cost.memory import (
     FRAGMENTATION_FRACTION,
     MemoryScalars,
     memory_scalars,
+    quantized_base,
     training_memory_columns,
-    weight_bytes_per_param,
 )
 from predictors.cost.money import api_finetune_usd
 from predictors.cost.passes import PassColumns, PassPolynomial, forward_kernel_launches, training_pass_polynomial
@@ -328,13 +328,13 @@ def _group_scalars(
     candidate = table.candidate(member)
     arch, training, method = candidate.architecture, candidate.training, candidate.method
     spec = get_method(method.name)
-    counts = _counts(arch)
+    counts = parameter_counts(arch)
     try:
         trainable, terms = _method_terms(arch, method, spec)
     except InvalidInputError as exc:
         raise _GroupError(member, exc.field, exc.message) from None
     precision = training.precision
-    quantized = terms.quantized_base or (precision if precision in {"int8", "nf4"} else None)
+    quantized = quantized_base(terms, precision)
     not_cuda = group_members[~is_cuda[group_members]] if quantized else group_members[:0]
     if len(not_cuda):
         index = int(not_cuda.min())
@@ -350,14 +350,9 @@ def _group_scalars(
             f"{method.name} trains the base weights, which cannot be stored as {precision}",
         )
     added = trainable - terms.base_params_trained if (spec.kind == "finetune" and terms.adapter_params_are_new) else 0
-    compute_precision = "bf16" if precision in {"int8", "nf4"} else precision
-    if terms.quantized_base and precision in {"fp32", "bf16-mixed"}:
-        compute_precision = "bf16"
-    linear = _linear(arch)
-    weights_inference = (
-        (counts.total_params - linear) * 2.0 + linear * weight_bytes_per_param(quantized)
-        if quantized
-        else counts.total_params * (4.0 if precision == "fp32" else 2.0)
+    compute_precision = compute_precision_of(precision, terms)
+    weights_inference = inference_weight_bytes(
+        arch, counts, quantized=quantized, precision=precision, fp32_params=added + terms.added_frozen_params
     )
     polynomial = memory = None
     if spec.kind == "finetune":
@@ -390,11 +385,11 @@ def _group_scalars(
         "active_params": float(counts.active_params),
         "trainable_params": float(trainable),
         "added_params": float(added),
-        "weights_inference": weights_inference + (added + terms.added_frozen_params) * 4.0,
+        "weights_inference": weights_inference,
         "virtual_tokens": float(terms.input_virtual_tokens),
         "prefix_tokens": float(terms.prefix_tokens),
         "demonstration_tokens": float(shots),
-        "per_token_flops": _arch_constants(arch)[1],
+        "per_token_flops": decoder_matmul_flops_per_token(arch),
         "attention_per_pair": 4.0 * arch.num_hidden_layers * arch.num_attention_heads * arch.head_dim,
         "head_flops": 2.0 * arch.hidden_size * arch.vocab_size,
         "kv_per_context": 2.0 * arch.num_hidden_layers * arch.num_key_value_heads * arch.head_dim,
@@ -577,7 +572,7 @@ def _api_train_usd(table: CandidateTable, members: NDArray[np.intp], train_token
         method, training = candidate.method, candidate.training
         try:
             usd[j] = api_finetune_usd(
-                total_params=_counts(candidate.architecture).total_params,
+                total_params=parameter_counts(candidate.architecture).total_params,
                 train_tokens=float(train_tokens[j]) / training.epochs,
                 epochs=training.epochs,
                 **_api_pricing(get_method(method.name), method),

@@ -5,26 +5,30 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from predictors.architecture import Architecture, ParameterCount, count_parameters
+from predictors.architecture import Architecture, ParameterCount
 from predictors.cost.calibration import EfficiencyCalibration, default_calibration, method_family
+from predictors.cost.counts import decoder_linear_params, decoder_matmul_flops_per_token, parameter_counts
 from predictors.cost.hardware import HardwareSpec
 from predictors.cost.memory import (
     CUDA_CONTEXT_BYTES,
     FRAGMENTATION_FRACTION,
+    TrainingMemory,
     inference_memory,
     kv_cache_bytes,
+    quantized_base,
     training_memory,
     weight_bytes_per_param,
 )
 from predictors.cost.money import api_finetune_usd, gpu_usd, total_cost_usd
 from predictors.cost.passes import ModelPass, forward_kernel_launches, trace_training_pass
-from predictors.cost.schemas import CostCandidate, CostEstimate, MemoryBreakdown
+from predictors.cost.schemas import CostCandidate, CostEstimate, MemoryBreakdown, TrainingConfig
 from predictors.errors import InvalidInputError
 from predictors.methods import get_method
 from predictors.methods.base import CostTerms, MethodConfig, MethodSpec
@@ -41,66 +45,44 @@ __all__ = [
 DEFAULT_TRAIN_EXAMPLES = 1000
 
 _CACHE_LIMIT = 65_536
-_COUNTS: dict[int, tuple[Architecture, ParameterCount]] = {}
-_ARCH_CONSTANTS: dict[int, tuple[Architecture, int, float]] = {}
-_PASSES: dict[tuple[Any, ...], tuple[Architecture, ModelPass]] = {}
-_METHOD_TERMS: dict[tuple[int, str], tuple[Architecture, MethodConfig, int, CostTerms]] = {}
+_METHOD_TERMS: dict[tuple[Architecture, str], tuple[int, CostTerms]] = {}
 
 
-def _counts(arch: Architecture) -> ParameterCount:
-    """``count_parameters`` memoised on the architecture object (frozen, so the count cannot change)."""
-    hit = _COUNTS.get(id(arch))
-    if hit is not None and hit[0] is arch:
-        return hit[1]
-    if len(_COUNTS) > _CACHE_LIMIT:
-        _COUNTS.clear()
-    counts = count_parameters(arch)
-    _COUNTS[id(arch)] = (arch, counts)
-    return counts
-
-
-def _arch_constants(arch: Architecture) -> tuple[int, float]:
-    """(decoder linear parameters, matmul FLOPs per token through the decoder linears), memoised."""
-    hit = _ARCH_CONSTANTS.get(id(arch))
-    if hit is not None and hit[0] is arch:
-        return hit[1], hit[2]
-    linear = arch.num_hidden_layers * sum(m.params * m.n_experts for m in arch.linear_modules)
-    per_token = arch.num_hidden_layers * sum(
-        2.0 * m.in_features * m.out_features * (min(m.n_experts, arch.num_experts_per_token) if m.n_experts > 1 else 1)
-        for m in arch.linear_modules
+@functools.lru_cache(maxsize=_CACHE_LIMIT)
+def _trace(
+    arch: Architecture,
+    terms: CostTerms,
+    *,
+    batch: int,
+    seq_len: int,
+    precision: str,
+    attention: str,
+    gradient_checkpointing: bool,
+) -> ModelPass:
+    """``trace_training_pass`` memoised on (architecture, terms, shape): planner grids repeat them."""
+    return trace_training_pass(
+        arch,
+        terms,
+        batch=batch,
+        seq_len=seq_len,
+        precision=precision,
+        attention=attention,
+        gradient_checkpointing=gradient_checkpointing,
     )
-    if len(_ARCH_CONSTANTS) > _CACHE_LIMIT:
-        _ARCH_CONSTANTS.clear()
-    _ARCH_CONSTANTS[id(arch)] = (arch, linear, per_token)
-    return linear, per_token
-
-
-def _trace(arch: Architecture, terms: CostTerms, **kwargs: Any) -> ModelPass:
-    """``trace_training_pass`` memoised on (architecture object, terms, shape): planner grids repeat them."""
-    key = (id(arch), terms, *sorted(kwargs.items()))
-    hit = _PASSES.get(key)
-    if hit is not None and hit[0] is arch:
-        return hit[1]
-    result = trace_training_pass(arch, terms, **kwargs)
-    if len(_PASSES) > _CACHE_LIMIT:
-        _PASSES.clear()
-    _PASSES[key] = (arch, result)
-    return result
 
 
 def _method_terms(arch: Architecture, method: MethodConfig, spec: MethodSpec) -> tuple[int, CostTerms]:
-    """(trainable parameters, cost terms) of a method on an architecture, memoised on the architecture object
-    and the method's settings: a planner grid parses one method object per candidate, but repeats settings."""
-    key = (id(arch), json.dumps(method.__dict__, sort_keys=True, default=str))
+    """(trainable parameters, cost terms) of a method on an architecture, memoised on the architecture and
+    the method's settings: a planner grid parses one method object per candidate, but repeats settings."""
+    key = (arch, json.dumps(method.__dict__, sort_keys=True, default=str))
     hit = _METHOD_TERMS.get(key)
-    if hit is not None and hit[0] is arch:
-        return hit[2], hit[3]
-    trainable = int(spec.trainable_params(arch, method))
-    terms = spec.cost_terms(arch, method) if spec.cost_terms is not None else CostTerms()
-    if len(_METHOD_TERMS) > _CACHE_LIMIT:
-        _METHOD_TERMS.clear()
-    _METHOD_TERMS[key] = (arch, method, trainable, terms)
-    return trainable, terms
+    if hit is None:
+        trainable = int(spec.trainable_params(arch, method))
+        terms = spec.cost_terms(arch, method) if spec.cost_terms is not None else CostTerms()
+        if len(_METHOD_TERMS) > _CACHE_LIMIT:
+            _METHOD_TERMS.clear()
+        hit = _METHOD_TERMS[key] = (trainable, terms)
+    return hit
 
 
 def _api_pricing(spec: MethodSpec, method: MethodConfig) -> dict[str, Any]:
@@ -158,7 +140,7 @@ def _inference(
     prompt += terms.prompt_tokens  # COSMOS ICL cost: demonstrations lengthen every prompt
     keys = prompt + terms.prefix_tokens
     out = ev.output_tokens
-    per_token = _arch_constants(arch)[1]
+    per_token = decoder_matmul_flops_per_token(arch)
     # = forward_flops(arch, batch=1, s_q=prompt, s_k=keys, logit_tokens=1), with the per-token sum memoised
     attention_per_pair = 4.0 * arch.num_hidden_layers * arch.num_attention_heads * arch.head_dim
     prefill = prompt * per_token + attention_per_pair * prompt * keys + 2.0 * arch.hidden_size * arch.vocab_size
@@ -232,199 +214,358 @@ def estimate_cost(
     (ICL cost grows with shots × demonstration length).
     """
     cal = calibration if calibration is not None else default_calibration()
-    arch = candidate.architecture
-    training = candidate.training
-    method = candidate.method
+    adaptation = _resolve(candidate, hardware, cal)
+    evaluation = _evaluation_cost(candidate, adaptation, cal)
+    if adaptation.spec.kind != "finetune":
+        return _serving_estimate(candidate, adaptation, evaluation)
+    return _finetune_estimate(candidate, adaptation, evaluation, cal)
+
+
+@dataclass(frozen=True, slots=True)
+class _Adaptation:
+    """What every part of one candidate's cost reads once its method is resolved on its architecture."""
+
+    spec: MethodSpec
+    gpu: HardwareSpec
+    counts: ParameterCount
+    trainable_params: int
+    terms: CostTerms
+    added_params: int  # new (adapter) parameters, 0 for methods that train base weights only
+    quantized: str | None  # the base weights' storage format when NF4/int8, else None
+    compute_precision: str
+    weights_inference_bytes: float
+    assumptions: list[str]
+
+
+def compute_precision_of(precision: str, terms: CostTerms) -> str:
+    """The dtype matmuls run in: quantised weights are dequantised to bf16 (QLoRA Sec. 3)."""
+    if precision in {"int8", "nf4"}:
+        return "bf16"
+    if terms.quantized_base and precision in {"fp32", "bf16-mixed"}:
+        return "bf16"
+    return precision
+
+
+def inference_weight_bytes(
+    arch: Architecture, counts: ParameterCount, *, quantized: str | None, precision: str, fp32_params: int
+) -> float:
+    """Weight bytes of a serving forward: quantised decoder linears (the rest 16-bit), else every
+    parameter at the precision's width; plus ``fp32_params`` kept in fp32 (adapters, added frozen tensors)."""
+    if quantized:
+        linear = decoder_linear_params(arch)
+        base = (counts.total_params - linear) * 2.0 + linear * weight_bytes_per_param(quantized)
+    else:
+        base = counts.total_params * (4.0 if precision == "fp32" else 2.0)
+    return base + fp32_params * 4.0
+
+
+def _resolve(
+    candidate: CostCandidate, hardware: Mapping[str, HardwareSpec], calibration: EfficiencyCalibration
+) -> _Adaptation:
+    """The candidate's GPU, its method's terms and its precisions; raises what cannot run (see ``estimate_cost``)."""
+    arch, method, precision = candidate.architecture, candidate.method, candidate.training.precision
     spec = get_method(method.name)
-    hw = hardware.get(candidate.hardware.gpu)
-    if hw is None:
+    gpu = hardware.get(candidate.hardware.gpu)
+    if gpu is None:
         known = ", ".join(sorted(hardware)) or "none"
         raise InvalidInputError("hardware.gpu", f"unknown GPU {candidate.hardware.gpu!r}; known: {known}")
-    n_gpus = candidate.hardware.count
-    counts = _counts(arch)
+    counts = parameter_counts(arch)
     trainable, terms = _method_terms(arch, method, spec)
-    assumptions = candidate_assumptions(candidate, spec=spec, terms=terms, hardware=hw, calibration=cal)
-    added = trainable - terms.base_params_trained if (spec.kind == "finetune" and terms.adapter_params_are_new) else 0
-    precision = training.precision
-    quantized = terms.quantized_base or (precision if precision in {"int8", "nf4"} else None)
-    if quantized and not hw.is_cuda:
+    assumptions = candidate_assumptions(candidate, spec=spec, terms=terms, hardware=gpu, calibration=calibration)
+    new_params = spec.kind == "finetune" and terms.adapter_params_are_new
+    added = trainable - terms.base_params_trained if new_params else 0
+    quantized = quantized_base(terms, precision)
+    if quantized and not gpu.is_cuda:
         raise InvalidInputError(
             "method.name" if terms.quantized_base else "training.precision",
-            f"{quantized} quantisation (bitsandbytes) needs a CUDA GPU; {hw.id} is not one",
+            f"{quantized} quantisation (bitsandbytes) needs a CUDA GPU; {gpu.id} is not one",
         )
     if spec.base_weights_trainable and precision in {"int8", "nf4"}:
         raise InvalidInputError(
             "training.precision", f"{method.name} trains the base weights, which cannot be stored as {precision}"
         )
-    compute_precision = "bf16" if precision in {"int8", "nf4"} else precision
-    if terms.quantized_base and precision in {"fp32", "bf16-mixed"}:
-        compute_precision = "bf16"
-    weights_inference = (
-        (counts.total_params - _linear(arch)) * 2.0 + _linear(arch) * weight_bytes_per_param(quantized)
-        if quantized
-        else counts.total_params * (4.0 if precision == "fp32" else 2.0)
+    weights = inference_weight_bytes(
+        arch, counts, quantized=quantized, precision=precision, fp32_params=added + terms.added_frozen_params
     )
-    weights_inference += (added + terms.added_frozen_params) * 4.0
-    inf_flops, inf_s_per_query, _ = _inference(arch, candidate, terms, hw, cal, weights_bytes=weights_inference)
-    inference_usd_1k = gpu_usd(inf_s_per_query * 1000.0 / 3600.0, hw.usd_per_hour)
-    eval_gpu_hours = inf_s_per_query * candidate.evaluation.eval_queries / 3600.0
-    eval_usd = gpu_usd(eval_gpu_hours, hw.usd_per_hour)
-    overhead_fixed = float(CUDA_CONTEXT_BYTES)
+    return _Adaptation(
+        spec=spec,
+        gpu=gpu,
+        counts=counts,
+        trainable_params=trainable,
+        terms=terms,
+        added_params=added,
+        quantized=quantized,
+        compute_precision=compute_precision_of(precision, terms),
+        weights_inference_bytes=weights,
+        assumptions=assumptions,
+    )
 
-    tokens_per_step = training.micro_batch_size * training.seq_len * training.gradient_accumulation_steps * n_gpus
+
+@dataclass(frozen=True, slots=True)
+class _EvaluationCost:
+    """Serving ``candidate.evaluation``: one query's FLOPs, and what its queries cost (COSMOS Eq. 3's c_eval)."""
+
+    flops_per_query: float
+    usd_per_1k_queries: float
+    gpu_hours: float
+    usd: float
+
+
+def _evaluation_cost(
+    candidate: CostCandidate, adaptation: _Adaptation, calibration: EfficiencyCalibration
+) -> _EvaluationCost:
+    gpu = adaptation.gpu
+    flops, seconds_per_query, _ = _inference(
+        candidate.architecture,
+        candidate,
+        adaptation.terms,
+        gpu,
+        calibration,
+        weights_bytes=adaptation.weights_inference_bytes,
+    )
+    gpu_hours = seconds_per_query * candidate.evaluation.eval_queries / 3600.0
+    return _EvaluationCost(
+        flops_per_query=flops,
+        usd_per_1k_queries=gpu_usd(seconds_per_query * 1000.0 / 3600.0, gpu.usd_per_hour),
+        gpu_hours=gpu_hours,
+        usd=gpu_usd(gpu_hours, gpu.usd_per_hour),
+    )
+
+
+def _training_tokens(training: TrainingConfig) -> tuple[float, float]:
+    """(tokens of one epoch, tokens of the whole run): packed ``dataset_tokens`` · fraction, or padded
+    ``train_examples`` · fraction · seq_len."""
     if training.dataset_tokens is not None:
         epoch_tokens = training.dataset_tokens * training.data_fraction
     else:
         examples = training.train_examples if training.train_examples is not None else DEFAULT_TRAIN_EXAMPLES
         epoch_tokens = examples * training.data_fraction * training.seq_len
-    train_tokens = epoch_tokens * training.epochs
+    return epoch_tokens, epoch_tokens * training.epochs
 
-    if spec.kind != "finetune":
-        ev = candidate.evaluation
-        prompt = ev.prompt_tokens + terms.input_virtual_tokens
-        prompt += terms.prompt_tokens
-        inf_mem = inference_memory(
-            arch,
-            weights_bytes=weights_inference,
-            batch=ev.batch_size,
-            prompt_tokens=prompt,
-            output_tokens=ev.output_tokens,
-        )
-        usable = (hw.memory_bytes - overhead_fixed) / (1 + FRAGMENTATION_FRACTION)
-        alloc = inf_mem.allocated_bytes
-        overhead = overhead_fixed + FRAGMENTATION_FRACTION * alloc
-        peak = alloc + overhead
-        per_query = inf_mem.bytes_per_query
-        max_batch = int(max((usable - weights_inference) // per_query, 0)) if per_query else 0
-        train_usd = 0.0
-        if spec.kind == "api":
-            train_usd = api_finetune_usd(
-                total_params=counts.total_params,
-                train_tokens=epoch_tokens,
-                epochs=training.epochs,
-                **_api_pricing(spec, method),
-            )
-        return CostEstimate(
-            model_id=candidate.model_id,
-            method=method.name,
+
+@dataclass(frozen=True, slots=True)
+class _GpuFit:
+    """How an allocation sits on one GPU: the allocator/CUDA overhead, the peak, the largest batch that fits."""
+
+    overhead_bytes: float
+    peak_bytes: float
+    max_batch: int
+
+
+def _gpu_fit(gpu: HardwareSpec, *, allocated_bytes: float, fixed_bytes: float, bytes_per_item: float) -> _GpuFit:
+    """CUDA context plus fragmentation on top of ``allocated_bytes``; the batch (sequences or queries)
+    whose ``bytes_per_item`` fill what the fixed part leaves."""
+    context_bytes = float(CUDA_CONTEXT_BYTES)
+    overhead = context_bytes + FRAGMENTATION_FRACTION * allocated_bytes
+    usable = (gpu.memory_bytes - context_bytes) / (1 + FRAGMENTATION_FRACTION)
+    max_batch = int(max((usable - fixed_bytes) // bytes_per_item, 0)) if bytes_per_item > 0 else 0
+    return _GpuFit(overhead_bytes=overhead, peak_bytes=allocated_bytes + overhead, max_batch=max_batch)
+
+
+def _serving_estimate(candidate: CostCandidate, adaptation: _Adaptation, evaluation: _EvaluationCost) -> CostEstimate:
+    """An inference method (or a provider fine-tune): no training step; memory is the serving peak."""
+    training, spec, counts = candidate.training, adaptation.spec, adaptation.counts
+    workload = candidate.evaluation
+    weights = adaptation.weights_inference_bytes
+    memory = inference_memory(
+        candidate.architecture,
+        weights_bytes=weights,
+        batch=workload.batch_size,
+        prompt_tokens=workload.prompt_tokens + adaptation.terms.input_virtual_tokens + adaptation.terms.prompt_tokens,
+        output_tokens=workload.output_tokens,
+    )
+    fit = _gpu_fit(
+        adaptation.gpu,
+        allocated_bytes=memory.allocated_bytes,
+        fixed_bytes=weights,
+        bytes_per_item=memory.bytes_per_query,
+    )
+    epoch_tokens, train_tokens = _training_tokens(training)
+    train_usd = 0.0
+    if spec.kind == "api":
+        train_usd = api_finetune_usd(
             total_params=counts.total_params,
-            trainable_params=trainable,
-            tokens_per_step=0,
-            train_flops_per_step=0.0,
-            peak_memory_bytes=int(peak),
-            memory_breakdown=MemoryBreakdown(
-                weights=int(weights_inference),
-                gradients=0,
-                optimizer=0,
-                activations=int(inf_mem.activations),
-                logits=int(inf_mem.logits),
-                kv_cache=int(inf_mem.kv_cache),
-                overhead=int(overhead),
-            ),
-            fits=peak <= hw.memory_bytes,
-            max_micro_batch_that_fits=max_batch,
-            step_time_s=0.0,
-            tokens_per_s=0.0,
-            train_gpu_hours=0.0,
-            train_usd=train_usd,
-            inference_flops_per_query=inf_flops,
-            inference_usd_per_1k_queries=inference_usd_1k,
-            assumptions=assumptions,
-            active_params=counts.active_params,
-            added_params=added,
-            allocated_bytes=int(alloc),
-            train_steps=0,
-            train_tokens=train_tokens if spec.kind == "api" else 0.0,
-            train_flops_total=0.0,
-            eval_gpu_hours=eval_gpu_hours,
-            eval_usd=eval_usd,
-            total_usd=total_cost_usd(train_usd, eval_usd),
-            bound="none",
+            train_tokens=epoch_tokens,
+            epochs=training.epochs,
+            **_api_pricing(spec, candidate.method),
         )
+    return CostEstimate(
+        model_id=candidate.model_id,
+        method=candidate.method.name,
+        total_params=counts.total_params,
+        trainable_params=adaptation.trainable_params,
+        tokens_per_step=0,
+        train_flops_per_step=0.0,
+        peak_memory_bytes=int(fit.peak_bytes),
+        memory_breakdown=MemoryBreakdown(
+            weights=int(weights),
+            gradients=0,
+            optimizer=0,
+            activations=int(memory.activations),
+            logits=int(memory.logits),
+            kv_cache=int(memory.kv_cache),
+            overhead=int(fit.overhead_bytes),
+        ),
+        fits=fit.peak_bytes <= adaptation.gpu.memory_bytes,
+        max_micro_batch_that_fits=fit.max_batch,
+        step_time_s=0.0,
+        tokens_per_s=0.0,
+        train_gpu_hours=0.0,
+        train_usd=train_usd,
+        inference_flops_per_query=evaluation.flops_per_query,
+        inference_usd_per_1k_queries=evaluation.usd_per_1k_queries,
+        assumptions=adaptation.assumptions,
+        active_params=counts.active_params,
+        added_params=adaptation.added_params,
+        allocated_bytes=int(memory.allocated_bytes),
+        train_steps=0,
+        train_tokens=train_tokens if spec.kind == "api" else 0.0,
+        train_flops_total=0.0,
+        eval_gpu_hours=evaluation.gpu_hours,
+        eval_usd=evaluation.usd,
+        total_usd=total_cost_usd(train_usd, evaluation.usd),
+        bound="none",
+    )
 
-    batch = training.micro_batch_size
+
+def _training_step(candidate: CostCandidate, adaptation: _Adaptation) -> tuple[ModelPass, TrainingMemory]:
+    """One micro-step's pass (FLOPs, saved activations) and its per-GPU memory."""
+    training, terms = candidate.training, adaptation.terms
+    precision, compute_precision = training.precision, adaptation.compute_precision
     model_pass = _trace(
-        arch,
+        candidate.architecture,
         terms,
-        batch=batch,
+        batch=training.micro_batch_size,
         seq_len=training.seq_len,
         precision=compute_precision if precision not in {"fp32", "bf16-mixed"} else precision,
         attention=training.attention,
         gradient_checkpointing=training.gradient_checkpointing,
     )
-    mem = training_memory(
-        arch,
-        counts,
+    memory = training_memory(
+        candidate.architecture,
+        adaptation.counts,
         terms,
         model_pass,
         precision=precision if not terms.quantized_base else compute_precision,
         optimizer=training.optimizer,
         gradient_checkpointing=training.gradient_checkpointing,
-        batch=batch,
-        trainable_params=trainable,
-        added_params=added,
-        n_gpus=n_gpus,
+        batch=training.micro_batch_size,
+        trainable_params=adaptation.trainable_params,
+        added_params=adaptation.added_params,
+        n_gpus=candidate.hardware.count,
         sharding=training.sharding,
         double_quant=terms.double_quant,
     )
-    overhead = overhead_fixed + FRAGMENTATION_FRACTION * mem.allocated_bytes
-    peak = mem.allocated_bytes + overhead
-    usable = (hw.memory_bytes - overhead_fixed) / (1 + FRAGMENTATION_FRACTION)
-    max_batch = int(max((usable - mem.fixed_bytes) // mem.bytes_per_sequence, 0)) if mem.bytes_per_sequence > 0 else 0
+    return model_pass, memory
+
+
+@dataclass(frozen=True, slots=True)
+class _TrainingRun:
+    """The whole adaptation run: one optimizer step on all GPUs, the steps, GPU-hours and dollars."""
+
+    roofline: RooflineStep
+    tokens_per_step: int
+    flops_per_step: float
+    step_time_s: float
+    steps: int
+    train_tokens: float
+    gpu_hours: float
+    usd: float
+
+
+def _training_run(
+    candidate: CostCandidate,
+    adaptation: _Adaptation,
+    model_pass: ModelPass,
+    memory: TrainingMemory,
+    calibration: EfficiencyCalibration,
+) -> _TrainingRun:
+    """Steps = ⌈train tokens / tokens per step⌉, each timed by the calibrated roofline of its micro-steps."""
+    training, n_gpus, gpu = candidate.training, candidate.hardware.count, adaptation.gpu
     roof = roofline_training_step(
         model_pass,
-        weights_bytes=mem.weights,
-        trainable_params=trainable,
-        saved_bytes=mem.activations,
-        logits_bytes=mem.logits,
-        hardware=hw,
-        precision=compute_precision,
+        weights_bytes=memory.weights,
+        trainable_params=adaptation.trainable_params,
+        saved_bytes=memory.activations,
+        logits_bytes=memory.logits,
+        hardware=gpu,
+        precision=adaptation.compute_precision,
         gradient_checkpointing=training.gradient_checkpointing,
     )
-    family = method_family(method.name)
-    micro_s = cal.predict_one(family, roof.ideal_compute_s, roof.ideal_memory_s, model_pass.kernel_launches)
-    step_s = micro_s * training.gradient_accumulation_steps
+    family = method_family(candidate.method.name)
+    micro_step_s = calibration.predict_one(
+        family, roof.ideal_compute_s, roof.ideal_memory_s, model_pass.kernel_launches
+    )
+    step_s = micro_step_s * training.gradient_accumulation_steps
+    tokens_per_step = training.micro_batch_size * training.seq_len * training.gradient_accumulation_steps * n_gpus
+    train_tokens = _training_tokens(training)[1]
     steps = max(math.ceil(train_tokens / tokens_per_step), 1)
-    train_gpu_hours = steps * step_s * n_gpus / 3600.0
-    train_usd = gpu_usd(train_gpu_hours, hw.usd_per_hour)
-    flops_per_step = model_pass.train_flops * training.gradient_accumulation_steps * n_gpus
-    bound = "compute" if roof.ideal_compute_s >= roof.ideal_memory_s else "memory"
+    gpu_hours = steps * step_s * n_gpus / 3600.0
+    return _TrainingRun(
+        roofline=roof,
+        tokens_per_step=tokens_per_step,
+        flops_per_step=model_pass.train_flops * training.gradient_accumulation_steps * n_gpus,
+        step_time_s=step_s,
+        steps=steps,
+        train_tokens=train_tokens,
+        gpu_hours=gpu_hours,
+        usd=gpu_usd(gpu_hours, gpu.usd_per_hour),
+    )
+
+
+def _finetune_estimate(
+    candidate: CostCandidate,
+    adaptation: _Adaptation,
+    evaluation: _EvaluationCost,
+    calibration: EfficiencyCalibration,
+) -> CostEstimate:
+    """A fine-tune: the training step's memory and time, then the run's steps and dollars."""
+    counts = adaptation.counts
+    model_pass, memory = _training_step(candidate, adaptation)
+    fit = _gpu_fit(
+        adaptation.gpu,
+        allocated_bytes=memory.allocated_bytes,
+        fixed_bytes=memory.fixed_bytes,
+        bytes_per_item=memory.bytes_per_sequence,
+    )
+    run = _training_run(candidate, adaptation, model_pass, memory, calibration)
+    roof = run.roofline
     return CostEstimate(
         model_id=candidate.model_id,
-        method=method.name,
+        method=candidate.method.name,
         total_params=counts.total_params,
-        trainable_params=trainable,
-        tokens_per_step=tokens_per_step,
-        train_flops_per_step=flops_per_step,
-        peak_memory_bytes=int(peak),
+        trainable_params=adaptation.trainable_params,
+        tokens_per_step=run.tokens_per_step,
+        train_flops_per_step=run.flops_per_step,
+        peak_memory_bytes=int(fit.peak_bytes),
         memory_breakdown=MemoryBreakdown(
-            weights=int(mem.weights),
-            gradients=int(mem.gradients),
-            optimizer=int(mem.optimizer),
-            activations=int(mem.activations),
-            logits=int(mem.logits),
-            kv_cache=int(mem.kv_cache),
-            overhead=int(overhead),
+            weights=int(memory.weights),
+            gradients=int(memory.gradients),
+            optimizer=int(memory.optimizer),
+            activations=int(memory.activations),
+            logits=int(memory.logits),
+            kv_cache=int(memory.kv_cache),
+            overhead=int(fit.overhead_bytes),
         ),
-        fits=peak <= hw.memory_bytes,
-        max_micro_batch_that_fits=max_batch,
-        step_time_s=step_s,
-        tokens_per_s=tokens_per_step / step_s if step_s > 0 else 0.0,
-        train_gpu_hours=train_gpu_hours,
-        train_usd=train_usd,
-        inference_flops_per_query=inf_flops,
-        inference_usd_per_1k_queries=inference_usd_1k,
-        assumptions=assumptions,
+        fits=fit.peak_bytes <= adaptation.gpu.memory_bytes,
+        max_micro_batch_that_fits=fit.max_batch,
+        step_time_s=run.step_time_s,
+        tokens_per_s=run.tokens_per_step / run.step_time_s if run.step_time_s > 0 else 0.0,
+        train_gpu_hours=run.gpu_hours,
+        train_usd=run.usd,
+        inference_flops_per_query=evaluation.flops_per_query,
+        inference_usd_per_1k_queries=evaluation.usd_per_1k_queries,
+        assumptions=adaptation.assumptions,
         active_params=counts.active_params,
-        added_params=added,
-        allocated_bytes=int(mem.allocated_bytes),
-        train_steps=steps,
-        train_tokens=train_tokens,
-        train_flops_total=flops_per_step * steps,
-        eval_gpu_hours=eval_gpu_hours,
-        eval_usd=eval_usd,
-        total_usd=total_cost_usd(train_usd, eval_usd),
-        bound=bound,
+        added_params=adaptation.added_params,
+        allocated_bytes=int(memory.allocated_bytes),
+        train_steps=run.steps,
+        train_tokens=run.train_tokens,
+        train_flops_total=run.flops_per_step * run.steps,
+        eval_gpu_hours=evaluation.gpu_hours,
+        eval_usd=evaluation.usd,
+        total_usd=total_cost_usd(run.usd, evaluation.usd),
+        bound="compute" if roof.ideal_compute_s >= roof.ideal_memory_s else "memory",
         ideal_compute_s=roof.ideal_compute_s,
         ideal_memory_s=roof.ideal_memory_s,
         kernel_launches=model_pass.kernel_launches,
@@ -444,7 +585,7 @@ def candidate_assumptions(
     arch, training, method = candidate.architecture, candidate.training, candidate.method
     precision = training.precision
     assumptions = [*arch.assumptions, *terms.assumptions]
-    quantized = terms.quantized_base or (precision if precision in {"int8", "nf4"} else None)
+    quantized = quantized_base(terms, precision)
     if quantized and arch.is_moe:
         assumptions.append(
             f"{quantized} base on an MoE model: expert weights assumed quantised too; bitsandbytes replaces "
@@ -483,10 +624,6 @@ def candidate_assumptions(
     if terms.head_only:
         assumptions.append("linear probe: one forward per example; the head trains on cached pooled states")
     return assumptions
-
-
-def _linear(arch: Architecture) -> int:
-    return _arch_constants(arch)[0]
 
 
 def estimate_costs(

@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from predictors.architecture import Architecture, ParameterCount
+from predictors.cost.counts import decoder_linear_params
 from predictors.cost.passes import ModelPass, PassColumns
 from predictors.methods.base import CostTerms
 
@@ -41,6 +42,7 @@ __all__ = [
     "inference_memory",
     "kv_cache_bytes",
     "memory_scalars",
+    "quantized_base",
     "training_memory",
     "training_memory_columns",
     "weight_bytes_per_param",
@@ -71,6 +73,11 @@ def weight_bytes_per_param(precision: str, *, double_quant: bool = True, block_s
     return {"fp32": 4.0, "bf16-mixed": 4.0, "bf16": 2.0, "fp16": 2.0, "int8": 1.0}[precision]
 
 
+def quantized_base(terms: CostTerms, precision: str) -> str | None:
+    """The frozen base's storage format when it is quantised (QLoRA's own NF4, or an int8/nf4 precision)."""
+    return terms.quantized_base or (precision if precision in {"int8", "nf4"} else None)
+
+
 def kv_cache_bytes(arch: Architecture, *, batch: int, context_tokens: int, dtype_bytes: int = 2) -> float:
     """K and V for every layer: 2 · L · kv_heads · head_dim · context · batch · bytes."""
     return (
@@ -91,21 +98,6 @@ class TrainingMemory:
     allocated_bytes: float
     fixed_bytes: float
     bytes_per_sequence: float
-
-
-_LINEAR_CACHE: dict[int, tuple[Architecture, int]] = {}
-
-
-def _linear_params(arch: Architecture) -> int:
-    """Decoder linear-layer parameters (the quantisable ones), memoised on the architecture object."""
-    hit = _LINEAR_CACHE.get(id(arch))
-    if hit is not None and hit[0] is arch:
-        return hit[1]
-    value = arch.num_hidden_layers * sum(m.params * m.n_experts for m in arch.linear_modules)
-    if len(_LINEAR_CACHE) > 65_536:
-        _LINEAR_CACHE.clear()
-    _LINEAR_CACHE[id(arch)] = (arch, value)
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +123,8 @@ def _persistent_state(
     double_quant: bool,
 ) -> _PersistentState:
     """Weights by precision, gradients and optimizer states (see :func:`training_memory`'s Notes)."""
-    quantized = terms.quantized_base or (precision if precision in {"int8", "nf4"} else None)
-    linear = _linear_params(arch)
+    quantized = quantized_base(terms, precision)
+    linear = decoder_linear_params(arch)
     total = counts.total_params
     base_trained = trainable_params if not terms.adapter_params_are_new else terms.base_params_trained
     half_full = terms.base_trainable and precision in {"bf16", "fp16"}
@@ -171,7 +163,7 @@ def _fp32_linear_params(
     backward_layers: int,
 ) -> float:
     """fp32 linear weights a 16-bit-compute step casts (autocast) and keeps for the backward."""
-    linear = _linear_params(arch)
+    linear = decoder_linear_params(arch)
     fp32_linear = 0.0
     if precision in {"bf16-mixed"} or (terms.base_trainable and not state.half_full):
         fp32_linear = linear * backward_layers / max(arch.num_hidden_layers, 1)

@@ -41,6 +41,7 @@ one extra forward, only block inputs kept).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,13 +115,9 @@ class _Roles:
     expert_in_names: tuple[str, ...]
 
 
-_ROLE_CACHE: dict[int, tuple[Architecture, _Roles]] = {}
-
-
+@functools.lru_cache(maxsize=4096)
 def _roles(arch: Architecture) -> _Roles:
-    cached = _ROLE_CACHE.get(id(arch))
-    if cached is not None and cached[0] is arch:
-        return cached[1]
+    """Which linear modules feed attention, leave it, feed and leave the feed-forward block (memoised)."""
     attention = [m for m in arch.linear_modules if m.kind == "attention"]
     mlp = [m for m in arch.linear_modules if m.kind in {"mlp", "router"}]
     mlp_out = [m for m in mlp if m.name in arch.mlp_output_modules] or mlp[-1:]
@@ -139,9 +136,6 @@ def _roles(arch: Architecture) -> _Roles:
         tuple(m.name for m in attention[:-1]),
         tuple(m.name for m in expert_in),
     )
-    if len(_ROLE_CACHE) > 4096:
-        _ROLE_CACHE.clear()
-    _ROLE_CACHE[id(arch)] = (arch, roles)
     return roles
 
 
@@ -274,6 +268,187 @@ def _norm_saved(arch: Architecture, tokens: int, input_rg: bool, weight_rg: bool
     return saved
 
 
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """What every stage of one decoder block reads: the architecture, the method's terms, the tokens."""
+
+    arch: Architecture
+    terms: CostTerms
+    roles: _Roles
+    trainable: bool  # the block's own base weights train (full fine-tuning, top-k layers)
+    tokens: int  # batch · s_q
+    ranks: dict[str, int]
+    adapted: frozenset[str]  # modules an adapter of any kind touches
+    dt: _Dtypes
+    norm_weight_rg: bool  # the norms' weights (or biases) train
+    norm_output_bytes: int  # bytes of a norm's output, the next linears' input
+
+    def linears(
+        self, modules: tuple[LinearModule, ...], input_rg: bool, input_bytes: int
+    ) -> tuple[float, float, float, dict[str, bool]]:
+        """:func:`_stage` of ``modules`` reading one shared input."""
+        return _stage(
+            self.arch,
+            modules,
+            self.tokens,
+            input_rg,
+            input_bytes,
+            trainable=self.trainable,
+            terms=self.terms,
+            ranks=self.ranks,
+            dt=self.dt,
+            mults=self.roles.mult,
+        )
+
+    def norm_saved(self, input_rg: bool) -> float:
+        return _norm_saved(self.arch, self.tokens, input_rg, self.norm_weight_rg, self.dt)
+
+
+def _block(arch: Architecture, terms: CostTerms, *, trainable: bool, tokens: int, dt: _Dtypes) -> _Block:
+    ranks = dict(terms.adapter_ranks)
+    norm_weight_rg = (
+        trainable or terms.norms_trainable or (terms.biases_trainable and arch.norm_bias)
+    ) and arch.norm != "nonparametric"
+    upcast_norm = dt.residual == 4 or dt.frozen_norm_fp32 or (trainable and dt.trainable_fp32)
+    return _Block(
+        arch=arch,
+        terms=terms,
+        roles=_roles(arch),
+        trainable=trainable,
+        tokens=tokens,
+        ranks=ranks,
+        adapted=frozenset({*ranks, *terms.dense_adapters, *dict(terms.input_rotations), *terms.rebuilt_weights}),
+        dt=dt,
+        norm_weight_rg=norm_weight_rg,
+        norm_output_bytes=4 if upcast_norm else dt.compute,
+    )
+
+
+@dataclass(slots=True)
+class _Tally:
+    """A block's running totals, added to in the order the forward runs."""
+
+    forward_flops: float = 0.0
+    backward_flops: float = 0.0
+    saved_bytes: float = 0.0
+
+    def add(self, forward_flops: float, backward_flops: float, saved_bytes: float) -> None:
+        self.forward_flops += forward_flops
+        self.backward_flops += backward_flops
+        self.saved_bytes += saved_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _AttentionFlow:
+    core_rg: bool  # queries, keys or values need a gradient: the attention kernel runs backward
+    output_rg: bool  # the output projection's output needs a gradient
+
+
+def _attention_core(
+    block: _Block, tally: _Tally, *, rg: tuple[bool, bool, bool], batch: int, s_q: int, s_k: int, fused: bool
+) -> None:
+    """Q·Kᵀ and P·V: FLOPs both ways and what the kernel keeps (SDPA/flash: Q, K, V, output and the
+    log-sum-exp; eager: the fp32 probabilities and their 16-bit copy)."""
+    arch, compute = block.arch, block.dt.compute
+    q_rg, k_rg, v_rg = rg
+    heads, kv_heads, head_dim = arch.num_attention_heads, arch.num_key_value_heads, arch.head_dim
+    one_product = 2.0 * batch * heads * s_q * s_k * head_dim
+    tally.forward_flops += 2.0 * one_product
+    if not (q_rg or k_rg or v_rg):
+        return
+    if fused:
+        tally.backward_flops += 5.0 * one_product
+        tally.saved_bytes += (
+            compute * batch * (2 * s_q * heads * head_dim + 2 * s_k * kv_heads * head_dim) + 4.0 * batch * heads * s_q
+        )
+        return
+    n_products = (1 if (q_rg or k_rg) else 0) + (1 if v_rg else 0) + (1 if q_rg else 0) + (1 if k_rg else 0)
+    tally.backward_flops += n_products * one_product
+    probs = batch * heads * s_q * s_k
+    tally.saved_bytes += compute * batch * (s_q * heads * head_dim + 2 * s_k * heads * head_dim)
+    tally.saved_bytes += 4.0 * probs + (compute * probs if compute != 4 else 0.0)
+
+
+def _attention_block(
+    block: _Block, tally: _Tally, *, x_rg: bool, batch: int, s_q: int, s_k: int, fused: bool
+) -> _AttentionFlow:
+    """Norm, the Q/K/V projections, the attention kernel and the output projection."""
+    roles, compute = block.roles, block.dt.compute
+    tally.saved_bytes += block.norm_saved(x_rg)
+    forward, backward, saved, outputs = block.linears(
+        roles.attn_in, x_rg or block.norm_weight_rg, block.norm_output_bytes
+    )
+    tally.add(forward, backward, saved)
+    q_rg = any(outputs.values())
+    if len(roles.attn_in) >= 3:
+        names = roles.attn_in_names
+        q_rg, k_rg, v_rg = outputs[names[0]], outputs[names[1]], outputs[names[2]]
+    else:
+        k_rg = v_rg = q_rg
+    if block.terms.prefix_tokens:
+        k_rg = v_rg = True
+    core_rg = q_rg or k_rg or v_rg
+    _attention_core(block, tally, rg=(q_rg, k_rg, v_rg), batch=batch, s_q=s_q, s_k=s_k, fused=fused)
+    out_module = roles.attn_out
+    forward, backward, saved, out_outputs = block.linears(out_module, core_rg, compute)
+    if not fused and core_rg and out_module:
+        module = out_module[0]
+        if block.trainable or module.name in block.adapted:
+            saved += compute * block.tokens * module.in_features  # eager: transpose(1, 2).contiguous() feeds o_proj
+    if fused and out_module and block.trainable and not block.ranks.get(out_module[0].name):
+        saved -= compute * block.tokens * out_module[0].in_features  # o_proj reads the SDPA output (already saved)
+    tally.add(forward, backward, saved)
+    return _AttentionFlow(core_rg=core_rg, output_rg=any(out_outputs.values()))
+
+
+@dataclass(frozen=True, slots=True)
+class _FeedForwardFlow:
+    residual_rg: bool  # the residual stream entering the feed-forward block needs a gradient
+    activation_rg: bool  # the activation feeding the output projections needs a gradient
+    output_rg: bool  # the output projections' output needs a gradient
+    trailing_flops: float  # forward FLOPs that checkpointing does not recompute
+
+
+def _feed_forward_block(block: _Block, tally: _Tally, *, x_rg: bool, attention_output_rg: bool) -> _FeedForwardFlow:
+    """Norm (none of its own in a parallel block with one norm), the input projections, the activation
+    (a gated one keeps gate, up and their product) and the output projections."""
+    arch, roles, compute, tokens = block.arch, block.roles, block.dt.compute, block.tokens
+    if roles.parallel:
+        residual_rg = x_rg
+        if arch.norms_per_layer >= 2:
+            tally.saved_bytes += block.norm_saved(x_rg)
+    else:
+        residual_rg = x_rg or attention_output_rg
+        tally.saved_bytes += block.norm_saved(residual_rg)
+    normed_rg = residual_rg or block.norm_weight_rg
+    forward, backward, saved, outputs = block.linears(roles.mlp_in, normed_rg, block.norm_output_bytes)
+    tally.add(forward, backward, saved)
+    expert_in = roles.expert_in_names
+    activation_rg = any(outputs[name] for name in expert_in) if expert_in else normed_rg
+    # every output projection (routed experts x experts-per-token, plus a shared expert) reads its own
+    # activation, and each was built from a gate and an up projection when gated
+    if roles.mlp_out:
+        inter_active = sum(module.in_features * roles.mult[module.name] for module in roles.mlp_out)
+    else:
+        inter_active = arch.intermediate_size
+    if activation_rg:
+        tally.saved_bytes += (3.0 if roles.gated else 1.0) * compute * tokens * inter_active
+    forward, backward, saved, outputs = block.linears(roles.mlp_out, activation_rg, compute)
+    tally.add(forward, backward, saved)
+    # Non-reentrant checkpointing stops recomputing once the last saved tensor is rebuilt: a trailing
+    # feed-forward output projection that saves nothing (frozen, no adapter) is not recomputed.
+    trailing = 0.0
+    for module in roles.mlp_out:
+        if not (block.trainable or module.name in block.adapted):
+            trailing += 2.0 * tokens * module.in_features * module.out_features * roles.mult[module.name]
+    return _FeedForwardFlow(
+        residual_rg=residual_rg,
+        activation_rg=activation_rg,
+        output_rg=any(outputs.values()),
+        trailing_flops=trailing,
+    )
+
+
 def _layer(
     arch: Architecture,
     terms: CostTerms,
@@ -286,127 +461,34 @@ def _layer(
     attention: str,
     dt: _Dtypes,
 ) -> LayerPass:
-    roles = _roles(arch)
-    tokens = batch * s_q
-    ranks = dict(terms.adapter_ranks)
-    adapted = {*ranks, *terms.dense_adapters, *dict(terms.input_rotations), *terms.rebuilt_weights}
-    c = dt.compute
-    norm_w_rg = (
-        trainable or terms.norms_trainable or (terms.biases_trainable and arch.norm_bias)
-    ) and arch.norm != "nonparametric"
-    norm_out_bytes = 4 if (dt.residual == 4 or dt.frozen_norm_fp32 or (trainable and dt.trainable_fp32)) else c
-    fwd = bwd = saved = 0.0
-
-    # attention block
-    n1_rg = x_rg or norm_w_rg
-    saved += _norm_saved(arch, tokens, x_rg, norm_w_rg, dt)
-    f, b, s, outs = _stage(
-        arch,
-        roles.attn_in,
-        tokens,
-        n1_rg,
-        norm_out_bytes,
-        trainable=trainable,
-        terms=terms,
-        ranks=ranks,
-        dt=dt,
-        mults=roles.mult,
+    """One decoder block of ``batch`` sequences (``s_q`` queries over ``s_k`` keys) whose input needs a
+    gradient when ``x_rg``: the attention block, then the feed-forward block, then the sandwich norms."""
+    block = _block(arch, terms, trainable=trainable, tokens=batch * s_q, dt=dt)
+    tally = _Tally()
+    attention_flow = _attention_block(
+        block, tally, x_rg=x_rg, batch=batch, s_q=s_q, s_k=s_k, fused=attention != "eager"
     )
-    fwd, bwd, saved = fwd + f, bwd + b, saved + s
-    q_rg = any(outs.values())
-    if len(roles.attn_in) >= 3:
-        names = roles.attn_in_names
-        q_rg, k_rg, v_rg = outs[names[0]], outs[names[1]], outs[names[2]]
-    else:
-        k_rg = v_rg = q_rg
-    if terms.prefix_tokens:
-        k_rg = v_rg = True
-    attn_rg = q_rg or k_rg or v_rg
-    heads, kv_heads, head_dim = arch.num_attention_heads, arch.num_key_value_heads, arch.head_dim
-    one_product = 2.0 * batch * heads * s_q * s_k * head_dim
-    fwd += 2.0 * one_product
-    fused = attention != "eager"
-    if attn_rg:
-        if fused:
-            bwd += 5.0 * one_product
-            saved += (
-                c * batch * (2 * s_q * heads * head_dim + 2 * s_k * kv_heads * head_dim) + 4.0 * batch * heads * s_q
-            )
-        else:
-            n_products = (1 if (q_rg or k_rg) else 0) + (1 if v_rg else 0) + (1 if q_rg else 0) + (1 if k_rg else 0)
-            bwd += n_products * one_product
-            probs = batch * heads * s_q * s_k
-            saved += c * batch * (s_q * heads * head_dim + 2 * s_k * heads * head_dim)
-            saved += 4.0 * probs + (c * probs if c != 4 else 0.0)
-    out_module = roles.attn_out
-    f, b, s, outs = _stage(
-        arch, out_module, tokens, attn_rg, c, trainable=trainable, terms=terms, ranks=ranks, dt=dt, mults=roles.mult
-    )
-    if not fused and attn_rg and out_module:
-        m = out_module[0]
-        if trainable or m.name in adapted:
-            s += c * tokens * m.in_features  # eager: transpose(1, 2).contiguous() copy feeds o_proj
-    if fused and out_module and trainable and not ranks.get(out_module[0].name):
-        s -= c * tokens * out_module[0].in_features  # o_proj reads the SDPA output itself (already saved)
-    fwd, bwd, saved = fwd + f, bwd + b, saved + s
-    attn_out_rg = any(outs.values())
-
-    # feed-forward block
-    if roles.parallel:
-        x1_rg = x_rg
-        n2_rg = x_rg or norm_w_rg
-        if arch.norms_per_layer >= 2:
-            saved += _norm_saved(arch, tokens, x_rg, norm_w_rg, dt)
-    else:
-        x1_rg = x_rg or attn_out_rg
-        n2_rg = x1_rg or norm_w_rg
-        saved += _norm_saved(arch, tokens, x1_rg, norm_w_rg, dt)
-    f, b, s, outs = _stage(
-        arch,
-        roles.mlp_in,
-        tokens,
-        n2_rg,
-        norm_out_bytes,
-        trainable=trainable,
-        terms=terms,
-        ranks=ranks,
-        dt=dt,
-        mults=roles.mult,
-    )
-    fwd, bwd, saved = fwd + f, bwd + b, saved + s
-    expert_in = roles.expert_in_names
-    act_rg = any(outs[name] for name in expert_in) if expert_in else n2_rg
-    # every output projection (routed experts x experts-per-token, plus a shared expert) reads its own
-    # activation, and each was built from a gate and an up projection when gated
-    if roles.mlp_out:
-        inter_active = sum(m.in_features * roles.mult[m.name] for m in roles.mlp_out)
-    else:
-        inter_active = arch.intermediate_size
-    if act_rg:
-        saved += (3.0 if roles.gated else 1.0) * c * tokens * inter_active
-    f, b, s, outs = _stage(
-        arch, roles.mlp_out, tokens, act_rg, c, trainable=trainable, terms=terms, ranks=ranks, dt=dt, mults=roles.mult
-    )
-    fwd, bwd, saved = fwd + f, bwd + b, saved + s
-    # Non-reentrant checkpointing stops recomputing once the last saved tensor is rebuilt: a trailing
-    # feed-forward output projection that saves nothing (frozen, no adapter) is not recomputed.
-    trailing = 0.0
-    for m in roles.mlp_out:
-        if not (trainable or m.name in adapted):
-            trailing += 2.0 * tokens * m.in_features * m.out_features * roles.mult[m.name]
-    mlp_out_rg = any(outs.values())
-    out_rg = x1_rg or mlp_out_rg or (roles.parallel and attn_out_rg)
-    runs_backward = out_rg or attn_rg or act_rg
+    mlp_flow = _feed_forward_block(block, tally, x_rg=x_rg, attention_output_rg=attention_flow.output_rg)
+    out_rg = mlp_flow.residual_rg or mlp_flow.output_rg or (block.roles.parallel and attention_flow.output_rg)
+    runs_backward = out_rg or attention_flow.core_rg or mlp_flow.activation_rg
     if arch.norms_per_layer > 2:  # sandwich norms (Gemma-2) save their inputs too
-        saved += (arch.norms_per_layer - 2) * _norm_saved(arch, tokens, out_rg, norm_w_rg, dt)
-    kernels = _BLOCK_KERNELS + len(arch.linear_modules) + _ADAPTER_KERNELS * len(adapted) * terms.adapter_kernels_factor
+        tally.saved_bytes += (arch.norms_per_layer - 2) * _norm_saved(
+            arch, block.tokens, out_rg, block.norm_weight_rg, dt
+        )
+    kernels = _BLOCK_KERNELS + len(arch.linear_modules)
+    kernels += _ADAPTER_KERNELS * len(block.adapted) * terms.adapter_kernels_factor
     kernels += len(terms.scaled_modules) + len(terms.scaled_input_modules)
-    return LayerPass(fwd, bwd, saved, out_rg, runs_backward, fwd - trailing, kernels)
+    return LayerPass(
+        tally.forward_flops,
+        tally.backward_flops,
+        tally.saved_bytes,
+        out_rg,
+        runs_backward,
+        tally.forward_flops - mlp_flow.trailing_flops,
+        kernels,
+    )
 
 
-_SHAPE_CACHE: dict[
-    tuple[object, ...], tuple[Architecture, CostTerms, tuple[tuple[float, float, float, float], ...], LayerPass]
-] = {}
 _UNIT_SHAPES = ((1, 1, 1), (1, 1, 2), (2, 1, 1), (1, 2, 2))  # (batch, s_q, s_k)
 _SCALED_FIELDS = ("forward_flops", "backward_flops", "saved_bytes", "recompute_flops")
 
@@ -415,6 +497,7 @@ Coef = tuple[float, float, float, float]
 """A quantity of one micro-batch as ``X·T + Z·K + Y·P + F`` (see :func:`_layer_coefficients`): (X, Z, Y, F)."""
 
 
+@functools.lru_cache(maxsize=65_536)
 def _layer_coefficients(
     arch: Architecture,
     terms: CostTerms,
@@ -432,35 +515,18 @@ def _layer_coefficients(
     shape. The shapes (1,1,1), (1,1,2), (2,1,1), (1,2,2) determine X, Z, Y, F exactly. Returns the
     coefficients of :data:`_SCALED_FIELDS` and the (1,1,1) trace (for the flags and kernel count).
     """
-    key = (
-        id(arch),
-        id(terms),
-        x_rg,
-        trainable,
-        attention,
-        dt.compute,
-        dt.residual,
-        dt.frozen_norm_fp32,
-        dt.trainable_fp32,
-    )
-    hit = _SHAPE_CACHE.get(key)
-    if hit is None or hit[0] is not arch or hit[1] is not terms:
-        a, b2, c2, d4 = (
-            _layer(arch, terms, x_rg=x_rg, trainable=trainable, batch=b, s_q=q, s_k=k, attention=attention, dt=dt)
-            for b, q, k in _UNIT_SHAPES
-        )
-        coefficients = []
-        for name in _SCALED_FIELDS:
-            va, vb, vc, vd = getattr(a, name), getattr(b2, name), getattr(c2, name), getattr(d4, name)
-            x = vc - vb  # per query token
-            y = (vd - vc) / 2.0  # per (query, key) pair
-            z = vb - va - y  # per key
-            coefficients.append((x, z, y, va - x - z - y))
-        if len(_SHAPE_CACHE) > 65_536:
-            _SHAPE_CACHE.clear()
-        hit = (arch, terms, tuple(coefficients), a)
-        _SHAPE_CACHE[key] = hit
-    return hit[2], hit[3]
+    unit_passes = [
+        _layer(arch, terms, x_rg=x_rg, trainable=trainable, batch=b, s_q=q, s_k=k, attention=attention, dt=dt)
+        for b, q, k in _UNIT_SHAPES
+    ]
+    coefficients = []
+    for name in _SCALED_FIELDS:
+        va, vb, vc, vd = (getattr(unit, name) for unit in unit_passes)
+        per_token = vc - vb
+        per_pair = (vd - vc) / 2.0
+        per_key = vb - va - per_pair
+        coefficients.append((per_token, per_key, per_pair, va - per_token - per_key - per_pair))
+    return tuple(coefficients), unit_passes[0]
 
 
 def _scaled_layer(
