@@ -37,7 +37,7 @@ from tests.factories import embedded_settings  # noqa: E402
 
 N_PLANS = 20
 PARTS = {  # what a share is reported for: a function, by the end of its "file:line(name)" label
-    "probe tier: scaling-law fits (scaling/base.py fit)": "scaling/base.py:389(fit)",
+    "probe tier: scaling-law fits (scaling/base.py fit)": "scaling/base.py:235(fit)",
     "accuracy forecasts, all tiers (predict_accuracies)": "(predict_accuracies)",
     "inputs: task, candidates, costs, prior, measurements (load_plan_inputs)": "(load_plan_inputs)",
     "  the prior's corpus version (api/priors.py current)": "api/priors.py:137(current)",

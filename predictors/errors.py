@@ -1,8 +1,13 @@
-"""Domain errors raised by the predictors; the API maps them to RFC 9457 problems."""
+"""Domain errors raised by the predictors; the API maps them to RFC 9457 problems.
+
+``NotFittedError`` (use before ``fit``) is the scaling laws' own, so one class covers every estimator.
+"""
 
 from __future__ import annotations
 
-__all__ = ["InfeasibleError", "InvalidInputError"]
+from scaling.errors import NotFittedError
+
+__all__ = ["InfeasibleError", "InvalidInputError", "NotFittedError"]
 
 
 class InvalidInputError(ValueError):

@@ -7,14 +7,7 @@ functional core :func:`fit_law` / :func:`predict_law` backs ``POST /v1/scaling/f
 """
 
 from .accuracy_map import LoglikAccuracyMap, PowerLaw, predict_two_step
-from .base import (
-    BaseLaw,
-    FitResult,
-    NotFittedError,
-    ScalingInputError,
-    check_is_fitted,
-    clone,
-)
+from .base import BaseLaw, clone
 from .chinchilla import ChinchillaLaw, compute_optimal_allocation
 from .densing import (
     DensingLaw,
@@ -27,6 +20,7 @@ from .densing import (
     envelope_mask,
     loss_from_score,
 )
+from .errors import NotFittedError, ScalingInputError, check_is_fitted
 from .finetune import JointFinetuneLaw, RectifiedDataLaw
 from .icl import COSMOS_ICL_SD, IclShotLaw, ShotCurveAverage, solve_cosmos_anchors
 from .observational import (
@@ -59,6 +53,7 @@ from .registry import (
     make_law,
     predict_law,
 )
+from .result import FitResult
 from .selection import heldout_errors, heldout_split_error, select_form
 
 __all__ = [

@@ -22,13 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from .base import (
-    BaseLaw,
-    FloatArray,
-    ScalingInputError,
-    check_is_fitted,
-    require_positive,
-)
+from .base import BaseLaw
+from .errors import ScalingInputError, check_is_fitted
+from .inputs import FloatArray, require_positive
 
 __all__ = ["LoglikAccuracyMap", "PowerLaw", "predict_two_step"]
 

@@ -31,18 +31,12 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import optimize, stats  # type: ignore[import-untyped, unused-ignore]
 
-__all__ = [
-    "BaseLaw",
-    "FitResult",
-    "FloatArray",
-    "NotFittedError",
-    "ScalingInputError",
-    "check_is_fitted",
-    "clone",
-    "require_positive",
-]
+from .errors import ScalingInputError, check_is_fitted
+from .inputs import FloatArray, as_design, as_generator, as_vector, as_weights, check_lengths, check_param_names
+from .result import FitResult
 
-FloatArray = NDArray[np.float64]
+__all__ = ["BaseLaw", "Solution", "clone"]
+
 _LawT = TypeVar("_LawT", bound="BaseLaw")
 
 # multi-start stops early once this many starts agree on the lowest cost
@@ -54,161 +48,15 @@ _MAX_NFEV = 100_000
 _LOSSES = ("linear", "soft_l1", "huber", "cauchy", "arctan")
 
 
-class ScalingInputError(ValueError):
-    """Invalid input to a scaling law (too few points, NaN, out-of-range values ...).
-
-    Parameters
-    ----------
-    message : str
-        Human-readable description, giving the rule and the bad value.
-    field : str, optional
-        Which input is at fault, as a JSON-Pointer-like path, e.g. ``"points[3].y"``,
-        ``"points"`` or ``"options.level"``.
-    """
-
-    def __init__(self, message: str, *, field: str = "points") -> None:
-        super().__init__(message)
-        self.field = field
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_input_error, (str(self), self.field))
-
-
-def _rebuild_input_error(message: str, field: str) -> ScalingInputError:
-    return ScalingInputError(message, field=field)
-
-
-class NotFittedError(ValueError, AttributeError):
-    """Raised when a method that needs a fit is called on an unfitted estimator."""
-
-
-def check_is_fitted(estimator: object, attributes: Sequence[str] = ("params_",)) -> None:
-    """Raise :class:`NotFittedError` unless ``estimator`` has all fitted ``attributes``."""
-    missing = [a for a in attributes if not hasattr(estimator, a)]
-    if missing:
-        raise NotFittedError(
-            f"This {type(estimator).__name__} instance is not fitted yet; call 'fit' with "
-            f"appropriate arguments before using this method (missing {', '.join(missing)})."
-        )
-
-
 def clone(estimator: _LawT) -> _LawT:
     """Return an unfitted copy of ``estimator`` with the same constructor options."""
     return type(estimator)(**estimator.get_params())
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return _json_safe(value.item())
-    if isinstance(value, np.ndarray):
-        return _json_safe(value.tolist())
-    return value
-
-
-@dataclass(frozen=True)
-class FitResult:
-    """Outcome of fitting one law: what ``POST /v1/scaling/fit`` returns.
-
-    Attributes
-    ----------
-    law : str
-        Registry name of the law (e.g. ``"chinchilla"``).
-    params : dict of str to float
-        Fitted parameter values, by name.
-    intervals : dict of str to (float, float)
-        ``(lower, upper)`` per parameter at confidence ``level``. ``NaN`` where the
-        covariance is not estimable (``diagnostics["errorbars"]`` is then false).
-    diagnostics : dict
-        ``success``, ``message``, ``n_points``, ``n_params``, ``dof``, ``nfev``, ``cost``,
-        ``rmse``, ``aic``, ``bic``, ``loss``, ``f_scale``, ``active_bounds`` (names of
-        parameters at a bound), ``errorbars``, ``correlated_pairs`` (list of
-        ``[name_a, name_b, r]`` with ``|r| >= 0.5``), ``stderr``, ``init_params``,
-        ``interval_method`` and law-specific extras.
-    level : float
-        Confidence level of ``intervals``.
-    """
-
-    law: str
-    params: dict[str, float]
-    intervals: dict[str, tuple[float, float]]
-    diagnostics: dict[str, Any]
-    level: float = 0.9
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict (non-finite floats become ``None``)."""
-        out: dict[str, Any] = _json_safe(
-            {
-                "law": self.law,
-                "params": self.params,
-                "intervals": {k: list(v) for k, v in self.intervals.items()},
-                "diagnostics": self.diagnostics,
-                "level": self.level,
-            }
-        )
-        return out
-
-    def report(self, *, min_correl: float = 0.1) -> str:
-        """Three-block text report (fit statistics, variables, correlations), as lmfit."""
-        d = self.diagnostics
-        lines = [
-            f"[[Fit Statistics]] law = {self.law}",
-            f"    success            = {d.get('success')}",
-            f"    message            = {d.get('message')}",
-            f"    # function evals   = {d.get('nfev')}",
-            f"    # data points      = {d.get('n_points')}",
-            f"    # variables        = {d.get('n_params')}",
-            f"    dof                = {d.get('dof')}",
-            f"    loss               = {d.get('loss')} (f_scale = {d.get('f_scale')})",
-            f"    cost               = {_fmt(d.get('cost'))}",
-            f"    rmse               = {_fmt(d.get('rmse'))}",
-            f"    Akaike info crit   = {_fmt(d.get('aic'))}",
-            f"    Bayesian info crit = {_fmt(d.get('bic'))}",
-        ]
-        if not d.get("errorbars", False):
-            lines.append("    ## Warning: uncertainties could not be estimated:")
-            if d.get("active_bounds"):
-                lines.append(f"    parameters at a bound: {', '.join(d['active_bounds'])}")
-        lines.append(f"[[Variables]] ({self.level:.0%} interval)")
-        stderr: Mapping[str, float] = d.get("stderr", {})
-        init: Mapping[str, float] = d.get("init_params", {})
-        width = max((len(k) for k in self.params), default=4)
-        for name, value in self.params.items():
-            se = stderr.get(name, float("nan"))
-            rel = abs(se / value) if value != 0 and math.isfinite(se) else float("nan")
-            lo, hi = self.intervals.get(name, (float("nan"), float("nan")))
-            seg = f"    {name:<{width}}: {_fmt(value)}"
-            seg += f" +/- {_fmt(se)} ({rel:.2%})" if math.isfinite(se) else " +/- (not estimated)"
-            seg += f" [{_fmt(lo)}, {_fmt(hi)}]"
-            if name in init:
-                seg += f" (init = {_fmt(init[name])})"
-            lines.append(seg)
-        lines.append(f"[[Correlations]] (unreported correlations are < {min_correl:.3f})")
-        for a, b, r in sorted(d.get("all_correlations", []), key=lambda t: -abs(float(t[2]))):
-            if abs(float(r)) >= min_correl:
-                lines.append(f"    C({a}, {b}) = {float(r):+.4f}")
-        return "\n".join(lines)
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, (float, np.floating)):
-        return f"{float(v):.6g}"
-    return str(v)
-
-
-def _rng(random_state: int | np.random.Generator | None) -> np.random.Generator:
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    return np.random.default_rng(random_state)
-
-
 @dataclass
-class _Solution:
+class Solution:
+    """One start's least-squares solution: parameters, scipy's result, the start, law-specific extras."""
+
     theta: FloatArray
     res: Any
     init: FloatArray
@@ -336,7 +184,7 @@ class BaseLaw:
 
     def _design(self, x: Any, *, what: str = "x") -> FloatArray:
         """Turn the documented ``x`` shapes into a 2-D float array (n_points, n_inputs)."""
-        return _as_design(x, self.input_names, law=self.name, what=what)
+        return as_design(x, self.input_names, law=self.name, what=what)
 
     def _postprocess(self, X: FloatArray, y: FloatArray) -> None:
         """Hook run after a successful fit (derived quantities)."""
@@ -404,9 +252,9 @@ class BaseLaw:
                 delattr(self, attr)
         self._validate_options()
         X = self._design(x)
-        yv = _as_vector(y, what="y", law=self.name)
-        _check_lengths(X, yv)
-        w = _as_weights(sample_weight, len(yv))
+        yv = as_vector(y, what="y", law=self.name)
+        check_lengths(X, yv)
+        w = as_weights(sample_weight, len(yv))
         self._check_domain(X, yv)
         names = self._all_param_names(X)
         free = self._free_mask(names)
@@ -477,7 +325,7 @@ class BaseLaw:
         *,
         rng: np.random.Generator | None = None,
         n_restarts: int | None = None,
-    ) -> _Solution:
+    ) -> Solution:
         fixed = dict(self.fixed or {})
         lo, hi = self._bounds(X, y)
         guesses = self._initial_guesses(X, y)
@@ -485,7 +333,7 @@ class BaseLaw:
         for i, n in enumerate(names):
             if n in fixed:
                 full0[i] = float(fixed[n])
-        rng = rng if rng is not None else _rng(self.random_state)
+        rng = rng if rng is not None else as_generator(self.random_state)
         starts = [np.asarray(g, dtype=float)[free] for g in guesses]
         n_r = int(self.n_restarts if n_restarts is None else n_restarts)
         if n_r:
@@ -494,7 +342,7 @@ class BaseLaw:
                 starts.append(rng.uniform(blo, bhi)[free])
         lo_f, hi_f = lo[free], hi[free]
         fun = self._residual_fn(X, y, w, full0, free)
-        best: _Solution | None = None
+        best: Solution | None = None
         n_agree = 0
         n_run = 0
         for s in starts:
@@ -534,7 +382,7 @@ class BaseLaw:
                 full[free] = res.x
                 init = full0.copy()
                 init[free] = s
-                best = _Solution(theta=full, res=res, init=init)
+                best = Solution(theta=full, res=res, init=init)
         assert best is not None
         best.extra["n_starts"] = n_run
         return best
@@ -546,7 +394,7 @@ class BaseLaw:
         w: FloatArray,
         names: Sequence[str],
         free: NDArray[np.bool_],
-        sol: _Solution,
+        sol: Solution,
     ) -> None:
         theta = sol.theta
         res = sol.res
@@ -651,9 +499,9 @@ class BaseLaw:
         w: FloatArray,
         names: Sequence[str],
         free: NDArray[np.bool_],
-        sol: _Solution,
+        sol: Solution,
     ) -> FloatArray:
-        rng = _rng(self.random_state)
+        rng = as_generator(self.random_state)
         # consume the restart draws so bootstrap samples differ from restarts
         rng = np.random.default_rng(rng.integers(0, 2**63 - 1))
         n = len(y)
@@ -700,7 +548,7 @@ class BaseLaw:
     def _adopt_params(self, params: Mapping[str, float]) -> tuple[str, ...]:
         """Set any state implied by the parameter names; return them in model order."""
         names = self._all_param_names(None)
-        _check_param_names(self.name, params, names)
+        check_param_names(self.name, params, names)
         return names
 
     @classmethod
@@ -828,7 +676,7 @@ class BaseLaw:
 
     def score(self, x: Any, y: Any) -> float:
         """Mean squared error of :meth:`predict` on held-out points (lower is better)."""
-        yv = _as_vector(y, what="y", law=self.name)
+        yv = as_vector(y, what="y", law=self.name)
         pred = self.predict(x)
         if len(pred) != len(yv):
             raise ScalingInputError(f"x has {len(pred)} points but y has {len(yv)}", field="points")
@@ -844,159 +692,3 @@ class BaseLaw:
             diagnostics=dict(self.diagnostics_),
             level=float(self.interval),
         )
-
-
-# ---------------------------------------------------------------------- input helpers
-def _as_vector(v: Any, *, what: str, law: str) -> FloatArray:
-    try:
-        arr = np.asarray(v, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ScalingInputError(f"{what} must be numeric for law {law!r}: {exc}", field="points") from exc
-    if arr.ndim == 0:
-        arr = arr.reshape(1)
-    if arr.ndim != 1:
-        raise ScalingInputError(f"{what} must be one number per point (1-D), got shape {arr.shape}", field="points")
-    bad = np.flatnonzero(~np.isfinite(arr))
-    if bad.size:
-        i = int(bad[0])
-        raise ScalingInputError(
-            f"{what} of point {i} is {float(arr[i])}; values must be finite (no NaN or inf)",
-            field=f"points[{i}].{what}",
-        )
-    return arr
-
-
-def _as_weights(sample_weight: Any, n: int) -> FloatArray:
-    if sample_weight is None:
-        return np.ones(n)
-    w = np.asarray(sample_weight, dtype=float).reshape(-1)
-    if w.shape[0] != n:
-        raise ScalingInputError(
-            f"sample_weight has {w.shape[0]} entries, expected one per point ({n})",
-            field="sample_weight",
-        )
-    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
-    if bad.size:
-        i = int(bad[0])
-        raise ScalingInputError(
-            f"sample_weight[{i}] = {w[i]!r}; weights must be finite and >= 0",
-            field=f"sample_weight[{i}]",
-        )
-    if not np.any(w > 0):
-        raise ScalingInputError("all sample weights are zero", field="sample_weight")
-    return w
-
-
-def _check_lengths(X: FloatArray, y: FloatArray) -> None:
-    if X.shape[0] != y.shape[0]:
-        raise ScalingInputError(
-            f"x has {X.shape[0]} points but y has {y.shape[0]}; expected equal lengths",
-            field="points",
-        )
-
-
-def _as_design(x: Any, input_names: Sequence[str] | None, *, law: str, what: str = "x") -> FloatArray:
-    """Convert ``x`` to a (n_points, n_inputs) float array.
-
-    Accepted: a scalar or 1-D sequence (single-input laws); a 2-D array or list of rows
-    with ``n_inputs`` columns; a dict of equal-length columns keyed by ``input_names``;
-    a list of per-point dicts keyed by ``input_names``. ``input_names=None`` means any
-    number of columns.
-    """
-    n_in = None if input_names is None else len(input_names)
-    if isinstance(x, Mapping):
-        if input_names is None:
-            raise ScalingInputError(
-                f"law {law!r} takes x as an (n_points, n_features) array, not a dict",
-                field="points",
-            )
-        missing = [k for k in input_names if k not in x]
-        if missing:
-            raise ScalingInputError(
-                f"x for law {law!r} must have keys {list(input_names)}; missing {missing}",
-                field="points",
-            )
-        cols = [np.atleast_1d(np.asarray(x[k], dtype=float)) for k in input_names]
-        lens = {c.shape[0] for c in cols}
-        if len(lens) != 1:
-            raise ScalingInputError(
-                f"x columns {list(input_names)} have different lengths {sorted(lens)}",
-                field="points",
-            )
-        arr = np.column_stack(cols)
-    elif isinstance(x, (list, tuple)) and len(x) > 0 and all(isinstance(e, Mapping) for e in x):
-        if input_names is None:
-            raise ScalingInputError(f"law {law!r} takes x as numeric rows, not dicts", field="points")
-        rows = []
-        for i, e in enumerate(x):
-            try:
-                rows.append([float(e[k]) for k in input_names])
-            except KeyError as exc:
-                raise ScalingInputError(
-                    f"point {i}: x must have keys {list(input_names)}, missing {exc}",
-                    field=f"points[{i}].x",
-                ) from exc
-            except (TypeError, ValueError) as exc:
-                raise ScalingInputError(f"point {i}: x values must be numbers ({exc})", field=f"points[{i}].x") from exc
-        arr = np.array(rows, dtype=float)
-    else:
-        try:
-            arr = np.asarray(x, dtype=float)
-        except (TypeError, ValueError) as exc:
-            raise ScalingInputError(f"{what} must be numeric for law {law!r} ({exc})", field="points") from exc
-        if arr.ndim == 0:
-            arr = arr.reshape(1, 1)
-        elif arr.ndim == 1:
-            if n_in in (None, 1):
-                arr = arr.reshape(-1, 1)
-            elif arr.shape[0] == n_in:
-                arr = arr.reshape(1, -1)
-            else:
-                raise ScalingInputError(
-                    f"law {law!r} takes {n_in} inputs {list(input_names or [])} per point; "
-                    f"got a flat sequence of {arr.shape[0]} numbers",
-                    field="points",
-                )
-        elif arr.ndim != 2:
-            raise ScalingInputError(f"x must be 1-D or 2-D, got shape {arr.shape}", field="points")
-    if n_in is not None and arr.shape[1] != n_in:
-        raise ScalingInputError(
-            f"law {law!r} takes {n_in} input column(s) {list(input_names or [])}, got {arr.shape[1]}",
-            field="points",
-        )
-    if arr.shape[0] == 0:
-        raise ScalingInputError(f"no points given to law {law!r}", field="points")
-    bad = np.argwhere(~np.isfinite(arr))
-    if bad.size:
-        i, j = int(bad[0][0]), int(bad[0][1])
-        raise ScalingInputError(
-            f"{what} of point {i} (column {j}) is {float(arr[i, j])}; values must be finite",
-            field=f"points[{i}].x",
-        )
-    return arr
-
-
-def _check_param_names(law: str, params: Mapping[str, float], names: Sequence[str]) -> None:
-    missing = [n for n in names if n not in params]
-    extra = [n for n in params if n not in names]
-    if missing or extra:
-        bad = (missing or extra)[0]
-        raise ScalingInputError(
-            f"law {law!r} takes parameters {list(names)}; missing {missing}, unknown {extra}",
-            field=f"params.{bad}",
-        )
-
-
-def require_positive(X: FloatArray, columns: Sequence[int], names: Sequence[str], *, what: str = "x") -> None:
-    """Raise :class:`ScalingInputError` on the first non-positive entry of ``columns``.
-
-    The error's ``field`` is ``points[i].<what>`` (plus ``.<name>`` for multi-input x).
-    """
-    for c, nm in zip(columns, names, strict=True):
-        bad = np.flatnonzero(X[:, c] <= 0)
-        if bad.size:
-            i = int(bad[0])
-            raise ScalingInputError(
-                f"{nm} of point {i} is {float(X[i, c])}; it must be > 0",
-                field=f"points[{i}].{what}" + (f".{nm}" if len(names) > 1 else ""),
-            )

@@ -25,14 +25,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .base import (
-    BaseLaw,
-    FloatArray,
-    ScalingInputError,
-    _as_vector,
-    check_is_fitted,
-    require_positive,
-)
+from .base import BaseLaw
+from .errors import ScalingInputError, check_is_fitted
+from .inputs import FloatArray, as_vector, require_positive
 
 __all__ = [
     "DensingLaw",
@@ -139,7 +134,7 @@ def loss_from_score(score: Any, score_params: Mapping[str, float]) -> FloatArray
     ScalingInputError
         If a score lies outside the open range (d, c + d) of the sigmoid.
     """
-    S = _as_vector(score, what="score", law="densing")
+    S = as_vector(score, what="score", law="densing")
     c, g, l0, d = (float(score_params[k]) for k in ("c", "gamma", "l", "d"))
     if c <= 0 or g == 0:
         raise ScalingInputError("score law needs c > 0 and gamma != 0 to invert", field="params")
@@ -205,7 +200,7 @@ def density(
     d0_tokens: float = 1e12,
 ) -> FloatArray:
     """Capability density ρ = N̂(S) / N (Eq. 1)."""
-    N = _as_vector(n_params, what="n_params", law="densing")
+    N = as_vector(n_params, what="n_params", law="densing")
     require_positive(N.reshape(-1, 1), [0], ["n_params"])
     n_hat = effective_params(score, loss_params, score_params, d0_tokens=d0_tokens)
     if n_hat.shape != N.shape:
@@ -229,8 +224,8 @@ def envelope_mask(days: Any, density_values: Any) -> NDArray[np.bool_]:
     The paper fits "the envelope line" without stating the rule; this is our documented
     reading (ties on the same day keep the densest model).
     """
-    t = _as_vector(days, what="days", law="densing")
-    r = _as_vector(density_values, what="density", law="densing")
+    t = as_vector(days, what="days", law="densing")
+    r = as_vector(density_values, what="density", law="densing")
     order = np.lexsort((-r, t))
     keep = np.zeros(t.size, dtype=bool)
     best = -np.inf
@@ -275,7 +270,7 @@ class DensingTrendLaw(BaseLaw):
                 field="options.envelope",
             )
         X = self._design(x)
-        yv = _as_vector(y, what="y", law=self.name)
+        yv = as_vector(y, what="y", law=self.name)
         if X.shape[0] != yv.size:
             raise ScalingInputError(f"x has {X.shape[0]} points but y has {yv.size}", field="points")
         self._check_domain(X, yv)

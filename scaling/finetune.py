@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import BaseLaw, FloatArray, ScalingInputError, require_positive
+from .base import BaseLaw
+from .errors import ScalingInputError
+from .inputs import FloatArray, require_positive
 
 __all__ = ["JointFinetuneLaw", "RectifiedDataLaw"]
 
@@ -30,7 +32,7 @@ class RectifiedDataLaw(BaseLaw):
 
     With 2-3 probe fine-tunes, hold some parameters fixed, e.g.
     ``fixed={"E": 0.0, "D_l": 0.0}`` (plain power law) — the fit otherwise raises
-    :class:`~scaling.base.ScalingInputError` giving the point and parameter counts.
+    :class:`~scaling.errors.ScalingInputError` giving the point and parameter counts.
     """
 
     name = "rectified_data"

@@ -17,16 +17,9 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import optimize, stats  # type: ignore[import-untyped, unused-ignore]
 
-from .base import (
-    BaseLaw,
-    FloatArray,
-    ScalingInputError,
-    _as_vector,
-    _check_lengths,
-    _Solution,
-    check_is_fitted,
-    clone,
-)
+from .base import BaseLaw, Solution, clone
+from .errors import ScalingInputError, check_is_fitted
+from .inputs import FloatArray, as_vector, check_lengths
 from .selection import select_form
 
 __all__ = ["COSMOS_ICL_SD", "IclShotLaw", "ShotCurveAverage", "solve_cosmos_anchors"]
@@ -217,8 +210,8 @@ class IclShotLaw(BaseLaw):
         for attr in ("form_", "heldout_mse_"):
             if hasattr(self, attr):
                 delattr(self, attr)
-        yv = _as_vector(y, what="y", law=self.name)
-        _check_lengths(self._design(x), yv)
+        yv = as_vector(y, what="y", law=self.name)
+        check_lengths(self._design(x), yv)
         form = self.form
         heldout: dict[str, float] | None = None
         if form == "auto":
@@ -250,7 +243,7 @@ class IclShotLaw(BaseLaw):
         d = X[:, 0]
         return bool(np.any(d == 0)) and len(np.unique(d[d > 0])) >= 2
 
-    def _solve(self, X: FloatArray, y: FloatArray, w: FloatArray, names: Any, free: Any, **kw: Any) -> _Solution:
+    def _solve(self, X: FloatArray, y: FloatArray, w: FloatArray, names: Any, free: Any, **kw: Any) -> Solution:
         use = self._use_cosmos(len(y))
         if self.method == "auto" and not self._has_cosmos_anchors(X):
             use = False  # no 0-shot probe or < 2 positive shot counts: least squares
@@ -288,7 +281,7 @@ class IclShotLaw(BaseLaw):
             active_mask=np.zeros(3, dtype=int),
         )
         # exactly determined: no covariance (jac zeros -> rank 0 -> errorbars False)
-        return _Solution(theta=theta, res=res, init=theta.copy(), extra={"method": "cosmos"})
+        return Solution(theta=theta, res=res, init=theta.copy(), extra={"method": "cosmos"})
 
 
 COSMOS_ICL_SD = 0.013 * math.sqrt(math.pi / 2)
@@ -327,13 +320,13 @@ class ShotCurveAverage:
 
     def fit(self, shots: Any, accuracy: Any, *, sigma: Any = None) -> ShotCurveAverage:
         """Fit each form to the probes; ``sigma`` is each probe's sampling sd (None: unknown, 0)."""
-        d, y = _as_vector(shots, what="x", law="icl_shots"), _as_vector(accuracy, what="y", law="icl_shots")
-        _check_lengths(d.reshape(-1, 1), y)
+        d, y = as_vector(shots, what="x", law="icl_shots"), as_vector(accuracy, what="y", law="icl_shots")
+        check_lengths(d.reshape(-1, 1), y)
         if len(np.unique(d)) < 3 or len(d) != len(np.unique(d)):
             raise ScalingInputError("the shot curve needs probes at 3 or more distinct shot counts", field="points")
         order = np.argsort(d)
         d, y = d[order], y[order]
-        probe_sd = np.zeros_like(y) if sigma is None else _as_vector(sigma, what="sigma", law="icl_shots")[order]
+        probe_sd = np.zeros_like(y) if sigma is None else as_vector(sigma, what="sigma", law="icl_shots")[order]
         self.shots_, self.point_sd_ = d, np.hypot(probe_sd, COSMOS_ICL_SD)
         last_step = y[-1] - y[-2]
         fits: dict[str, Any] = {"flat": float(np.average(y, weights=self.point_sd_**-2))}
@@ -363,7 +356,7 @@ class ShotCurveAverage:
 
     def _moments(self, shots: Any) -> tuple[FloatArray, FloatArray]:
         check_is_fitted(self, ("forms_", "weights_"))
-        d = _as_vector(shots, what="x", law="icl_shots")
+        d = as_vector(shots, what="x", law="icl_shots")
         nearest = np.abs(np.log1p(d)[:, None] - np.log1p(self.shots_)[None, :]).argmin(axis=1)
         form_sd = self.point_sd_[nearest]  # the probes share one test set: their error does not average out
         means = {f: self._form_mean(f, d) for f in self.weights_}

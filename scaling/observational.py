@@ -36,16 +36,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import optimize  # type: ignore[import-untyped, unused-ignore]
 
-from .base import (
-    BaseLaw,
-    FloatArray,
-    ScalingInputError,
-    _as_design,
-    _as_vector,
-    _check_param_names,
-    _Solution,
-    check_is_fitted,
-)
+from .base import BaseLaw, Solution
+from .errors import ScalingInputError, check_is_fitted
+from .inputs import FloatArray, as_design, as_vector, check_param_names
 
 __all__ = [
     "CapabilityPCA",
@@ -230,7 +223,7 @@ def flops_cutoff_split(flops: Any, cutoff: float) -> NDArray[np.bool_]:
 
 def top_fraction_split(y: Any, fraction: float = 0.1) -> NDArray[np.bool_]:
     """Training mask that holds out the top ⌊fraction·n⌋ models by ``y`` (agents protocol)."""
-    v = _as_vector(y, what="y", law="observational")
+    v = as_vector(y, what="y", law="observational")
     n_test = int(fraction * v.size)
     if not 0 < n_test < v.size:
         raise ScalingInputError(f"fraction {fraction} of {v.size} models gives {n_test} test models", field="options")
@@ -350,7 +343,7 @@ class ObservationalLaw(BaseLaw):
         self.solver = solver
 
     def _design(self, x: Any, *, what: str = "x") -> FloatArray:
-        return _as_design(x, None, law=self.name, what=what)
+        return as_design(x, None, law=self.name, what=what)
 
     def _k(self, X: FloatArray | None) -> int:
         if X is not None:
@@ -367,7 +360,7 @@ class ObservationalLaw(BaseLaw):
         self.floor = "floor" in params
         self.n_features_in_ = k
         names = self._all_param_names(None)
-        _check_param_names(self.name, params, names)
+        check_param_names(self.name, params, names)
         return names
 
     def _all_param_names(self, X: FloatArray | None = None) -> tuple[str, ...]:
@@ -432,7 +425,7 @@ class ObservationalLaw(BaseLaw):
             del self.n_features_in_
         self._validate_options()
         self._check_domain(np.zeros((1, 1)), np.zeros(1))
-        yv = _as_vector(y, what="y", law=self.name)
+        yv = as_vector(y, what="y", law=self.name)
         super().fit(x, normalize_score(yv, float(self.chance), float(self.ceiling)), sample_weight)
         self.n_features_in_ = int(self._design(x).shape[1])
         self.diagnostics_["solver"] = self.solver
@@ -452,7 +445,7 @@ class ObservationalLaw(BaseLaw):
         s = float(self.ceiling) - float(self.chance)
         return float(self.chance) + s * lo, float(self.chance) + s * hi
 
-    def _solve(self, X: FloatArray, y: FloatArray, w: FloatArray, names: Any, free: Any, **kw: Any) -> _Solution:
+    def _solve(self, X: FloatArray, y: FloatArray, w: FloatArray, names: Any, free: Any, **kw: Any) -> Solution:
         if self.solver == "trf":
             return super()._solve(X, y, w, names, free, **kw)
         if self.fixed:
@@ -498,4 +491,4 @@ class ObservationalLaw(BaseLaw):
             message=str(res.message),
             active_mask=active,
         )
-        return _Solution(theta=theta, res=out, init=p0)
+        return Solution(theta=theta, res=out, init=p0)

@@ -21,15 +21,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special, stats  # type: ignore[import-untyped, unused-ignore]
 
-from .base import (
-    BaseLaw,
-    FloatArray,
-    ScalingInputError,
-    _as_vector,
-    _rng,
-    check_is_fitted,
-    require_positive,
-)
+from .base import BaseLaw
+from .errors import ScalingInputError, check_is_fitted
+from .inputs import FloatArray, as_generator, as_vector, require_positive
 
 __all__ = [
     "GrowthClassification",
@@ -109,8 +103,8 @@ def passuntil_estimate(
             "the unbiased estimator (r-1)/(K-1) needs r >= 2; use estimator='mle' for r = 1",
             field="options.r",
         )
-    s = _as_vector(n_passes, what="n_passes", law="passuntil")
-    K = _as_vector(n_samples, what="n_samples", law="passuntil")
+    s = as_vector(n_passes, what="n_passes", law="passuntil")
+    K = as_vector(n_samples, what="n_samples", law="passuntil")
     if s.shape != K.shape:
         raise ScalingInputError(f"n_passes has {s.size} entries but n_samples has {K.size}", field="points")
     for arr, nm in ((s, "n_passes"), (K, "n_samples")):
@@ -221,7 +215,7 @@ def simulate_passuntil(
 
     Shapes are ``(n_repeats, len(p))``. Uses only ``random_state`` (never the global RNG).
     """
-    rng = _rng(random_state)
+    rng = as_generator(random_state)
     pv = np.atleast_1d(np.asarray(p, dtype=float))
     if np.any((pv <= 0) | (pv >= 1)):
         raise ScalingInputError("pass probabilities must be in (0, 1)", field="p")
@@ -350,7 +344,7 @@ class InstanceTaskScalingLaw:
         for attr in ("instance_params_", "n_hard_"):
             if hasattr(self, attr):
                 delattr(self, attr)
-        N = _as_vector(n_params, what="n_params", law=self.name)
+        N = as_vector(n_params, what="n_params", law=self.name)
         P = np.asarray(pass_probability, dtype=float)
         if P.ndim != 2 or P.shape[0] != N.size:
             raise ScalingInputError(
@@ -376,7 +370,7 @@ class InstanceTaskScalingLaw:
     def predict(self, n_params: Any) -> FloatArray:
         """Task-level PU at sizes ``n_params``: mean of per-instance predictions."""
         check_is_fitted(self, ("instance_params_",))
-        N = _as_vector(n_params, what="n_params", law=self.name)
+        N = as_vector(n_params, what="n_params", law=self.name)
         require_positive(N.reshape(-1, 1), [0], ["n_params"])
         cols = []
         for p in self.instance_params_:
@@ -414,8 +408,8 @@ def classify_growth(n_params: Any, pass_probability: Any, *, level: float = 0.9)
     Fits F = a + b u + c u^2 by ordinary least squares with u = standardised log N and a
     Student-t interval for c; needs >= 4 sizes with 0 < PU < 1.
     """
-    N = _as_vector(n_params, what="n_params", law="passuntil")
-    P = _as_vector(pass_probability, what="y", law="passuntil")
+    N = as_vector(n_params, what="n_params", law="passuntil")
+    P = as_vector(pass_probability, what="y", law="passuntil")
     if N.size != P.size:
         raise ScalingInputError("n_params and pass_probability lengths differ", field="points")
     require_positive(N.reshape(-1, 1), [0], ["n_params"])

@@ -17,13 +17,16 @@ from typing import Any
 import numpy as np
 
 from .accuracy_map import LoglikAccuracyMap, PowerLaw
-from .base import BaseLaw, FitResult, FloatArray, ScalingInputError
+from .base import BaseLaw
 from .chinchilla import ChinchillaLaw
 from .densing import DensingLaw, DensingLossLaw, DensingTrendLaw, LossScoreSigmoid
+from .errors import ScalingInputError
 from .finetune import JointFinetuneLaw, RectifiedDataLaw
 from .icl import IclShotLaw
+from .inputs import FloatArray
 from .observational import ObservationalLaw
 from .passuntil import TaskScalingLaw
+from .result import FitResult
 
 __all__ = [
     "COMPONENT_LAWS",
@@ -177,7 +180,7 @@ def make_law(name: str, **options: Any) -> BaseLaw:
 
 
 def fit_law(name: str, x: Any, y: Any, *, sample_weight: Any = None, **options: Any) -> FitResult:
-    """Fit law ``name`` to points and return a frozen :class:`~scaling.base.FitResult`.
+    """Fit law ``name`` to points and return a frozen :class:`~scaling.result.FitResult`.
 
     Parameters
     ----------

@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .base import BaseLaw, FloatArray, ScalingInputError, _as_design, _as_vector, clone
+from .base import BaseLaw, clone
+from .errors import ScalingInputError
+from .inputs import FloatArray, as_design, as_vector
 
 __all__ = ["heldout_errors", "heldout_split_error", "select_form", "subset_points"]
 
@@ -54,7 +56,7 @@ def heldout_errors(
         One squared error per held-out point; a refit that raises
         :class:`ScalingInputError` (e.g. too few points left) yields ``inf``.
     """
-    yv = _as_vector(y, what="y", law=estimator.name)
+    yv = as_vector(y, what="y", law=estimator.name)
     n = len(yv)
     if scheme == "loo":
         folds = [np.array([i]) for i in range(n)]
@@ -62,7 +64,7 @@ def heldout_errors(
         k = max(2, min(int(n_folds), n))
         folds = [np.arange(f, n, k) for f in range(k)]
     elif scheme == "last":
-        X = _as_design(x, estimator.input_names, law=estimator.name)
+        X = as_design(x, estimator.input_names, law=estimator.name)
         order = np.argsort(X[:, 0], kind="stable")
         folds = [order[-n_last:]]
     else:
@@ -82,8 +84,8 @@ def heldout_errors(
 def heldout_split_error(estimator: BaseLaw, x_train: Any, y_train: Any, x_test: Any, y_test: Any) -> dict[str, float]:
     """Fit a clone on the training split and report ``mse_train``/``mse_test``/``mae_test``."""
     m = clone(estimator).fit(x_train, y_train)
-    yt = _as_vector(y_train, what="y", law=estimator.name)
-    yh = _as_vector(y_test, what="y", law=estimator.name)
+    yt = as_vector(y_train, what="y", law=estimator.name)
+    yh = as_vector(y_test, what="y", law=estimator.name)
     pt, ph = m.predict(x_train), m.predict(x_test)
     return {
         "mse_train": float(np.mean((pt - yt) ** 2)),

@@ -26,7 +26,7 @@ from predictors.accuracy.features import (
     Observation,
     chance_accuracy,
 )
-from predictors.errors import InvalidInputError
+from predictors.errors import InvalidInputError, NotFittedError
 
 __all__ = ["NotFittedError", "PriorPredictor"]
 
@@ -71,10 +71,6 @@ class _TwoBoosters:
             if mask.any():
                 out[mask] = booster.predict(X[mask])
         return out
-
-
-class NotFittedError(RuntimeError):
-    """``predict`` before ``fit``."""
 
 
 class PriorPredictor:

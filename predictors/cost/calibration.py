@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import least_squares, lsq_linear
 
-from predictors.errors import InvalidInputError
+from predictors.errors import InvalidInputError, NotFittedError
 from predictors.methods import calibration_family
 
 __all__ = [
@@ -66,10 +66,6 @@ def method_family(method: str) -> str:
     """The calibration family of a method name (each spec's ``calibration_family``; frozen-base methods
     without one of their own borrow the family of the method marked ``times_unmeasured``), or a phase."""
     return method if method in _PHASES else calibration_family(method)
-
-
-class NotFittedError(ValueError):
-    """``predict`` was called before ``fit``."""
 
 
 @dataclass(frozen=True, slots=True)
