@@ -396,84 +396,42 @@ class BaseLaw:
         free: NDArray[np.bool_],
         sol: Solution,
     ) -> None:
-        theta = sol.theta
-        res = sol.res
-        n, k = len(y), int(free.sum())
-        dof = n - k
+        """Set the fitted attributes from the chosen start: parameters, covariance, intervals, diagnostics."""
+        theta, res = sol.theta, sol.res
+        n_points, n_free = len(y), int(free.sum())
+        dof = n_points - n_free
         with np.errstate(all="ignore"):
             resid = self._model(theta, X) - y
         rss = float(np.sum(w * resid**2))
-        rmse = math.sqrt(float(np.mean(resid**2)))
         active = np.asarray(res.active_mask) != 0
-        cov = np.full((len(names), len(names)), np.nan)
-        errorbars = False
-        J = np.asarray(res.jac, dtype=float)
-        if dof > 0 and J.size and np.all(np.isfinite(J)) and not active.any():
-            # Gauss-Newton covariance on the raw (unweighted-by-loss) residuals
-            with np.errstate(all="ignore"):
-                jtj = J.T @ J
-            try:
-                if np.all(np.isfinite(jtj)) and np.linalg.matrix_rank(jtj) == k:
-                    s2 = rss / dof
-                    c_free = np.linalg.inv(jtj) * s2
-                    if np.all(np.isfinite(c_free)) and np.all(np.diag(c_free) >= 0):
-                        idx = np.flatnonzero(free)
-                        cov[np.ix_(idx, idx)] = c_free
-                        errorbars = True
-            except np.linalg.LinAlgError:
-                errorbars = False
+        cov, errorbars = _gauss_newton_covariance(res, active, free, rss=rss, dof=dof, n_params=len(names))
         level = float(self.interval)
         stderr = np.sqrt(np.where(np.diag(cov) >= 0, np.diag(cov), np.nan))
-        tq = float(stats.t.ppf(0.5 + level / 2, max(dof, 1)))
-        intervals: dict[str, tuple[float, float]] = {}
-        for i, nm in enumerate(names):
-            if not free[i]:
-                intervals[nm] = (float(theta[i]), float(theta[i]))
-            else:
-                intervals[nm] = (float(theta[i] - tq * stderr[i]), float(theta[i] + tq * stderr[i]))
+        intervals = _wald_intervals(names, theta, free, stderr, level=level, dof=dof)
         interval_method = "wald"
         self.params_ = {nm: float(v) for nm, v in zip(names, theta, strict=False)}
         self._theta_ = theta
         self._names_ = tuple(names)
         self._free_ = free
-        success = bool(res.success) and math.isfinite(rss)
-        if int(self.n_bootstrap) > 0 and dof >= 0 and n >= 2:
+        if int(self.n_bootstrap) > 0 and dof >= 0 and n_points >= 2:
             boot = self._bootstrap(X, y, w, names, free, sol)
             if boot.shape[0] >= 2:
                 self.bootstrap_params_ = boot
                 interval_method = "bootstrap"
-                qlo, qhi = 50 * (1 - level), 50 * (1 + level)
-                for i, nm in enumerate(names):
-                    intervals[nm] = (
-                        float(np.percentile(boot[:, i], qlo)),
-                        float(np.percentile(boot[:, i], qhi)),
-                    )
-        corr_pairs: list[list[Any]] = []
-        all_corr: list[list[Any]] = []
-        if errorbars:
-            for i in range(len(names)):
-                for j in range(i + 1, len(names)):
-                    if free[i] and free[j] and stderr[i] > 0 and stderr[j] > 0:
-                        r = float(cov[i, j] / (stderr[i] * stderr[j]))
-                        all_corr.append([names[i], names[j], r])
-                        if abs(r) >= 0.5:
-                            corr_pairs.append([names[i], names[j], r])
-        if rss > 0:
-            aic = n * math.log(rss / n) + 2 * k
-            bic = n * math.log(rss / n) + math.log(n) * k
-        else:
-            aic = bic = -math.inf
+                intervals.update(_percentile_intervals(names, boot, level=level))
+        corr_pairs, all_corr = _correlations(names, free, cov, stderr) if errorbars else ([], [])
+        aic, bic = _information_criteria(rss, n_points=n_points, n_free=n_free)
         self.covariance_ = cov
         self.intervals_ = intervals
         self.diagnostics_ = {
-            "success": success,
+            "success": bool(res.success) and math.isfinite(rss),
             "message": str(res.message),
-            "n_points": n,
-            "n_params": k,
+            "n_points": n_points,
+            "n_params": n_free,
             "dof": dof,
             "nfev": int(res.nfev),
             "cost": float(res.cost),
-            "rmse": rmse,
+            "rmse": math.sqrt(float(np.mean(resid**2))),
             "aic": aic,
             "bic": bic,
             "loss": self.loss,
@@ -692,3 +650,74 @@ class BaseLaw:
             diagnostics=dict(self.diagnostics_),
             level=float(self.interval),
         )
+
+
+def _gauss_newton_covariance(
+    res: Any, active: NDArray[np.bool_], free: NDArray[np.bool_], *, rss: float, dof: int, n_params: int
+) -> tuple[FloatArray, bool]:
+    """(covariance of every parameter, whether it was estimable): s²·(JᵀJ)⁻¹ on the raw (unweighted-by-loss)
+    residuals for the free parameters, NaN elsewhere; not estimable with no degrees of freedom, a
+    non-finite or rank-deficient Jacobian, or a parameter at a bound."""
+    cov = np.full((n_params, n_params), np.nan)
+    jacobian = np.asarray(res.jac, dtype=float)
+    if not (dof > 0 and jacobian.size and np.all(np.isfinite(jacobian)) and not active.any()):
+        return cov, False
+    with np.errstate(all="ignore"):
+        jtj = jacobian.T @ jacobian
+    try:
+        if np.all(np.isfinite(jtj)) and np.linalg.matrix_rank(jtj) == int(free.sum()):
+            c_free = np.linalg.inv(jtj) * (rss / dof)
+            if np.all(np.isfinite(c_free)) and np.all(np.diag(c_free) >= 0):
+                idx = np.flatnonzero(free)
+                cov[np.ix_(idx, idx)] = c_free
+                return cov, True
+    except np.linalg.LinAlgError:
+        pass
+    return cov, False
+
+
+def _wald_intervals(
+    names: Sequence[str], theta: FloatArray, free: NDArray[np.bool_], stderr: FloatArray, *, level: float, dof: int
+) -> dict[str, tuple[float, float]]:
+    """θ ± t(level, dof)·stderr per free parameter; a fixed one's interval is its value."""
+    tq = float(stats.t.ppf(0.5 + level / 2, max(dof, 1)))
+    intervals: dict[str, tuple[float, float]] = {}
+    for i, nm in enumerate(names):
+        if not free[i]:
+            intervals[nm] = (float(theta[i]), float(theta[i]))
+        else:
+            intervals[nm] = (float(theta[i] - tq * stderr[i]), float(theta[i] + tq * stderr[i]))
+    return intervals
+
+
+def _percentile_intervals(names: Sequence[str], boot: FloatArray, *, level: float) -> dict[str, tuple[float, float]]:
+    """Bootstrap percentile intervals, one per parameter (a column of ``boot``)."""
+    qlo, qhi = 50 * (1 - level), 50 * (1 + level)
+    return {
+        nm: (float(np.percentile(boot[:, i], qlo)), float(np.percentile(boot[:, i], qhi))) for i, nm in enumerate(names)
+    }
+
+
+def _correlations(
+    names: Sequence[str], free: NDArray[np.bool_], cov: FloatArray, stderr: FloatArray
+) -> tuple[list[list[Any]], list[list[Any]]]:
+    """(pairs with |r| >= 0.5, every pair) of free parameters as ``[name_a, name_b, r]``."""
+    corr_pairs: list[list[Any]] = []
+    all_corr: list[list[Any]] = []
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            if free[i] and free[j] and stderr[i] > 0 and stderr[j] > 0:
+                r = float(cov[i, j] / (stderr[i] * stderr[j]))
+                all_corr.append([names[i], names[j], r])
+                if abs(r) >= 0.5:
+                    corr_pairs.append([names[i], names[j], r])
+    return corr_pairs, all_corr
+
+
+def _information_criteria(rss: float, *, n_points: int, n_free: int) -> tuple[float, float]:
+    """(AIC, BIC) of a least-squares fit, n·ln(RSS/n) + penalty; −inf for an exact fit."""
+    if not rss > 0:  # an exact fit (or a non-finite one)
+        return -math.inf, -math.inf
+    aic = n_points * math.log(rss / n_points) + 2 * n_free
+    bic = n_points * math.log(rss / n_points) + math.log(n_points) * n_free
+    return aic, bic

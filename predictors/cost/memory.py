@@ -174,6 +174,91 @@ def _fp32_linear_params(
     return fp32_linear + state.added_params
 
 
+def _sharded(state: _PersistentState, arch: Architecture, *, n_gpus: int, sharding: str) -> tuple[float, float, float]:
+    """(weights, gradients, optimizer) bytes on one GPU: ZeRO stage 1 shards the optimizer states, 2 also
+    the gradients, 3 / FSDP also the weights, of which one block is gathered and one prefetched (ZeRO Sec. 5)."""
+    weights, grad_bytes, opt = state.weights, state.gradients, state.optimizer
+    if n_gpus > 1:
+        if sharding in {"zero1", "zero2", "zero3", "fsdp"}:
+            opt /= n_gpus
+        if sharding in {"zero2", "zero3", "fsdp"}:
+            grad_bytes /= n_gpus
+        if sharding in {"zero3", "fsdp"}:
+            per_layer_weights = weights / max(arch.num_hidden_layers, 1)
+            weights = weights / n_gpus + 2.0 * per_layer_weights  # one block gathered, one prefetched
+    return weights, grad_bytes, opt
+
+
+def _autocast_copy_bytes(
+    arch: Architecture,
+    counts: ParameterCount,
+    terms: CostTerms,
+    state: _PersistentState,
+    model_pass: ModelPass,
+    *,
+    precision: str,
+    gradient_checkpointing: bool,
+    n_gpus: int,
+    sharding: str,
+) -> float:
+    """16-bit copies of fp32 linear weights autocast keeps for the backward (per micro-batch, independent of
+    the tokens); none in fp32 compute."""
+    if precision == "fp32":
+        return 0.0
+    fp32_linear = _fp32_linear_params(arch, counts, terms, state, precision, model_pass.backward_layers)
+    if gradient_checkpointing or (n_gpus > 1 and sharding in {"zero3", "fsdp"}):
+        # recomputed block by block, or (ZeRO-3/FSDP) gathered in 16 bits one block at a time
+        fp32_linear = fp32_linear / max(arch.num_hidden_layers, 1)
+    return 2.0 * fp32_linear
+
+
+def _backward_start(
+    arch: Architecture, model_pass: ModelPass, *, precision: str, compute_bytes: int, gradient_checkpointing: bool
+) -> tuple[float, float]:
+    """(activation bytes, logit bytes) at the larger instant before the blocks' backward: every saved
+    activation and the loss backward's logits, or under checkpointing the block checkpoints with either
+    the loss backward or the first block being rebuilt (Korthikanti et al. 2022, Eq. 1–2)."""
+    tokens = max(model_pass.logit_tokens, 1)
+    vocab = arch.vocab_size
+    logits_peak = (compute_bytes + 12.0) * vocab * model_pass.logit_tokens
+    if not gradient_checkpointing:
+        return model_pass.layers_saved_bytes + model_pass.head_saved_bytes, logits_peak
+    residual_bytes = 4 if precision in {"fp32", "bf16-mixed"} else 2
+    checkpoints = float(model_pass.backward_layers * residual_bytes * arch.hidden_size * tokens)
+    acts_start = checkpoints + model_pass.head_saved_bytes
+    working = model_pass.max_layer_saved_bytes
+    start = acts_start + logits_peak
+    mid = checkpoints + working + compute_bytes * vocab * tokens
+    if mid > start:
+        return checkpoints + working, float(compute_bytes * vocab * tokens)
+    return acts_start, logits_peak
+
+
+def _training_kv_cache_bytes(
+    arch: Architecture,
+    terms: CostTerms,
+    model_pass: ModelPass,
+    *,
+    precision: str,
+    compute_bytes: int,
+    batch: int,
+    use_cache: bool,
+    gradient_checkpointing: bool,
+) -> float:
+    """The DynamicCache a training forward builds unless ``use_cache=False``.
+
+    transformers switches it off under gradient checkpointing; torch.cat copies K (fp32 when the rotary
+    tables follow an fp32 residual stream) and V of every layer into it, and the returned output keeps it
+    through backward.
+    """
+    if not use_cache or gradient_checkpointing:
+        return 0.0
+    k_bytes = 4 if precision in {"fp32", "bf16-mixed"} else compute_bytes
+    per_token = arch.num_key_value_heads * arch.head_dim * (k_bytes + compute_bytes)
+    s_k = model_pass.logit_tokens // max(batch, 1) + terms.prefix_tokens
+    return arch.num_hidden_layers * per_token * batch * s_k
+
+
 def training_memory(
     arch: Architecture,
     counts: ParameterCount,
@@ -208,7 +293,7 @@ def training_memory(
     - logits: the 16-bit logits held by the output (c·V), and at the loss backward the fp32 log-softmax
       output, its incoming gradient and the outgoing gradient (3 · 4·V): (c + 12)·V bytes per token.
     """
-    c = 4 if precision == "fp32" else 2
+    compute_bytes = 4 if precision == "fp32" else 2
     state = _persistent_state(
         arch,
         counts,
@@ -219,61 +304,44 @@ def training_memory(
         added_params=added_params,
         double_quant=double_quant,
     )
-    weights, grad_bytes, opt = state.weights, state.gradients, state.optimizer
-
-    # sharding
-    if n_gpus > 1:
-        if sharding in {"zero1", "zero2", "zero3", "fsdp"}:
-            opt /= n_gpus
-        if sharding in {"zero2", "zero3", "fsdp"}:
-            grad_bytes /= n_gpus
-        if sharding in {"zero3", "fsdp"}:
-            per_layer_weights = weights / max(arch.num_hidden_layers, 1)
-            weights = weights / n_gpus + 2.0 * per_layer_weights  # one block gathered, one prefetched
-
-    # autocast bf16 copies of fp32 linear weights kept for backward (per micro-batch, independent of T)
-    copies = 0.0
-    if c == 2:
-        fp32_linear = _fp32_linear_params(arch, counts, terms, state, precision, model_pass.backward_layers)
-        if gradient_checkpointing or (n_gpus > 1 and sharding in {"zero3", "fsdp"}):
-            # recomputed block by block, or (ZeRO-3/FSDP) gathered in 16 bits one block at a time
-            fp32_linear = fp32_linear / max(arch.num_hidden_layers, 1)
-        copies = 2.0 * fp32_linear
-
-    tokens = max(model_pass.logit_tokens, 1)
-    vocab = arch.vocab_size
-    logits_peak = (c + 12.0) * vocab * model_pass.logit_tokens
-    if gradient_checkpointing:
-        checkpoints = float(
-            model_pass.backward_layers * (4 if precision in {"fp32", "bf16-mixed"} else 2) * arch.hidden_size * tokens
-        )
-        acts_start = checkpoints + model_pass.head_saved_bytes
-        working = model_pass.max_layer_saved_bytes
-        start = acts_start + logits_peak
-        mid = checkpoints + working + c * vocab * tokens
-        if mid > start:
-            acts_peak, logits_at_peak = checkpoints + working, float(c * vocab * tokens)
-        else:
-            acts_peak, logits_at_peak = acts_start, logits_peak
-    else:
-        acts_peak = model_pass.layers_saved_bytes + model_pass.head_saved_bytes
-        logits_at_peak = logits_peak
-    # transformers builds a DynamicCache in training forwards unless use_cache=False (it is switched off
-    # under gradient checkpointing); torch.cat copies K (fp32 when the rotary tables follow an fp32
-    # residual stream) and V of every layer into it, and the returned output keeps it through backward.
-    train_kv = 0.0
-    if use_cache and not gradient_checkpointing:
-        k_bytes = 4 if precision in {"fp32", "bf16-mixed"} else c
-        per_token = arch.num_key_value_heads * arch.head_dim * (k_bytes + c)
-        s_k = model_pass.logit_tokens // max(batch, 1) + terms.prefix_tokens
-        train_kv = arch.num_hidden_layers * per_token * batch * s_k
+    weights, grad_bytes, opt = _sharded(state, arch, n_gpus=n_gpus, sharding=sharding)
+    copies = _autocast_copy_bytes(
+        arch,
+        counts,
+        terms,
+        state,
+        model_pass,
+        precision=precision,
+        gradient_checkpointing=gradient_checkpointing,
+        n_gpus=n_gpus,
+        sharding=sharding,
+    )
+    acts_peak, logits_at_peak = _backward_start(
+        arch,
+        model_pass,
+        precision=precision,
+        compute_bytes=compute_bytes,
+        gradient_checkpointing=gradient_checkpointing,
+    )
+    train_kv = _training_kv_cache_bytes(
+        arch,
+        terms,
+        model_pass,
+        precision=precision,
+        compute_bytes=compute_bytes,
+        batch=batch,
+        use_cache=use_cache,
+        gradient_checkpointing=gradient_checkpointing,
+    )
+    final_logits = compute_bytes * arch.vocab_size * max(model_pass.logit_tokens, 1)
     start_total = acts_peak + logits_at_peak + copies + train_kv
     # end of backward: every gradient present, activations gone but one block's
-    end_total = grad_bytes + (model_pass.max_layer_saved_bytes + c * vocab * tokens) + train_kv
-    if end_total > start_total:
+    end_total = grad_bytes + (model_pass.max_layer_saved_bytes + final_logits) + train_kv
+    at_end = end_total > start_total
+    if at_end:
         grads_at_peak = grad_bytes
         acts_at_peak = model_pass.max_layer_saved_bytes
-        logits_final = float(c * vocab * tokens)
+        logits_final = float(final_logits)
         weights_at_peak = weights + (copies / max(arch.num_hidden_layers, 1))
     else:
         grads_at_peak = 0.0
@@ -282,8 +350,7 @@ def training_memory(
         weights_at_peak = weights + copies
     allocated = weights_at_peak + grads_at_peak + opt + acts_at_peak + logits_final + train_kv
     # memory that does not grow with the micro-batch (used for max_micro_batch_that_fits)
-    fixed = weights + copies + opt + (grad_bytes if end_total > start_total else 0.0)
-    per_sequence = max(allocated - fixed, 0.0) / max(batch, 1)
+    fixed = weights + copies + opt + (grad_bytes if at_end else 0.0)
     return TrainingMemory(
         weights=weights_at_peak,
         kv_cache=train_kv,
@@ -293,7 +360,7 @@ def training_memory(
         logits=logits_final,
         allocated_bytes=allocated,
         fixed_bytes=fixed,
-        bytes_per_sequence=per_sequence,
+        bytes_per_sequence=max(allocated - fixed, 0.0) / max(batch, 1),
     )
 
 
