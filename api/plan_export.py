@@ -9,6 +9,8 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from api.candidates import candidate_label
+
 __all__ = ["EXPORT_COLUMNS", "export_csv", "export_rows"]
 
 
@@ -24,6 +26,12 @@ def _model(row: Mapping[str, Any]) -> Any:
     return model.get("id") if isinstance(model, Mapping) else model
 
 
+def _label(row: Mapping[str, Any]) -> Any:
+    """The row's own label; a stored row without one is named as api/candidates.py names it."""
+    candidate = row.get("candidate")
+    return row.get("label") or (candidate_label(candidate) if isinstance(candidate, Mapping) else None)
+
+
 def _method_settings(row: Mapping[str, Any]) -> str:
     method = _part(row, "candidate", "method")
     return (
@@ -35,6 +43,7 @@ def _method_settings(row: Mapping[str, Any]) -> str:
 
 EXPORT_COLUMNS: tuple[tuple[str, Callable[[Mapping[str, Any]], Any]], ...] = (
     ("index", lambda r: r.get("index")),
+    ("label", _label),
     ("model", _model),
     ("method", lambda r: _part(r, "candidate", "method", "name")),
     ("method_settings", _method_settings),

@@ -14,6 +14,7 @@ from sse_starlette import EventSourceResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
+from api.candidates import candidate_label
 from api.deps import CallerDep, EmbeddedWorkerDep, EventStreamsDep, SessionDep, SettingsDep
 from api.embedded_worker import EmbeddedWorker
 from api.request_checks import CheckedRoute
@@ -58,6 +59,7 @@ def to_public(row: RunRow, *, session: Session, embedded: EmbeddedWorker | None)
             "dataset": row.dataset_id,
             "plan": row.plan_id,
             "prediction": row.prediction_id,
+            "label": candidate_label(row.candidate),
             "waiting_for": run_waiting_for(session=session, run=row, embedded=embedded),
             "queue_position": runs_repo.queue_position(session=session, run=row),
             "predicted_accuracy": _predicted_accuracy(runs_repo.verified_prediction(session=session, run=row)),

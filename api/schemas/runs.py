@@ -98,6 +98,10 @@ class RunPublic(BaseModel):
     plan: str | None
     prediction: str | None
     candidate: dict[str, Any]
+    label: str = Field(
+        description="The candidate as people read it (model · method, its main setting and each parameter unlike "
+        "its default · hardware): the label its plan's row has (api/candidates.py)."
+    )
     options: dict[str, Any]
     predicted: dict[str, Any] = Field(description="Predicted peak_memory_bytes / step_time_s used for routing.")
     progress: dict[str, Any] = Field(description="Latest step, total, loss and phase.")

@@ -30,6 +30,7 @@ def test_export_csv_has_a_header_and_one_line_per_candidate(client: TestClient) 
     assert set(rows) == {r["index"] for r in plan["candidates"]}
     for row in plan["candidates"]:
         line = rows[row["index"]]
+        assert line["label"] == row["label"]
         assert (line["model"], line["method"], line["gpu"]) == (
             row["candidate"]["model"],
             row["candidate"]["method"]["name"],
@@ -43,6 +44,7 @@ def test_export_csv_has_a_header_and_one_line_per_candidate(client: TestClient) 
         assert line["on_frontier"] == str(row["index"] in plan["frontier"])
     lora = next(r for r in plan["candidates"] if r["candidate"]["method"]["name"] == "lora")
     assert '"rank": 8' in rows[lora["index"]]["method_settings"]
+    assert rows[lora["index"]]["label"].split(" · ")[1] == "lora r8"
 
 
 def test_export_json_has_the_same_rows(client: TestClient) -> None:
@@ -54,6 +56,7 @@ def test_export_json_has_the_same_rows(client: TestClient) -> None:
     for exported, row in zip(body["rows"], plan["candidates"], strict=True):
         assert exported["total_usd"] == row["total_usd"] and exported["fits"] is row["fits"]
         assert exported["accuracy_lower"] == row["accuracy"]["lower"]
+        assert exported["label"] == row["label"]
 
 
 def test_export_of_an_unknown_plan_or_version_is_a_404_and_a_bad_format_a_422(client: TestClient) -> None:

@@ -428,3 +428,22 @@ def test_a_run_shows_the_accuracy_interval_it_verifies(client: TestClient, setti
         "predictor": "cosmos.icl_shots",
     }
     assert client.post("/v1/runs", json=run_body(task, model_dir)).json()["predicted_accuracy"] is None
+
+
+def test_a_run_carries_the_label_its_plan_row_has(client: TestClient) -> None:
+    task = make_task(client, classification_rows(), "classification")
+    grid = {
+        "models": ["llama-3.2-1b"],
+        "methods": [{"name": "lora", "rank": 16, "alpha": 16}, {"name": "icl", "shots": 2}],
+        "hardware": [{"gpu": "H100-SXM", "count": 1}],
+    }
+    plan = client.post("/v1/plans", json={"task": task, "grid": grid})
+    assert plan.status_code == 201, plan.text
+    rows = plan.json()["candidates"]
+    lora = next(row for row in rows if row["candidate"]["method"]["name"] == "lora")
+    body = {"kind": "finetune", "task": task, "candidate": lora["candidate"], "options": {"steps": 3}}
+    run = client.post("/v1/runs", json=body)
+    assert run.status_code == 202, run.text
+    assert run.json()["label"] == lora["label"] == "llama-3.2-1b · lora r16 alpha 16 · 1× H100-SXM"
+    listed = client.get("/v1/runs").json()["items"]
+    assert [item["label"] for item in listed] == [lora["label"]]

@@ -69,7 +69,10 @@ def runs(live_server: LiveServer) -> Iterator[dict[str, Any]]:
             "candidate": {"model": "llama-3.2-1b", "method": {"name": "icl", "shots": 2}},
         },
     )
-    other = _queue(live_server, {**finetune, "candidate": {**lora["candidate"], "model": "qwen2.5-0.5b"}})
+    alpha_16 = {**lora["candidate"]["method"], "alpha": 16}  # unlike LoRA's default: its label says so
+    other = _queue(
+        live_server, {**finetune, "candidate": {**lora["candidate"], "model": "qwen2.5-0.5b", "method": alpha_16}}
+    )
     yield {
         "task": task,
         "plan": plan,
@@ -96,6 +99,10 @@ def test_runs_list_filters_and_follows_the_queue(page: Any, live_server: LiveSer
     behind = page.locator(f"#run-row-{runs['behind']['id']}")
     expect(behind.locator(".run-state")).to_contain_text("2nd in the gpu queue")
     expect(page.locator(f"#run-row-{runs['probe']['id']}")).to_contain_text("1st in the cpu queue")
+    # Each row names its candidate with the API's label: a plan's run as its plan row, alpha where it differs.
+    expect(page.locator(f"#run-row-{runs['verified']['id']} .run-label")).to_have_text(runs["lora"]["label"])
+    assert " alpha 16 · " in runs["other"]["label"]
+    expect(page.locator(f"#run-row-{runs['other']['id']} .run-label")).to_have_text(runs["other"]["label"])
     page.screenshot(path=str(ARTIFACTS / "runs-list.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=str(ARTIFACTS / "runs-list-phone.png"), full_page=True)

@@ -2,7 +2,7 @@
    queued and running ones live). Shared helpers come from app.js (window.tunecast). */
 (function () {
   "use strict";
-  const { $, TERMINAL, readJson, isNum, fmt, api, el, modelId, methodLabel, runStateText } = window.tunecast;
+  const { $, TERMINAL, readJson, isNum, fmt, api, el, candidateLabel, runStateText } = window.tunecast;
   const REFRESH_MS = 3000;
 
   function tookSeconds(run) {
@@ -20,8 +20,8 @@
     const words = runStateText(run);
     if (words !== run.status) el("span", { class: "small muted state-words" }, state, " " + words.replace(/^failed: /, ""));
     el("td", {}, tr, String(run.kind || "—").replace(/_/g, " "));
-    el("td", {}, tr, modelId(run.candidate));
-    el("td", {}, tr, methodLabel(run.candidate));
+    // the API's label (api/candidates.py, the one definition: its plan row's too), else the shared helper's
+    el("td", { class: "run-label" }, tr, typeof run.label === "string" ? run.label : candidateLabel(run.candidate));
     el("td", {}, tr, run.task ? run.task.slice(0, 8) : "—");
     const planCell = el("td", {}, tr);
     if (run.plan) el("a", { href: "/plans/" + encodeURIComponent(run.plan) }, planCell, run.plan.slice(0, 8));
