@@ -18,58 +18,14 @@ import time
 import numpy as np
 
 from predictors.accuracy.corpus import load_corpus_observations
-from predictors.accuracy.features import FeatureBuilder, ModelInfo, Observation, make_observation
+from predictors.accuracy.features import FeatureBuilder, ModelInfo, Observation
 from predictors.accuracy.prior import PriorPredictor
 from predictors.methods import METHODS
 from storage.catalogs import load_models_catalog
+from tests.factories import ISSUE_12_METHODS, issue_12_grid, unrelated_task
 
-MODELS = ("qwen2.5-0.5b", "mistral-7b-v0.1", "llama-3.1-8b")
-GRID_METHODS = (
-    {"name": "zero_shot"},
-    {"name": "icl", "shots": 8},
-    {"name": "lora", "rank": 16},
-    {"name": "qlora", "rank": 16},
-    {"name": "dora", "rank": 16},
-    {"name": "ia3"},
-    {"name": "prefix_tuning"},
-    {"name": "full"},
-)
+GRID_METHODS = (*ISSUE_12_METHODS[:-1], {"name": "prefix_tuning"}, ISSUE_12_METHODS[-1])  # and prefix tuning
 CATALOG = {e["id"]: ModelInfo.from_catalog(e) for e in load_models_catalog()}
-
-
-def grid() -> list[Observation]:
-    return [
-        make_observation(
-            model_id=model,
-            method=method,
-            task="support-intent",
-            task_kind="classification",
-            n_choices=4,
-            training={"epochs": 2},
-            task_train_examples=5000,
-        )
-        for model in MODELS
-        for method in GRID_METHODS
-    ]
-
-
-def unrelated_task(seed: int, n: int = 50) -> list[Observation]:
-    """``n`` measurements of another task at random accuracies, on random catalog models and grid methods."""
-    rng = np.random.default_rng(seed)
-    models = sorted(CATALOG)
-    return [
-        make_observation(
-            model_id=models[int(rng.integers(len(models)))],
-            method=GRID_METHODS[int(rng.integers(len(GRID_METHODS)))],
-            task="another-task",
-            task_kind="classification",
-            n_choices=3,
-            training={"epochs": 1, "train_examples": int(rng.choice([200, 1000, 4000]))},
-            accuracy=float(rng.uniform(0.35, 0.95)),
-            source="import:benchmark",
-        )
-        for _ in range(n)
-    ]
 
 
 def fit(extra: list[Observation], seed: int = 0) -> PriorPredictor:
@@ -78,7 +34,7 @@ def fit(extra: list[Observation], seed: int = 0) -> PriorPredictor:
 
 def main() -> int:
     started = time.perf_counter()
-    rows = grid()
+    rows = issue_12_grid(methods=GRID_METHODS)
     mean, lower, upper = fit([]).predict_interval(rows)
     at = {(o.model_id, o.method["name"]): i for i, o in enumerate(rows)}
     for o, m, lo, hi in zip(rows, mean, lower, upper, strict=True):
@@ -92,7 +48,8 @@ def main() -> int:
     tuned = np.array([METHODS[o.method["name"]].kind == "finetune" for o in rows])
     print(f"median 90 % interval width of the fine-tunes: {float(np.median((upper - lower)[tuned])):.3f}")
     noise = [float(np.max(np.abs(fit([], seed=s).predict(rows) - mean))) for s in (1, 2, 3)]
-    moves = [float(np.max(np.abs(fit(unrelated_task(s)).predict(rows) - mean))) for s in (1, 2, 3)]
+    unrelated = [unrelated_task(s, methods=GRID_METHODS, source="import:benchmark") for s in (1, 2, 3)]
+    moves = [float(np.max(np.abs(fit(extra).predict(rows) - mean))) for extra in unrelated]
     print(f"retraining noise (largest move, seeds 1-3): {' '.join(f'{v:.3f}' for v in noise)}")
     print(f"largest move with 50 measurements of an unrelated task (3 draws): {' '.join(f'{v:.3f}' for v in moves)}")
     print(f"({time.perf_counter() - started:.0f} s)")

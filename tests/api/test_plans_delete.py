@@ -13,8 +13,8 @@ from storage.db import session_scope
 from storage.models import PlanVersionRow, PredictionRow
 from storage.repositories import api_keys as keys_repo
 from storage.repositories import measurements as measurements_repo
-from storage.repositories import runs as runs_repo
 from storage.settings import Settings
+from tests.factories import verify_a_prediction
 
 PLAN = {
     "task": {"name": "delete-me", "kind": "classification", "n_choices": 2, "train_examples": 1000},
@@ -22,41 +22,11 @@ PLAN = {
 }
 
 
-def _verify_one_prediction(settings: Settings, plan_id: str) -> tuple[str, str]:
-    """A finished run that checked one of the plan's predictions, as a worker records it: (prediction, run)."""
-    with session_scope(settings.database_url) as session:
-        prediction = session.scalars(select(PredictionRow).where(PredictionRow.plan_id == plan_id)).first()
-        assert prediction is not None
-        run, _ = runs_repo.create_run(
-            session=session,
-            values={
-                "kind": "finetune",
-                "candidate": prediction.candidate,
-                "plan_id": plan_id,
-                "prediction_id": prediction.id,
-            },
-            idempotency_key=None,
-        )
-        runs_repo.finish_run(
-            session=session,
-            run_id=run.id,
-            status="succeeded",
-            result={"accuracy": 0.7},
-            measurement={
-                "task": "delete-me",
-                "model_id": "qwen2.5-0.5b",
-                "method_name": prediction.candidate["method"]["name"],
-                "candidate": prediction.candidate,
-                "accuracy": 0.7,
-            },
-        )
-        return prediction.id, run.id
-
-
 def test_delete_a_plan_keeps_its_verified_prediction_and_run(client: TestClient, settings: Settings) -> None:
     plan = client.post("/v1/plans", json=PLAN).json()
     other = client.post("/v1/plans", json=PLAN).json()
-    prediction_id, run_id = _verify_one_prediction(settings, plan["id"])
+    with session_scope(settings.database_url) as session:
+        prediction_id, run_id = verify_a_prediction(session, plan["id"], task="delete-me", accuracy=0.7)
 
     response = client.delete(f"/v1/plans/{plan['id']}")
     assert response.status_code == 204 and response.content == b""

@@ -25,12 +25,13 @@ def tunecast_command() -> list[str]:
     return [script] if script else [sys.executable, "-m", "api.cli"]
 
 
-def run_cli(args: list[str], data_dir: Path) -> subprocess.CompletedProcess[str]:
+def run_cli(args: list[str], data_dir: Path, *, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+    """``tunecast ARGS`` as a user runs it from ``data_dir``'s parent, on its own embedded database there."""
     env = {**os.environ, "TUNECAST_DATA_DIR": str(data_dir)}
     env.pop("TUNECAST_DATABASE_URL", None)
     env.pop("TUNECAST_BROKER_URL", None)
     return subprocess.run(
-        [*tunecast_command(), *args], cwd=data_dir.parent, env=env, capture_output=True, text=True, timeout=120
+        [*tunecast_command(), *args], cwd=data_dir.parent, env=env, capture_output=True, text=True, timeout=timeout_s
     )
 
 

@@ -4,7 +4,6 @@ the line of a malformed file; JUnit and Markdown reports; the published schema i
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -12,17 +11,14 @@ from pathlib import Path
 import pytest
 
 from api.planfile import PlanFileError, dump_schema, load_plan_file
-from tests.cli.test_cli import tunecast_command
+from tests.cli.test_cli import run_cli
+from tests.processes import serving
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_gate(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TUNECAST_DATA_DIR": str(tmp_path / "data")}
-    env.pop("TUNECAST_DATABASE_URL", None)
-    return subprocess.run(
-        [*tunecast_command(), "gate", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
-    )
+    return run_cli(["gate", *args], tmp_path / "data", timeout_s=300)
 
 
 def test_gate_passes_the_satisfiable_example(tmp_path: Path) -> None:
@@ -97,42 +93,14 @@ def test_published_schema_is_current() -> None:
 @pytest.mark.timeout(240)
 def test_gate_against_a_running_server(tmp_path: Path) -> None:
     """`--server URL` asks POST /v1/gate of a real `tunecast serve` and exits like the offline gate."""
-    import signal
-    import time
-
-    import httpx
-
-    from tests.processes import free_port
-
-    port = free_port()
-    env = {**os.environ, "TUNECAST_DATA_DIR": str(tmp_path / "server-data")}
-    env.pop("TUNECAST_DATABASE_URL", None)
-    with open(tmp_path / "serve.log", "wb") as log:
-        server = subprocess.Popen(
-            [*tunecast_command(), "serve", "--port", str(port), "--no-worker"],
-            cwd=tmp_path,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.5)
-            passing = run_gate([str(REPO_ROOT / "examples" / "gate-pass.yaml"), "--server", url], tmp_path)
-            assert passing.returncode == 0, passing.stdout + passing.stderr
-            failing = run_gate([str(REPO_ROOT / "examples" / "gate-fail.yaml"), "--server", url], tmp_path)
-            assert failing.returncode == 1 and "requirements.min_accuracy" in failing.stdout
-            plan = tmp_path / "bad.yaml"
-            plan.write_text("task: {name: x}\ngrid:\n  models: [no-such-model]\n  methods: [{name: zero_shot}]\n")
-            invalid = run_gate([str(plan), "--server", url], tmp_path)
-            assert invalid.returncode == 2 and f"{plan}:3:" in invalid.stderr
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+    data_dir = tmp_path / "server-data"
+    data_dir.mkdir()
+    with serving(data_dir) as server:
+        passing = run_gate([str(REPO_ROOT / "examples" / "gate-pass.yaml"), "--server", server.url], tmp_path)
+        assert passing.returncode == 0, passing.stdout + passing.stderr
+        failing = run_gate([str(REPO_ROOT / "examples" / "gate-fail.yaml"), "--server", server.url], tmp_path)
+        assert failing.returncode == 1 and "requirements.min_accuracy" in failing.stdout
+        plan = tmp_path / "bad.yaml"
+        plan.write_text("task: {name: x}\ngrid:\n  models: [no-such-model]\n  methods: [{name: zero_shot}]\n")
+        invalid = run_gate([str(plan), "--server", server.url], tmp_path)
+        assert invalid.returncode == 2 and f"{plan}:3:" in invalid.stderr

@@ -10,6 +10,7 @@ from predictors.accuracy.prior import NotFittedError, PriorPredictor
 from predictors.accuracy.tiers import predict_accuracies
 from predictors.errors import InvalidInputError
 from storage.catalogs import load_models_catalog
+from tests.factories import ISSUE_12_METHODS, issue_12_grid, unrelated_task
 
 CATALOG = {entry["id"]: ModelInfo.from_catalog(entry) for entry in load_models_catalog()}
 
@@ -20,6 +21,21 @@ def icl_probes(model: str = "llama-3-8b", task: str = "hellaswag") -> list[Obser
         Observation(model, {"name": "zero_shot"}, task, accuracy=0.316, source="import:cosmos"),
         Observation(model, {"name": "rag_icl", "shots": 1}, task, accuracy=0.526, source="import:cosmos"),
         Observation(model, {"name": "rag_icl", "shots": 8}, task, accuracy=0.620, source="import:cosmos"),
+    ]
+
+
+def shot_probes(accuracy_by_shots: dict[int, float], eval_examples: int) -> list[Observation]:
+    """Few-shot probes of model ``m`` on the 2-choice task ``t``, one per number of shots (0: zero-shot)."""
+    return [
+        Observation(
+            "m",
+            {"name": "icl", "shots": shots} if shots else {"name": "zero_shot"},
+            "t",
+            n_choices=2,
+            accuracy=accuracy,
+            eval_examples=eval_examples,
+        )
+        for shots, accuracy in accuracy_by_shots.items()
     ]
 
 
@@ -282,17 +298,7 @@ def test_a_perfect_shot_law_fit_is_still_as_uncertain_as_its_probes() -> None:
     sampling error with the shot law's own (90 %: ±1.645·√(p(1−p)/n ⊕ COSMOS_ICL_SD²) ≈ ±0.086)."""
     from scaling import COSMOS_ICL_SD
 
-    flat = [
-        Observation(
-            "m",
-            {"name": "icl", "shots": d} if d else {"name": "zero_shot"},
-            "t",
-            n_choices=2,
-            accuracy=0.56,
-            eval_examples=100,
-        )
-        for d in (0, 1, 2, 4)
-    ]
+    flat = shot_probes({0: 0.56, 1: 0.56, 2: 0.56, 4: 0.56}, eval_examples=100)
     (forecast,) = predict_accuracies(
         [Observation("m", {"name": "icl", "shots": 8}, "t", n_choices=2)], measurements=flat
     )
@@ -312,58 +318,6 @@ def test_the_feature_matrix_is_the_same_row_by_row_and_in_one_block() -> None:
     assert np.array_equal(whole, one_by_one, equal_nan=True)
 
 
-ISSUE_GRID_MODELS = ("qwen2.5-0.5b", "mistral-7b-v0.1", "llama-3.1-8b")
-ISSUE_GRID_METHODS = (
-    {"name": "zero_shot"},
-    {"name": "icl", "shots": 8},
-    {"name": "lora", "rank": 16},
-    {"name": "qlora", "rank": 16},
-    {"name": "dora", "rank": 16},
-    {"name": "ia3"},
-    {"name": "full"},
-)
-
-
-def issue_grid() -> list[Observation]:
-    """Issue #12's example: a new 4-class task with 5,000 examples over three models, every method."""
-    from predictors.accuracy.features import make_observation
-
-    return [
-        make_observation(
-            model_id=model,
-            method=method,
-            task="support-intent",
-            task_kind="classification",
-            n_choices=4,
-            training={"epochs": 2},
-            task_train_examples=5000,
-        )
-        for model in ISSUE_GRID_MODELS
-        for method in ISSUE_GRID_METHODS
-    ]
-
-
-def unrelated_task(n: int = 50, seed: int = 1) -> list[Observation]:
-    """``n`` measurements of another task, at accuracies drawn at random (what any other task may show)."""
-    from predictors.accuracy.features import make_observation
-
-    rng = np.random.default_rng(seed)
-    models = sorted(CATALOG)
-    return [
-        make_observation(
-            model_id=models[int(rng.integers(len(models)))],
-            method=ISSUE_GRID_METHODS[int(rng.integers(len(ISSUE_GRID_METHODS)))],
-            task="another-task",
-            task_kind="classification",
-            n_choices=3,
-            training={"epochs": 1, "train_examples": int(rng.choice([200, 1000, 4000]))},
-            accuracy=float(rng.uniform(0.35, 0.95)),
-            source="import:test",
-        )
-        for _ in range(n)
-    ]
-
-
 @pytest.fixture(scope="module")
 def corpus_prior() -> PriorPredictor:
     from predictors.accuracy.corpus import load_corpus_observations
@@ -373,17 +327,16 @@ def corpus_prior() -> PriorPredictor:
 
 def test_a_larger_model_is_not_forecast_below_a_smaller_one_without_evidence(corpus_prior: PriorPredictor) -> None:
     """Issue #12: qwen2.5-0.5b QLoRA was forecast at 82.8 %, above llama-3.1-8b LoRA at 75.0 %."""
-    grid = issue_grid()
+    grid = issue_12_grid()
     mean = dict(zip(((o.model_id, o.method["name"]) for o in grid), corpus_prior.predict(grid), strict=True))
     assert mean[("llama-3.1-8b", "lora")] >= mean[("qwen2.5-0.5b", "qlora")]
-    for method in ISSUE_GRID_METHODS:
+    for method in ISSUE_12_METHODS:
         assert mean[("llama-3.1-8b", method["name"])] >= mean[("qwen2.5-0.5b", method["name"])], method
 
 
 def test_larger_models_of_one_family_are_never_ranked_below_smaller_ones(corpus_prior: PriorPredictor) -> None:
     """Monotone constraints on capability, size, tokens and trainable parameters, and PC1 from compute for
     the families without benchmark scores (Qwen2.5, SmolLM2): within such a family larger is never lower."""
-    from predictors.accuracy.features import make_observation
     from predictors.architecture import count_parameters
 
     families: dict[str, list[str]] = {}
@@ -393,20 +346,8 @@ def test_larger_models_of_one_family_are_never_ranked_below_smaller_ones(corpus_
     assert {"Qwen2.5", "SmolLM2"} <= set(families)
     for family, members in families.items():
         members.sort(key=lambda m: count_parameters(CATALOG[m].architecture).total_params)
-        for method in ISSUE_GRID_METHODS:
-            rows = [
-                make_observation(
-                    model_id=model,
-                    method=method,
-                    task="support-intent",
-                    task_kind="classification",
-                    n_choices=4,
-                    training={"epochs": 2},
-                    task_train_examples=5000,
-                )
-                for model in members
-            ]
-            mean = corpus_prior.predict(rows)
+        for method in ISSUE_12_METHODS:
+            mean = corpus_prior.predict(issue_12_grid(members, [method]))
             assert np.all(np.diff(mean) >= 0), (family, method, dict(zip(members, mean.round(3), strict=True)))
 
 
@@ -417,7 +358,7 @@ def test_the_prior_is_the_same_for_the_same_corpus_in_any_order() -> None:
     shuffled = [rows[i] for i in np.random.default_rng(0).permutation(len(rows))]
     one = PriorPredictor(random_state=0).fit(FeatureBuilder(CATALOG), rows)
     other = PriorPredictor(random_state=0).fit(FeatureBuilder(CATALOG), shuffled)
-    assert np.array_equal(one.predict_interval(issue_grid()), other.predict_interval(issue_grid()))
+    assert np.array_equal(one.predict_interval(issue_12_grid()), other.predict_interval(issue_12_grid()))
 
 
 def test_measurements_of_another_task_barely_move_a_forecast(corpus_prior: PriorPredictor) -> None:
@@ -428,7 +369,7 @@ def test_measurements_of_another_task_barely_move_a_forecast(corpus_prior: Prior
     well below what the same booster without pooling moves."""
     from predictors.accuracy.corpus import load_corpus_observations
 
-    corpus, grid = list(load_corpus_observations()), issue_grid()
+    corpus, grid = list(load_corpus_observations()), issue_12_grid()
     before = corpus_prior.predict(grid)
 
     def refit(extra: list[Observation], **options: float) -> np.ndarray:
@@ -438,8 +379,8 @@ def test_measurements_of_another_task_barely_move_a_forecast(corpus_prior: Prior
         np.max(np.abs(PriorPredictor(random_state=s).fit(FeatureBuilder(CATALOG), corpus).predict(grid) - before))
         for s in (1, 2)
     )
-    move = np.max(np.abs(refit(unrelated_task()) - before))
-    unpooled = np.max(np.abs(refit(unrelated_task(), min_tasks_per_leaf=0.0) - refit([], min_tasks_per_leaf=0.0)))
+    move = np.max(np.abs(refit(unrelated_task(1)) - before))
+    unpooled = np.max(np.abs(refit(unrelated_task(1), min_tasks_per_leaf=0.0) - refit([], min_tasks_per_leaf=0.0)))
     assert move <= 4 * noise, (move, noise)
     assert move < unpooled / 2, (move, unpooled)
 
@@ -469,17 +410,7 @@ def test_a_fine_tune_that_has_not_started_learning_is_forecast_as_a_mixture() ->
 def test_falling_few_shot_probes_are_not_forecast_to_recover() -> None:
     """A small model losing accuracy with demonstrations (0.60, 0.52, 0.45 at 0, 1 and 4 shots on 200
     examples): 8 and 16 shots are forecast no higher than the 4-shot probe, by the falling form."""
-    falling = [
-        Observation(
-            "m",
-            {"name": "icl", "shots": d} if d else {"name": "zero_shot"},
-            "t",
-            n_choices=2,
-            accuracy=a,
-            eval_examples=200,
-        )
-        for d, a in ((0, 0.60), (1, 0.52), (4, 0.45))
-    ]
+    falling = shot_probes({0: 0.60, 1: 0.52, 4: 0.45}, eval_examples=200)
     targets = [Observation("m", {"name": "icl", "shots": d}, "t", n_choices=2) for d in (8, 16)]
     for forecast in predict_accuracies(targets, measurements=falling):
         assert forecast.predictor.startswith("icl_shots (falling")

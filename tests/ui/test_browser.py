@@ -12,11 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
 
 from storage.db import session_scope
-from storage.models import PredictionRow
 from storage.repositories import runs as runs_repo
+from tests.factories import verify_a_prediction
 from tests.ui.conftest import ARTIFACTS, LiveServer
 
 expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
@@ -220,32 +219,7 @@ def _verified_prediction(server: LiveServer) -> None:
         timeout=60,
     ).json()
     with session_scope(f"sqlite:///{(server.data_dir / 'tunecast.db').as_posix()}") as session:
-        prediction = session.scalars(select(PredictionRow).where(PredictionRow.plan_id == plan["id"])).first()
-        assert prediction is not None
-        run, _ = runs_repo.create_run(
-            session=session,
-            values={
-                "kind": "finetune",
-                "candidate": prediction.candidate,
-                "plan_id": plan["id"],
-                "prediction_id": prediction.id,
-            },
-            idempotency_key=None,
-        )
-        model = prediction.candidate["model"]
-        runs_repo.finish_run(
-            session=session,
-            run_id=run.id,
-            status="succeeded",
-            result={"accuracy": 0.61},
-            measurement={
-                "task": "calibration demo",
-                "model_id": model if isinstance(model, str) else model["id"],
-                "method_name": prediction.candidate["method"]["name"],
-                "candidate": prediction.candidate,
-                "accuracy": 0.61,
-            },
-        )
+        verify_a_prediction(session, plan["id"], task="calibration demo", accuracy=0.61)
 
 
 def test_list_and_calibration_pages(page: Any, live_server: LiveServer) -> None:
