@@ -42,6 +42,7 @@ one extra forward, only block inputs kept).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -152,6 +153,161 @@ class _Dtypes:
     trainable_fp32: bool  # trained base weights are fp32 (top-k layers in a half-precision model)
 
 
+@dataclass(slots=True)
+class _Tally:
+    """Running FLOP and byte totals, added to in the order the forward runs."""
+
+    forward_flops: float = 0.0
+    backward_flops: float = 0.0
+    saved_bytes: float = 0.0
+
+    def add(self, forward_flops: float, backward_flops: float, saved_bytes: float) -> None:
+        self.forward_flops += forward_flops
+        self.backward_flops += backward_flops
+        self.saved_bytes += saved_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _StageInput:
+    """What the linear layers of one stage share: their input, the block's settings, the method's terms."""
+
+    tokens: int
+    input_rg: bool  # the shared input needs a gradient
+    input_bytes: int  # bytes per element of the shared input
+    trainable: bool  # the block's base weights train
+    terms: CostTerms
+    ranks: dict[str, int]
+    compute: int  # bytes of the compute dtype
+    mults: dict[str, int]
+
+
+def _wrapped_low_rank(tally: _Tally, stage: _StageInput, module: LinearModule, rank: int, base: float) -> None:
+    """LoRA on a 3-D expert parameter or a bare router weight (peft's ``lora.ParamWrapper``).
+
+    transformers >= 5 keeps experts as 3-D parameters and the router as a bare weight; peft adapts them
+    with a parametrisation W + B·A (a baddbmm over experts) registered on every forward: torch's
+    register_parametrization evaluates it once to check it, then the forward evaluates it again. Tokens
+    then run the base matmul on a weight that needs a gradient: the routed weight-gradient matmul runs,
+    and both low-rank factors get a gradient (two more bmm).
+    """
+    delta = 2.0 * module.n_experts * module.out_features * rank * module.in_features  # 2r on a fused gate/up half
+    tally.forward_flops += 2.0 * delta
+    tally.backward_flops += (0.0 if stage.trainable else base) + 2.0 * delta
+    # the gathered expert input, kept for the weight gradient
+    tally.saved_bytes += stage.compute * stage.tokens * module.in_features * stage.mults[module.name]
+
+
+def _low_rank(tally: _Tally, stage: _StageInput, module: LinearModule, rank: int) -> bool:
+    """x·Aᵀ·Bᵀ beside the frozen matmul (LoRA and its relatives); True when it needs the shared input kept."""
+    terms, compute, tokens, mult = stage.terms, stage.compute, stage.tokens, stage.mults[module.name]
+    a_flops = 0.0 if terms.adapter_input_summed else 2.0 * tokens * module.in_features * rank * mult
+    b_flops = 2.0 * tokens * rank * module.out_features * mult
+    tally.forward_flops += a_flops + b_flops
+    if terms.adapter_input_summed:  # MiSS: x summed over d_in / r groups (no matmul, no weight), then ·B
+        tally.backward_flops += b_flops + (b_flops if stage.input_rg else 0.0)
+    elif terms.adapter_factors_trainable:
+        tally.backward_flops += 2.0 * b_flops + a_flops + (a_flops if stage.input_rg else 0.0)
+    else:  # frozen A and B (VeRA): the gradient only passes through B (to d) and A (to x)
+        tally.backward_flops += b_flops + (a_flops if stage.input_rg else 0.0)
+    # peft casts x to the fp32 adapter dtype, autocast casts it back: one copy per adapted module, kept
+    # for A's weight gradient (nothing is kept when A is frozen)
+    shared_needed = False
+    if not terms.adapter_factors_trainable or terms.adapter_input_summed:
+        pass
+    elif compute != 4:
+        tally.saved_bytes += compute * tokens * module.in_features * mult
+    else:
+        shared_needed = True
+    tally.saved_bytes += compute * tokens * rank * mult
+    return shared_needed
+
+
+def _dense_delta(tally: _Tally, stage: _StageInput, module: LinearModule, base: float) -> bool:
+    """ΔW rebuilt from its factors (LoHa, LoKr): x·ΔWᵀ beside the frozen matmul, ΔW's gradient and the
+    input's; F.linear keeps x (a cast copy off fp32, as LoRA's) and ΔW in the compute dtype. True when
+    it needs the shared input kept."""
+    compute, mult = stage.compute, stage.mults[module.name]
+    tally.forward_flops += base
+    tally.backward_flops += base + (base if stage.input_rg else 0.0)
+    shared_needed = False
+    if compute != 4:
+        tally.saved_bytes += compute * stage.tokens * module.in_features * mult
+    else:
+        shared_needed = True
+    tally.saved_bytes += compute * module.out_features * module.in_features * mult
+    return shared_needed
+
+
+def _input_rotation(tally: _Tally, stage: _StageInput, module: LinearModule, block_size: int) -> bool:
+    """OFT: x·R per token (block-diagonal, b × b blocks) before the frozen matmul; R's gradient and x's.
+    True when it needs the shared input kept."""
+    compute, mult = stage.compute, stage.mults[module.name]
+    rotate = 2.0 * stage.tokens * module.in_features * block_size * mult
+    tally.forward_flops += rotate
+    tally.backward_flops += rotate + (rotate if stage.input_rg else 0.0)
+    if compute != 4:
+        tally.saved_bytes += compute * stage.tokens * module.in_features * mult
+        return False
+    return True
+
+
+def _adapter_weight_terms(tally: _Tally, stage: _StageInput, module: LinearModule) -> None:
+    """Once-per-forward work on an adapter's weights (DoRA's B·A for the column norm, OFT's R and its
+    Cayley terms) and the adapted output it keeps."""
+    terms, compute, name, mult = stage.terms, stage.compute, module.name, stage.mults[module.name]
+    if terms.adapter_weight_flops:
+        tally.forward_flops += dict(terms.adapter_weight_flops)[name] * mult
+    if terms.adapter_weight_backward_flops:
+        tally.backward_flops += dict(terms.adapter_weight_backward_flops)[name] * mult
+    if terms.adapter_saved_outputs:
+        tally.saved_bytes += terms.adapter_saved_outputs * compute * stage.tokens * module.out_features * mult
+    if terms.adapter_weight_saved:
+        tally.saved_bytes += compute * dict(terms.adapter_weight_saved)[name] * mult
+
+
+def _linear_module(tally: _Tally, stage: _StageInput, module: LinearModule) -> tuple[bool, bool]:
+    """One linear layer and whatever adapter it carries: (its output needs a gradient, it needs the
+    shared input kept for a weight gradient)."""
+    terms, compute, tokens, name = stage.terms, stage.compute, stage.tokens, module.name
+    mult = stage.mults[name]
+    base = 2.0 * tokens * module.in_features * module.out_features * mult
+    rank = stage.ranks.get(name, 0) if stage.ranks else 0
+    scaled = bool(terms.scaled_modules) and name in terms.scaled_modules
+    scaled_in = bool(terms.scaled_input_modules) and name in terms.scaled_input_modules
+    dense = bool(terms.dense_adapters) and name in terms.dense_adapters
+    rotation = dict(terms.input_rotations).get(name, 0) if terms.input_rotations else 0
+    rebuilt = bool(terms.rebuilt_weights) and name in terms.rebuilt_weights
+    weight_rg = stage.trainable or rebuilt  # HRA: the matmul runs on W0·H, rebuilt each forward from trained factors
+    bias_trains = terms.biases_trainable and module.bias
+    adapted_rg = rank > 0 or scaled or scaled_in or dense or rotation > 0
+    out_rg = stage.input_rg or weight_rg or bias_trains or adapted_rg
+    shared_needed = False
+    tally.forward_flops += base
+    if stage.input_rg or scaled_in or rotation:  # an IA3 scale or an OFT rotation of the input needs its gradient
+        tally.backward_flops += base
+    if weight_rg:
+        tally.backward_flops += base
+        if stage.input_bytes != compute:
+            tally.saved_bytes += compute * tokens * module.in_features  # autocast casts the fp32 input once
+        else:
+            shared_needed = True
+    if rank and is_parameter_wrapped(module):
+        _wrapped_low_rank(tally, stage, module, rank, base)
+    elif rank:
+        shared_needed = _low_rank(tally, stage, module, rank) or shared_needed
+    elif dense:
+        shared_needed = _dense_delta(tally, stage, module, base) or shared_needed
+    elif rotation:
+        shared_needed = _input_rotation(tally, stage, module, rotation) or shared_needed
+    if rank or dense or rotation or rebuilt:
+        _adapter_weight_terms(tally, stage, module)
+    if scaled:
+        tally.saved_bytes += compute * tokens * module.out_features * mult
+    if scaled_in:
+        tally.saved_bytes += compute * tokens * module.in_features * mult
+    return bool(out_rg), shared_needed
+
+
 def _stage(
     arch: Architecture,
     modules: tuple[LinearModule, ...],
@@ -166,98 +322,25 @@ def _stage(
     mults: dict[str, int],
 ) -> tuple[float, float, float, dict[str, bool]]:
     """Linear layers reading one shared input: (forward FLOPs, backward FLOPs, saved bytes, output rg)."""
-    fwd = bwd = saved = 0.0
+    stage = _StageInput(
+        tokens=tokens,
+        input_rg=input_rg,
+        input_bytes=input_bytes,
+        trainable=trainable,
+        terms=terms,
+        ranks=ranks,
+        compute=dt.compute,
+        mults=mults,
+    )
+    tally = _Tally()
     shared_needed = False
     outputs: dict[str, bool] = {}
-    c = dt.compute
-    scaled_names, scaled_in_names = terms.scaled_modules, terms.scaled_input_modules
-    for m in modules:
-        name = m.name
-        mult = mults[name]
-        base = 2.0 * tokens * m.in_features * m.out_features * mult
-        rank = ranks.get(name, 0) if ranks else 0
-        scaled = bool(scaled_names) and name in scaled_names
-        scaled_in = bool(scaled_in_names) and name in scaled_in_names
-        dense = bool(terms.dense_adapters) and name in terms.dense_adapters
-        rotation = dict(terms.input_rotations).get(name, 0) if terms.input_rotations else 0
-        rebuilt = bool(terms.rebuilt_weights) and name in terms.rebuilt_weights
-        weight_rg = trainable or rebuilt  # HRA: the matmul runs on W0·H, rebuilt each forward from trained factors
-        bias_trains = terms.biases_trainable and m.bias
-        out_rg = input_rg or weight_rg or bias_trains or rank > 0 or scaled or scaled_in or dense or rotation > 0
-        outputs[name] = out_rg
-        fwd += base
-        if input_rg or scaled_in or rotation:  # an IA3 scale or an OFT rotation of the input needs its gradient
-            bwd += base
-        if weight_rg:
-            bwd += base
-            if input_bytes != c:
-                saved += c * tokens * m.in_features  # autocast casts the fp32 input once per module
-            else:
-                shared_needed = True
-        if rank and is_parameter_wrapped(m):
-            # transformers >= 5 keeps experts as 3-D parameters and the router as a bare weight; peft adapts
-            # them with lora.ParamWrapper, a parametrisation W + B·A (a baddbmm over experts) registered on
-            # every forward: torch's register_parametrization evaluates it once to check it, then the forward
-            # evaluates it again. Tokens then run the base matmul on a weight that needs a gradient: the
-            # routed weight-gradient matmul runs, and both low-rank factors get a gradient (two more bmm).
-            delta = 2.0 * m.n_experts * m.out_features * rank * m.in_features  # rank: 2r on a fused gate/up half
-            fwd += 2.0 * delta
-            bwd += (0.0 if trainable else base) + 2.0 * delta
-            saved += c * tokens * m.in_features * mult  # the gathered expert input, kept for the weight gradient
-        elif rank:
-            a_flops = 0.0 if terms.adapter_input_summed else 2.0 * tokens * m.in_features * rank * mult
-            b_flops = 2.0 * tokens * rank * m.out_features * mult
-            fwd += a_flops + b_flops
-            if terms.adapter_input_summed:  # MiSS: x summed over d_in / r groups (no matmul, no weight), then ·B
-                bwd += b_flops + (b_flops if input_rg else 0.0)
-            elif terms.adapter_factors_trainable:
-                bwd += 2.0 * b_flops + a_flops + (a_flops if input_rg else 0.0)
-            else:  # frozen A and B (VeRA): the gradient only passes through B (to d) and A (to x)
-                bwd += b_flops + (a_flops if input_rg else 0.0)
-            # peft casts x to the fp32 adapter dtype, autocast casts it back: one copy per adapted module, kept
-            # for A's weight gradient (nothing is kept when A is frozen)
-            if not terms.adapter_factors_trainable or terms.adapter_input_summed:
-                pass
-            elif c != 4:
-                saved += c * tokens * m.in_features * mult
-            else:
-                shared_needed = True
-            saved += c * tokens * rank * mult
-        elif dense:
-            # ΔW rebuilt from its factors (LoHa, LoKr): x·ΔWᵀ beside the frozen matmul, ΔW's gradient, and
-            # the input's; F.linear keeps x (a cast copy off fp32, as LoRA's) and ΔW in the compute dtype
-            fwd += base
-            bwd += base + (base if input_rg else 0.0)
-            if c != 4:
-                saved += c * tokens * m.in_features * mult
-            else:
-                shared_needed = True
-            saved += c * m.out_features * m.in_features * mult
-        elif rotation:
-            # OFT: x·R per token (block-diagonal, b × b blocks) before the frozen matmul; R's gradient and x's
-            rotate = 2.0 * tokens * m.in_features * rotation * mult
-            fwd += rotate
-            bwd += rotate + (rotate if input_rg else 0.0)
-            if c != 4:
-                saved += c * tokens * m.in_features * mult
-            else:
-                shared_needed = True
-        if rank or dense or rotation or rebuilt:
-            if terms.adapter_weight_flops:  # once per forward on the weights (DoRA's B·A for the column norm)
-                fwd += dict(terms.adapter_weight_flops)[name] * mult
-            if terms.adapter_weight_backward_flops:
-                bwd += dict(terms.adapter_weight_backward_flops)[name] * mult
-            if terms.adapter_saved_outputs:
-                saved += terms.adapter_saved_outputs * c * tokens * m.out_features * mult
-            if terms.adapter_weight_saved:  # rebuilt weights kept once per forward (OFT's R and its Cayley terms)
-                saved += c * dict(terms.adapter_weight_saved)[name] * mult
-        if scaled:
-            saved += c * tokens * m.out_features * mult
-        if scaled_in:
-            saved += c * tokens * m.in_features * mult
+    for module in modules:
+        outputs[module.name], needs_input = _linear_module(tally, stage, module)
+        shared_needed = shared_needed or needs_input
     if shared_needed and modules:
-        saved += max(c, input_bytes) * tokens * modules[0].in_features
-    return fwd, bwd, saved, outputs
+        tally.saved_bytes += max(dt.compute, input_bytes) * tokens * modules[0].in_features
+    return tally.forward_flops, tally.backward_flops, tally.saved_bytes, outputs
 
 
 def _norm_saved(arch: Architecture, tokens: int, input_rg: bool, weight_rg: bool, dt: _Dtypes) -> float:
@@ -322,20 +405,6 @@ def _block(arch: Architecture, terms: CostTerms, *, trainable: bool, tokens: int
         norm_weight_rg=norm_weight_rg,
         norm_output_bytes=4 if upcast_norm else dt.compute,
     )
-
-
-@dataclass(slots=True)
-class _Tally:
-    """A block's running totals, added to in the order the forward runs."""
-
-    forward_flops: float = 0.0
-    backward_flops: float = 0.0
-    saved_bytes: float = 0.0
-
-    def add(self, forward_flops: float, backward_flops: float, saved_bytes: float) -> None:
-        self.forward_flops += forward_flops
-        self.backward_flops += backward_flops
-        self.saved_bytes += saved_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -558,6 +627,77 @@ def _dtypes(precision: str, terms: CostTerms) -> _Dtypes:
     return _Dtypes(compute=compute, residual=residual, frozen_norm_fp32=base_fp32, trainable_fp32=trainable_fp32)
 
 
+def _layer_segments(arch: Architecture, terms: CostTerms) -> list[tuple[int, bool]]:
+    """Runs of consecutive blocks as (count, base weights train): all, none, or the top k."""
+    n_layers = arch.num_hidden_layers
+    k_top = min(terms.top_layers_trainable, n_layers) if terms.top_layers_trainable else 0
+    if terms.base_trainable:
+        return [(n_layers, True)]
+    if k_top:
+        return [(n_layers - k_top, False), (k_top, True)]
+    return [(n_layers, False)]
+
+
+@dataclass(slots=True)
+class _PassTally:
+    """A training pass's running totals over the blocks, added to from the first block to the last."""
+
+    forward_flops: float = 0.0
+    backward_flops: float = 0.0
+    recompute_flops: float = 0.0
+    saved_bytes: float = 0.0
+    max_layer_saved_bytes: float = 0.0
+    backward_layers: int = 0
+    kernels: int = _HEAD_KERNELS
+
+
+def _trace_blocks(
+    tally: _PassTally,
+    segments: list[tuple[int, bool]],
+    block_pass: Callable[[bool, bool], LayerPass],
+    *,
+    input_rg: bool,
+    gradient_checkpointing: bool,
+) -> bool:
+    """Add every block to ``tally``; a run of blocks whose input and output agree on needing a gradient
+    counts at once. Returns whether the last block's output needs a gradient."""
+    for count, trainable in segments:
+        remaining = count
+        while remaining > 0:
+            layer_pass = block_pass(input_rg, trainable)
+            repeats = remaining if layer_pass.output_requires_grad == input_rg else 1
+            tally.forward_flops += repeats * layer_pass.forward_flops
+            tally.backward_flops += repeats * layer_pass.backward_flops
+            tally.kernels += repeats * layer_pass.forward_kernels
+            if layer_pass.runs_backward:
+                tally.backward_layers += repeats
+                tally.kernels += repeats * layer_pass.forward_kernels * (3 if gradient_checkpointing else 2)
+                tally.saved_bytes += repeats * layer_pass.saved_bytes
+                tally.max_layer_saved_bytes = max(tally.max_layer_saved_bytes, layer_pass.saved_bytes)
+                if gradient_checkpointing:
+                    tally.recompute_flops += repeats * layer_pass.recompute_flops
+            remaining -= repeats
+            input_rg = layer_pass.output_requires_grad
+    return input_rg
+
+
+def _trace_head(
+    tally: _PassTally, arch: Architecture, terms: CostTerms, *, input_rg: bool, tokens: int, dt: _Dtypes
+) -> float:
+    """Add the final norm and ``lm_head`` to ``tally``; returns the bytes they save for the backward."""
+    hidden = arch.hidden_size
+    head_flops = 2.0 * tokens * hidden * arch.vocab_size
+    tally.forward_flops += head_flops
+    final_norm_rg = terms.base_trainable or terms.norms_trainable or (terms.biases_trainable and arch.norm_bias)
+    head_saved = _norm_saved(arch, tokens, input_rg, final_norm_rg, dt)
+    if input_rg or final_norm_rg:
+        tally.backward_flops += head_flops
+    if terms.base_trainable:  # lm_head trains with the base weights
+        tally.backward_flops += head_flops
+        head_saved += dt.compute * tokens * hidden
+    return head_saved
+
+
 def trace_training_pass(
     arch: Architecture,
     terms: CostTerms,
@@ -578,28 +718,19 @@ def trace_training_pass(
     s_q = seq_len + terms.input_virtual_tokens
     s_k = s_q + terms.prefix_tokens
     n_layers = arch.num_hidden_layers
-    x_rg = terms.base_trainable or terms.input_virtual_tokens > 0 or (gradient_checkpointing and not terms.head_only)
+    input_rg = (
+        terms.base_trainable or terms.input_virtual_tokens > 0 or (gradient_checkpointing and not terms.head_only)
+    )
     if terms.head_only:
         frozen = _layer(
             arch, CostTerms(), x_rg=False, trainable=False, batch=batch, s_q=s_q, s_k=s_k, attention=attention, dt=dt
         )
-        fwd = n_layers * frozen.forward_flops
-        return ModelPass(fwd, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, n_layers * frozen.forward_kernels)
-    k_top = min(terms.top_layers_trainable, n_layers) if terms.top_layers_trainable else 0
-    segments: list[tuple[int, bool]] = []
-    if terms.base_trainable:
-        segments.append((n_layers, True))
-    elif k_top:
-        segments.extend([(n_layers - k_top, False), (k_top, True)])
-    else:
-        segments.append((n_layers, False))
-    fwd = bwd = recompute = saved = 0.0
-    max_saved = 0.0
-    backward_layers = 0
-    kernels = _HEAD_KERNELS
+        return ModelPass(
+            n_layers * frozen.forward_flops, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, n_layers * frozen.forward_kernels
+        )
     cache: dict[tuple[bool, bool], LayerPass] = {}
 
-    def layer(rg: bool, trainable: bool) -> LayerPass:
+    def block_pass(rg: bool, trainable: bool) -> LayerPass:
         key = (rg, trainable)
         if key not in cache:
             cache[key] = _scaled_layer(
@@ -607,39 +738,27 @@ def trace_training_pass(
             )
         return cache[key]
 
-    for count, trainable in segments:
-        remaining = count
-        while remaining > 0:
-            lp = layer(x_rg, trainable)
-            same = lp.output_requires_grad == x_rg
-            n = remaining if same else 1
-            fwd += n * lp.forward_flops
-            bwd += n * lp.backward_flops
-            kernels += n * lp.forward_kernels
-            if lp.runs_backward:
-                backward_layers += n
-                kernels += n * lp.forward_kernels * (3 if gradient_checkpointing else 2)
-                saved += n * lp.saved_bytes
-                max_saved = max(max_saved, lp.saved_bytes)
-                if gradient_checkpointing:
-                    recompute += n * lp.recompute_flops
-            remaining -= n
-            x_rg = lp.output_requires_grad
-    # final norm and lm_head
+    tally = _PassTally()
+    output_rg = _trace_blocks(
+        tally,
+        _layer_segments(arch, terms),
+        block_pass,
+        input_rg=input_rg,
+        gradient_checkpointing=gradient_checkpointing,
+    )
     tokens = batch * s_q
-    h, vocab = arch.hidden_size, arch.vocab_size
-    head_flops = 2.0 * tokens * h * vocab
-    fwd += head_flops
-    head_trains = terms.base_trainable
-    final_norm_rg = terms.base_trainable or terms.norms_trainable or (terms.biases_trainable and arch.norm_bias)
-    in_rg = x_rg or final_norm_rg
-    head_saved = _norm_saved(arch, tokens, x_rg, final_norm_rg, dt)
-    if in_rg:
-        bwd += head_flops
-    if head_trains:
-        bwd += head_flops
-        head_saved += dt.compute * tokens * h
-    return ModelPass(fwd, bwd, recompute, saved, max_saved, head_saved, backward_layers, tokens, kernels)
+    head_saved = _trace_head(tally, arch, terms, input_rg=output_rg, tokens=tokens, dt=dt)
+    return ModelPass(
+        tally.forward_flops,
+        tally.backward_flops,
+        tally.recompute_flops,
+        tally.saved_bytes,
+        tally.max_layer_saved_bytes,
+        head_saved,
+        tally.backward_layers,
+        tokens,
+        tally.kernels,
+    )
 
 
 def forward_flops(arch: Architecture, *, batch: int, s_q: int, s_k: int, logit_tokens: int) -> float:
