@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from predictors.architecture import ParameterCount
 from predictors.cost.calibration import EfficiencyCalibration, default_calibration, method_family
 from predictors.cost.counts import decoder_matmul_flops_per_token, parameter_counts
 from predictors.cost.estimate import (
@@ -34,6 +35,7 @@ from predictors.cost.estimate import (
     candidate_assumptions,
     compute_precision_of,
     inference_weight_bytes,
+    new_adapter_params,
 )
 from predictors.cost.hardware import HardwareSpec
 from predictors.cost.memory import (
@@ -46,11 +48,11 @@ from predictors.cost.memory import (
 )
 from predictors.cost.money import api_finetune_usd
 from predictors.cost.passes import PassColumns, PassPolynomial, forward_kernel_launches, training_pass_polynomial
-from predictors.cost.schemas import CostEstimate, MemoryBreakdown
+from predictors.cost.schemas import CostCandidate, CostEstimate, MemoryBreakdown
 from predictors.cost.table import CandidateTable
 from predictors.errors import InvalidInputError
 from predictors.methods import get_method
-from predictors.methods.base import CostTerms
+from predictors.methods.base import CostTerms, MethodSpec
 
 __all__ = ["COLUMNS", "CostColumns", "estimate_cost_columns"]
 
@@ -317,6 +319,70 @@ def _pass_scalars(polynomial: PassPolynomial | None) -> dict[str, float]:
     return scalars
 
 
+def _check_group(
+    table: CandidateTable,
+    member: int,
+    not_cuda: NDArray[np.intp],
+    spec: MethodSpec,
+    terms: CostTerms,
+    *,
+    precision: str,
+) -> None:
+    """estimate.py's refusals for a whole group, naming its first candidate that cannot run (``not_cuda``:
+    the group's members on a GPU that is not CUDA)."""
+    method = table.candidate(member).method
+    quantized = quantized_base(terms, precision)
+    if quantized and len(not_cuda):
+        index = int(not_cuda.min())
+        raise _GroupError(
+            index,
+            "method.name" if terms.quantized_base else "training.precision",
+            f"{quantized} quantisation (bitsandbytes) needs a CUDA GPU; {table.candidate(index).hardware.gpu} is not one",
+        )
+    if spec.base_weights_trainable and precision in {"int8", "nf4"}:
+        raise _GroupError(
+            member,
+            "training.precision",
+            f"{method.name} trains the base weights, which cannot be stored as {precision}",
+        )
+
+
+def _training_scalars(
+    candidate: CostCandidate,
+    counts: ParameterCount,
+    terms: CostTerms,
+    *,
+    trainable_params: int,
+    added_params: int,
+    compute_precision: str,
+) -> tuple[PassPolynomial, MemoryScalars]:
+    """A fine-tune group's training pass as a polynomial in the micro-batch shape, and its memory scalars."""
+    arch, training = candidate.architecture, candidate.training
+    precision = training.precision
+    trace_precision = compute_precision if precision not in {"fp32", "bf16-mixed"} else precision
+    polynomial = training_pass_polynomial(
+        arch,
+        terms,
+        precision=trace_precision,
+        attention=training.attention,
+        gradient_checkpointing=training.gradient_checkpointing,
+    )
+    memory = memory_scalars(
+        arch,
+        counts,
+        terms,
+        precision=precision if not terms.quantized_base else compute_precision,
+        optimizer=training.optimizer,
+        gradient_checkpointing=training.gradient_checkpointing,
+        backward_layers=polynomial.backward_layers,
+        trainable_params=trainable_params,
+        added_params=added_params,
+        sharding=training.sharding,
+        double_quant=terms.double_quant,
+    )
+    return polynomial, memory
+
+
 def _group_scalars(
     table: CandidateTable,
     member: int,
@@ -335,47 +401,21 @@ def _group_scalars(
         raise _GroupError(member, exc.field, exc.message) from None
     precision = training.precision
     quantized = quantized_base(terms, precision)
-    not_cuda = group_members[~is_cuda[group_members]] if quantized else group_members[:0]
-    if len(not_cuda):
-        index = int(not_cuda.min())
-        raise _GroupError(
-            index,
-            "method.name" if terms.quantized_base else "training.precision",
-            f"{quantized} quantisation (bitsandbytes) needs a CUDA GPU; {table.candidate(index).hardware.gpu} is not one",
-        )
-    if spec.base_weights_trainable and precision in {"int8", "nf4"}:
-        raise _GroupError(
-            member,
-            "training.precision",
-            f"{method.name} trains the base weights, which cannot be stored as {precision}",
-        )
-    added = trainable - terms.base_params_trained if (spec.kind == "finetune" and terms.adapter_params_are_new) else 0
+    _check_group(table, member, group_members[~is_cuda[group_members]], spec, terms, precision=precision)
+    added = new_adapter_params(spec, terms, trainable)
     compute_precision = compute_precision_of(precision, terms)
     weights_inference = inference_weight_bytes(
         arch, counts, quantized=quantized, precision=precision, fp32_params=added + terms.added_frozen_params
     )
     polynomial = memory = None
     if spec.kind == "finetune":
-        trace_precision = compute_precision if precision not in {"fp32", "bf16-mixed"} else precision
-        polynomial = training_pass_polynomial(
-            arch,
-            terms,
-            precision=trace_precision,
-            attention=training.attention,
-            gradient_checkpointing=training.gradient_checkpointing,
-        )
-        memory = memory_scalars(
-            arch,
+        polynomial, memory = _training_scalars(
+            candidate,
             counts,
             terms,
-            precision=precision if not terms.quantized_base else compute_precision,
-            optimizer=training.optimizer,
-            gradient_checkpointing=training.gradient_checkpointing,
-            backward_layers=polynomial.backward_layers,
             trainable_params=trainable,
             added_params=added,
-            sharding=training.sharding,
-            double_quant=terms.double_quant,
+            compute_precision=compute_precision,
         )
     a, b, g, h = calibration.coefficients(method_family(method.name))
     shots = terms.prompt_tokens

@@ -237,6 +237,13 @@ class _Adaptation:
     assumptions: list[str]
 
 
+def new_adapter_params(spec: MethodSpec, terms: CostTerms, trainable_params: int) -> int:
+    """Trainable parameters a fine-tune adds beside the base (adapters), 0 for methods training base weights."""
+    if spec.kind == "finetune" and terms.adapter_params_are_new:
+        return trainable_params - terms.base_params_trained
+    return 0
+
+
 def compute_precision_of(precision: str, terms: CostTerms) -> str:
     """The dtype matmuls run in: quantised weights are dequantised to bf16 (QLoRA Sec. 3)."""
     if precision in {"int8", "nf4"}:
@@ -272,8 +279,7 @@ def _resolve(
     counts = parameter_counts(arch)
     trainable, terms = _method_terms(arch, method, spec)
     assumptions = candidate_assumptions(candidate, spec=spec, terms=terms, hardware=gpu, calibration=calibration)
-    new_params = spec.kind == "finetune" and terms.adapter_params_are_new
-    added = trainable - terms.base_params_trained if new_params else 0
+    added = new_adapter_params(spec, terms, trainable)
     quantized = quantized_base(terms, precision)
     if quantized and not gpu.is_cuda:
         raise InvalidInputError(

@@ -259,6 +259,54 @@ def _training_kv_cache_bytes(
     return arch.num_hidden_layers * per_token * batch * s_k
 
 
+def _peak_instant(
+    arch: Architecture,
+    model_pass: ModelPass,
+    *,
+    weights: float,
+    copies: float,
+    gradients: float,
+    optimizer: float,
+    backward_start: tuple[float, float],
+    train_kv: float,
+    compute_bytes: int,
+    batch: int,
+) -> TrainingMemory:
+    """The larger of the two instants: the start of backward (``backward_start``'s activations and logits,
+    the autocast copies) or its end (every gradient present, activations gone but one block's)."""
+    grad_bytes, opt = gradients, optimizer
+    acts_peak, logits_at_peak = backward_start
+    final_logits = compute_bytes * arch.vocab_size * max(model_pass.logit_tokens, 1)
+    start_total = acts_peak + logits_at_peak + copies + train_kv
+    # end of backward: every gradient present, activations gone but one block's
+    end_total = grad_bytes + (model_pass.max_layer_saved_bytes + final_logits) + train_kv
+    at_end = end_total > start_total
+    if at_end:
+        grads_at_peak = grad_bytes
+        acts_at_peak = model_pass.max_layer_saved_bytes
+        logits_final = float(final_logits)
+        weights_at_peak = weights + (copies / max(arch.num_hidden_layers, 1))
+    else:
+        grads_at_peak = 0.0
+        acts_at_peak = acts_peak
+        logits_final = logits_at_peak
+        weights_at_peak = weights + copies
+    allocated = weights_at_peak + grads_at_peak + opt + acts_at_peak + logits_final + train_kv
+    # memory that does not grow with the micro-batch (used for max_micro_batch_that_fits)
+    fixed = weights + copies + opt + (grad_bytes if at_end else 0.0)
+    return TrainingMemory(
+        weights=weights_at_peak,
+        kv_cache=train_kv,
+        gradients=grads_at_peak,
+        optimizer=opt,
+        activations=acts_at_peak,
+        logits=logits_final,
+        allocated_bytes=allocated,
+        fixed_bytes=fixed,
+        bytes_per_sequence=max(allocated - fixed, 0.0) / max(batch, 1),
+    )
+
+
 def training_memory(
     arch: Architecture,
     counts: ParameterCount,
@@ -333,34 +381,17 @@ def training_memory(
         use_cache=use_cache,
         gradient_checkpointing=gradient_checkpointing,
     )
-    final_logits = compute_bytes * arch.vocab_size * max(model_pass.logit_tokens, 1)
-    start_total = acts_peak + logits_at_peak + copies + train_kv
-    # end of backward: every gradient present, activations gone but one block's
-    end_total = grad_bytes + (model_pass.max_layer_saved_bytes + final_logits) + train_kv
-    at_end = end_total > start_total
-    if at_end:
-        grads_at_peak = grad_bytes
-        acts_at_peak = model_pass.max_layer_saved_bytes
-        logits_final = float(final_logits)
-        weights_at_peak = weights + (copies / max(arch.num_hidden_layers, 1))
-    else:
-        grads_at_peak = 0.0
-        acts_at_peak = acts_peak
-        logits_final = logits_at_peak
-        weights_at_peak = weights + copies
-    allocated = weights_at_peak + grads_at_peak + opt + acts_at_peak + logits_final + train_kv
-    # memory that does not grow with the micro-batch (used for max_micro_batch_that_fits)
-    fixed = weights + copies + opt + (grad_bytes if at_end else 0.0)
-    return TrainingMemory(
-        weights=weights_at_peak,
-        kv_cache=train_kv,
-        gradients=grads_at_peak,
+    return _peak_instant(
+        arch,
+        model_pass,
+        weights=weights,
+        copies=copies,
+        gradients=grad_bytes,
         optimizer=opt,
-        activations=acts_at_peak,
-        logits=logits_final,
-        allocated_bytes=allocated,
-        fixed_bytes=fixed,
-        bytes_per_sequence=max(allocated - fixed, 0.0) / max(batch, 1),
+        backward_start=(acts_peak, logits_at_peak),
+        train_kv=train_kv,
+        compute_bytes=compute_bytes,
+        batch=batch,
     )
 
 
