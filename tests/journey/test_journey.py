@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from tests.processes import free_port, pid_alive, wait_for
-from tests.ui.conftest import ARTIFACTS, CHROMIUM_FLAGS, chromium_path
+from tests.ui.conftest import ARTIFACTS, CHROMIUM_FLAGS, chromium_path, pick_in_new_plan_form
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.journey]
 
@@ -233,9 +233,7 @@ def test_the_journey_clicked_through_the_ui(service: Service, browser_page: Any,
     page.get_by_label("Name").fill("computers-or-food, in the UI")
     page.get_by_label("Kind").select_option("classification")
     page.get_by_label("Choices (classes)").fill("2")
-    page.locator("#models").select_option([MODEL])
-    for box in page.locator("input[name=methods]").all():
-        box.set_checked(box.get_attribute("value") in {"lora", "icl", "zero_shot"})
+    pick_in_new_plan_form(page, models=[MODEL], methods={"lora", "icl", "zero_shot"})
     page.locator("#task-dataset").set_input_files(str(write_jsonl(tmp_path / "fortunes.jsonl", fortune_rows(seed=1))))
     page.screenshot(path=str(ARTIFACTS / "journey-2-new-plan.png"), full_page=True)
     page.get_by_role("button", name="Predict", exact=True).click()

@@ -84,3 +84,16 @@ def page(browser_context: Any) -> Iterator[Any]:
         yield page
     finally:
         page.close()
+
+
+def pick_in_new_plan_form(page: Any, *, models: list[str], methods: set[str], gpus: set[str] | None = None) -> None:
+    """Tick exactly these models, methods and (when given) GPU kinds in the new-plan form's checkbox lists."""
+    for picked in [box.get_attribute("value") for box in page.locator("input[name=models]:checked").all()]:
+        page.locator(f"input[name=models][value='{picked}']").uncheck()
+    for model in models:
+        page.locator(f"input[name=models][value='{model}']").check()
+    for box in page.locator("input[name=methods]").all():
+        box.set_checked(box.get_attribute("value") in methods)
+    if gpus is not None:
+        for box in page.locator("input[name=gpus]").all():
+            box.set_checked(box.get_attribute("value") in gpus)

@@ -16,7 +16,7 @@ import pytest
 from storage.db import session_scope
 from storage.repositories import runs as runs_repo
 from tests.factories import verify_a_prediction
-from tests.ui.conftest import ARTIFACTS, LiveServer
+from tests.ui.conftest import ARTIFACTS, LiveServer, pick_in_new_plan_form
 
 expect = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").expect
 
@@ -54,14 +54,7 @@ def _create_plan_through_the_form(page: Any, server: LiveServer, tmp_path: Path)
     page.get_by_label("Kind").select_option("classification")
     page.get_by_label("Choices (classes)").fill("2")
     page.get_by_label("Training examples").fill("2000")
-    for picked in [box.get_attribute("value") for box in page.locator("input[name=models]:checked").all()]:
-        page.locator(f"input[name=models][value='{picked}']").uncheck()
-    for model in MODELS:
-        page.locator(f"input[name=models][value='{model}']").check()
-    for box in page.locator("input[name=methods]").all():
-        box.set_checked(box.get_attribute("value") in METHODS)
-    for box in page.locator("input[name=gpus]").all():
-        box.set_checked(box.get_attribute("value") == "H100-SXM")
+    pick_in_new_plan_form(page, models=MODELS, methods=set(METHODS), gpus={"H100-SXM"})
     page.locator("#task-dataset").set_input_files(str(_dataset(tmp_path / "tickets.jsonl")))
     page.get_by_role("button", name="Predict", exact=True).click()
     page.wait_for_url(re.compile(r".*/plans/[0-9a-f]+$"), timeout=60_000)
