@@ -36,7 +36,7 @@ __all__ = ["STATIC_DIR", "router", "static_files"]
 
 UI_DIR = FilePath(__file__).resolve().parent
 STATIC_DIR = UI_DIR / "static"
-ASSET_VERSION = "12"
+ASSET_VERSION = "13"
 SESSION_COOKIE_MAX_AGE_S = 12 * 3600
 
 templates = Jinja2Templates(directory=str(UI_DIR / "templates"))
