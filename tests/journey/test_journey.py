@@ -176,7 +176,7 @@ def test_the_readme_journey_through_http(service: Service, tmp_path: Path) -> No
             "prediction": lora["prediction_id"],
             "candidate": lora["candidate"],
         },
-        headers={"Idempotency-Key": "first-verify"},
+        headers={"Idempotency-Key": f"verify-{plan['id']}"},
         timeout=30,
     )
     assert again.json()["id"] == run["id"]  # the same request again is the same run, not a second one
@@ -195,6 +195,14 @@ def test_the_readme_journey_through_http(service: Service, tmp_path: Path) -> No
     row = next(r for r in latest["candidates"] if r["candidate"] == lora["candidate"])
     assert row["accuracy"]["tier"] == "measured" and row["accuracy"]["mean"] == run["result"]["accuracy"]
     assert httpx.get(f"{url}/v1/calibration", timeout=10).json()["overall"]["n"] == 1  # the pair is still there
+
+    # A user who runs the block again gets a second plan and a second verification, not an error.
+    rerun = subprocess.run(
+        ["bash", "-euo", "pipefail", str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800
+    )
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    assert len(httpx.get(f"{url}/v1/plans", timeout=10).json()["items"]) == 2
+    assert httpx.get(f"{url}/v1/calibration", timeout=10).json()["overall"]["n"] == 2
 
 
 @pytest.fixture(scope="module")
