@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 
+from storage.settings import Settings
+
 __all__ = ["LiveServer", "free_port", "pid_alive", "serving", "wait_for"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -52,12 +54,28 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str, log: Pat
     raise AssertionError(f"not within {timeout_s:.0f} s: {what}\n{tail}")
 
 
+def served_settings(data_dir: Path) -> Settings:
+    """The settings a :func:`serving` server runs on: its SQLite database and kombu broker in ``data_dir``
+    (for a worker or a repository call beside it)."""
+    return Settings(
+        environment="test",
+        data_dir=data_dir,
+        database_url=f"sqlite:///{(data_dir / 'tunecast.db').as_posix()}",
+        broker_url=f"sqla+sqlite:///{(data_dir / 'broker.db').as_posix()}",
+    )
+
+
 @dataclass(frozen=True)
 class LiveServer:
     url: str
     data_dir: Path
     log: Path
     process: subprocess.Popen[bytes]
+
+    @property
+    def database_url(self) -> str:
+        """The server's own database (what a test reads or plays a worker's part through)."""
+        return served_settings(self.data_dir).database_url
 
 
 @contextmanager
@@ -68,11 +86,12 @@ def serving(
     database in ``data_dir``; SIGTERM (then SIGKILL) on exit."""
     port = free_port()
     log = data_dir / "server.log"
+    settings = served_settings(data_dir)
     environment = {
         **os.environ,
         "TUNECAST_DATA_DIR": str(data_dir),
-        "TUNECAST_DATABASE_URL": f"sqlite:///{(data_dir / 'tunecast.db').as_posix()}",
-        "TUNECAST_BROKER_URL": f"sqla+sqlite:///{(data_dir / 'broker.db').as_posix()}",
+        "TUNECAST_DATABASE_URL": settings.database_url,
+        "TUNECAST_BROKER_URL": settings.broker_url,
         "TUNECAST_LOG_LEVEL": "WARNING",
         **(env or {}),
     }

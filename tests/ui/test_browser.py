@@ -182,7 +182,7 @@ def test_plan_budget_chart_table_and_verify(page: Any, live_server: LiveServer, 
 
 def _play_worker(server: LiveServer, run_id: str, page: Any) -> None:
     status = page.locator("#run-status")
-    with session_scope(f"sqlite:///{(server.data_dir / 'tunecast.db').as_posix()}") as session:
+    with session_scope(server.database_url) as session:
         decision, _ = runs_repo.begin_delivery(session=session, run_id=run_id, worker="ui-test", max_deliveries=3)
         assert decision == "run"
         runs_repo.report_progress(session=session, run_id=run_id, progress={"step": 1, "total": 2, "loss": 0.6931})
@@ -211,7 +211,7 @@ def _verified_prediction(server: LiveServer) -> None:
         },
         timeout=60,
     ).json()
-    with session_scope(f"sqlite:///{(server.data_dir / 'tunecast.db').as_posix()}") as session:
+    with session_scope(server.database_url) as session:
         verify_a_prediction(session, plan["id"], task="calibration demo", accuracy=0.61)
 
 

@@ -84,10 +84,6 @@ def runs(live_server: LiveServer) -> Iterator[dict[str, Any]]:
     }
 
 
-def _database(server: LiveServer) -> str:
-    return f"sqlite:///{(server.data_dir / 'tunecast.db').as_posix()}"
-
-
 def test_runs_list_filters_and_follows_the_queue(page: Any, live_server: LiveServer, runs: dict[str, Any]) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.goto(live_server.url + "/")
@@ -139,7 +135,7 @@ def test_run_page_draws_the_loss_curve_and_checks_the_prediction(
     accuracy_row = page.locator("#run-compare tr[data-quantity=accuracy]")
     expect(accuracy_row).to_contain_text(f"{100 * predicted['lower']:.1f} % – {100 * predicted['upper']:.1f} %")
     expect(accuracy_row).to_contain_text("not yet")
-    with session_scope(_database(live_server)) as session:
+    with session_scope(live_server.database_url) as session:
         decision, _ = runs_repo.begin_delivery(session=session, run_id=run_id, worker="ui-test", max_deliveries=3)
         assert decision == "run"
         for step, loss in enumerate(LOSSES, start=1):
@@ -176,7 +172,7 @@ def test_a_failed_run_looks_failed_and_a_queued_one_cancels(
 ) -> None:
     run_id = runs["probe"]["id"]
     reason = "the worker could not load llama-3.2-1b: no such directory under its model roots"
-    with session_scope(_database(live_server)) as session:
+    with session_scope(live_server.database_url) as session:
         runs_repo.begin_delivery(session=session, run_id=run_id, worker="ui-test", max_deliveries=3)
         runs_repo.report_progress(session=session, run_id=run_id, progress={"step": 3, "total": 8, "phase": "evaluate"})
         runs_repo.finish_run(session=session, run_id=run_id, status="failed", result={}, error=reason)

@@ -266,7 +266,7 @@ def test_a_plan_row_follows_its_run_until_it_fails(page: Any, live_server: LiveS
     assert run["prediction"] == next(r for r in plan["candidates"] if r["index"] == pick)["prediction_id"]
     assert re.search(rf"· {run['queue_position']}\D+ in the {run['queue']} queue", link.inner_text())
     # The worker's part, played through the runs repository: it starts the run, then the run fails.
-    database = f"sqlite:///{(live_server.data_dir / 'tunecast.db').as_posix()}"
+    database = live_server.database_url
     reason = "CUDA out of memory at step 3"
     with session_scope(database) as session:
         runs_repo.begin_delivery(session=session, run_id=run_id, worker="ui-test", max_deliveries=3)

@@ -31,7 +31,7 @@ def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Liv
         env = {
             **os.environ,
             "TUNECAST_DATA_DIR": str(data_dir),
-            "TUNECAST_DATABASE_URL": f"sqlite:///{(data_dir / 'tunecast.db').as_posix()}",
+            "TUNECAST_DATABASE_URL": server.database_url,
         }
         created = subprocess.run(
             [

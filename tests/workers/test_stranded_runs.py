@@ -16,7 +16,7 @@ from sqlalchemy import select
 from storage.db import session_scope
 from storage.models import RunEventRow
 from storage.settings import Settings
-from tests.processes import serving
+from tests.processes import served_settings, serving
 from tests.workers.test_runs_end_to_end import (
     EVERY,
     SHORT_LEASES,
@@ -44,12 +44,7 @@ def test_with_no_worker_alive_the_api_requeues_a_stranded_run_once_and_a_later_w
 ) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    settings = Settings(
-        environment="test",
-        data_dir=data_dir,
-        database_url=f"sqlite:///{(data_dir / 'tunecast.db').as_posix()}",
-        broker_url=f"sqla+sqlite:///{(data_dir / 'broker.db').as_posix()}",
-    )
+    settings = served_settings(data_dir)
     with (
         serving(data_dir, env=SHORT_LEASES, args=("--workers", "2")) as server,
         httpx.Client(base_url=server.url, timeout=30) as client,
