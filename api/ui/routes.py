@@ -27,6 +27,7 @@ from api.request_checks import CheckedRoute
 from api.schemas.runs import RunKind, RunStatus
 from api.security import SESSION_COOKIE
 from api.ui.compare import compare_plans
+from api.ui.paging import PAGE_SIZE, Pager, page_number
 from predictors.cost import TrainingConfig
 from predictors.cost.memory import CUDA_CONTEXT_BYTES, FRAGMENTATION_FRACTION
 from predictors.methods import METHODS
@@ -36,7 +37,7 @@ __all__ = ["STATIC_DIR", "router", "static_files"]
 
 UI_DIR = FilePath(__file__).resolve().parent
 STATIC_DIR = UI_DIR / "static"
-ASSET_VERSION = "13"
+ASSET_VERSION = "14"
 SESSION_COOKIE_MAX_AGE_S = 12 * 3600
 
 templates = Jinja2Templates(directory=str(UI_DIR / "templates"))
@@ -151,14 +152,13 @@ MODEL_FILTER_FIELDS = ("id", "family", "total_params", "license", "release_date"
 
 @router.get("/")
 async def plans_page(request: Request) -> Response:
-    status, body = await _api_get(request, "/v1/plans", {"limit": 100})
+    page = page_number(request)
+    status, body = await _api_get(request, "/v1/plans", {"limit": PAGE_SIZE, "offset": (page - 1) * PAGE_SIZE})
     plans = _items(status, body)
     total = body.get("total", len(plans)) if isinstance(body, dict) else 0
-    return _page(
-        request,
-        "plans.html",
-        {"title": "Plans", "plans": plans, "total": total, "plans_available": status == 200, "nav": "plans"},
-    )
+    pager = Pager(path="/plans", page=page, shown=len(plans), total=total, filters={})
+    context = {"plans": plans, "total": total, "pager": pager, "plans_available": status == 200}
+    return _page(request, "plans.html", {"title": "Plans", "nav": "plans", **context})
 
 
 @router.get("/plans/new")
@@ -241,15 +241,21 @@ RUN_FILTERS = ("status", "kind", "method", "model", "task", "plan")  # the query
 async def runs_page(request: Request) -> Response:
     """Runs, newest first, filtered with the same query parameters as ``GET /v1/runs``."""
     filters = {name: value for name in RUN_FILTERS if (value := request.query_params.get(name, "").strip())}
-    status, body = await _api_get(request, "/v1/runs", {"limit": 200, **filters})
+    page = page_number(request)
+    status, body = await _api_get(
+        request, "/v1/runs", {"limit": PAGE_SIZE, "offset": (page - 1) * PAGE_SIZE, **filters}
+    )
     models = _items(*await _api_get(request, "/v1/models", {"limit": 1000}))
     problem = None if status == 200 else (body or {}).get("detail", f"GET /v1/runs answered {status}")
+    runs = {"items": _items(status, body), "total": (body or {}).get("total", 0) if status == 200 else 0}
     context = {
         "title": "Runs",
         "nav": "runs",
         "filters": filters,
         "problem": problem,
-        "runs": {"items": _items(status, body), "total": (body or {}).get("total", 0) if status == 200 else 0},
+        "runs": {**runs, "offset": (page - 1) * PAGE_SIZE},
+        "runs_query": {**filters, "limit": PAGE_SIZE, "offset": (page - 1) * PAGE_SIZE},
+        "pager": Pager(path="/runs", page=page, shown=len(runs["items"]), total=runs["total"], filters=filters),
         "statuses": get_args(RunStatus),
         "kinds": get_args(RunKind),
         "methods": sorted(METHODS),

@@ -82,3 +82,39 @@ def test_static_assets_are_served_locally(sqlite_client: TestClient) -> None:
         text = path.read_text()
         urls = set(re.findall(r"(?:https?:)?//[\w.-]+\.[a-z]{2,}[^\s\"')]*", text))
         assert urls <= {"http://www.w3.org/2000/svg"}, f"{path.name} refers to {urls}"
+
+
+def _cancelled_runs(database_url: str, n: int) -> None:
+    """``n`` cancelled runs (no worker picks them up), created one after another."""
+    from storage.db import session_scope
+    from storage.models import RunRow
+
+    with session_scope(database_url) as session:
+        for i in range(n):
+            candidate = {"model": {"id": "gpt2"}, "method": {"name": "lora", "r": i + 1}}
+            session.add(RunRow(kind="finetune", status="cancelled", candidate=candidate, progress={}, result={}))
+            session.flush()
+        session.commit()
+
+
+def test_runs_list_pages_keep_their_filters(client: TestClient, settings: Any) -> None:
+    from api.ui.paging import PAGE_SIZE
+
+    _cancelled_runs(settings.database_url, PAGE_SIZE + 5)
+    first = client.get("/runs", params={"status": "cancelled"}).text
+    embedded = dict(re.findall(r'<script type="application/json" id="([^"]+)">(.*?)</script>', first))
+    assert len(json.loads(embedded["runs-data"])["items"]) == PAGE_SIZE
+    assert f"Runs 1–{PAGE_SIZE} of {PAGE_SIZE + 5}" in first
+    assert 'href="/runs?status=cancelled&amp;page=2"' in first and "pager-newer" not in first
+    second = client.get("/runs", params={"status": "cancelled", "page": "2"}).text
+    embedded = dict(re.findall(r'<script type="application/json" id="([^"]+)">(.*?)</script>', second))
+    rows = json.loads(embedded["runs-data"])["items"]
+    assert len(rows) == 5 and {r["candidate"]["method"]["r"] for r in rows} == {1, 2, 3, 4, 5}  # the oldest
+    assert json.loads(embedded["runs-query"]) == {"status": "cancelled", "limit": PAGE_SIZE, "offset": PAGE_SIZE}
+    assert f"Runs {PAGE_SIZE + 1}–{PAGE_SIZE + 5} of {PAGE_SIZE + 5}" in second
+    assert 'href="/runs?status=cancelled"' in second and "pager-older" not in second
+    # a page past the end (an old link) says so and links to the last page; a malformed number is page 1
+    past = client.get("/runs", params={"status": "cancelled", "page": "9"}).text
+    assert "Page 9 is past the last page (2)" in past and 'href="/runs?status=cancelled&amp;page=2"' in past
+    for malformed in ("x", "0", "-1", "1e3"):
+        assert f"Runs 1–{PAGE_SIZE} of" in client.get("/runs", params={"page": malformed}).text

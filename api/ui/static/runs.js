@@ -40,12 +40,15 @@
     $("#runs").hidden = !items.length;
     $("#runs-empty").hidden = items.length > 0;
     const total = isNum(page && page.total) ? page.total : items.length;
-    $("#runs-count").textContent = total + " run" + (total === 1 ? "" : "s") + (total > items.length ? ", newest " + items.length + " shown" : "") + ".";
+    const offset = isNum(page && page.offset) ? page.offset : 0;
+    const range = (offset + 1) + "–" + (offset + items.length);
+    $("#runs-count").textContent = total + " run" + (total === 1 ? "" : "s") + (total > items.length ? ", " + range + " shown" : "") + ".";
     return items.some((run) => !TERMINAL.has(run.status));
   }
 
   function initRunsPage() {
-    const query = new URLSearchParams({ limit: "200", ...(readJson("runs-query") || {}) });
+    // the page's filters, size and offset, as the server asked for them (api/ui/paging.py)
+    const query = new URLSearchParams(readJson("runs-query") || {});
     async function refresh() {
       try {
         if (!render(await api("GET", "/v1/runs?" + query.toString()))) return;
