@@ -156,7 +156,7 @@ async def plans_page(request: Request) -> Response:
     status, body = await _api_get(request, "/v1/plans", {"limit": PAGE_SIZE, "offset": (page - 1) * PAGE_SIZE})
     plans = _items(status, body)
     total = body.get("total", len(plans)) if isinstance(body, dict) else 0
-    pager = Pager(path="/plans", page=page, shown=len(plans), total=total, filters={})
+    pager = Pager(path="/", page=page, shown=len(plans), total=total, filters={})
     context = {"plans": plans, "total": total, "pager": pager, "plans_available": status == 200}
     return _page(request, "plans.html", {"title": "Plans", "nav": "plans", **context})
 

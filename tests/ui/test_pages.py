@@ -118,3 +118,12 @@ def test_runs_list_pages_keep_their_filters(client: TestClient, settings: Any) -
     assert "Page 9 is past the last page (2)" in past and 'href="/runs?status=cancelled&amp;page=2"' in past
     for malformed in ("x", "0", "-1", "1e3"):
         assert f"Runs 1–{PAGE_SIZE} of" in client.get("/runs", params={"page": malformed}).text
+
+
+def test_plans_list_pages_link_to_the_list_itself(sqlite_client: TestClient) -> None:
+    from api.ui.paging import PAGE_SIZE, Pager
+
+    pager = Pager(path="/", page=2, shown=3, total=PAGE_SIZE + 3, filters={})
+    assert (pager.first, pager.last, pager.newer_href, pager.older_href) == (PAGE_SIZE + 1, PAGE_SIZE + 3, "/", None)
+    assert Pager(path="/", page=1, shown=PAGE_SIZE, total=PAGE_SIZE + 3, filters={}).older_href == "/?page=2"
+    assert sqlite_client.get("/", params={"page": "2"}).status_code == 200
