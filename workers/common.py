@@ -55,12 +55,18 @@ def measurement_values(
     context: RunContext, *, method_name: str, kind: str, result: dict[str, Any], seed: int
 ) -> dict[str, Any]:
     """The run's measurement: of the task (name and id) and the candidate as it really ran — the hardware it
-    ran on instead of the one requested, and the training set it trained on (``train_set_examples``, of
-    which ``data_fraction`` was used) — so it is compared and learned from as what it is."""
+    ran on instead of the one requested, the training set it trained on (``train_set_examples``, of
+    which ``data_fraction`` was used), the learning rate and optimizer steps it used — so it is compared and
+    learned from as what it is."""
     candidate = dict(context.candidate)
     candidate["hardware"] = measured_hardware(context.hardware)
     if result.get("train_set_examples"):
         candidate["training"] = {**(candidate.get("training") or {}), "train_examples": result["train_set_examples"]}
+    if result.get("learning_rate"):
+        # Run options, not Candidate fields: the rate and the optimizer steps taken (``steps`` may override
+        # the epochs' count) place this run on the fine-tuning phase axis (predictors/accuracy/phase.py).
+        candidate["learning_rate"] = result["learning_rate"]
+        candidate["optimizer_steps"] = result.get("steps")
     return {
         "task": context.task_name,
         "task_id": context.task_id,

@@ -224,7 +224,7 @@ def run_finetune(context: RunContext) -> RunOutcome:
         or max(1, math.ceil(float(training_value(candidate, "epochs", 1)) * len(train) / (micro_batch * accumulation)))
     )
     model = apply_method(model, plan, method_name=method.name, steps=steps)
-    learning_rate = float(options.get("learning_rate") or (1e-4 if spec.base_weights_trainable else 1e-3))
+    learning_rate = float(options.get("learning_rate") or spec.default_learning_rate)
     parameters = [p for p in model.parameters() if p.requires_grad] + (list(head.parameters()) if head else [])
     optimizer = torch.optim.AdamW(parameters, lr=learning_rate)
     total_params, trainable_params = _count(model)

@@ -225,6 +225,13 @@ class MethodSpec:
     def default_config(self) -> MethodConfig:
         return self.config_cls.model_validate({"name": self.name})
 
+    @property
+    def default_learning_rate(self) -> float:
+        """The AdamW learning rate a run uses when its options name none (workers/finetune.py), and the
+        reference rate of the fine-tuning phase axis (:mod:`predictors.accuracy.phase`): 1e-4 when every
+        base weight trains (full fine-tuning), 1e-3 for the few weights of adapters and heads."""
+        return 1e-4 if self.base_weights_trainable else 1e-3
+
     def json_schema(self) -> dict[str, Any]:
         return self.config_cls.model_json_schema()
 

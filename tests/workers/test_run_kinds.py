@@ -216,6 +216,9 @@ def test_finetune_trains_on_the_candidates_share_of_the_data(
     run, measurements, _ = load(settings, run_id)
     assert run.result["n_train"] == n_train and run.result["n_test"] == 10
     assert measurements[0].candidate["training"].get("data_fraction") == training.get("data_fraction")
+    # The run's learning rate and steps (run options) stay with its measurement, for the phase axis.
+    assert measurements[0].candidate["learning_rate"] == run.result["learning_rate"] == 1e-3
+    assert measurements[0].candidate["optimizer_steps"] == run.result["steps"] >= 1
 
 
 def test_asking_for_more_training_examples_than_the_split_has_fails_naming_the_field(
