@@ -18,6 +18,7 @@ from api.costing import ResolvedTable, cost_table, resolve_candidates, resolve_g
 from api.priors import PRIORS
 from api.schemas.cost import InlineModel
 from api.schemas.plans import Grid, PlanRequest, TaskSpec, WeightsObjective
+from api.version_reasons import VersionEvidence, because
 from predictors.accuracy.conformal import ConformalIntervals
 from predictors.accuracy.corpus import load_corpus_observations
 from predictors.accuracy.features import ModelInfo, Observation, make_observation
@@ -105,6 +106,7 @@ def _observation_from_measurement(row: MeasurementRow, task: PlanTask) -> Observ
         accuracy=row.accuracy,
         source=row.source,
         eval_examples=row.eval_examples,
+        measurement_id=row.id,
     )
 
 
@@ -176,7 +178,7 @@ def _inline_models(resolved: ResolvedTable) -> dict[str, ModelInfo]:
 class PlanInputs:
     """What a plan reads, each through its repository: the task, the costed candidates, the task's
     measurements (and with the shipped corpus, the evidence the tiers use), the prior and its conformal
-    calibration."""
+    calibration, and the version of the corpus the prior was fitted on."""
 
     task: PlanTask
     resolved: ResolvedTable
@@ -187,6 +189,7 @@ class PlanInputs:
     prior: PriorPredictor | None
     conformal: ConformalIntervals | None
     watermark: dict[str, Any]
+    prior_version: str | None = None
 
 
 def load_plan_inputs(session: Session, request: PlanRequest) -> PlanInputs:
@@ -212,6 +215,7 @@ def load_plan_inputs(session: Session, request: PlanRequest) -> PlanInputs:
         prior=fitted.with_models(inline) if fitted is not None and inline else fitted,
         watermark=watermark,
         conformal=current.conformal,
+        prior_version=current.version,
     )
 
 
@@ -347,7 +351,14 @@ def _result_json(computation: PlanComputation, rows: list[dict[str, Any]]) -> di
         "n_candidates": plan.n_candidates,
         "candidates": rows,
         "frontier": plan.frontier,
-        "budget_picks": [{"from_usd": p.from_usd, "index": p.index} for p in plan.budget_picks],
+        "budget_picks": [
+            {
+                "from_usd": p.from_usd,
+                "index": p.index,
+                "runners_up": [{"from_usd": r.from_usd, "index": r.index} for r in p.runners_up],
+            }
+            for p in plan.budget_picks
+        ],
         "recommendation": _recommendation(plan, rows),
         **({"infeasible": _infeasible(plan.infeasible)} if plan.infeasible is not None else {}),
         "bands": {name: _pick(computation, i) for name, i in plan.bands.items()},
@@ -365,6 +376,7 @@ def _result_json(computation: PlanComputation, rows: list[dict[str, Any]]) -> di
         "cost_reduction_ratio": plan.cost_reduction_ratio,
         "tiers": plan.tiers,
         "measurements_watermark": computation.inputs.watermark,
+        "prior_version": computation.inputs.prior_version,
     }
 
 
@@ -439,9 +451,12 @@ def _forecast_moved(before: dict[str, Any], after: dict[str, Any]) -> bool:
     )
 
 
-def plan_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+def plan_changes(
+    before: dict[str, Any], after: dict[str, Any], *, evidence: VersionEvidence | None = None
+) -> dict[str, Any]:
     """What a re-prediction changed: the pick (by candidate), the forecasts that moved (largest first) and
-    the candidates whose cost changed; empty lists and no pick when nothing did."""
+    the candidates whose cost changed; empty lists and no pick when nothing did. With ``evidence``, each
+    moved forecast says why (``because``, :func:`api.version_reasons.because`)."""
     old = {candidate_key(r["candidate"]): r for r in before.get("candidates", [])}
 
     def brief(forecast: dict[str, Any]) -> dict[str, Any]:
@@ -459,6 +474,7 @@ def plan_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any
                     "label": candidate_label(row["candidate"]),
                     "from": brief(previous["accuracy"]),
                     "to": brief(row["accuracy"]),
+                    **({"because": because(previous["accuracy"], row["accuracy"], evidence)} if evidence else {}),
                 }
             )
         repriced += abs(float(previous["total_usd"]) - float(row["total_usd"])) > 1e-12 * max(1.0, row["total_usd"])
@@ -471,6 +487,25 @@ def plan_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any
             "to": candidate_label(pick_after["candidate"]) if pick_after.get("candidate") else None,
         }
     return {"pick": pick, "moved": moved[:MAX_LISTED_CHANGES], "n_moved": len(moved), "n_repriced": int(repriced)}
+
+
+def _version_evidence(
+    session: Session, before: dict[str, Any], after: dict[str, Any], new: Sequence[MeasurementRow]
+) -> VersionEvidence:
+    """What arrived between two results of a plan: ``new`` (the measurements since the older one), every
+    measurement the newer one's forecasts name, and whether the prior was retrained in between."""
+    task = after["task"]
+    owner = PlanTask(TaskSpec.model_validate({k: task[k] for k in TaskSpec.model_fields if k in task}), task.get("id"))
+    named = {i for row in after.get("candidates", []) for i in row["accuracy"].get("evidence") or ()}
+    by_id = {row.id: row for row in new}
+    rows = {**plans_repo.measurements_by_id(session=session, ids=named - set(by_id)), **by_id}
+    return VersionEvidence(
+        new=by_id,
+        rows=rows,
+        n_other_tasks=sum(not owner.owns(row) for row in new),
+        prior_changed=before.get("prior_version") != after.get("prior_version"),
+        task_train_examples=task.get("train_examples"),
+    )
 
 
 def _trigger(rows: Sequence[MeasurementRow]) -> dict[str, Any]:
@@ -491,6 +526,13 @@ def _trigger(rows: Sequence[MeasurementRow]) -> dict[str, Any]:
     }
 
 
+def _serves_runners_up(result: dict[str, Any]) -> bool:
+    """Whether a stored result has the budget staircase with its runners-up (the plan page reads them); a
+    plan stored before is re-predicted once, as if its measurements had changed."""
+    steps = result.get("budget_picks")
+    return isinstance(steps, list) and all("runners_up" in step for step in steps)
+
+
 def read_plan(*, session: Session, plan_id: str, take_slot: Callable[[], Callable[[], None]] | None = None) -> PlanRow:
     """A stored plan, re-predicted first when measurements changed since it was computed. A re-prediction
     that changes a forecast, a cost or the pick becomes the plan's next version, saying which measurements
@@ -498,7 +540,7 @@ def read_plan(*, session: Session, plan_id: str, take_slot: Callable[[], Callabl
     ``take_slot`` bounds re-predictions (it returns the release, or raises when none is free)."""
     plan = plans_repo.get_plan(session=session, plan_id=plan_id)
     seen = plan.result.get("measurements_watermark")
-    if seen == plans_repo.measurements_watermark(session=session):
+    if seen == plans_repo.measurements_watermark(session=session) and _serves_runners_up(plan.result):
         return plan
     request = PlanRequest.model_validate({k: v for k, v in plan.request.items() if k != "task_id"})
     release = take_slot() if take_slot is not None else None
@@ -509,12 +551,11 @@ def read_plan(*, session: Session, plan_id: str, take_slot: Callable[[], Callabl
             release()
     changed = plan_changes(plan.result, result)
     if changed["pick"] is None and not changed["n_moved"] and not changed["n_repriced"]:
-        return plans_repo.set_plan_result(
-            session=session,
-            plan=plan,
-            result={**plan.result, "measurements_watermark": result["measurements_watermark"]},
-        )
-    trigger = _trigger(plans_repo.measurements_since(session=session, watermark=seen))
+        seen_now = {k: result[k] for k in ("measurements_watermark", "budget_picks")}
+        return plans_repo.set_plan_result(session=session, plan=plan, result={**plan.result, **seen_now})
+    new = plans_repo.measurements_since(session=session, watermark=seen)
+    changed = plan_changes(plan.result, result, evidence=_version_evidence(session, plan.result, result, new))
+    trigger = _trigger(new)
     return plans_repo.add_plan_version(
         session=session, plan=plan, result=result, predictions=predictions, trigger=trigger, changed=changed
     )
@@ -526,6 +567,7 @@ def plan_public(plan: PlanRow, *, versions: Sequence[PlanVersionRow], version: i
     result = dict(shown.result if shown is not None else plan.result)
     result.pop("measurements_watermark", None)
     result.pop("measurements_version", None)
+    result.pop("prior_version", None)
     return {
         "id": plan.id,
         "status": plan.status,

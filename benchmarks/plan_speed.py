@@ -4,7 +4,8 @@ Each figure is measured against today's per-candidate cost path in the same proc
 one :class:`CostEstimate` per candidate, put in place of the vectorised columns), so the ratio says what
 the array path buys:
 
-1. service layer: a plan over a 10 × 10 × 5 × 200 grid (100,000 candidates) and over 10,000 candidates;
+1. service layer: a plan over a 10 × 10 × 5 × 200 grid (100,000 candidates) and over 10,000 candidates, and
+   the budget staircase it serves (picks and runners-up) against the picks alone;
 2. the cost model alone over the 100,000 candidates;
 3. through HTTP in this process (the ASGI app, validation and the JSON response included): the
    100,000-candidate plan, and ``POST /v1/cost`` with 10,000 inline candidates;
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 from fastapi.testclient import TestClient
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +46,7 @@ from api.catalog import prepare_database  # noqa: E402
 from api.schemas.plans import PlanRequest  # noqa: E402
 from predictors.cost import estimate_costs  # noqa: E402
 from predictors.cost.columns import CostColumns, estimate_cost_columns  # noqa: E402
+from predictors.planner import Budget, CandidateScores, budget_picks, pareto_frontier  # noqa: E402
 from storage.db import session_scope  # noqa: E402
 from storage.settings import Settings  # noqa: E402
 
@@ -157,6 +160,25 @@ def service_layer(settings: Settings, quick: bool) -> None:
         slow = None if quick else timed(lambda: reference_cost_table(session=session, resolved=resolved))
         line(f"cost model alone, {len(resolved):,} candidates", fast, slow, "<= 0.3 s")
         print(f"  = {fast / len(resolved) * 1e6:.2f} µs per candidate (goal <= 3 µs)")
+        budget_staircase(planning.evaluate_plan(session, request).result.scores)
+
+
+def budget_staircase(scores: CandidateScores) -> None:
+    """The served budget staircase (each step's pick and its runners-up, what the plan page's slider reads)
+    against the pick staircase alone (the Pareto frontier, what it served before the runners-up)."""
+
+    def picks_alone() -> None:
+        members = np.flatnonzero(Budget().admits(scores.cost_usd, scores.gpu_hours))
+        members[pareto_frontier(scores.cost_usd[members], scores.accuracy_mean[members])]
+
+    alone = min(timed(picks_alone) for _ in range(20))
+    served = min(timed(lambda: budget_picks(scores)) for _ in range(20))
+    steps = budget_picks(scores)
+    print(
+        f"budget staircase with runners-up, {scores.n_candidates:,} fitting candidates ({len(steps)} steps, "
+        f"{sum(len(s.runners_up) for s in steps)} runners-up): {served * 1e3:.1f} ms; the picks alone "
+        f"{alone * 1e3:.1f} ms ({served / alone:.1f}x)"
+    )
 
 
 def in_process_http(settings: Settings, quick: bool) -> None:

@@ -20,6 +20,7 @@ __all__ = [
     "BudgetPick",
     "CandidateScores",
     "Choice",
+    "RunnerUp",
     "best_within",
     "budget_picks",
     "choose_by_weights",
@@ -131,9 +132,12 @@ def pareto_frontier(cost_usd: ArrayLike, accuracy: ArrayLike) -> NDArray[np.intp
     cost = np.asarray(cost_usd, dtype=float)
     acc = np.asarray(accuracy, dtype=float)
     order = np.lexsort((-acc, cost))  # by cost, then by accuracy descending
-    ranked = acc[order]
+    return np.asarray(order[_beats_all_before(acc[order])], dtype=np.intp)  # more accurate than everything cheaper
+
+
+def _beats_all_before(ranked: NDArray[np.float64]) -> NDArray[np.bool_]:
     best_before = np.fmax.accumulate(np.r_[-np.inf, ranked[:-1]]) if ranked.size else ranked
-    return np.asarray(order[ranked > best_before], dtype=np.intp)  # more accurate than everything cheaper
+    return np.asarray(ranked > best_before, dtype=bool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,20 +169,88 @@ def best_within(scores: CandidateScores, mask: NDArray[np.bool_]) -> int | None:
 
 
 @dataclass(frozen=True, slots=True)
-class BudgetPick:
-    """:func:`best_within` a dollar budget of at least ``from_usd`` (until the next pick's) is ``index``."""
+class RunnerUp:
+    """Within a :class:`BudgetPick`'s step, from a budget of ``from_usd`` on, the runner-up is ``index``."""
 
     from_usd: float
     index: int
 
 
+@dataclass(frozen=True, slots=True)
+class BudgetPick:
+    """:func:`best_within` a dollar budget of at least ``from_usd`` (until the next pick's) is ``index``;
+    ``runners_up`` is the rule over the other strategies in that range (the pick's margin is over it)."""
+
+    from_usd: float
+    index: int
+    runners_up: tuple[RunnerUp, ...] = ()
+
+
 def budget_picks(scores: CandidateScores, *, max_gpu_hours: float | None = None) -> list[BudgetPick]:
     """:func:`best_within` under every dollar budget at once, as a staircase rising with the budget: under
     ``max_usd = B`` the pick is the last step with ``from_usd <= B`` (none below the first). The steps are
-    the Pareto frontier of the candidates within ``max_gpu_hours``, the picks of the rule as B grows."""
+    the Pareto frontier of the candidates within ``max_gpu_hours``, the picks of the rule as B grows. Each
+    step carries its runner-up staircase: the rule over the candidates outside the pick's outcome group
+    (not the same strategy on other hardware), so a client reads the pick and its margin without the rule."""
     members = np.flatnonzero(Budget(max_gpu_hours=max_gpu_hours).admits(scores.cost_usd, scores.gpu_hours))
-    steps = members[pareto_frontier(scores.cost_usd[members], scores.accuracy_mean[members])]
-    return [BudgetPick(from_usd=float(scores.cost_usd[i]), index=int(i)) for i in steps]
+    # the frontier's order (cost, accuracy descending, index), which is the rule's tie order too
+    sweep = members[np.lexsort((-scores.accuracy_mean[members], scores.cost_usd[members]))]
+    groups = scores.outcome_group if scores.outcome_group is not None else np.arange(scores.n_candidates)
+    swept = _Sweep(scores.cost_usd[sweep], scores.accuracy_mean[sweep], groups[sweep])
+    steps = np.flatnonzero(_beats_all_before(swept.accuracy_mean))  # positions of the Pareto frontier
+    return [
+        BudgetPick(float(swept.cost_usd[k]), int(sweep[k]), tuple(RunnerUp(usd, int(sweep[r])) for usd, r in found))
+        for k, found in zip(steps, swept.runners_up(steps), strict=True)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Sweep:
+    """The candidates in the budget rule's order: their cost, accuracy and outcome group."""
+
+    cost_usd: NDArray[np.float64]
+    accuracy_mean: NDArray[np.float64]
+    group: NDArray[np.intp]
+
+    def runners_up(self, steps: NDArray[np.intp]) -> list[list[tuple[float, int]]]:
+        """For each step (a position of the frontier), (from_usd, position) of its runner-up under every
+        budget from its cost to the next step's. Each position is read twice in all: the runner-up where a
+        step starts is carried from the step before (its pick, or its runner-up when both picks share a group)."""
+        cost, accuracy = self.cost_usd, self.accuracy_mean
+        starts = np.searchsorted(cost, cost[steps], side="right")  # past the positions a step's budget admits
+        ends = [*(int(np.searchsorted(cost, cost[k], side="left")) for k in steps[1:]), cost.size]
+        runner = self._best_outside(0, int(starts[0]), int(self.group[steps[0]])) if steps.size else -1
+        found = []
+        for s, k in enumerate(steps):
+            group = int(self.group[k])
+            found.append(self._rises(float(cost[k]), int(starts[s]), ends[s], group, runner))
+            if s + 1 < steps.size:  # the runner-up where the next step starts, outside the next pick's group
+                after = int(self.group[steps[s + 1]])
+                carried = int(k) if after != group else runner
+                fresh = self._best_outside(int(starts[s]), int(starts[s + 1]), after)
+                better = fresh >= 0 and (carried < 0 or accuracy[fresh] > accuracy[carried])
+                runner = fresh if better else carried
+        return found
+
+    def _outside(self, start: int, end: int, group: int) -> NDArray[np.float64]:
+        return np.where(self.group[start:end] != group, self.accuracy_mean[start:end], -np.inf)
+
+    def _best_outside(self, start: int, end: int, group: int) -> int:
+        """The rule's pick among positions ``start:end`` outside ``group`` (the earliest of the most
+        accurate), or -1 when there is none."""
+        accuracy = self._outside(start, end, group)
+        return start + int(np.argmax(accuracy)) if accuracy.size and np.isfinite(accuracy.max()) else -1
+
+    def _rises(self, from_usd: float, start: int, end: int, group: int, runner: int) -> list[tuple[float, int]]:
+        """The runner-up outside ``group`` from ``from_usd`` (``runner``, -1 for none) while positions
+        ``start:end`` join: each strict rise of the best accuracy is a new one, the earliest of equals as the
+        rule breaks ties; of the rises at one cost the last counts (a budget admits them together)."""
+        accuracy = self._outside(start, end, group)
+        floor = self.accuracy_mean[runner] if runner >= 0 else -np.inf
+        rises = start + np.flatnonzero(accuracy > np.maximum.accumulate(np.r_[floor, accuracy])[:-1])
+        cost = self.cost_usd[rises]
+        kept = rises[np.r_[cost[1:] != cost[:-1], True]] if rises.size else rises
+        return ([(from_usd, runner)] if runner >= 0 else []) + [(float(self.cost_usd[r]), int(r)) for r in kept]
 
 
 def choose_under_budget(

@@ -26,6 +26,7 @@ from predictors.planner import (
     BudgetPick,
     CandidateScores,
     Choice,
+    RunnerUp,
     budget_picks,
     choose_by_weights,
     choose_in_bands,
@@ -358,7 +359,7 @@ def _listed(
     shown: Iterable[int],
 ) -> list[int]:
     """Every candidate when there are at most :data:`FULL_LISTING_LIMIT`; else ``shown`` (frontier, picks,
-    probes) and the :data:`TOP_ROWS_WHEN_LARGE` most accurate fitting candidates."""
+    runners-up, probes) and the :data:`TOP_ROWS_WHEN_LARGE` most accurate fitting candidates."""
     if n_candidates <= FULL_LISTING_LIMIT:
         return list(range(n_candidates))
     top = fitting[np.argsort(-scores.accuracy_mean, kind="stable")[:TOP_ROWS_WHEN_LARGE]]
@@ -396,7 +397,16 @@ def plan_candidates(
     prediction_usd = prediction_cost_usd(forecasts, spent)
     exhaustive_usd = float(scores.cost_usd.sum())
     picked = [] if recommended is None else [recommended]
-    shown = [*frontier, *picked, *band_picks.values(), *(p.index for p in probes)]
+    picks = [
+        BudgetPick(
+            p.from_usd,
+            int(fitting[p.index]),
+            tuple(RunnerUp(r.from_usd, int(fitting[r.index])) for r in p.runners_up),
+        )
+        for p in budget_picks(scores, max_gpu_hours=budget.max_gpu_hours)
+    ]
+    runners_up = [r.index for p in picks for r in p.runners_up]
+    shown = [*frontier, *picked, *band_picks.values(), *(p.index for p in probes), *runners_up]
     return PlanResult(
         n_candidates=len(costs),
         recommended=recommended,
@@ -408,10 +418,7 @@ def plan_candidates(
         frontier=frontier,
         bands=band_picks,
         probes=probes,
-        budget_picks=[
-            BudgetPick(p.from_usd, int(fitting[p.index]))
-            for p in budget_picks(scores, max_gpu_hours=budget.max_gpu_hours)
-        ],
+        budget_picks=picks,
         listed=_listed(len(costs), scores, fitting, shown),
         tiers=forecasts.tier_counts(),
         prediction_cost_usd=prediction_usd,

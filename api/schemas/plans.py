@@ -14,12 +14,16 @@ from predictors.validation import EdgeModel
 __all__ = [
     "Budget",
     "BudgetPick",
+    "ForecastReason",
     "Grid",
     "Infeasible",
+    "MovedForecast",
     "Plan",
+    "PlanChanges",
     "PlanRequest",
     "PlanSummary",
     "PlanVersion",
+    "RunnerUp",
     "TaskSpec",
     "Weights",
 ]
@@ -119,13 +123,85 @@ class PlanSummary(BaseModel):
     updated_at: UtcDatetime
 
 
+class EvidenceBrief(BaseModel):
+    """A measurement a reason names."""
+
+    id: str = Field(description="The measurement's id (GET /v1/measurements lists it).")
+    task: str = Field(description="The task it measured (its name).")
+    model: str = Field(description="The model it measured.")
+    method: str = Field(description="The method's name.")
+    source: str = Field(description="Where it came from: run:<id>, or the import's citation.")
+    setting: str = Field(description='The method and its data in words: "lora r16 on 32 examples", "icl shots 8".')
+    new: bool = Field(description="Added or edited since the version before (else an older one now used with them).")
+
+
+class ForecastReason(BaseModel):
+    """Why a forecast moved: the evidence it rests on that the version before's did not, or the prior."""
+
+    kind: Literal["evidence", "prior", "calibration", "unexplained"] = Field(
+        description="evidence: measurements of this task that the new forecast is fitted on and the old was not "
+        "(probes its probe-tier fit uses, a measured run of this very candidate); prior: none of its own evidence "
+        "changed and the prior was retrained on a changed corpus; calibration: the same evidence, the interval "
+        "recalibrated by the retrained prior's conformal calibration; unexplained: neither changed."
+    )
+    text: str = Field(
+        description='In words: "because of probe <id> (lora r16 on 32 examples, <model>, <source>)" or "prior '
+        'retrained on a changed corpus (N measurements of other tasks)".'
+    )
+    measurements: list[EvidenceBrief] = Field(description="The measurements behind an evidence reason, oldest first.")
+    dropped: list[str] = Field(
+        description="Ids of measurements the old forecast rested on that the new one does not (deleted, edited or "
+        "outranked by a better tier)."
+    )
+
+
+class ForecastBrief(BaseModel):
+    mean: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    tier: str | None = None
+    predictor: str | None = None
+
+
+class MovedForecast(BaseModel):
+    """A listed candidate whose forecast moved between two versions."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    index: int = Field(description="The candidate's row index.")
+    label: str = Field(description="The candidate in words (model · method · hardware).")
+    from_: ForecastBrief = Field(alias="from", description="Its forecast in the version before.")
+    to: ForecastBrief = Field(description="Its forecast in this version.")
+    because: ForecastReason | None = Field(
+        None, description="Which evidence moved it. Absent from versions stored before it existed."
+    )
+
+
+class PlanChanges(BaseModel):
+    """What a version changed against the one before (empty for version 1)."""
+
+    pick: dict[str, Any] | None = Field(None, description="The pick {from, to} (labels) when it changed, else null.")
+    moved: list[MovedForecast] = Field(
+        default_factory=list, description="Forecasts that moved, largest move first (at most 50)."
+    )
+    n_moved: int = Field(0, description="How many listed forecasts moved in all.")
+    n_repriced: int = Field(0, description="How many listed candidates' cost changed.")
+
+
 class PlanVersion(BaseModel):
     """One prediction of a plan: what triggered it and what changed against the version before."""
 
     version: int
     created_at: UtcDatetime
     trigger: dict[str, Any] = Field(description='{"reason": "created"} or the new measurements that triggered it.')
-    changed: dict[str, Any] = Field(description="pick {from, to} or null, moved forecasts (largest first), n_moved.")
+    changed: PlanChanges = Field(description="What moved and why; each moved forecast names its evidence.")
+
+
+class RunnerUp(BaseModel):
+    """A step of the runner-up within a budget step: the budget rule over the other strategies."""
+
+    from_usd: float = Field(description="This runner-up holds from this many dollars on (within its pick's step).")
+    index: int = Field(description="The runner-up (its row's index).")
 
 
 class BudgetPick(BaseModel):
@@ -133,6 +209,12 @@ class BudgetPick(BaseModel):
 
     from_usd: float = Field(description="The pick holds for a max_usd budget from this many dollars on.")
     index: int = Field(description="The candidate picked (its row's index).")
+    runners_up: list[RunnerUp] | None = Field(
+        None,
+        description="The most accurate other strategy (not the pick on other hardware or shapes) under the "
+        "budget, as a staircase from this step's from_usd up to the next step's: under B the last entry with "
+        "from_usd <= B; empty when no other strategy fits. Absent from plans stored before it existed.",
+    )
 
 
 class Infeasible(BaseModel):

@@ -37,7 +37,7 @@ __all__ = ["STATIC_DIR", "router", "static_files"]
 
 UI_DIR = FilePath(__file__).resolve().parent
 STATIC_DIR = UI_DIR / "static"
-ASSET_VERSION = "14"
+ASSET_VERSION = "15"
 SESSION_COOKIE_MAX_AGE_S = 12 * 3600
 
 templates = Jinja2Templates(directory=str(UI_DIR / "templates"))

@@ -108,9 +108,11 @@ class Observation:
     data_fraction: float | None = None
     source: str = ""
     eval_examples: int | None = None  # test examples behind a measured accuracy: its sampling error
+    measurement_id: str | None = None  # the stored measurement it is, so a forecast can name its evidence
 
     def key(self) -> tuple[Any, ...]:
-        """Every field, hashable (the method dict as canonical JSON): equal keys, equal observations."""
+        """Every field but ``measurement_id``, hashable (the method dict as canonical JSON): equal keys,
+        equal observations (an id names a row; it says nothing the predictors learn from)."""
         return (
             self.model_id,
             json.dumps(self.method, sort_keys=True, default=str),
@@ -139,6 +141,7 @@ def make_observation(
     accuracy: float | None = None,
     source: str = "",
     eval_examples: int | None = None,
+    measurement_id: str | None = None,
 ) -> Observation:
     """One observation from a candidate's parts. Training settings only describe methods that train, so a
     zero-shot or ICL candidate is identified by its method (and shots) alone."""
@@ -157,6 +160,7 @@ def make_observation(
             shots=int(shots) if isinstance(shots, int | float) else None,
             source=source,
             eval_examples=eval_examples,
+            measurement_id=measurement_id,
         )
     # Examples trained on: the training set (``training.train_examples``, else the task's) times the share of
     # it used, as the cost model and the workers read them.
@@ -179,6 +183,7 @@ def make_observation(
         data_fraction=fraction,
         source=source,
         eval_examples=eval_examples,
+        measurement_id=measurement_id,
     )
 
 

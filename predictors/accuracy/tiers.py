@@ -14,7 +14,7 @@ import functools
 import json
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, Literal
@@ -30,7 +30,7 @@ from scaling import RectifiedDataLaw, ShotCurveAverage
 if TYPE_CHECKING:
     from predictors.accuracy.conformal import ConformalIntervals
 
-__all__ = ["Accuracy", "MeasurementIndex", "predict_accuracies"]
+__all__ = ["MAX_EVIDENCE_IDS", "Accuracy", "MeasurementIndex", "predict_accuracies"]
 
 Tier = Literal["prior", "probe", "measured"]
 INFERENCE_METHODS = frozenset(name for name, spec in METHODS.items() if spec.kind == "inference")
@@ -40,13 +40,20 @@ TRAINING_ANCHOR_METHODS = frozenset(
     name for name, spec in METHODS.items() if spec.kind == "finetune" and not spec.proxy
 )
 PROXY_METHODS = frozenset(name for name, spec in METHODS.items() if spec.proxy)
+MAX_EVIDENCE_IDS = 16
+"""Measurement ids a forecast names (the newest): enough for every tier's fit on one model, bounded so that a
+2,000-row plan stays small; ``n_evidence`` counts them all."""
 
 
 @dataclass(frozen=True, slots=True)
 class Accuracy:
     """A forecast: mean and central interval (``level``), with the tier and predictor that made it;
     ``raw_interval`` is the predictor's own (lower, upper) when conformal calibration rescaled it, what a
-    stored prediction keeps so the next calibration scores the predictor, not its own output."""
+    stored prediction keeps so the next calibration scores the predictor, not its own output.
+    ``evidence`` names the stored measurements of the task the forecast was fitted on (the newest
+    :data:`MAX_EVIDENCE_IDS`, oldest first), ``n_evidence`` counts every row it rests on (shipped corpus rows,
+    which have no id, included): a plan version says which new evidence moved which forecast by them. The
+    prior tier rests on the whole corpus and names none."""
 
     mean: float
     lower: float
@@ -55,6 +62,8 @@ class Accuracy:
     predictor: str
     level: float = 0.9
     raw_interval: tuple[float, float] | None = None
+    evidence: tuple[str, ...] = ()
+    n_evidence: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -64,7 +73,17 @@ class Accuracy:
             "tier": self.tier,
             "predictor": self.predictor,
             "level": self.level,
+            "evidence": list(self.evidence),
+            "n_evidence": self.n_evidence,
         }
+
+
+def _evidence(*groups: Iterable[Observation]) -> dict[str, Any]:
+    """``evidence`` and ``n_evidence`` of a forecast fitted on the rows of ``groups`` (a row in several
+    groups counts once), as :class:`Accuracy` keywords."""
+    rows = list({id(row): row for group in groups for row in group}.values())
+    ids = list(dict.fromkeys(row.measurement_id for row in rows if row.measurement_id))
+    return {"evidence": tuple(ids[-MAX_EVIDENCE_IDS:]), "n_evidence": len(rows)}
 
 
 def _method_key(method: Any) -> str:
@@ -212,6 +231,7 @@ class MeasurementIndex:
             upper=float(max(values)),
             tier="measured",
             predictor=f"measurement ({len(values)} run{'s' if len(values) > 1 else ''}: {', '.join(sources)[:200]})",
+            **_evidence(same),
         )
 
     def icl_probe(self, candidate: Observation, level: float) -> Accuracy | None:
@@ -240,7 +260,10 @@ class MeasurementIndex:
         lower, upper = (float(v[0]) for v in curve.predict_interval(target, level))
         weights = ", ".join(f"{form} {w:.2f}" for form, w in sorted(curve.weights_.items(), key=lambda i: -i[1]))
         predictor = f"icl_shots ({weights}; {len(x)} probes" + (", probe sampling error)" if sd.any() else ")")
-        return Accuracy(_clip(mean), _clip(min(lower, mean)), _clip(max(upper, mean)), "probe", predictor, level)
+        evidence = _evidence(*rows_at.values())
+        return Accuracy(
+            _clip(mean), _clip(min(lower, mean)), _clip(max(upper, mean)), "probe", predictor, level, **evidence
+        )
 
     def data_law(self, candidate: Observation, level: float) -> Accuracy | None:
         """Rectified data law on error = 1 − accuracy through 2–4 small fine-tunes of the same method.
@@ -311,7 +334,10 @@ class MeasurementIndex:
             shift = float(np.mean(offsets))
             mean, lower, upper = mean + shift, lower + shift, upper + shift
             predictor += f", epochs offset from {len(offsets)} size{'s' if len(offsets) > 1 else ''}"
-        return Accuracy(_clip(mean), _clip(min(lower, mean)), _clip(max(upper, mean)), "probe", predictor, level)
+        evidence = _evidence(*rows_at.values())
+        return Accuracy(
+            _clip(mean), _clip(min(lower, mean)), _clip(max(upper, mean)), "probe", predictor, level, **evidence
+        )
 
     def pre_power(
         self, candidate: Observation, rows_at: dict[float, list[Observation]], level: float
@@ -344,7 +370,10 @@ class MeasurementIndex:
         lower = min(flat - z * flat_sd, learned - z * learned_sd)
         upper = max(flat + z * flat_sd, learned + z * learned_sd)
         predictor = f"pre-power mixture ({p_learned:.2f} learned: linear-probe level; {len(rows_at)} fine-tunes)"
-        return Accuracy(_clip(mean), _clip(min(lower, mean)), _clip(max(upper, mean)), "probe", predictor, level)
+        evidence = _evidence(*rows_at.values(), learned_rows)
+        return Accuracy(
+            _clip(mean), _clip(min(lower, mean)), _clip(max(upper, mean)), "probe", predictor, level, **evidence
+        )
 
     def proxy(self, candidate: Observation, level: float) -> Accuracy | None:
         """COSMOS proxy: this model's linear-probe accuracy, mapped by a·π_proxy + b fitted on pairs
@@ -352,21 +381,26 @@ class MeasurementIndex:
         name = candidate.method.get("name")
         if name in INFERENCE_METHODS or name in PROXY_METHODS:
             return None
-        own = [
-            m.accuracy
+        own_rows = [
+            m
             for m in self.by_model_task.get((candidate.model_id, candidate.task), [])
             if m.method.get("name") in PROXY_METHODS
         ]
+        own = [m.accuracy for m in own_rows]
         if not own:
             return None
         pairs: list[tuple[float, float]] = []
+        pair_rows: list[Observation] = []
         for (model_id, _task), rows in self.by_model_task.items():
             if _task != candidate.task:
                 continue
-            probes = [m.accuracy for m in rows if m.method.get("name") in PROXY_METHODS and m.accuracy is not None]
-            tuned = [m.accuracy for m in rows if m.method.get("name") == name and m.accuracy is not None]
-            if probes and tuned and model_id != candidate.model_id:
-                pairs.append((float(np.mean(probes)), float(np.mean(tuned))))
+            probe_rows = [m for m in rows if m.method.get("name") in PROXY_METHODS and m.accuracy is not None]
+            tuned_rows = [m for m in rows if m.method.get("name") == name and m.accuracy is not None]
+            if probe_rows and tuned_rows and model_id != candidate.model_id:
+                pairs.append(
+                    (float(np.mean([m.accuracy for m in probe_rows])), float(np.mean([m.accuracy for m in tuned_rows])))
+                )
+                pair_rows += [*probe_rows, *tuned_rows]
         if len(pairs) < 2:
             return None
         px, py = np.array(pairs).T
@@ -383,6 +417,7 @@ class MeasurementIndex:
             "probe",
             f"linear-probe proxy, affine calibration on {len(pairs)} pairs",
             level,
+            **_evidence(own_rows, pair_rows),
         )
 
 
@@ -466,6 +501,7 @@ def _predict_unique(
                         "probe",
                         f"lightgbm prior anchored on {len(group)} run{'s' if len(group) > 1 else ''} of {whose}",
                         prior.interval,
+                        **_evidence(group),
                     )
                 else:
                     results[i] = Accuracy(

@@ -27,6 +27,7 @@ __all__ = [
     "get_plan_version",
     "list_plan_versions",
     "list_plans",
+    "measurements_by_id",
     "measurements_since",
     "measurements_watermark",
     "prediction_measurements",
@@ -151,8 +152,13 @@ def prediction_measurements(
 ) -> list[MeasurementRow]:
     """Every measurement with an accuracy: what the predictors learn from. With ``task_name``, only that
     task's rows, as ``PlanTask.owns`` reads them: the stored task ``task_id``'s and those of its name that
-    carry no task id, or for an inline task (no ``task_id``) every row of the name."""
-    query = select(MeasurementRow).where(MeasurementRow.accuracy.is_not(None))
+    carry no task id, or for an inline task (no ``task_id``) every row of the name. Oldest first, so the
+    newest are the ones a forecast's bounded ``evidence`` keeps."""
+    query = (
+        select(MeasurementRow)
+        .where(MeasurementRow.accuracy.is_not(None))
+        .order_by(MeasurementRow.updated_at, MeasurementRow.id)
+    )
     if task_name is not None:
         named = MeasurementRow.task == task_name
         if task_id is not None:
@@ -166,6 +172,14 @@ def measurements_watermark(*, session: Session) -> dict[str, Any]:
     ``latest`` is the newest measurement's time (ISO), from which :func:`measurements_since` reads on."""
     count, latest = session.execute(select(func.count(MeasurementRow.id), func.max(MeasurementRow.updated_at))).one()
     return {"count": int(count), "latest": latest.isoformat() if isinstance(latest, datetime) else latest}
+
+
+def measurements_by_id(*, session: Session, ids: Iterable[str]) -> dict[str, MeasurementRow]:
+    """The measurements of ``ids`` that exist, by id (a deleted one is simply absent)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    return {row.id: row for row in session.scalars(select(MeasurementRow).where(MeasurementRow.id.in_(wanted)))}
 
 
 def measurements_since(*, session: Session, watermark: Mapping[str, Any] | None) -> list[MeasurementRow]:

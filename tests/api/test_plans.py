@@ -79,6 +79,18 @@ def test_budget_picks_give_the_pick_under_any_budget_a_client_tries(client: Test
         assert rows[step["index"]]["fits"] and rows[step["index"]]["total_usd"] == step["from_usd"]
         budgeted = client.post("/v1/plans", json={**body, "budget": {"max_usd": step["from_usd"]}}).json()
         assert budgeted["recommendation"]["index"] == step["index"]
+        # its runner-up: the most accurate other strategy (not the pick on other hardware) within the budget
+        pick = rows[step["index"]]["candidate"]
+        for runner in step["runners_up"]:
+            others = [
+                r
+                for r in plan["candidates"]
+                if r["fits"]
+                and r["total_usd"] <= runner["from_usd"]
+                and (r["candidate"]["method"], r["candidate"]["model"]) != (pick["method"], pick["model"])
+            ]
+            best = min(others, key=lambda r: (-r["accuracy"]["mean"], r["total_usd"], r["index"]))
+            assert runner["index"] == best["index"] and step["from_usd"] <= runner["from_usd"]
 
 
 def test_budget_below_every_candidate_makes_a_plan_that_says_so(client: TestClient) -> None:
@@ -329,6 +341,81 @@ def test_every_re_prediction_is_a_version_saying_what_triggered_it(client: TestC
     assert first["version"] == 1 and first["latest_version"] == 2 and _icl_forecast(first) == before
     missing = client.get(f"/v1/plans/{plan['id']}", params={"version": 9})
     assert missing.status_code == 404 and missing.json()["errors"][0]["parameter"] == "version"
+
+
+def _probe(client: TestClient, task: str, shots: int, accuracy: float, model: str = "qwen2.5-0.5b") -> str:
+    """One few-shot probe of ``model`` on ``task``, imported; its measurement id."""
+    method = {"name": "zero_shot"} if shots == 0 else {"name": "icl", "shots": shots}
+    row = {
+        "task": task,
+        "candidate": {"model": model, "method": method},
+        "accuracy": accuracy,
+        "source": "import:probes",
+    }
+    response = client.post("/v1/measurements", json=[row])
+    assert response.status_code == 201, response.text
+    return str(response.json()[0]["id"])
+
+
+def test_a_new_probe_of_the_task_is_named_by_the_forecast_it_moved(client: TestClient) -> None:
+    """Issue #12 item 6: a version says which evidence moved which forecast."""
+    old = [_probe(client, TASK["name"], shots, accuracy) for shots, accuracy in ((0, 0.31), (1, 0.52), (16, 0.64))]
+    plan = client.post("/v1/plans", json=grid()).json()
+    forecast = _icl_forecast(plan)
+    assert forecast["tier"] == "probe" and set(forecast["evidence"]) == set(old) and forecast["n_evidence"] == 3
+    new = _probe(client, TASK["name"], 4, 0.70)
+    latest = client.get(f"/v1/plans/{plan['id']}").json()["versions"][-1]
+    moved = {m["label"]: m for m in latest["changed"]["moved"]}
+    because = moved["qwen2.5-0.5b · icl shots 8 · 1× H100-SXM"]["because"]
+    assert because["kind"] == "evidence" and [m["id"] for m in because["measurements"]] == [new]
+    brief = because["measurements"][0]
+    assert brief == {
+        "id": new,
+        "task": TASK["name"],
+        "model": "qwen2.5-0.5b",
+        "method": "icl",
+        "source": "import:probes",
+        "setting": "icl shots 4",
+        "new": True,
+    }
+    assert because["text"] == f"because of probe {new} (icl shots 4, qwen2.5-0.5b, import:probes)"
+    for other in latest["changed"]["moved"]:  # the other model's forecasts rest on none of qwen's probes
+        if not other["label"].startswith("qwen2.5-0.5b"):
+            assert new not in [m["id"] for m in other["because"]["measurements"]]
+
+
+def test_measurements_of_another_task_are_attributed_to_the_retrained_prior(
+    client: TestClient, settings: Settings
+) -> None:
+    from api.priors import PRIORS
+    from tests.factories import unrelated_task
+
+    plan = client.post("/v1/plans", json=grid()).json()
+    rows = [
+        {
+            "task": o.task,
+            "candidate": {
+                "model": o.model_id,
+                "method": dict(o.method),
+                "training": {"train_examples": o.train_examples},
+            },
+            "accuracy": o.accuracy,
+            "source": o.source,
+        }
+        for o in unrelated_task(3, n=30)
+    ]
+    assert client.post("/v1/measurements", json=rows).status_code == 201
+    with session_scope(settings.database_url) as session:
+        PRIORS.current(session)  # starts the refit on the changed corpus
+    PRIORS.wait(120)
+    updated = client.get(f"/v1/plans/{plan['id']}").json()
+    moved = updated["versions"][-1]["changed"]["moved"] if updated["version"] == 2 else []
+    assert moved, "30 measurements of another task retrain the prior: some prior forecast moves, if slightly"
+    for forecast in moved:
+        because = forecast["because"]
+        assert because["kind"] in {"prior", "calibration"} and because["measurements"] == [], forecast
+        assert "(30 measurements of other tasks)" in because["text"]
+    assert any(f["because"]["text"].startswith("prior retrained on a changed corpus") for f in moved)
 
 
 def test_a_verified_prediction_survives_re_prediction(client: TestClient, settings: Settings) -> None:

@@ -450,3 +450,42 @@ def test_probe_laws_are_refitted_only_when_their_probes_change(monkeypatch: pyte
     new_probe = Observation("llama-3-8b", {"name": "rag_icl", "shots": 2}, "hellaswag", accuracy=0.58)
     moved = predict_accuracies(candidates, measurements=[*probes, new_probe])
     assert fits == ["ShotCurveAverage"] and moved[1] == first[1] and moved[0] != first[0]
+
+
+def test_each_tier_names_the_measurements_it_was_fitted_on(seed_prior: PriorPredictor) -> None:
+    """``Accuracy.evidence``: what a plan version compares to say which evidence moved a forecast."""
+    from dataclasses import replace
+
+    from predictors.accuracy.tiers import MAX_EVIDENCE_IDS
+
+    probes = [replace(o, measurement_id=f"icl-{k}") for k, o in enumerate(icl_probes())]
+    lora = [
+        Observation("m", {"name": "lora"}, "t", train_examples=n, accuracy=a, measurement_id=f"lora-{n}")
+        for n, a in ((100, 0.60), (1000, 0.75))
+    ]
+    other = Observation("m", {"name": "lora"}, "other-task", train_examples=500, accuracy=0.9, measurement_id="x")
+    icl, measured, law, prior = predict_accuracies(
+        [
+            Observation("llama-3-8b", {"name": "rag_icl", "shots": 4}, "hellaswag"),
+            Observation("llama-3-8b", {"name": "rag_icl", "shots": 8}, "hellaswag"),
+            Observation("m", {"name": "lora"}, "t", train_examples=10_000),
+            Observation("qwen2.5-0.5b", {"name": "lora"}, "t", train_examples=1000),
+        ],
+        measurements=[*probes, *lora, other],
+        prior=seed_prior,
+    )
+    assert (icl.evidence, icl.n_evidence) == (("icl-0", "icl-1", "icl-2"), 3)
+    assert (measured.tier, measured.evidence) == ("measured", ("icl-2",))
+    assert (law.evidence, law.n_evidence) == (("lora-100", "lora-1000"), 2)  # not the other task's run
+    assert (prior.tier, prior.evidence, prior.n_evidence) == ("prior", (), 0)  # the whole corpus, named by none
+    assert icl.as_dict()["evidence"] == ["icl-0", "icl-1", "icl-2"]
+    many = [
+        Observation(
+            "m", {"name": "lora"}, "t", train_examples=100 * (k + 1), accuracy=0.5 + k / 100, measurement_id=str(k)
+        )
+        for k in range(MAX_EVIDENCE_IDS + 4)
+    ]
+    (bounded,) = predict_accuracies([Observation("m", {"name": "lora"}, "t", train_examples=10**5)], measurements=many)
+    assert bounded.n_evidence == MAX_EVIDENCE_IDS + 4 and bounded.evidence == tuple(
+        str(k) for k in range(4, MAX_EVIDENCE_IDS + 4)
+    )

@@ -244,3 +244,53 @@ def test_probability_best_is_one_without_uncertainty_or_rivals_and_shared_by_twi
     )
     beats = probe_value(wide, choose_under_budget(wide))[0][1]
     assert probability_best(wide, choose_under_budget(wide)) == pytest.approx(1 - beats)  # the same draws
+
+
+@pytest.mark.parametrize(("seed", "one_forecast_per_group"), [(7, True), (8, True), (9, False), (10, False)])
+def test_budget_picks_carry_the_runner_up_the_rule_gives_over_the_other_strategies(
+    seed: int, one_forecast_per_group: bool
+) -> None:
+    """What the plan page shows as the pick's margin: under every budget, the budget rule over the candidates
+    outside the pick's outcome group (the same strategy on other hardware is the pick)."""
+    from predictors.planner import Budget, best_within, budget_picks
+
+    rng = np.random.default_rng(seed)
+    n = 300
+    cost = rng.integers(1, 30, n).astype(float)  # many equal costs
+    groups = rng.integers(0, 60 if one_forecast_per_group else 8, n)
+    accuracy = np.round(rng.random(60), 1)[groups] if one_forecast_per_group else np.round(rng.random(n), 1)
+    scores = CandidateScores.from_lists(
+        cost_usd=cost, accuracy_mean=accuracy, gpu_hours=rng.uniform(0, 5, n), outcome_group=groups
+    )
+    for max_gpu_hours in (None, 2.5):
+        steps = budget_picks(scores, max_gpu_hours=max_gpu_hours)
+        for budget_usd in np.arange(0.0, 32.0, 0.5):
+            admitted = Budget(budget_usd, max_gpu_hours).admits(cost, scores.gpu_hours)
+            pick = best_within(scores, admitted)
+            step = ([s for s in steps if s.from_usd <= budget_usd] or [None])[-1]
+            assert (step.index if step else None) == pick
+            if step is None or pick is None:
+                continue
+            expected = best_within(scores, admitted & (groups != groups[pick]))
+            shown = [r.index for r in step.runners_up if r.from_usd <= budget_usd]
+            assert (shown[-1] if shown else None) == expected, budget_usd
+
+
+def test_budget_picks_are_empty_when_no_candidate_is_within_the_gpu_hours() -> None:
+    from predictors.planner import budget_picks
+
+    scores = CandidateScores.from_lists(cost_usd=[1.0, 2.0], accuracy_mean=[0.5, 0.6], gpu_hours=[3.0, 4.0])
+    assert budget_picks(scores, max_gpu_hours=1.0) == []
+
+
+def test_the_runner_up_is_carried_when_two_picks_in_a_row_are_one_strategy() -> None:
+    """Group 0 is the pick at $1 (0.5) and again at $2 (0.7, say a larger data size of one forecast group); group
+    1 (0.4 at $1.5) is the runner-up from $1.5 on, through both steps."""
+    from predictors.planner import RunnerUp, budget_picks
+
+    scores = CandidateScores.from_lists(
+        cost_usd=[1.0, 2.0, 1.5], accuracy_mean=[0.5, 0.7, 0.4], outcome_group=[0, 0, 1]
+    )
+    first, second = budget_picks(scores)
+    assert (first.index, first.runners_up) == (0, (RunnerUp(1.5, 2),))
+    assert (second.index, second.runners_up) == (1, (RunnerUp(2.0, 2),))

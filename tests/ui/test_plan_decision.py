@@ -497,3 +497,26 @@ def test_method_by_shape_keyboard_and_dark_mode(page: Any, live_server: LiveServ
     _shot(page, f"plan-{scheme}-phone.png")
     page.set_viewport_size({"width": 1280, "height": 800})
     assert page.js_errors == []
+
+
+def test_the_versions_view_says_which_measurement_moved_each_forecast(page: Any, live_server: LiveServer) -> None:
+    """Issue #12 item 6 on the page: each moved forecast of a version names the evidence that moved it."""
+    task = {**TASK, "name": "ticket routing (reasons)"}
+    plan = _post_plan(live_server, {"task": task, "grid": GRID, "budget": {"max_usd": 20}})
+    pick = plan["recommendation"]["candidate"]
+    measured = {"task": task["name"], "candidate": pick, "accuracy": 0.47, "source": "import:ui-reasons"}
+    response = httpx.post(f"{live_server.url}/v1/measurements", json=[measured], timeout=30)
+    assert response.status_code == 201, response.text
+    measurement_id = response.json()[0]["id"]
+    page.goto(f"{live_server.url}/plans/{plan['id']}")
+    expect(page.locator("#repredicted")).to_contain_text("Re-predicted")
+    page.get_by_text("What moved, and why").click()
+    label = f"{pick['model']} · {pick['method']['name']} · 1× {pick['hardware']['gpu']}"
+    line = page.locator("#version-history ul.moved[data-version='2'] li", has_text=label)
+    expect(line).to_have_count(1)
+    expect(line).to_contain_text(f"→ {pct(0.47)} (measured)")
+    because = line.locator(".because")
+    expect(because).to_contain_text(f"because of a measured run of this candidate: {measurement_id} (")
+    expect(because).to_contain_text(f", {pick['model']}, import:ui-reasons)")
+    _shot(page, "plan-version-reasons.png")
+    assert page.js_errors == []

@@ -39,31 +39,33 @@
   const rowLabel = (row) => (row && typeof row.label === "string" ? row.label : candidateLabel(row.candidate));
   const outcomeKey = (c) => JSON.stringify([c.model, c.method, c.training]); // the same strategy on other hardware
 
-  function bestUnder(rows, limit, exclude) {
-    let best = null;
-    for (const r of rows) {
-      if (!within(r, limit) || !isNum(r.acc.mean) || (exclude && exclude(r))) continue;
-      if (!best || r.acc.mean > best.acc.mean || (r.acc.mean === best.acc.mean && r.usd < best.usd)) best = r;
-    }
-    return best;
+  /* The last step of a served staircase (from_usd rising) that a budget reaches; null below the first. */
+  function stepUnder(steps, limit) {
+    let found = null;
+    for (const step of Array.isArray(steps) ? steps : []) if (step.from_usd <= limit * (1 + 1e-12)) found = step;
+    return found;
   }
-  /* The pick under a budget: the plan's own staircase (budget_picks: the planner's one budget rule at every
-     budget), or the same rule here for plans stored before it existed. */
+  /* The pick under a budget: the plan's own staircase (budget_picks: the planner's one budget rule at every budget). */
   function pickUnder(P, limit) {
-    const steps = P.plan.budget_picks;
-    if (!Array.isArray(steps)) { const best = bestUnder(P.rows, limit); return best ? best.index : null; }
-    let index = null;
-    for (const step of steps) if (step.from_usd <= limit * (1 + 1e-12) && P.byIndex.has(step.index)) index = step.index;
-    return index;
+    const step = stepUnder(P.plan.budget_picks, limit);
+    return step && P.byIndex.has(step.index) ? step.index : null;
   }
-  /* The best other strategy under the budget (hardware-only variants of the pick are the pick). */
-  function runnerUp(rows, pick, limit) {
-    const key = outcomeKey(pick.candidate);
-    return bestUnder(rows, limit, (r) => outcomeKey(r.candidate) === key);
+  /* The best other strategy under the budget (the pick on other hardware is the pick), from the served
+     staircase: the step's runner-up when the pick is the step's pick, else the step's pick itself (the best
+     under the budget, when the objective chose another). undefined when the plan was stored without it. */
+  function runnerUp(P, pick, limit) {
+    const step = stepUnder(P.plan.budget_picks, limit);
+    if (!step) return null;
+    const top = P.byIndex.get(step.index);
+    if (top && step.index !== pick.index && outcomeKey(top.candidate) !== outcomeKey(pick.candidate)) return top;
+    if (!Array.isArray(step.runners_up)) return undefined;
+    const runner = stepUnder(step.runners_up, limit);
+    return runner ? P.byIndex.get(runner.index) || null : null;
   }
   /* How close a lead is, in words, against the pick's interval half-width. */
-  function closeness(margin, pick) {
+  function closeness(margin, pick, runner) {
     const half = isNum(pick.acc.upper) && isNum(pick.acc.lower) ? (pick.acc.upper - pick.acc.lower) / 2 : NaN;
+    if (runner === undefined) return { tag: "runner-up not stored", text: "this version was stored without its runner-up" };
     if (!isNum(margin)) return { tag: "only candidate", text: "no other strategy fits the budget" };
     if (100 * margin < NEAR_TIE_POINTS) return { tag: "near tie", text: "a near tie (under " + NEAR_TIE_POINTS + " point)" };
     if (isNum(half) && margin < half) return { tag: "lead within the uncertainty", text: "a lead smaller than the interval (±" + points(half) + ")" };
@@ -207,8 +209,8 @@
     box.dataset.index = row ? String(row.index) : "";
     box.classList.toggle("infeasible", !row);
     if (!row) return nothingFits(P, box);
-    const runner = runnerUp(P.rows, row, P.budget);
-    const close = closeness(runner ? row.acc.mean - runner.acc.mean : NaN, row);
+    const runner = runnerUp(P, row, P.budget);
+    const close = closeness(runner ? row.acc.mean - runner.acc.mean : NaN, row, runner);
     el("p", { class: "rec-label" }, box, "Recommended · " + (runner ? points(row.acc.mean - runner.acc.mean) + " ahead, " : "") + close.tag);
     const main = el("p", { class: "rec-main" }, box);
     el("strong", {}, main, modelId(row.candidate));
@@ -234,9 +236,9 @@
     const dl = el("dl", { class: "facts decision-facts" }, box);
     const fact = (k, v, id) => { const d = el("div", id ? { id } : {}, dl); el("dt", {}, d, k); el("dd", {}, d, v); };
     fact("Pick", rowLabel(pick) + ": " + fmt.pct(pick.acc.mean) + " for " + fmt.usd(pick.usd));
-    const runner = runnerUp(P.rows, pick, P.budget);
+    const runner = runnerUp(P, pick, P.budget);
     const margin = runner ? pick.acc.mean - runner.acc.mean : NaN;
-    fact("Margin over the runner-up", runner ? points(margin) + " over " + rowLabel(runner) + " (" + fmt.pct(runner.acc.mean) + "): " + closeness(margin, pick).text : closeness(NaN, pick).text, "decision-margin");
+    fact("Margin over the runner-up", runner ? points(margin) + " over " + rowLabel(runner) + " (" + fmt.pct(runner.acc.mean) + "): " + closeness(margin, pick, runner).text : closeness(NaN, pick, runner).text, "decision-margin");
     fact("Chance it is the best", chanceText(P, pick, atPlanBudget), "decision-chance");
     fact("Where its accuracy comes from", (pick.acc.tier || "—") + " tier, " + (pick.acc.predictor || "unknown predictor") + ". " + (TIER_HELP[pick.acc.tier] || ""));
     renderProbes(P, box, atPlanBudget);
