@@ -247,15 +247,16 @@ async def runs_page(request: Request) -> Response:
     )
     models = _items(*await _api_get(request, "/v1/models", {"limit": 1000}))
     problem = None if status == 200 else (body or {}).get("detail", f"GET /v1/runs answered {status}")
-    runs = {"items": _items(status, body), "total": (body or {}).get("total", 0) if status == 200 else 0}
+    items = _items(status, body)
+    total = int((body or {}).get("total", 0)) if status == 200 else 0
     context = {
         "title": "Runs",
         "nav": "runs",
         "filters": filters,
         "problem": problem,
-        "runs": {**runs, "offset": (page - 1) * PAGE_SIZE},
+        "runs": {"items": items, "total": total, "offset": (page - 1) * PAGE_SIZE},
         "runs_query": {**filters, "limit": PAGE_SIZE, "offset": (page - 1) * PAGE_SIZE},
-        "pager": Pager(path="/runs", page=page, shown=len(runs["items"]), total=runs["total"], filters=filters),
+        "pager": Pager(path="/runs", page=page, shown=len(items), total=total, filters=filters),
         "statuses": get_args(RunStatus),
         "kinds": get_args(RunKind),
         "methods": sorted(METHODS),
