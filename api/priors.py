@@ -78,6 +78,8 @@ def prior_observation(row: MeasurementRow, tasks: Mapping[str, Mapping[str, Any]
         accuracy=row.accuracy,
         source=row.source,
         eval_examples=row.eval_examples,
+        learning_rate=candidate.get("learning_rate"),
+        optimizer_steps=candidate.get("optimizer_steps"),
     )
 
 

@@ -131,12 +131,16 @@ class Forecasts:
 
 def _question_of_candidate(costs: CostColumns) -> NDArray[np.intp]:
     """A code per candidate equal for candidates that ask the predictors the same question: same model
-    and method, and for methods that train, the same data size, epochs and data fraction."""
+    and method, and for methods that train, the same data size, epochs, data fraction and optimizer batch
+    (micro-batch and accumulation set the optimizer steps, :mod:`predictors.accuracy.phase`)."""
     t = costs.table
     accuracy_training: dict[tuple[Any, ...], int] = {}
     training_key = np.asarray(
         [
-            accuracy_training.setdefault((c.train_examples, c.epochs, c.data_fraction), len(accuracy_training))
+            accuracy_training.setdefault(
+                (c.train_examples, c.epochs, c.data_fraction, c.micro_batch_size, c.gradient_accumulation_steps),
+                len(accuracy_training),
+            )
             for c in t.trainings
         ],
         dtype=np.intp,

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from predictors.architecture import Architecture, architecture_from_hf_config, count_parameters
+from predictors.cost.schemas import TrainingConfig
 from predictors.errors import InvalidInputError
 from predictors.methods import METHODS, parse_method
 from scaling import CapabilityPCA
@@ -109,6 +110,9 @@ class Observation:
     source: str = ""
     eval_examples: int | None = None  # test examples behind a measured accuracy: its sampling error
     measurement_id: str | None = None  # the stored measurement it is, so a forecast can name its evidence
+    sequences_per_step: int | None = None  # micro-batch x gradient accumulation: the optimizer's batch
+    learning_rate: float | None = None  # the run's AdamW rate; None: the method's default
+    optimizer_steps: int | None = None  # steps a run took, when recorded (a run's ``steps`` option overrides)
 
     def key(self) -> tuple[Any, ...]:
         """Every field but ``measurement_id``, hashable (the method dict as canonical JSON): equal keys,
@@ -126,6 +130,9 @@ class Observation:
             self.data_fraction,
             self.source,
             self.eval_examples,
+            self.sequences_per_step,
+            self.learning_rate,
+            self.optimizer_steps,
         )
 
 
@@ -142,9 +149,12 @@ def make_observation(
     source: str = "",
     eval_examples: int | None = None,
     measurement_id: str | None = None,
+    learning_rate: float | None = None,
+    optimizer_steps: int | None = None,
 ) -> Observation:
     """One observation from a candidate's parts. Training settings only describe methods that train, so a
-    zero-shot or ICL candidate is identified by its method (and shots) alone."""
+    zero-shot or ICL candidate is identified by its method (and shots) alone; ``learning_rate`` and
+    ``optimizer_steps`` are a run's (run options, stored with its measurement), None for the defaults."""
     training = training or {}
     method = dict(method)
     spec = METHODS.get(str(method.get("name")))
@@ -171,6 +181,12 @@ def make_observation(
     train_examples = (
         max(1, round(train_set * (fraction if fraction is not None else 1.0))) if train_set is not None else None
     )
+    batch, accumulation = (_positive(training.get(k)) for k in ("micro_batch_size", "gradient_accumulation_steps"))
+    sequences_per_step = (
+        int(batch or TrainingConfig.model_fields["micro_batch_size"].default) * int(accumulation or 1)
+        if batch or accumulation
+        else None
+    )
     return Observation(
         model_id=model_id,
         method=method,
@@ -184,7 +200,16 @@ def make_observation(
         source=source,
         eval_examples=eval_examples,
         measurement_id=measurement_id,
+        sequences_per_step=sequences_per_step,
+        learning_rate=_positive(learning_rate),
+        optimizer_steps=int(steps) if (steps := _positive(optimizer_steps)) else None,
     )
+
+
+def _positive(value: Any) -> float | None:
+    """A stored setting as a number, or None when it is missing or not a positive number (an imported
+    measurement's candidate is free-form)."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else None
 
 
 def chance_accuracy(task_kind: str, n_choices: int | None) -> float:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from predictors.accuracy.features import ZERO_SHOT_METHODS, Observation, chance_accuracy
+from predictors.accuracy.phase import jump_probability, law_steps, learning_rate_scale, phase_steps
 from predictors.accuracy.prior import PriorPredictor
 from predictors.errors import InvalidInputError
 from predictors.methods import METHODS, parse_method
@@ -35,7 +36,8 @@ __all__ = ["MAX_EVIDENCE_IDS", "Accuracy", "MeasurementIndex", "predict_accuraci
 Tier = Literal["prior", "probe", "measured"]
 INFERENCE_METHODS = frozenset(name for name, spec in METHODS.items() if spec.kind == "inference")
 PRE_POWER_MIN_HALF_WIDTH = 0.05
-"""Least half-width of each mixture component: the proxy tier's half-width with only two calibration pairs."""
+"""Least half-width of each mixture component, and how far above the not-learned level a probe must be to
+have learned when its test size is unknown: the proxy tier's half-width with only two calibration pairs."""
 TRAINING_ANCHOR_METHODS = frozenset(
     name for name, spec in METHODS.items() if spec.kind == "finetune" and not spec.proxy
 )
@@ -107,6 +109,14 @@ def _shots(observation: Observation) -> int | None:
 def _same(measured: float | None, wanted: float | None) -> bool:
     """A setting a measurement does not record (a paper that omits its epochs) matches any value."""
     return measured is None or wanted is None or measured == wanted
+
+
+def _same_optimizer(measured: Observation, wanted: Observation) -> bool:
+    """Same optimizer batch and learning rate, a value left unsaid by ``wanted`` being the default (a plan's
+    candidate names no rate); one the measurement does not record matches any (as :func:`_same`)."""
+    return (measured.sequences_per_step is None or law_steps(measured) == law_steps(wanted)) and (
+        measured.learning_rate is None or learning_rate_scale(measured) == learning_rate_scale(wanted)
+    )
 
 
 def _clip(value: float) -> float:
@@ -219,6 +229,7 @@ class MeasurementIndex:
             and _same(m.data_fraction, candidate.data_fraction)
             and _same(m.epochs, candidate.epochs)
             and _same(m.train_examples, candidate.train_examples)
+            and _same_optimizer(m, candidate)
             and _shots(m) == _shots(candidate)
         ]
         if not same:
@@ -266,40 +277,91 @@ class MeasurementIndex:
         )
 
     def data_law(self, candidate: Observation, level: float) -> Accuracy | None:
-        """Rectified data law on error = 1 − accuracy through 2–4 small fine-tunes of the same method.
+        """A fine-tune from 2–4 small fine-tunes of the same method: the rectified data law once they have
+        learned (:meth:`power_law`), the pre-power mixture while some have not (:meth:`pre_power`).
 
-        The law is fitted on the mean accuracy per training size. When the runs at some size cover
-        several epoch counts, the candidate's epoch count gets that size's offset from its mean (an
-        additive model: data size sets the level, epochs move it, as COSMOS's HellaSwag runs show —
-        more passes over the same data lower accuracy at every portion)."""
+        The probes are grouped by learning-rate-scaled optimizer steps (:func:`phase_steps`): probes at
+        other learning rates, epochs or batch sizes are other points of the phase, not repeats. A group has
+        learned when it is above the not-learned level (:meth:`not_learned_level`) by more than the
+        ``level`` half-width of their difference's sampling error (PRE_POWER_MIN_HALF_WIDTH when a probe
+        does not say how many examples scored it): its error fell with steps beyond sampling error."""
         name = candidate.method.get("name")
         if name in INFERENCE_METHODS or candidate.train_examples is None:
             return None
+        runs = [
+            m
+            for m in self.by_model_task.get((candidate.model_id, candidate.task), [])
+            if m.method.get("name") == name and m.train_examples and m.accuracy is not None
+        ]
+        groups: dict[float, list[Observation]] = defaultdict(list)
+        for m in runs:
+            groups[float(phase_steps(m) or 0.0)].append(m)
+        if len(groups) < 2:
+            return None
+        floor, floor_variance = self.not_learned_level(candidate)
+        z = NormalDist().inv_cdf(0.5 + level / 2)
+
+        def learned(rows: list[Observation]) -> bool:
+            variance = _sampling_variance(rows)
+            margin = PRE_POWER_MIN_HALF_WIDTH if variance is None else z * math.sqrt(variance + floor_variance)
+            return float(np.mean([float(r.accuracy or 0.0) for r in rows])) - floor > margin
+
+        # The jump comes once: a probe at more steps than one that has learned and not above the level has
+        # fallen back (more passes over the same data, or noise), not yet to jump (man-admin's own runs:
+        # LoRA on 64 examples for 6 epochs, 0.55 at 48 steps, after 0.61 at 12 steps).
+        first_learned = min((steps for steps, rows in groups.items() if learned(rows)), default=math.inf)
+        before_jump = [steps for steps in groups if steps < first_learned]
+        if not before_jump:
+            return self.power_law(candidate, runs, level)
+        last = max(before_jump)
+        past = {steps: rows for steps, rows in groups.items() if steps > last}
+        return self.pre_power(candidate, (groups[last], last), past, level, n_runs=len(runs))
+
+    def not_learned_level(self, candidate: Observation) -> tuple[float, float]:
+        """What a fine-tune that has not started learning scores, and that level's sampling variance: this
+        model's zero-shot accuracy on the task where it was measured, never below chance."""
+        chance = chance_accuracy(candidate.task_kind, candidate.n_choices)
+        rows = [
+            m
+            for m in self.by_model_task.get((candidate.model_id, candidate.task), [])
+            if m.method.get("name") in ZERO_SHOT_METHODS
+        ]
+        value = float(np.mean([float(r.accuracy or 0.0) for r in rows])) if rows else chance
+        if value <= chance:
+            return chance, 0.0
+        return value, _sampling_variance(rows) or 0.0
+
+    def power_law(self, candidate: Observation, runs: Sequence[Observation], level: float) -> Accuracy | None:
+        """Rectified data law on error = 1 − accuracy through fine-tunes that have learned, on the one-pass
+        steps axis (:func:`law_steps`; examples when every run shares batch and rate).
+
+        The law is fitted on the mean accuracy per size. When the runs at some size cover several epoch
+        counts, the candidate's epoch count gets that size's offset from its mean (an additive model: data
+        size sets the level, epochs move it, as COSMOS's HellaSwag runs show — more passes over the same
+        data lower accuracy at every portion)."""
+        target_x = law_steps(candidate)
         points: dict[float, list[float]] = defaultdict(list)
         rows_at: dict[float, list[Observation]] = defaultdict(list)
         by_epochs: dict[float, dict[float | None, list[float]]] = defaultdict(lambda: defaultdict(list))
-        for m in self.by_model_task.get((candidate.model_id, candidate.task), []):
-            if m.method.get("name") == name and m.train_examples and m.accuracy is not None:
-                points[float(m.train_examples)].append(float(m.accuracy))
-                rows_at[float(m.train_examples)].append(m)
-                by_epochs[float(m.train_examples)][m.epochs].append(float(m.accuracy))
-        if len(points) < 2:
+        for m in runs:
+            x_m = float(law_steps(m) or 0.0)
+            points[x_m].append(float(m.accuracy or 0.0))
+            rows_at[x_m].append(m)
+            by_epochs[x_m][m.epochs].append(float(m.accuracy or 0.0))
+        if len(points) < 2 or target_x is None:
             return None
         x = np.array(sorted(points))
         error = np.array([1.0 - np.mean(points[v]) for v in x])
-        if np.any(error <= 0):
+        if np.any(error <= 0) or error[-1] >= error[0]:
+            # Learned, but more data did not help between the smallest and the largest probe: saturated or
+            # noise, and a power law through them would extrapolate a flat curve with false confidence.
             return None
-        if error[-1] >= error[0]:
-            # More data did not help between the smallest and the largest probe: the runs are still in
-            # the pre-learning phase (Lin et al. 2024's pre-power phase) or are noise, and a power law
-            # through them would extrapolate a flat or falling curve with false confidence.
-            return self.pre_power(candidate, rows_at, level)
         fixed = {"E": 0.0, "D_l": 0.0} if len(x) == 2 else ({"D_l": 0.0} if len(x) == 3 else {})
         law = fit_data_law(tuple(x.tolist()), tuple(error.tolist()), tuple(sorted(fixed.items())), level)
         if law is None:
             return None
         try:
-            target = np.array([float(candidate.train_examples)])
+            target = np.array([target_x])
             predicted_error = float(law.predict(target)[0])
             low_err, high_err = law.predict_interval(target, level)
         except (ValueError, TypeError):
@@ -309,26 +371,25 @@ class MeasurementIndex:
             return None
         lower, upper = 1.0 - float(high_err[0]), 1.0 - float(low_err[0])
         predictor = f"rectified_data ({len(x)} fine-tunes)"
+        sd = _data_law_sampling_sd(rows_at, target_x, predicted_error)
         if not (math.isfinite(lower) and math.isfinite(upper)):
             # An exact fit (as many probes as free parameters) has no residual to size an interval. Our own
             # rule: the whole predicted change from the nearest probe, at least 0.02 — two probes cannot
             # tell a power phase from a pre-power one (Lin et al. 2024), so the curve beyond them may be
             # flat or twice as steep. (It was half the change until the COSMOS HellaSwag and own-runs
             # benchmarks measured 83 % and 0 of 4 coverage for it: BENCHMARKS.md.)
-            nearest = float(np.mean(points[float(x[np.argmin(np.abs(np.log(x / candidate.train_examples)))])]))
-            half_width = max(0.02, abs(mean - nearest))
-            sd = _data_law_sampling_sd(rows_at, float(candidate.train_examples), predicted_error)
-            half_width = _widen(half_width, sd, level)
+            nearest = float(np.mean(points[float(x[np.argmin(np.abs(np.log(x / target_x)))])]))
+            half_width = _widen(max(0.02, abs(mean - nearest)), sd, level)
             lower, upper = mean - half_width, mean + half_width
             predictor += ", exact fit: extrapolation band" + (" + probe sampling error" if sd else "")
         else:
             # As for the shot law: never narrower than the probes' own sampling error carried to the target.
-            floor = _widen(0.0, _data_law_sampling_sd(rows_at, float(candidate.train_examples), predicted_error), level)
+            floor = _widen(0.0, sd, level)
             lower, upper = min(lower, mean - floor), max(upper, mean + floor)
         offsets = [
-            float(np.mean(runs[candidate.epochs])) - float(np.mean(points[size]))
-            for size, runs in by_epochs.items()
-            if candidate.epochs is not None and candidate.epochs in runs and len(runs) > 1
+            float(np.mean(runs_at[candidate.epochs])) - float(np.mean(points[size]))
+            for size, runs_at in by_epochs.items()
+            if candidate.epochs is not None and candidate.epochs in runs_at and len(runs_at) > 1
         ]
         if offsets:
             shift = float(np.mean(offsets))
@@ -340,40 +401,90 @@ class MeasurementIndex:
         )
 
     def pre_power(
-        self, candidate: Observation, rows_at: dict[float, list[Observation]], level: float
+        self,
+        candidate: Observation,
+        not_learned: tuple[list[Observation], float],
+        past: dict[float, list[Observation]],
+        level: float,
+        *,
+        n_runs: int,
     ) -> Accuracy | None:
-        """A larger run of a fine-tune whose probes have not started learning: a mixture of "still not
-        learned" (the largest probe's level) and "learned" (this model's linear probe on the task: what its
-        frozen features support, COSMOS Sec. 4.2), whose interval spans both.
+        """A fine-tune whose probes have not all left the pre-power phase: a mixture of "still not learned"
+        (the not-learned probes with the most steps, ``not_learned``: rows and steps) and "learned"
+        (:meth:`learned_level`), weighted by the chance that the candidate's steps are past the jump
+        (:func:`jump_probability`). Its interval spans both until a probe past the jump (``past``) pins
+        the jump below the candidate's steps; a candidate at no more steps than a probe that has not
+        learned is forecast not learned. None when nothing says what "learned" reaches."""
+        flat_rows, flat_steps = not_learned
+        target = float(phase_steps(candidate) or 0.0)
+        p_learned = jump_probability(target, flat_steps, min(past) if past else None)
+        flat = self._level(flat_rows, level)
+        parts = [(1.0 - p_learned, flat.mean, flat.lower, flat.upper)] if p_learned < 1 else []
+        used = [flat_rows]
+        what = "not learned"
+        if p_learned > 0:
+            found = self.learned_level(candidate, flat_rows, past, target, level)
+            if found is None:
+                return None
+            learned, learned_rows, what = found
+            parts.append((p_learned, learned.mean, learned.lower, learned.upper))
+            used.append(learned_rows)
+        mean = sum(weight * value for weight, value, _, _ in parts)
+        lower, upper = min(part[2] for part in parts), max(part[3] for part in parts)
+        predictor = (
+            f"pre-power mixture ({p_learned:.2f} learned: {what}; {n_runs} fine-tunes, "
+            f"not learned at {flat_steps:.3g} steps)"
+        )
+        evidence = _evidence(*used)
+        return Accuracy(
+            _clip(mean), _clip(min(lower, mean)), _clip(max(upper, mean)), "probe", predictor, level, **evidence
+        )
 
-        Lin et al. (2024, arXiv:2402.02314, Sec. 3) find a pre-power phase before the power law; where the
-        jump comes is unknown, so the chance of being past it is the share of the target's data beyond the
-        largest probe, 1 − x_max/x (our rule). None without a linear probe or for a target within the probes."""
-        largest = max(rows_at)
-        target = float(candidate.train_examples or 0.0)
-        learned_rows = [
+    def learned_level(
+        self,
+        candidate: Observation,
+        flat_rows: list[Observation],
+        past: dict[float, list[Observation]],
+        target: float,
+        level: float,
+    ) -> tuple[Accuracy, list[Observation], str] | None:
+        """What the candidate reaches once it has learned, with the rows it rests on: the data law through
+        the probes past the jump (two sizes or more); else the past-the-jump probe nearest in steps, whose
+        one level gives no slope: the curve from it lies between flat (the level carried) and the power law
+        through the jump (from the not-learned ``flat_rows``: steeper than the curve, as the jump is in it),
+        an even mixture of the two spanning both; else this model's linear probe on the task (what its
+        frozen features support, COSMOS Sec. 4.2). None when there is none of these."""
+        rows = [m for group in past.values() for m in group]
+        law = self.power_law(candidate, rows, level) if rows else None
+        if law is not None:
+            return law, rows, "data law past the jump"
+        if past:
+            nearest = past[min(past, key=lambda steps: abs(math.log(steps / max(target, 1e-12))))]
+            carried = self._level(nearest, level)
+            steep = self.power_law(candidate, [*flat_rows, *nearest], level)
+            if steep is None:
+                return carried, nearest, "probe past the jump, carried"
+            mean = (carried.mean + steep.mean) / 2
+            bounds = Accuracy(
+                mean, min(carried.lower, steep.lower), max(carried.upper, steep.upper), "probe", "", level
+            )
+            return bounds, [*flat_rows, *nearest], "probe past the jump, flat or power"
+        probes = [
             m
             for m in self.by_model_task.get((candidate.model_id, candidate.task), [])
             if m.method.get("name") in PROXY_METHODS
         ]
-        if target <= largest or not learned_rows or candidate.method.get("name") in PROXY_METHODS:
+        if not probes or candidate.method.get("name") in PROXY_METHODS:
             return None
-        z = NormalDist().inv_cdf(0.5 + level / 2)
-        parts = []
-        for rows in (rows_at[largest], learned_rows):
-            value = float(np.mean([float(r.accuracy or 0.0) for r in rows]))
-            half_width = _widen(PRE_POWER_MIN_HALF_WIDTH, math.sqrt(_sampling_variance(rows) or 0.0), level)
-            parts.append((value, half_width / z))
-        (flat, flat_sd), (learned, learned_sd) = parts
-        p_learned = 1.0 - largest / target
-        mean = (1 - p_learned) * flat + p_learned * learned
-        lower = min(flat - z * flat_sd, learned - z * learned_sd)
-        upper = max(flat + z * flat_sd, learned + z * learned_sd)
-        predictor = f"pre-power mixture ({p_learned:.2f} learned: linear-probe level; {len(rows_at)} fine-tunes)"
-        evidence = _evidence(*rows_at.values(), learned_rows)
-        return Accuracy(
-            _clip(mean), _clip(min(lower, mean)), _clip(max(upper, mean)), "probe", predictor, level, **evidence
-        )
+        return self._level(probes, level), probes, "linear-probe level"
+
+    @staticmethod
+    def _level(rows: list[Observation], level: float) -> Accuracy:
+        """The rows' mean accuracy with their sampling error's ``level`` half-width, at least
+        PRE_POWER_MIN_HALF_WIDTH (a mixture component)."""
+        value = float(np.mean([float(r.accuracy or 0.0) for r in rows]))
+        half = _widen(PRE_POWER_MIN_HALF_WIDTH, math.sqrt(_sampling_variance(rows) or 0.0), level)
+        return Accuracy(value, value - half, value + half, "probe", "level", level)
 
     def proxy(self, candidate: Observation, level: float) -> Accuracy | None:
         """COSMOS proxy: this model's linear-probe accuracy, mapped by a·π_proxy + b fitted on pairs

@@ -387,8 +387,8 @@ def test_measurements_of_another_task_barely_move_a_forecast(corpus_prior: Prior
 
 def test_a_fine_tune_that_has_not_started_learning_is_forecast_as_a_mixture() -> None:
     """LoRA on 16 and 32 examples at 0.50 and 0.44 (not learning yet), a linear probe at 0.75: a run on 128
-    examples is "still not learned" (0.44) or "learned" (0.75) with weight 1 − 32/128, and its interval
-    spans both levels until a probe past the jump pins it."""
+    examples (16 optimizer steps at 8 a step) is "still not learned" (0.44) or "learned" (0.75) with weight
+    1 − 4/16 by the steps, and its interval spans both levels until a probe past the jump pins it."""
     lora = [
         Observation("m", {"name": "lora"}, "t", n_choices=2, train_examples=n, accuracy=a, eval_examples=100)
         for n, a in ((16, 0.50), (32, 0.44))
@@ -404,7 +404,9 @@ def test_a_fine_tune_that_has_not_started_learning_is_forecast_as_a_mixture() ->
     (inside,) = predict_accuracies(
         [Observation("m", {"name": "lora"}, "t", n_choices=2, train_examples=24)], measurements=[*lora, probe]
     )
-    assert not inside.predictor.startswith("pre-power")  # within the probes nothing is extrapolated
+    # Fewer steps (3) than a probe that has not learned (4): not learned either, no linear-probe level.
+    assert inside.predictor.startswith("pre-power mixture (0.00 learned") and inside.mean == pytest.approx(0.44)
+    assert inside.upper < 0.75
 
 
 def test_falling_few_shot_probes_are_not_forecast_to_recover() -> None:
