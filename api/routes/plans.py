@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from api import plan_export, planning
 from api.deps import CallerDep, PlanLimitDep, PlanSlot, SessionDep
 from api.request_checks import CheckedRoute
+from api.responses import model_response
 from api.schemas.common import NOT_FOUND_REFERENCE, Limit, Offset, Page
 from api.schemas.plans import Plan, PlanRequest, PlanSummary
 from api.security import check_plan_caps
@@ -43,10 +44,10 @@ def create_plan(
     columns: Annotated[
         bool, Query(description="Also return every candidate as columns (candidate_columns), not only the rows shown.")
     ] = False,
-) -> Plan:
+) -> Response:
     check_plan_caps(caller, body.candidate_count, "candidates" if body.candidates is not None else "grid")
     plan, every_candidate = planning.create_plan(session=session, request=body, columns=columns)
-    return _public(session, plan.id, candidate_columns=every_candidate)
+    return model_response(_public(session, plan.id, candidate_columns=every_candidate), status_code=201)
 
 
 @router.get("", response_model=Page[PlanSummary])
