@@ -1,10 +1,11 @@
-"""The verification loop's summary: how far predictions were from what runs measured.
+"""The verification loop's summary: how far predictions were from what runs and imports measured.
 
-For every prediction that a completed run verified (``runs.prediction_id`` → the run's measurement):
+For every prediction that a completed run verified (``runs.prediction_id`` → the run's measurement), and
+every imported result's forecast made before it was stored (:mod:`api.import_pairs`):
 accuracy error (mean absolute error and bias, predicted − measured), 90 % interval coverage (the share
 of measured accuracies inside the predicted [lower, upper]), and the relative error of predicted peak
 memory and step time where both sides have them and the run ran on the GPU kind that was predicted for —
-grouped by predictor tier and method, and overall; and per tier, the coverage of split conformal intervals
+grouped by predictor tier and method, by source (runs, imports), and overall; and per tier, over both, the coverage of split conformal intervals
 recalibrated from the other verified pairs (:mod:`predictors.accuracy.conformal`), before and after.
 """
 
@@ -72,22 +73,35 @@ def _summary(pairs: list[CalibrationPair]) -> dict[str, Any]:
     }
 
 
+def _with_interval(pairs: Iterable[CalibrationPair]) -> list[CalibrationPair]:
+    """The pairs that have a predicted mean and interval and a measured accuracy."""
+    return [
+        pair
+        for pair in pairs
+        if None
+        not in (
+            pair.prediction.accuracy_mean,
+            pair.prediction.accuracy_lower,
+            pair.prediction.accuracy_upper,
+            pair.measurement.accuracy,
+        )
+    ]
+
+
 def _interval_pairs(pairs: list[CalibrationPair]) -> tuple[list[list[float]], list[str]]:
-    """Columns (mean, lower, upper, measured) and tiers of the pairs that have an interval and a measurement."""
-    columns: list[list[float]] = [[], [], [], []]
-    tiers: list[str] = []
-    for pair in pairs:
-        p, m = pair.prediction, pair.measurement
-        values = (p.accuracy_mean, p.accuracy_lower, p.accuracy_upper, m.accuracy)
-        if all(v is not None for v in values):
-            for column, value in zip(columns, values, strict=True):
-                column.append(float(value or 0.0))
-            tiers.append(p.tier)
-    return columns, tiers
+    """Columns (mean, lower, upper, measured) and tiers of :func:`_with_interval`'s pairs."""
+    kept = _with_interval(pairs)
+    columns = [
+        [float(p.prediction.accuracy_mean or 0.0) for p in kept],
+        [float(p.prediction.accuracy_lower or 0.0) for p in kept],
+        [float(p.prediction.accuracy_upper or 0.0) for p in kept],
+        [float(p.measurement.accuracy or 0.0) for p in kept],
+    ]
+    return columns, [p.prediction.tier for p in kept]
 
 
 def conformal_from_pairs(pairs: Iterable[CalibrationPair]) -> ConformalIntervals:
-    """Split conformal intervals per tier, calibrated on every verified pair with an interval."""
+    """Split conformal intervals per tier, calibrated on every verified pair (runs and imports) with an interval."""
     (mean, lower, upper, measured), tiers = _interval_pairs(list(pairs))
     return ConformalIntervals().fit(mean, lower, upper, measured, tiers)
 
@@ -98,11 +112,13 @@ def _conformal_summary(pairs: list[CalibrationPair]) -> list[dict[str, Any]]:
     (mean, lower, upper, measured), tiers = _interval_pairs(pairs)
     if not tiers:
         return []
+    sources = [pair.source for pair in _with_interval(pairs)]
     m, lo, hi, y = (np.asarray(v) for v in (mean, lower, upper, measured))
     before = (lo <= y) & (y <= hi)
     after = held_out_coverage(m, lo, hi, y, tiers, level=INTERVAL_LEVEL)
     conformal = ConformalIntervals().fit(m, lo, hi, y, tiers)
     tier_of = np.asarray(tiers, dtype=object)
+    source_of = np.asarray(sources, dtype=object)
     rows = []
     for tier in sorted(set(tiers) & set(CALIBRATED_TIERS)):
         mask = tier_of == tier
@@ -110,6 +126,8 @@ def _conformal_summary(pairs: list[CalibrationPair]) -> list[dict[str, Any]]:
             {
                 "tier": tier,
                 "n_interval": int(mask.sum()),
+                "n_interval_runs": int((mask & (source_of == "run")).sum()),
+                "n_interval_imports": int((mask & (source_of == "import")).sum()),
                 "coverage_before": float(before[mask].mean()),
                 "coverage_after_held_out": float(after[mask].mean()),
                 "half_width_scale": conformal.scale(tier, INTERVAL_LEVEL),
@@ -119,15 +137,18 @@ def _conformal_summary(pairs: list[CalibrationPair]) -> list[dict[str, Any]]:
 
 
 def summarize(pairs: Iterable[CalibrationPair]) -> dict[str, Any]:
-    """``{"overall": {...}, "groups": [{"tier", "method", ...}], "conformal": [{"tier", ...}]}`` from
-    (prediction, measurement) pairs."""
+    """``{"overall": {...}, "sources": [{"source", ...}], "groups": [{"tier", "method", ...}],
+    "conformal": [{"tier", ...}]}`` from (prediction, measurement) pairs."""
     pairs = list(pairs)
     groups: dict[tuple[str, str], list[CalibrationPair]] = defaultdict(list)
+    by_source: dict[str, list[CalibrationPair]] = {"run": [], "import": []}
     for pair in pairs:
         groups[(pair.prediction.tier, pair.measurement.method_name)].append(pair)
+        by_source[pair.source].append(pair)
     return {
         "interval_level": INTERVAL_LEVEL,
         "overall": _summary(pairs),
+        "sources": [{"source": source, **_summary(members)} for source, members in by_source.items()],
         "groups": [
             {"tier": tier, "method": method, **_summary(members)} for (tier, method), members in sorted(groups.items())
         ],
@@ -136,5 +157,5 @@ def summarize(pairs: Iterable[CalibrationPair]) -> dict[str, Any]:
 
 
 def calibration_report(*, session: Session, task: str | None = None) -> dict[str, Any]:
-    """The summary over every verified prediction, or over those of one task (its id or its name)."""
+    """The summary over every verified prediction (runs' and imports'), or over those of one task (its id or name)."""
     return summarize(measurements_repo.calibration_pairs(session=session, task=task))

@@ -242,13 +242,14 @@ def _worker_families(session: Session) -> list[Metric]:
 
 def _forecast_families(session: Session) -> list[Metric]:
     """Forecast error by tier, as ``GET /v1/calibration`` computes it. Reads every verified (prediction,
-    measurement) pair: one per real run that checked a prediction, the one read that grows with history."""
+    measurement) pair: one per real run that checked a prediction and one per imported result, the one read
+    that grows with history."""
     by_tier: dict[str, list[measurements_repo.CalibrationPair]] = defaultdict(list)
     for pair in measurements_repo.calibration_pairs(session=session):
         by_tier[pair.prediction.tier].append(pair)
     verified = GaugeMetricFamily(
         "tunecast_forecast_verified",
-        "Predictions whose accuracy a run measured, by forecast tier.",
+        "Predictions whose accuracy a run or an imported result measured, by forecast tier.",
         labels=["tier"],
     )
     mae = GaugeMetricFamily(

@@ -16,13 +16,14 @@ from sqlalchemy.orm import Session
 from api.candidates import candidate_key, candidate_label
 from api.costing import ResolvedTable, cost_table, resolve_candidates, resolve_grid
 from api.priors import PRIORS
-from api.schemas.cost import InlineModel
+from api.schemas.cost import Candidate, InlineModel
 from api.schemas.plans import Grid, PlanRequest, TaskSpec, WeightsObjective
 from api.version_reasons import VersionEvidence, because
 from predictors.accuracy.conformal import ConformalIntervals
 from predictors.accuracy.corpus import load_corpus_observations
 from predictors.accuracy.features import ModelInfo, Observation, make_observation
 from predictors.accuracy.prior import PriorPredictor
+from predictors.accuracy.tiers import Accuracy
 from predictors.architecture import architecture_from_hf_config
 from predictors.cost import TrainingConfig
 from predictors.cost.columns import CostColumns
@@ -55,6 +56,8 @@ __all__ = [
     "load_plan_inputs",
     "plan_changes",
     "plan_public",
+    "prediction_values",
+    "predictions_as_planned",
     "read_plan",
 ]
 
@@ -235,10 +238,8 @@ def _objective(request: PlanRequest) -> Objective:
     return Objective(request.objective)
 
 
-def evaluate_plan(session: Session, request: PlanRequest) -> PlanComputation:
-    """Load, forecast and decide (:func:`predictors.planning.plan_candidates`); nothing is stored."""
-    inputs = load_plan_inputs(session, request)
-    forecasts = forecast_candidates(
+def _forecasts(inputs: PlanInputs, request: PlanRequest) -> Forecasts:
+    return forecast_candidates(
         inputs.costs,
         inputs.task.facts,
         measurements=inputs.evidence,
@@ -246,6 +247,12 @@ def evaluate_plan(session: Session, request: PlanRequest) -> PlanComputation:
         level=request.interval,
         conformal=inputs.conformal,
     )
+
+
+def evaluate_plan(session: Session, request: PlanRequest) -> PlanComputation:
+    """Load, forecast and decide (:func:`predictors.planning.plan_candidates`); nothing is stored."""
+    inputs = load_plan_inputs(session, request)
+    forecasts = _forecasts(inputs, request)
     result = plan_candidates(
         inputs.costs,
         forecasts,
@@ -380,30 +387,59 @@ def _result_json(computation: PlanComputation, rows: list[dict[str, Any]]) -> di
     }
 
 
+def prediction_values(
+    forecast: Accuracy, *, candidate: dict[str, Any], cost: dict[str, Any], task_id: str | None
+) -> dict[str, Any]:
+    """A forecast as a stored prediction, with the predictor's own interval, as conformal calibration
+    (:mod:`predictors.accuracy.conformal`) must score the predictor."""
+    lower, upper = forecast.raw_interval or (forecast.lower, forecast.upper)
+    return {
+        "id": new_id(),
+        "task_id": task_id,
+        "candidate_key": candidate_key(candidate),
+        "candidate": candidate,
+        "tier": forecast.tier,
+        "predictor": forecast.predictor,
+        "accuracy_mean": forecast.mean,
+        "accuracy_lower": lower,
+        "accuracy_upper": upper,
+        "cost": cost,
+    }
+
+
 def _stored_predictions(computation: PlanComputation, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every listed candidate gets a stored prediction (its id set on its row), so a verification run of
-    any of them (the UI's "verify") is checked against what was predicted for it; with the predictor's own
-    interval, as conformal calibration (:mod:`predictors.accuracy.conformal`) must score the predictor."""
+    any of them (the UI's "verify") is checked against what was predicted for it."""
     predictions = []
     for row in rows:
-        forecast = computation.forecasts.of(row["index"])
-        lower, upper = forecast.raw_interval or (forecast.lower, forecast.upper)
-        row["prediction_id"] = new_id()
-        predictions.append(
-            {
-                "id": row["prediction_id"],
-                "task_id": computation.inputs.task.task_id,
-                "candidate_key": candidate_key(row["candidate"]),
-                "candidate": row["candidate"],
-                "tier": forecast.tier,
-                "predictor": forecast.predictor,
-                "accuracy_mean": forecast.mean,
-                "accuracy_lower": lower,
-                "accuracy_upper": upper,
-                "cost": row["cost"],
-            }
+        values = prediction_values(
+            computation.forecasts.of(row["index"]),
+            candidate=row["candidate"],
+            cost=row["cost"],
+            task_id=computation.inputs.task.task_id,
         )
+        row["prediction_id"] = values["id"]
+        predictions.append(values)
     return predictions
+
+
+def predictions_as_planned(
+    session: Session, *, task: TaskSpec | str, candidates: Sequence[Candidate]
+) -> list[dict[str, Any]]:
+    """The predictions a plan of these ``candidates`` for ``task`` would store now (the same evidence, prior,
+    tiers and level), in order, storing nothing: an imported result's forecast from what came before it."""
+    request = PlanRequest(task=task, candidates=list(candidates))
+    inputs = load_plan_inputs(session, request)
+    forecasts = _forecasts(inputs, request)
+    return [
+        prediction_values(
+            forecasts.of(i),
+            candidate=inputs.resolved.candidate_json(i),
+            cost=inputs.costs.estimate(i).model_dump(mode="json"),
+            task_id=inputs.task.task_id,
+        )
+        for i in range(len(candidates))
+    ]
 
 
 def compute_plan(

@@ -213,6 +213,14 @@ class PredictionRow(Timestamps, Base):
     accuracy_lower: Mapped[float | None] = mapped_column(Float)
     accuracy_upper: Mapped[float | None] = mapped_column(Float)
     cost: Mapped[dict[str, Any]]
+    # An imported measurement's forecast, made from the evidence before it was stored (api/import_pairs.py),
+    # and that import's content fingerprint, so the same rows imported again add no second pair.
+    # use_alter: measurements -> runs -> predictions -> measurements is a cycle; the import flushes its
+    # measurements before their predictions (storage/repositories/measurements.py).
+    measurement_id: Mapped[str | None] = mapped_column(
+        ForeignKey("measurements.id", ondelete="CASCADE", use_alter=True), unique=True
+    )
+    measurement_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class RunRow(Timestamps, Base):

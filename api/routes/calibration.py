@@ -1,4 +1,4 @@
-"""Calibration: how well tunecast's predictions matched what its runs measured."""
+"""Calibration: how well tunecast's predictions matched what its runs measured and what was imported."""
 
 from __future__ import annotations
 
@@ -21,5 +21,6 @@ def get_calibration(
     session: SessionDep,
     task: Annotated[str | None, Query(max_length=200, description="Only this task (its id or its name).")] = None,
 ) -> Calibration:
-    """Predicted-vs-measured error and 90 % interval coverage, by predictor tier and method."""
+    """Predicted-vs-measured error and 90 % interval coverage, by source (runs, imports), predictor tier and
+    method; per tier, coverage before and after conformal calibration on both."""
     return Calibration.model_validate(calibration_report(session=session, task=task))

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
 from api.deps import SessionDep
+from api.import_pairs import import_measurements
 from api.request_checks import BodyProblemError, CheckedRoute
 from api.schemas.common import Limit, Offset, Page
 from api.schemas.measurements import CsvRowError, MeasurementCreate, MeasurementPublic, measurement_dicts_from_csv
@@ -101,12 +102,14 @@ async def measurements_body(request: Request) -> list[MeasurementCreate]:
 def create_measurements(
     session: SessionDep, body: Annotated[list[MeasurementCreate], Depends(measurements_body)]
 ) -> list[MeasurementPublic]:
-    """Store imported measurements: a JSON list, or CSV (``Content-Type: text/csv``, one row each)."""
+    """Store imported measurements: a JSON list, or CSV (``Content-Type: text/csv``, one row each). Each new
+    one (the first 1,000 of a body) is stored with the forecast a plan would have made for it just before, a
+    calibration pair for ``GET /v1/calibration``."""
     values = [
         {**item.model_dump(), "model_id": item.model_id, "method_name": item.method_name, "run_id": None}
         for item in body
     ]
-    return [to_public(row) for row in measurements_repo.create_measurements(session=session, values=values)]
+    return [to_public(row) for row in import_measurements(session=session, values=values)]
 
 
 @router.get("", response_model=Page[MeasurementPublic])

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage.models import BaseModelRow, MeasurementRow, PredictionRow, RunRow, TaskRow
+from storage.models import BaseModelRow, MeasurementRow, PredictionRow, RunRow, TaskRow, as_utc
 from storage.repositories.catalog import Page
 from storage.repositories.tasks import find_task
 
@@ -19,14 +20,13 @@ __all__ = [
     "calibration_pairs",
     "create_measurements",
     "list_measurements",
+    "paired_measurement_keys",
     "prior_corpus_version",
     "task_filter",
 ]
 
 
-def create_measurements(*, session: Session, values: Iterable[Mapping[str, Any]]) -> list[MeasurementRow]:
-    """Store measurements. A ``task`` that names a stored task (by id, or by a name no other task shares)
-    is stored as that task's name with its ``task_id``, so plans and filters find it by either."""
+def _measurement_rows(session: Session, values: Iterable[Mapping[str, Any]]) -> list[MeasurementRow]:
     resolved: dict[str, TaskRow | None] = {}
     rows = []
     for item in values:
@@ -36,9 +36,52 @@ def create_measurements(*, session: Session, values: Iterable[Mapping[str, Any]]
         task = resolved[reference]
         names = {"task": task.name, "task_id": task.id} if task is not None else {"task_id": None}
         rows.append(MeasurementRow(**{**item, **names}))
-    session.add_all(rows)
-    session.commit()
     return rows
+
+
+def create_measurements(
+    *,
+    session: Session,
+    values: Iterable[Mapping[str, Any]],
+    predictions: Iterable[Mapping[str, Any]] = (),
+) -> list[MeasurementRow]:
+    """Store measurements. A ``task`` that names a stored task (by id, or by a name no other task shares)
+    is stored as that task's name with its ``task_id``, so plans and filters find it by either.
+
+    ``predictions`` are forecasts made for some of them before they were stored (each with the
+    ``measurement_id`` of a value's ``id`` and a ``measurement_key``), written in the same transaction; one
+    whose key another request stored meanwhile is dropped, the measurements stay."""
+    values, predictions = list(values), list(predictions)
+    for attempt in range(2):
+        rows = _measurement_rows(session, values)
+        session.add_all(rows)
+        session.flush()  # before their predictions: predictions.measurement_id refers to them
+        session.add_all(PredictionRow(**p) for p in predictions)
+        try:
+            session.commit()
+            return rows
+        except IntegrityError:
+            session.rollback()
+            if attempt or not predictions:
+                raise
+            taken = paired_measurement_keys(session=session, keys=[str(p["measurement_key"]) for p in predictions])
+            predictions = [p for p in predictions if p["measurement_key"] not in taken]
+    raise AssertionError("unreachable")
+
+
+def paired_measurement_keys(*, session: Session, keys: Iterable[str]) -> set[str]:
+    """Which of these measurement fingerprints already have an out-of-sample prediction stored."""
+    wanted = sorted(set(keys))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):  # bounded IN lists
+        chunk = wanted[start : start + 500]
+        found.update(
+            str(k)
+            for k in session.scalars(
+                select(PredictionRow.measurement_key).where(PredictionRow.measurement_key.in_(chunk))
+            )
+        )
+    return found
 
 
 def prior_corpus_version(*, session: Session) -> tuple[int | str | None, ...]:
@@ -78,24 +121,36 @@ def list_measurements(
     return Page(items=list(rows), total=session.scalar(count) or 0, limit=limit, offset=offset)
 
 
+PairSource = Literal["run", "import"]
+
+
 @dataclass(frozen=True, slots=True)
 class CalibrationPair:
-    """A prediction and the measurement of the run that verified it."""
+    """A prediction and the measurement that verified it: a run's (the prediction its plan stored before the
+    run) or an imported result's (the forecast made before it was stored)."""
 
     prediction: PredictionRow
     measurement: MeasurementRow
+    source: PairSource = "run"
 
 
 def calibration_pairs(*, session: Session, task: str | None = None) -> list[CalibrationPair]:
-    """Every (prediction, measurement) linked through a run (``runs.prediction_id``, ``measurements.run_id``),
-    or those of the task ``task`` names (by id or name, as :func:`task_filter`)."""
-    query = (
-        select(PredictionRow, MeasurementRow)
-        .join(RunRow, RunRow.prediction_id == PredictionRow.id)
-        .join(MeasurementRow, MeasurementRow.run_id == RunRow.id)
-        .order_by(MeasurementRow.created_at)
+    """Every (prediction, measurement) linked through a run (``runs.prediction_id``, ``measurements.run_id``)
+    or through ``predictions.measurement_id`` (imports), oldest measurement first, or those of the task
+    ``task`` names (by id or name, as :func:`task_filter`)."""
+    runs = select(PredictionRow, MeasurementRow).join(RunRow, RunRow.prediction_id == PredictionRow.id)
+    runs = runs.join(MeasurementRow, MeasurementRow.run_id == RunRow.id)
+    imports = select(PredictionRow, MeasurementRow).join(
+        MeasurementRow, MeasurementRow.id == PredictionRow.measurement_id
     )
+    runs, imports = (q.order_by(MeasurementRow.created_at, MeasurementRow.id) for q in (runs, imports))
     if task is not None:
-        query = query.where(task_filter(session=session, reference=task))
-    rows = session.execute(query).all()
-    return [CalibrationPair(prediction=prediction, measurement=measurement) for prediction, measurement in rows]
+        condition = task_filter(session=session, reference=task)
+        runs, imports = runs.where(condition), imports.where(condition)
+    sources: tuple[tuple[PairSource, Any], ...] = (("run", runs), ("import", imports))
+    pairs = [
+        CalibrationPair(prediction=prediction, measurement=measurement, source=source)
+        for source, query in sources
+        for prediction, measurement in session.execute(query).all()
+    ]
+    return sorted(pairs, key=lambda pair: as_utc(pair.measurement.created_at))

@@ -39,8 +39,11 @@ def _forecasts(plan: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _prior_rows(plan: dict[str, Any]) -> set[int]:
-    """How many rows the prior behind the plan's prior-tier forecasts was fitted on."""
-    found = (re.fullmatch(r"lightgbm prior \((\d+) measurements\)", a["predictor"]) for a in _forecasts(plan))
+    """How many rows the prior behind the plan's prior-tier forecasts was fitted on (their intervals are
+    conformally recalibrated once imports have given the prior tier enough pairs)."""
+    found = (
+        re.fullmatch(r"lightgbm prior \((\d+) measurements\)(, conformal)?", a["predictor"]) for a in _forecasts(plan)
+    )
     return {int(m.group(1)) for m in found if m}
 
 
