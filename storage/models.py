@@ -271,7 +271,11 @@ class MeasurementRow(Timestamps, Base):
     """An observed outcome: from one of our runs (``run:<id>``) or imported with a citation."""
 
     __tablename__ = "measurements"
-    __table_args__ = (Index("ix_measurements_task_model", "task", "model_id"),)
+    __table_args__ = (
+        Index("ix_measurements_task_model", "task", "model_id"),
+        # the newest edit is read by every plan (its watermark, the prior's corpus version): a seek, not a scan
+        Index("ix_measurements_updated_at", "updated_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
     task: Mapped[str] = mapped_column(String(200))  # the task's name (or the name an import gave)

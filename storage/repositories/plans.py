@@ -170,7 +170,13 @@ def prediction_measurements(
 def measurements_watermark(*, session: Session) -> dict[str, Any]:
     """Changes whenever a measurement is added or edited: plans computed under another one are stale.
     ``latest`` is the newest measurement's time (ISO), from which :func:`measurements_since` reads on."""
-    count, latest = session.execute(select(func.count(MeasurementRow.id), func.max(MeasurementRow.updated_at))).one()
+    # two scalar subqueries, so the newest edit is an index seek (ix_measurements_updated_at), not a scan
+    count, latest = session.execute(
+        select(
+            select(func.count()).select_from(MeasurementRow).scalar_subquery(),
+            select(func.max(MeasurementRow.updated_at)).scalar_subquery(),
+        )
+    ).one()
     return {"count": int(count), "latest": latest.isoformat() if isinstance(latest, datetime) else latest}
 
 
