@@ -109,6 +109,8 @@ def _observation_from_measurement(row: MeasurementRow, task: PlanTask) -> Observ
         accuracy=row.accuracy,
         source=row.source,
         eval_examples=row.eval_examples,
+        learning_rate=candidate.get("learning_rate"),
+        optimizer_steps=candidate.get("optimizer_steps"),
         measurement_id=row.id,
     )
 
