@@ -36,8 +36,8 @@ $(VENV)/.serve-installed: pyproject.toml | $(BIN)/python
 $(VENV)/.test-installed: $(VENV)/.serve-installed
 	$(PIP) install --quiet -e ".[worker,dev]"
 	# from Debian (skipped when not root): headless Chromium for the browser tests (no browser download),
-	# and the fortunes files, real text for the own-runs tasks (benchmarks/own_runs.py)
-	(command -v chromium >/dev/null 2>&1 && [ -e /usr/share/games/fortunes/computers ]) || [ "$$(id -u)" != 0 ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fortunes >/dev/null)
+	# and the fortunes files (English, German, Spanish, Italian), real text for the own-runs tasks (benchmarks/own_runs.py)
+	(command -v chromium >/dev/null 2>&1 && [ -e /usr/share/games/fortunes/computers ] && [ -e /usr/share/games/fortunes/it/italia ]) || [ "$$(id -u)" != 0 ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fortunes fortunes-de fortunes-es fortunes-it >/dev/null)
 	@touch $@
 
 install: $(VENV)/.serve-installed

@@ -14,7 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.own_runs import FORTUNES, OWN_RUNS_CSV, fortune_topic_task, number_compare_task, run_plan
+from benchmarks.own_runs import (
+    FORTUNE_LANGUAGES,
+    FORTUNES,
+    MAN_PAGES,
+    MAN_SECTIONS,
+    OWN_RUNS_CSV,
+    TASKS,
+    fortune_topic_task,
+    man_name_line,
+    number_compare_task,
+    run_plan,
+)
 from predictors.accuracy.corpus import (
     OWN_RUNS_COLUMNS,
     load_corpus_observations,
@@ -46,11 +57,46 @@ def test_fortune_topic_is_balanced_real_text() -> None:
     assert len({row["text"] for row in task.rows}) == len(task.rows)
 
 
+@pytest.mark.parametrize("name", ["fortune-subject", "fortune-language", "man-section", "man-admin"])
+def test_text_tasks_are_balanced_distinct_and_short(name: str) -> None:
+    task = TASKS[name]()
+    if task is None:
+        pytest.skip(f"{name}: its text is not installed")
+    counts = Counter(row["label"] for row in task.rows)
+    assert set(counts) == set(task.labels) and len(set(counts.values())) == 1
+    assert len({row["text"] for row in task.rows}) == len(task.rows)
+    assert all(15 <= len(row["text"]) <= 80 for row in task.rows)
+    assert len(task.rows) - task.n_test >= 128  # the largest training size in the plan
+
+
+@pytest.mark.skipif(not (FORTUNES / "it" / "italia").exists(), reason="fortunes-de/-es/-it are not installed")
+def test_fortune_language_labels_come_from_the_language_packages() -> None:
+    task = TASKS["fortune-language"]()
+    assert task is not None
+    assert set(task.labels) == set(FORTUNE_LANGUAGES)
+    words = {"German": ("der", "die", "das", "ist", "und"), "English": ("the", "is", "and", "you", "of")}
+    for label, common in words.items():
+        texts = [row["text"].lower().split() for row in task.rows if row["label"] == label]
+        others = [row["text"].lower().split() for row in task.rows if row["label"] not in words]
+        assert sum(word in text for text in texts for word in common) > 20
+        assert sum(word in text for text in others for word in common) < 5
+
+
+@pytest.mark.skipif(not (MAN_PAGES / "man1" / "ls.1.gz").exists(), reason="coreutils' man pages are not installed")
+def test_man_name_line_reads_the_name_section() -> None:
+    assert man_name_line(MAN_PAGES / "man1" / "ls.1.gz") == "ls - list directory contents"
+    assert set(MAN_SECTIONS.values()) == {"1", "3", "5", "8"}
+
+
 def test_run_plan_pays_for_probes_before_targets() -> None:
-    plan = run_plan()
-    probes = [spec for spec in plan if spec.probe]
-    assert plan[: len(probes)] == probes  # every probe runs before any target is predicted
-    assert {spec.label for spec in probes} >= {"zero-shot", "icl-1", "icl-4", "linear-probe", "lora-16", "lora-32"}
+    for name in TASKS:
+        plan = run_plan(name)
+        probes = [spec for spec in plan if spec.probe]
+        assert plan[: len(probes)] == probes  # every probe runs before any target is predicted
+        assert {spec.label for spec in probes} >= {"zero-shot", "icl-1", "icl-4", "linear-probe", "lora-16", "lora-32"}
+        assert len({spec.label for spec in plan}) == len(plan)
+    epochs = {spec.training.get("epochs") for name in TASKS for spec in run_plan(name) if spec.method["name"] == "lora"}
+    assert epochs == {1, 3, 6}  # issue #12: LoRA at several epochs, not only data sizes
 
 
 def shipped_rows() -> list[dict[str, str]]:
@@ -62,12 +108,12 @@ def test_shipped_own_runs_are_labelled_and_complete() -> None:
     rows = shipped_rows()
     assert rows and list(rows[0]) == OWN_RUNS_COLUMNS
     catalog = {entry["id"] for entry in load_models_catalog()}
-    plan = {spec.label for spec in run_plan()}
     for row in rows:
-        assert row["source"].startswith("own-run:") and row["source"].split("/", 1)[1] in plan
+        assert row["task"] in TASKS and row["source"].startswith(f"own-run:{row['task']}/")
         assert "benchmarks/own_runs.py" in row["citation"] and row["model"] in catalog
         assert 0.0 <= float(row["accuracy"]) <= 1.0 and int(row["n_test"]) >= 60
     for task in {row["task"] for row in rows}:
+        plan = {spec.label for spec in run_plan(task)}
         assert {row["source"].split("/", 1)[1] for row in rows if row["task"] == task} == plan
 
 
