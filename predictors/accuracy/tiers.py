@@ -24,6 +24,7 @@ import numpy as np
 from predictors.accuracy.features import ZERO_SHOT_METHODS, Observation, chance_accuracy
 from predictors.accuracy.phase import jump_probability, law_steps, learning_rate_scale, phase_steps
 from predictors.accuracy.prior import PriorPredictor
+from predictors.accuracy.probe_level import corpus_probe_level
 from predictors.errors import InvalidInputError
 from predictors.methods import METHODS, parse_method
 from scaling import RectifiedDataLaw, ShotCurveAverage
@@ -476,7 +477,25 @@ class MeasurementIndex:
         ]
         if not probes or candidate.method.get("name") in PROXY_METHODS:
             return None
-        return self._level(probes, level), probes, "linear-probe level"
+        return self._probe_level(candidate, probes, level)
+
+    @staticmethod
+    def _probe_level(
+        candidate: Observation, probes: list[Observation], level: float
+    ) -> tuple[Accuracy, list[Observation], str]:
+        """The learned level from this model's linear probe, mapped by the affine calibration fitted across
+        the corpus's other tasks (:mod:`predictors.accuracy.probe_level`); its half-width in quadrature with
+        the probe's own sampling error through the slope. The probe's level as it is without such pairs."""
+        calibration = corpus_probe_level(candidate.task, level)
+        raw = MeasurementIndex._level(probes, level)
+        if calibration is None:
+            return raw, probes, "linear-probe level"
+        mean, _, _ = calibration.predict_interval([raw.mean])
+        sampling = _widen(0.0, math.sqrt(_sampling_variance(probes) or 0.0), level)
+        half = max(PRE_POWER_MIN_HALF_WIDTH, math.hypot(calibration.half_width_, calibration.slope_ * sampling))
+        value = float(mean[0])
+        what = f"linear-probe level, calibrated on {calibration.n_pairs_} tasks"
+        return Accuracy(value, value - half, value + half, "probe", "level", level), probes, what
 
     @staticmethod
     def _level(rows: list[Observation], level: float) -> Accuracy:

@@ -395,7 +395,13 @@ def test_measurements_of_another_task_barely_move_a_forecast(corpus_prior: Prior
 def test_a_fine_tune_that_has_not_started_learning_is_forecast_as_a_mixture() -> None:
     """LoRA on 16 and 32 examples at 0.50 and 0.44 (not learning yet), a linear probe at 0.75: a run on 128
     examples (16 optimizer steps at 8 a step) is "still not learned" (0.44) or "learned" (0.75) with weight
-    1 − 4/16 by the steps, and its interval spans both levels until a probe past the jump pins it."""
+    1 − 4/16 by the steps, and its interval spans both levels until a probe past the jump pins it. The
+    learned level is the linear probe mapped by the calibration fitted on the corpus's other tasks."""
+    from predictors.accuracy.probe_level import corpus_probe_level
+
+    calibration = corpus_probe_level("t")
+    assert calibration is not None
+    learned = float(calibration.predict_interval([0.75])[0][0])
     lora = [
         Observation("m", {"name": "lora"}, "t", n_choices=2, train_examples=n, accuracy=a, eval_examples=100)
         for n, a in ((16, 0.50), (32, 0.44))
@@ -405,9 +411,11 @@ def test_a_fine_tune_that_has_not_started_learning_is_forecast_as_a_mixture() ->
         [Observation("m", {"name": "lora"}, "t", n_choices=2, train_examples=128)], measurements=[*lora, probe]
     )
     assert forecast.tier == "probe" and forecast.predictor.startswith("pre-power mixture (0.75 learned")
-    assert forecast.mean == pytest.approx(0.25 * 0.44 + 0.75 * 0.75)
+    assert f"linear-probe level, calibrated on {calibration.n_pairs_} tasks" in forecast.predictor
+    assert forecast.mean == pytest.approx(0.25 * 0.44 + 0.75 * learned)
     assert forecast.lower < 0.44 - 0.05  # the LoRA probes' sampling error (100 examples) widens the floor
-    assert forecast.upper == pytest.approx(0.75 + 0.05)  # an unsized linear probe: the 0.05 floor
+    # an unsized linear probe: the calibration's own half-width (at least the 0.05 floor)
+    assert forecast.upper == pytest.approx(learned + max(0.05, calibration.half_width_))
     (inside,) = predict_accuracies(
         [Observation("m", {"name": "lora"}, "t", n_choices=2, train_examples=24)], measurements=[*lora, probe]
     )

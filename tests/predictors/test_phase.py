@@ -23,6 +23,16 @@ NOT_LEARNED = [lora(16, 0.50, epochs=3), lora(32, 0.44, epochs=3)]  # 6 and 12 s
 LINEAR_PROBE = Observation("m", {"name": "linear_probe"}, "t", n_choices=2, train_examples=128, accuracy=0.75)
 
 
+def learned_from_probe(accuracy: float = 0.75) -> float:
+    """The learned level a linear probe at ``accuracy`` gives: mapped by the calibration fitted on the
+    corpus's other tasks (predictors/accuracy/probe_level.py)."""
+    from predictors.accuracy.probe_level import corpus_probe_level
+
+    calibration = corpus_probe_level("t")
+    assert calibration is not None
+    return float(calibration.predict_interval([accuracy])[0][0])
+
+
 def forecast(candidate: Observation, measurements: list[Observation]) -> tuple[float, float, float, str]:
     (found,) = predict_accuracies([candidate], measurements=measurements)
     return found.mean, found.lower, found.upper, found.predictor
@@ -44,11 +54,11 @@ def test_probes_on_equal_examples_with_other_epochs_or_batch_are_other_steps() -
 
 def test_probes_in_the_pre_power_phase_forecast_a_mixture_spanning_both_levels() -> None:
     """Probes at 6 and 12 steps have not learned (0.50, 0.44 against chance 0.5): a run of 24 steps is
-    "still not learned" or "learned" (the linear probe's 0.75) with weight 1 − 12/24, and its interval
-    spans both levels."""
+    "still not learned" or "learned" (the linear probe's 0.75, calibrated) with weight 1 − 12/24, and its
+    interval spans both levels."""
     mean, lower, upper, predictor = forecast(lora(64, epochs=3), [*NOT_LEARNED, LINEAR_PROBE])
     assert predictor.startswith("pre-power mixture (0.50 learned: linear-probe level")
-    assert mean == pytest.approx(0.5 * 0.44 + 0.5 * 0.75)
+    assert mean == pytest.approx(0.5 * 0.44 + 0.5 * learned_from_probe())
     assert lower < 0.44 < 0.75 < upper
 
 
@@ -90,7 +100,7 @@ def test_the_learning_rate_scales_the_steps() -> None:
     at_slow = forecast(target, [*slow, LINEAR_PROBE])
     assert at_default[3].startswith("pre-power mixture (0.00 learned") and at_default[0] == pytest.approx(0.44)
     assert at_slow[3].startswith("pre-power mixture (0.90 learned")
-    assert at_slow[0] == pytest.approx(0.1 * 0.44 + 0.9 * 0.75)
+    assert at_slow[0] == pytest.approx(0.1 * 0.44 + 0.9 * learned_from_probe())
     # A target at the probes' own slow rate is 1.2 steps too: not learned.
     assert forecast(lora(30, epochs=3, learning_rate=1e-4), [*slow, LINEAR_PROBE])[0] == pytest.approx(0.44)
     # A measured run answers only for its own rate: the slow run is not a measurement of the default one.
