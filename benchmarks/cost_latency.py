@@ -23,22 +23,17 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.plan_speed import _quantiles, concurrent_latencies, cost_body  # noqa: E402
-from tests.processes import free_port  # noqa: E402
+from benchmarks.plan_speed import _quantiles, concurrent_latencies, cost_body, real_server  # noqa: E402
 
 CLIENTS = 20
 RATE_PER_CLIENT = 5  # requests/s each: the open load of plan_speed.py (100 requests/s in all)
@@ -64,29 +59,9 @@ def _pin(cpu: str) -> list[str]:
 @contextmanager
 def server(data_dir: Path, processes: int) -> Iterator[tuple[str, int]]:
     """``tunecast serve --no-worker``: one process pinned to core 1, or ``processes`` on every core."""
-    port = free_port()
-    env = {**os.environ, "TUNECAST_DATA_DIR": str(data_dir), "TUNECAST_LOG_LEVEL": "WARNING"}
-    for name in ("TUNECAST_DATABASE_URL", "TUNECAST_BROKER_URL"):
-        env.pop(name, None)
-    command = [sys.executable, "-c", "from api.cli import app; app()", "serve", "--no-worker", "--port", str(port)]
-    command += ["--workers", str(processes)]
     pin = _pin("1") if processes == 1 else []
-    process = subprocess.Popen(pin + command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"tunecast serve did not start (exit {process.poll()})")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        yield url, process.pid
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+    with real_server(data_dir, "--workers", str(processes), prefix=pin) as served:
+        yield served
 
 
 def _cpu_s(server_pid: int) -> float:

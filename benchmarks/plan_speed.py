@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -210,14 +210,18 @@ def _rss(pid: int) -> tuple[int, int]:
 
 
 @contextmanager
-def real_server(data_dir: Path, *extra: str) -> Iterator[tuple[str, int]]:
+def real_server(data_dir: Path, *extra: str, prefix: Sequence[str] = ()) -> Iterator[tuple[str, int]]:
+    """``tunecast serve --no-worker`` with ``extra`` arguments, started with ``prefix`` (e.g. ``taskset``):
+    its URL and pid once ``/healthz`` answers."""
     with socket_port() as port:
         env = {**os.environ, "TUNECAST_DATA_DIR": str(data_dir), "TUNECAST_LOG_LEVEL": "WARNING"}
         for name in ("TUNECAST_DATABASE_URL", "TUNECAST_BROKER_URL"):
             env.pop(name, None)
         command = [sys.executable, "-c", "from api.cli import app; app()", "serve", "--no-worker", "--port", str(port)]
         command += list(extra)
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [*prefix, *command], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
