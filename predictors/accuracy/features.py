@@ -46,6 +46,12 @@ BENCHMARK_KEYS: tuple[str, ...] = (
 TASK_KINDS: tuple[str, ...] = ("classification", "multiple_choice", "generation")
 METHOD_CODES: dict[str, int] = {name: code for code, name in enumerate(sorted(METHODS))}
 ZERO_SHOT_METHODS = frozenset(name for name, spec in METHODS.items() if spec.demonstrations == ())
+PROXY_METHODS = frozenset(name for name, spec in METHODS.items() if spec.proxy)
+"""Methods whose accuracy is a proxy of what the model's features support (the linear probe)."""
+TRAINING_ANCHOR_METHODS = frozenset(
+    name for name, spec in METHODS.items() if spec.kind == "finetune" and not spec.proxy
+)
+"""Methods that train the model (not a proxy): their runs fix a model's level on a task."""
 FEATURE_NAMES: tuple[str, ...] = (
     "capability_pc1",
     "capability_pc2",

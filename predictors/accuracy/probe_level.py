@@ -18,16 +18,13 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from predictors.accuracy.features import Observation
+from predictors.accuracy.features import PROXY_METHODS, TRAINING_ANCHOR_METHODS, Observation
 from predictors.errors import InvalidInputError, NotFittedError
-from predictors.methods import METHODS
 
 __all__ = ["LinearProbeLevel", "corpus_probe_level", "probe_level_pairs"]
 
 MIN_PAIRS = 3
 """Fewer (model, task) pairs fit a line exactly and say nothing about its error."""
-PROBE_METHODS = frozenset(name for name, spec in METHODS.items() if spec.proxy)
-TUNED_METHODS = frozenset(name for name, spec in METHODS.items() if spec.kind == "finetune" and not spec.proxy)
 
 
 class LinearProbeLevel:
@@ -75,8 +72,7 @@ class LinearProbeLevel:
         if not hasattr(self, "slope_"):
             raise NotFittedError("LinearProbeLevel is not fitted yet; call fit first")
         mean = self.slope_ * np.asarray(probe_accuracy, dtype=float) + self.intercept_
-        clip = functools.partial(np.clip, a_min=0.0, a_max=1.0)
-        return clip(mean), clip(mean - self.half_width_), clip(mean + self.half_width_)
+        return np.clip(mean, 0, 1), np.clip(mean - self.half_width_, 0, 1), np.clip(mean + self.half_width_, 0, 1)
 
 
 def probe_level_pairs(
@@ -90,8 +86,8 @@ def probe_level_pairs(
             groups[(o.model_id, o.task)].append(o)
     pairs = []
     for rows in groups.values():
-        probes = [float(o.accuracy or 0.0) for o in rows if o.method.get("name") in PROBE_METHODS]
-        tuned = [o for o in rows if o.method.get("name") in TUNED_METHODS and o.train_examples]
+        probes = [float(o.accuracy or 0.0) for o in rows if o.method.get("name") in PROXY_METHODS]
+        tuned = [o for o in rows if o.method.get("name") in TRAINING_ANCHOR_METHODS and o.train_examples]
         if not probes or not tuned:
             continue
         most = max(int(o.train_examples or 0) for o in tuned)

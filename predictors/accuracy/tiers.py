@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from predictors.accuracy.features import ZERO_SHOT_METHODS, Observation, chance_accuracy
+from predictors.accuracy.features import (
+    PROXY_METHODS,
+    TRAINING_ANCHOR_METHODS,
+    ZERO_SHOT_METHODS,
+    Observation,
+    chance_accuracy,
+)
 from predictors.accuracy.phase import jump_probability, law_steps, learning_rate_scale, phase_steps
 from predictors.accuracy.prior import PriorPredictor
 from predictors.accuracy.probe_level import corpus_probe_level
@@ -39,10 +45,6 @@ INFERENCE_METHODS = frozenset(name for name, spec in METHODS.items() if spec.kin
 PRE_POWER_MIN_HALF_WIDTH = 0.05
 """Least half-width of each mixture component, and how far above the not-learned level a probe must be to
 have learned when its test size is unknown: the proxy tier's half-width with only two calibration pairs."""
-TRAINING_ANCHOR_METHODS = frozenset(
-    name for name, spec in METHODS.items() if spec.kind == "finetune" and not spec.proxy
-)
-PROXY_METHODS = frozenset(name for name, spec in METHODS.items() if spec.proxy)
 MAX_EVIDENCE_IDS = 16
 """Measurement ids a forecast names (the newest): enough for every tier's fit on one model, bounded so that a
 2,000-row plan stays small; ``n_evidence`` counts them all."""
