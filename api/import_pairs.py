@@ -91,16 +91,16 @@ def _plan_task(session: Session, values: Mapping[str, Any]) -> TaskSpec | str | 
         return None
 
 
-def _to_forecast(session: Session, values: Sequence[dict[str, Any]]) -> list[int]:
-    """Indices of the rows that get a forecast: with an accuracy, not already paired (by content, here or
-    before), and askable by a plan; the first :data:`MAX_FORECASTS_PER_IMPORT`."""
+def _to_forecast(session: Session, values: Sequence[dict[str, Any]]) -> list[tuple[int, str]]:
+    """(index, :func:`measurement_key`) of the rows that get a forecast: with an accuracy, not already paired
+    (by content, here or before); the first :data:`MAX_FORECASTS_PER_IMPORT`."""
     keys = [measurement_key(v) for v in values]
     taken = measurements_repo.paired_measurement_keys(session=session, keys=keys)
     chosen = []
     for i, (item, key) in enumerate(zip(values, keys, strict=True)):
         if item.get("accuracy") is not None and key not in taken:
             taken.add(key)
-            chosen.append(i)
+            chosen.append((i, key))
     return chosen[:MAX_FORECASTS_PER_IMPORT]
 
 
@@ -108,12 +108,12 @@ def _forecasts(session: Session, values: Sequence[dict[str, Any]]) -> list[dict[
     """Out-of-sample predictions for the chosen rows, each keyed to its row's ``id``; one batched forecast per task."""
     chosen = _to_forecast(session, values)
     known_models = set(
-        catalog_repo.models_by_id(session=session, model_ids={_model_id(values[i]["candidate"]) for i in chosen})
+        catalog_repo.models_by_id(session=session, model_ids={_model_id(values[i]["candidate"]) for i, _ in chosen})
     )
     gpus = set(catalog_repo.hardware_ids(session=session))
-    groups: dict[str, tuple[TaskSpec | str, list[tuple[int, Candidate]]]] = {}
+    groups: dict[str, tuple[TaskSpec | str, list[tuple[int, str, Candidate]]]] = {}
     tasks: dict[str, TaskSpec | str | None] = {}
-    for i in chosen:
+    for i, key in chosen:
         candidate = _plan_candidate(values[i]["candidate"], gpus)
         described = json.dumps(
             [values[i]["task"], *(values[i]["candidate"].get(k) for k in ("task_kind", "n_choices"))]
@@ -124,18 +124,16 @@ def _forecasts(session: Session, values: Sequence[dict[str, Any]]) -> list[dict[
         if candidate is None or task is None or candidate.model_id not in known_models:
             continue
         group = task if isinstance(task, str) else task.model_dump_json()
-        groups.setdefault(group, (task, []))[1].append((i, candidate))
+        groups.setdefault(group, (task, []))[1].append((i, key, candidate))
     predictions = []
     for task, members in groups.values():
         try:
-            planned = predictions_as_planned(session, task=task, candidates=[c for _, c in members])
+            planned = predictions_as_planned(session, task=task, candidates=[c for _, _, c in members])
         except (InvalidInputError, NotFoundError) as exc:
             logger.warning("imported rows of task %r got no forecast: %s", task, exc)
             continue
-        for (i, _), prediction in zip(members, planned, strict=True):
-            predictions.append(
-                {**prediction, "measurement_id": values[i]["id"], "measurement_key": measurement_key(values[i])}
-            )
+        for (i, key, _), prediction in zip(members, planned, strict=True):
+            predictions.append({**prediction, "measurement_id": values[i]["id"], "measurement_key": key})
     return predictions
 
 
