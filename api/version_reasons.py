@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.candidates import method_label
-from predictors.methods import METHODS
+from predictors.accuracy.features import make_observation
 from storage.models import MeasurementRow
 
 __all__ = ["MAX_NAMED", "VersionEvidence", "because", "measurement_brief"]
@@ -22,16 +22,15 @@ MAX_NAMED = 3
 
 
 def _train_examples(row: MeasurementRow, task_train_examples: int | None) -> int | None:
-    """Examples a fine-tune measurement trained on, as :func:`predictors.accuracy.features.make_observation`
-    reads them (the training set, else the task's, times the share used); None for a method that does not train."""
-    candidate = row.candidate or {}
-    spec = METHODS.get(row.method_name)
-    if spec is None or spec.kind != "finetune":
-        return None
-    training = candidate.get("training") or {}
-    size = training.get("train_examples", task_train_examples)
-    fraction = training.get("data_fraction")
-    return max(1, round(size * (fraction if fraction is not None else 1.0))) if size is not None else None
+    """Examples a fine-tune measurement trained on, as the tiers read them; None for a method that does not train."""
+    training = (row.candidate or {}).get("training")
+    return make_observation(
+        model_id=row.model_id,
+        method={"name": row.method_name},
+        task=row.task,
+        training=training if isinstance(training, Mapping) else None,
+        task_train_examples=task_train_examples,
+    ).train_examples
 
 
 def measurement_brief(row: MeasurementRow, *, task_train_examples: int | None, new: bool) -> dict[str, Any]:
