@@ -1,7 +1,9 @@
 """The prior tier's model, trained off the request path.
 
-The prior learns from the whole corpus: the shipped seed and own-run rows, every stored measurement and
-the catalog's models. A fit on 10,000 measurements takes seconds, so requests never wait for one: each
+The prior's boosters learn from the shipped seed and own-run rows and the catalog's models (fitted once
+per process and catalog); each measured task gets boosters of its own on those plus its measurements, so
+one task's measurements never move another task's forecasts (:mod:`predictors.accuracy.prior`). A fit
+takes seconds per changed task, so requests never wait for one: each
 database keeps its last good prior with the version of the corpus it was fitted on (counts and latest
 edits, one aggregate query per plan); a plan that finds the corpus changed starts a refit in a
 background thread and is answered by the last good prior meanwhile. Only a database's very first fit
@@ -86,11 +88,11 @@ def prior_observation(row: MeasurementRow, tasks: Mapping[str, Mapping[str, Any]
 def fit_prior(models: Mapping[str, ModelInfo], measurements: Sequence[Observation]) -> PriorPredictor | None:
     """The prior on the shipped corpus plus ``measurements``, or None with too few rows (the prior sorts its
     rows itself, so equal content gives an equal model whatever the database)."""
-    training = [*load_corpus_observations(), *measurements]
+    corpus = load_corpus_observations()
     try:
-        return PriorPredictor(random_state=0).fit(FeatureBuilder(models), training)
+        return PriorPredictor(random_state=0).fit(FeatureBuilder(models), corpus, measurements)
     except InvalidInputError:
-        logger.info("too few measurements (%d) for the prior; forecasts are uninformed", len(training))
+        logger.info("too few corpus rows (%d) for the prior; forecasts are uninformed", len(corpus))
         return None
 
 

@@ -83,7 +83,7 @@ def forecast_all(rows: list[dict[str, str]], paid: list[bool], corpus: list[Obse
     measurements.append(Observation(MODEL, {"name": "zero_shot"}, TASK, n_choices=4, accuracy=ZERO_SHOT))
     started = time.perf_counter()
     builder = FeatureBuilder({e["id"]: ModelInfo.from_catalog(e) for e in load_models_catalog()})
-    prior = PriorPredictor(random_state=0).fit(builder, [*corpus, *measurements])
+    prior = PriorPredictor(random_state=0).fit(builder, corpus, measurements)
     forecasts = predict_accuracies(
         [observation(r, with_accuracy=False) for r in rows], measurements=measurements, prior=prior
     )

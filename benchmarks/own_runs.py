@@ -436,18 +436,22 @@ def baseline(spec: RunSpec, probes: dict[str, float]) -> float:
 _PRIORS: dict[tuple[Any, ...], PriorPredictor] = {}
 
 
-def make_prior(measurements: list[Observation]) -> PriorPredictor:
-    """The prior trained on the published corpus plus ``measurements``; one fit per distinct set (the
-    forecasts from a task's probes all share one)."""
-    key = tuple(o.key() for o in measurements)
+def make_prior(task: str, measurements: list[Observation]) -> PriorPredictor:
+    """The prior as the service would have it: the published corpus plus the other tasks' runs (shipped,
+    as own runs are) and ``task``'s own runs as its measurements; one fit per distinct set (the forecasts
+    from a task's probes all share one)."""
+    key = (task, *(o.key() for o in measurements))
     if key not in _PRIORS:
         builder = FeatureBuilder({e["id"]: ModelInfo.from_catalog(e) for e in load_models_catalog()})
-        _PRIORS[key] = PriorPredictor(random_state=0).fit(builder, [*load_seed_observations(), *measurements])
+        corpus = [*load_seed_observations(), *(o for o in measurements if o.task != task)]
+        own = [o for o in measurements if o.task == task]
+        _PRIORS[key] = PriorPredictor(random_state=0).fit(builder, corpus, own)
     return _PRIORS[key]
 
 
 def forecast(target: Observation, measurements: list[Observation]) -> Accuracy:
-    return predict_accuracies([target], measurements=measurements, prior=make_prior(measurements))[0]
+    prior = make_prior(target.task, measurements)
+    return predict_accuracies([target], measurements=measurements, prior=prior)[0]
 
 
 def exported_results(task: TaskSpec) -> dict[str, dict[str, Any]]:

@@ -40,7 +40,7 @@ CATALOG = {e["id"]: ModelInfo.from_catalog(e) for e in load_models_catalog()}
 
 def fit(extra: list[Observation], seed: int = 0, corpus: Sequence[Observation] | None = None) -> PriorPredictor:
     rows = load_corpus_observations() if corpus is None else corpus
-    return PriorPredictor(random_state=seed).fit(FeatureBuilder(CATALOG), [*rows, *extra])
+    return PriorPredictor(random_state=seed).fit(FeatureBuilder(CATALOG), rows, extra)
 
 
 def task_resampling_moves(rows: list[Observation], mean: np.ndarray) -> dict[str, float]:
