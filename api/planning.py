@@ -174,8 +174,7 @@ def _inline_models(resolved: ResolvedTable) -> dict[str, ModelInfo]:
             training_tokens=model.training_tokens,
             benchmarks=model.benchmarks,
         )
-        for model_id, model in resolved.models.items()
-        if isinstance(model, InlineModel)
+        for model_id, model in resolved.inline_models.items()
     }
 
 
@@ -202,7 +201,7 @@ def load_plan_inputs(session: Session, request: PlanRequest) -> PlanInputs:
     plan_task = _task(session, request.task)
     task = plan_task.spec
     resolved, field = _plan_table(session, request, task)
-    costs = cost_table(session=session, resolved=resolved)
+    costs = cost_table(resolved)
     watermark = plans_repo.measurements_watermark(session=session)
     rows = plans_repo.prediction_measurements(session=session, task_name=task.name, task_id=plan_task.task_id)
     current = PRIORS.current(session)  # never fitted here: the last good prior while a refit runs

@@ -102,9 +102,9 @@ def cost_body(n: int, seed: int = 0) -> dict[str, Any]:
     }
 
 
-def reference_cost_table(*, session: Any, resolved: costing.ResolvedTable) -> CostColumns:
+def reference_cost_table(resolved: costing.ResolvedTable) -> CostColumns:
     """Today's per-candidate path: one ``estimate_cost`` per candidate, as columns."""
-    calibration = costing.efficiency_calibration(session=session)
+    calibration = resolved.calibration
     table = resolved.table
     estimates = estimate_costs(
         [table.candidate(i) for i in range(len(table))], hardware=resolved.hardware, calibration=calibration
@@ -152,12 +152,12 @@ def service_layer(settings: Settings, quick: bool) -> None:
                     slow = timed(lambda req=req: planning.compute_plan(session, req))
             line(f"service layer, {label}", fast, slow, goal)
         resolved = planning._grid_table(session, request.grid, request.task)  # type: ignore[arg-type]
-        calibration = costing.efficiency_calibration(session=session)
+        calibration = resolved.calibration
         fast = min(
             timed(lambda: estimate_cost_columns(resolved.table, hardware=resolved.hardware, calibration=calibration))
             for _ in range(3)
         )
-        slow = None if quick else timed(lambda: reference_cost_table(session=session, resolved=resolved))
+        slow = None if quick else timed(lambda: reference_cost_table(resolved))
         line(f"cost model alone, {len(resolved):,} candidates", fast, slow, "<= 0.3 s")
         print(f"  = {fast / len(resolved) * 1e6:.2f} µs per candidate (goal <= 3 µs)")
         budget_staircase(planning.evaluate_plan(session, request).result.scores)

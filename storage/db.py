@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["forget_inherited_engines", "get_engine", "get_sessionmaker", "session_scope"]
+__all__ = ["commit_counter", "forget_inherited_engines", "get_engine", "get_sessionmaker", "session_scope"]
 
 
 _engines_made: weakref.WeakSet[Engine] = weakref.WeakSet()  # every engine handed out, for forked children
@@ -79,3 +82,32 @@ def forget_inherited_engines() -> None:
     _engines_made.clear()
     get_sessionmaker.cache_clear()
     get_engine.cache_clear()
+
+
+class _SqliteCommitCounter:
+    """``PRAGMA data_version`` of a connection of its own that never writes: it changes whenever any other
+    connection, of any process, commits to the file (https://sqlite.org/pragma.html#pragma_data_version),
+    and reading it is a few microseconds, where a query through the ORM is a few hundred."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._pid = -1
+        self._connection: sqlite3.Connection | None = None
+
+    def __call__(self) -> int:
+        with self._lock:
+            if self._connection is None or self._pid != os.getpid():  # a forked child opens its own
+                self._connection = sqlite3.connect(self._path, check_same_thread=False, timeout=30)
+                self._pid = os.getpid()
+            return int(self._connection.execute("PRAGMA data_version").fetchone()[0])
+
+
+@lru_cache(maxsize=16)
+def commit_counter(engine: Engine) -> _SqliteCommitCounter | None:
+    """A counter that changes whenever anything is committed to ``engine``'s database, for a file-backed
+    SQLite database; None for another (a caller then asks the database what it needs to know)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or engine.url.query.get("mode"):
+        return None
+    return _SqliteCommitCounter(database)

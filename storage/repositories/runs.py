@@ -30,6 +30,7 @@ from storage.repositories.catalog import Page
 __all__ = [
     "CANCELLED",
     "FAILED",
+    "MEASURED_STEPS",
     "QUEUED",
     "RUNNING",
     "SUCCEEDED",
@@ -50,7 +51,6 @@ __all__ = [
     "list_events",
     "list_runs",
     "measured_step_rows",
-    "measured_steps_version",
     "note_resumed",
     "queue_position",
     "renew_lease",
@@ -470,23 +470,14 @@ def unfinished_run_ids(*, session: Session, run_ids: Iterable[str]) -> set[str]:
     return set(session.scalars(select(RunRow.id).where(RunRow.id.in_(ids), RunRow.status.not_in(TERMINAL))))
 
 
-def measured_steps_version(*, session: Session) -> tuple[int, str]:
-    """Changes whenever a fine-tune succeeds: (how many have, the latest finish), one aggregate query, so the
-    refitted efficiency calibration is reloaded only when there may be new measured steps."""
-    count, latest = session.execute(
-        select(func.count(RunRow.id), func.max(RunRow.finished_at)).where(
-            RunRow.kind == "finetune", RunRow.status == "succeeded"
-        )
-    ).one()
-    return int(count), str(latest)
+MEASURED_STEPS = and_(RunRow.kind == "finetune", RunRow.status == "succeeded")
+"""The runs whose measured GPU steps refit the efficiency calibration."""
 
 
 def measured_step_rows(*, session: Session) -> list[dict[str, Any]]:
     """Calibration rows (``result.calibration_row``) of succeeded fine-tunes, oldest first: the measured
     GPU steps the cost model's efficiency calibration is refitted on."""
-    rows = session.scalars(
-        select(RunRow).where(RunRow.kind == "finetune", RunRow.status == "succeeded").order_by(RunRow.finished_at)
-    )
+    rows = session.scalars(select(RunRow).where(MEASURED_STEPS).order_by(RunRow.finished_at))
     return [
         dict(row.result["calibration_row"])
         for row in rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -133,3 +134,61 @@ def test_a_few_candidates_cost_the_same_as_in_a_large_request(sqlite_client: Tes
         (error,) = response.json()["errors"]
         assert error["pointer"] == f"#/candidates/{len(bodies) - 1}/training/precision"
         assert "cannot be stored as int8" in error["detail"]
+
+
+def _statements(client: TestClient, body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The first result of ``POST /v1/cost`` and the SQL statements the request ran."""
+    from sqlalchemy import event
+
+    from storage.db import get_engine
+
+    engine = get_engine(client.app.state.settings.database_url)  # type: ignore[attr-defined]
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.strip().lower() != "select 1":  # the pool's pre-ping on PostgreSQL
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = client.post("/v1/cost", json=body)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert response.status_code == 200, response.text
+    return response.json()["results"][0], statements
+
+
+def test_the_catalog_a_cost_reads_is_kept_until_another_connection_changes_it(
+    client: TestClient, database_url: str
+) -> None:
+    """Issue #15: the models, GPUs and calibration a cost reads are kept per process; an edit committed by any
+    other connection (another API process, ``tunecast db upgrade``, a worker) is seen by the next request.
+    On SQLite an unchanged file costs no statement at all; elsewhere one version query."""
+    import sqlalchemy
+
+    training = {"micro_batch_size": 8, "seq_len": 512, "train_examples": 10_000, "epochs": 1}
+    body = {"candidates": [candidate(training=training)]}
+    first, _ = _statements(client, body)
+    assert first["train_usd"] > 0
+    again, statements = _statements(client, body)
+    assert again == first
+    if database_url.startswith("sqlite"):
+        assert statements == []
+    else:
+        assert len(statements) == 1 and "max" in statements[0].lower(), [s[:80] for s in statements]
+
+    # another process's engine: a connection this process's pool never held
+    other = sqlalchemy.create_engine(database_url)
+    try:
+        with other.begin() as connection:
+            connection.execute(
+                sqlalchemy.text(
+                    "UPDATE hardware SET usd_per_hour = usd_per_hour * 2, updated_at = :now WHERE id = 'H200'"
+                ),
+                {"now": datetime.now(UTC)},
+            )
+    finally:
+        other.dispose()
+    edited, statements = _statements(client, body)
+    assert edited["train_usd"] == pytest.approx(2 * first["train_usd"])
+    assert len(statements) > 1  # the version query saw the edit, and the catalog was read again
