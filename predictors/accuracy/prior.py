@@ -461,13 +461,15 @@ class PriorPredictor:
     ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
         """(normalised forecast, whether the corpus or the task's own measurements know the task): a measured
         task's forecast is its own boosters', an unseen task's the corpus's shifted by the pooled effect."""
-        normalised = self._population_forecast(observations)
+        normalised = np.empty(len(observations))
         known = np.array([o.task in self.task_stats_ or o.task in self.task_models_ for o in observations])
-        normalised[~known] += self.unseen_task_effect_
         by_task: dict[str, list[int]] = {}
+        population: list[int] = []  # the rows of tasks the user never measured
         for i, o in enumerate(observations):
-            if o.task in self.task_models_:
-                by_task.setdefault(o.task, []).append(i)
+            (by_task.setdefault(o.task, []) if o.task in self.task_models_ else population).append(i)
+        if population:  # tasks the user never measured: the corpus's boosters
+            normalised[population] = self._population_forecast([observations[i] for i in population])
+            normalised[population] += np.where(known[population], 0.0, self.unseen_task_effect_)
         for task, index in by_task.items():
             measured = self.task_models_[task]
             rows = [observations[i] for i in index]
