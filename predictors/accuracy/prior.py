@@ -437,11 +437,15 @@ class PriorPredictor:
 
     def _task_model(self, task: str, rows: Sequence[Observation], y: NDArray[np.float64]) -> _TaskModel:
         population = self.population_
+        features = self.builder_.matrix(rows)
         digest = hashlib.sha256(population.key.encode())
+        # the rows' features too: an edited model that only this task's rows use changes them
+        for part in (features, y):
+            digest.update(np.ascontiguousarray(part).tobytes())
         digest.update(repr([o.key() for o in rows]).encode())
 
         def fit() -> _TaskModel:
-            base = np.vstack([population.base, self.builder_.matrix(rows)])
+            base = np.vstack([population.base, features])
             all_tasks = np.concatenate([population.tasks, np.array([task] * len(rows))])
             all_y = np.concatenate([population.y, y])
             model = self._fit_known(base, all_tasks, all_y)  # its rows all have a task mean: no unseen booster

@@ -388,6 +388,35 @@ def test_measurements_of_another_task_barely_move_a_forecast(corpus_prior: Prior
         assert bias_after < bias_before and shift > 10 * move, (seed, bias_before, bias_after, shift, move)
 
 
+def test_a_measured_task_is_refitted_when_a_model_only_it_uses_is_edited(corpus_prior: PriorPredictor) -> None:
+    """A measured task's boosters are cached by content, and that content is the rows' features: editing a
+    model that only this task's rows name (an imported model's architecture) fits them again, the same
+    content does not."""
+    import dataclasses
+
+    from predictors.accuracy import prior
+    from predictors.accuracy.corpus import load_corpus_observations
+
+    corpus = list(load_corpus_observations())
+    base = CATALOG["llama-3.1-8b"]
+    rows = [dataclasses.replace(o, model_id="our-llama", task="our-task") for o in unrelated_task(4, n=12)]
+
+    def forecast(architecture_of: str) -> np.ndarray:
+        ours = dataclasses.replace(base, id="our-llama", architecture=CATALOG[architecture_of].architecture)
+        return (
+            PriorPredictor(random_state=0)
+            .fit(FeatureBuilder({**CATALOG, "our-llama": ours}), corpus, rows)
+            .predict(rows)
+        )
+
+    prior._TASK_MODELS.clear()
+    large = forecast("llama-3.1-8b")
+    assert len(prior._TASK_MODELS) == 1
+    assert np.array_equal(forecast("llama-3.1-8b"), large) and len(prior._TASK_MODELS) == 1  # the same: cached
+    small = forecast("llama-3.2-1b")
+    assert len(prior._TASK_MODELS) == 2 and not np.allclose(small, large)  # the edit: fitted again
+
+
 def test_a_fine_tune_that_has_not_started_learning_is_forecast_as_a_mixture() -> None:
     """LoRA on 16 and 32 examples at 0.50 and 0.44 (not learning yet), a linear probe at 0.75: a run on 128
     examples (16 optimizer steps at 8 a step) is "still not learned" (0.44) or "learned" (0.75) with weight
