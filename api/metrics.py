@@ -144,18 +144,27 @@ class RequestMetricsMiddleware:
             return
         started_s = time.perf_counter()
         answered: list[tuple[int, float]] = []
+        observed = False
+
+        def observe() -> None:
+            nonlocal observed
+            observed = True
+            status, elapsed_s = answered[0] if answered else (500, time.perf_counter() - started_s)
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            self.histogram.labels(self._template(scope), method, f"{status // 100}xx").observe(elapsed_s)
 
         async def timed_send(message: Message) -> None:
             if message["type"] == "http.response.start" and not answered:
                 answered.append((int(message["status"]), time.perf_counter() - started_s))
+            elif message["type"] == "http.response.body" and not message.get("more_body") and not observed:
+                observe()  # before the last bytes leave: a scrape the client sends next counts this request
             await send(message)
 
         try:
             await self.app(scope, receive, timed_send)
         finally:
-            status, elapsed_s = answered[0] if answered else (500, time.perf_counter() - started_s)
-            method = scope["method"] if scope["method"] in METHODS else "other"
-            self.histogram.labels(self._template(scope), method, f"{status // 100}xx").observe(elapsed_s)
+            if not observed:
+                observe()
 
 
 class DatabaseCollector(Collector):
