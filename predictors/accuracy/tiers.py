@@ -223,7 +223,10 @@ class MeasurementIndex:
             return same
         return [m for m in rows if m.method.get("name") in TRAINING_ANCHOR_METHODS]
 
-    def measured(self, candidate: Observation) -> Accuracy | None:
+    def measured(self, candidate: Observation, level: float) -> Accuracy | None:
+        """The candidate's own runs: their mean, with an interval that holds both their spread and the
+        binomial sampling error of their test sets at ``level`` (one run scored on 8 examples is 0.75
+        within about ±0.25, not exactly 0.75; issue #14)."""
         key = _method_key(candidate.method)
         same = [
             m
@@ -239,10 +242,13 @@ class MeasurementIndex:
             return None
         values = [float(m.accuracy) for m in same if m.accuracy is not None]
         sources = sorted({m.source for m in same if m.source})
+        mean = float(np.mean(values))
+        variance = _sampling_variance([m for m in same if m.accuracy is not None])
+        half = _widen(0.0, math.sqrt(variance) if variance is not None else None, level)
         return Accuracy(
-            mean=float(np.mean(values)),
-            lower=float(min(values)),
-            upper=float(max(values)),
+            mean=mean,
+            lower=_clip(min(min(values), mean - half)),
+            upper=_clip(max(max(values), mean + half)),
             tier="measured",
             predictor=f"measurement ({len(values)} run{'s' if len(values) > 1 else ''}: {', '.join(sources)[:200]})",
             **_evidence(same),
@@ -591,7 +597,7 @@ def _predict_unique(
     pending: list[int] = []
     for i, candidate in enumerate(candidates):
         found = (
-            index.measured(candidate)
+            index.measured(candidate, level)
             or index.icl_probe(candidate, level)
             or index.data_law(candidate, level)
             or index.proxy(candidate, level)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from predictors.accuracy.features import FeatureBuilder, ModelInfo, Observation
 from predictors.accuracy.prior import NotFittedError, PriorPredictor
-from predictors.accuracy.tiers import predict_accuracies
+from predictors.accuracy.tiers import Accuracy, predict_accuracies
 from predictors.errors import InvalidInputError
 from storage.catalogs import load_models_catalog
 from tests.factories import ISSUE_12_METHODS, issue_12_grid, unrelated_task
@@ -55,6 +57,34 @@ def test_measured_tier_wins_over_probes() -> None:
     )
     assert (forecast.tier, forecast.mean) == ("measured", 0.620)
     assert "import:cosmos" in forecast.predictor
+
+
+def test_a_measured_run_keeps_its_test_sets_sampling_error() -> None:
+    """Issue #14: one run scored on 200 examples was reported as [0.70, 0.70]. The measured tier's interval
+    holds the binomial sampling error of the runs' test sets at the level asked (and their spread); a run
+    that does not say how many examples scored it keeps its value alone."""
+    from statistics import NormalDist
+
+    candidate = Observation("m", {"name": "lora"}, "t", n_choices=2, train_examples=100)
+
+    def measured(*runs: tuple[float, int | None], level: float = 0.9) -> Accuracy:
+        rows = [
+            dataclasses.replace(candidate, accuracy=a, eval_examples=n, source=f"run:{i}")
+            for i, (a, n) in enumerate(runs)
+        ]
+        (forecast,) = predict_accuracies([candidate], measurements=rows, level=level)
+        assert forecast.tier == "measured"
+        return forecast
+
+    one = measured((0.70, 200))
+    p = (0.70 * 200 + 0.5) / 201
+    half = NormalDist().inv_cdf(0.95) * (p * (1 - p) / 200) ** 0.5
+    assert (one.lower, one.mean, one.upper) == pytest.approx((0.70 - half, 0.70, 0.70 + half))
+    assert measured((0.70, 8)).upper - measured((0.70, 8)).lower > 4 * half  # 8 examples say far less
+    assert measured((0.70, 200), level=0.5).upper - 0.70 < half  # the level asked
+    spread = measured((0.60, 200), (0.80, 200))
+    assert spread.lower <= 0.60 and spread.upper >= 0.80 and spread.mean == pytest.approx(0.70)
+    assert (measured((0.70, None)).lower, measured((0.70, None)).upper) == (0.70, 0.70)
 
 
 def test_data_law_tier_from_two_small_finetunes() -> None:
