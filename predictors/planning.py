@@ -338,11 +338,15 @@ def choose(scores: CandidateScores, objective: Objective, budget: Budget) -> tup
 
 
 def _probes_to_buy(
-    costs: CostColumns, scores: CandidateScores, fitting: NDArray[np.intp], choice: Choice
+    costs: CostColumns, scores: CandidateScores, fitting: NDArray[np.intp], choice: Choice, forecasts: Forecasts
 ) -> list[ProbeToBuy]:
+    """The probes worth most per dollar, none for a candidate already run: a smaller run cannot say more
+    about it than its own measurement (whose interval is its test set's sampling error)."""
     probes = []
     for k, probability, gain in probe_value(scores, choice):
         i = int(fitting[k])
+        if forecasts.of(i).tier == "measured":
+            continue
         method = costs.table.methods[int(costs.table.method[i])].name
         probe = suggested_probe(method, train_usd=float(costs["train_usd"][i]), eval_usd=float(costs["eval_usd"][i]))
         probes.append(ProbeToBuy(i, probability, gain, probe))
@@ -397,7 +401,7 @@ def plan_candidates(
     recommended = None if choice is None else int(fitting[choice.index])
     frontier = [int(fitting[k]) for k in pareto_frontier(scores.cost_usd, scores.accuracy_mean)]
     band_picks = {name: int(fitting[c.index]) for name, c in bands.items()}
-    probes = [] if choice is None else _probes_to_buy(costs, scores, fitting, choice)
+    probes = [] if choice is None else _probes_to_buy(costs, scores, fitting, choice, forecasts)
     prediction_usd = prediction_cost_usd(forecasts, spent)
     exhaustive_usd = float(scores.cost_usd.sum())
     picked = [] if recommended is None else [recommended]

@@ -3,6 +3,8 @@ over a real cost table (catalog models and GPUs) and hand-made forecasts, with n
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -194,6 +196,21 @@ def test_probes_are_priced_from_the_candidate_s_costs() -> None:
             method, train_usd=float(costs["train_usd"][probe.index]), eval_usd=float(costs["eval_usd"][probe.index])
         )
         assert probe.probe == expected and probe.index != plan.recommended
+
+
+def test_no_probe_is_suggested_for_a_candidate_already_run() -> None:
+    """A measured candidate keeps its test set's sampling error as its interval, so it may be uncertain
+    enough to sway the pick; a smaller run of it could not say more than its own measurement."""
+    costs = cost_columns()
+    means = np.full(len(costs), 0.6)
+    means[::5] += 0.01
+    plan = plan_candidates(costs, forecasts_of(means), budget=Budget(), objective=Objective(), interval_level=0.9)
+    probed = plan.probes[0].index
+    forecasts = forecasts_of(means)
+    forecasts.accuracies[probed] = dataclasses.replace(forecasts.accuracies[probed], tier="measured")
+    again = plan_candidates(costs, forecasts, budget=Budget(), objective=Objective(), interval_level=0.9)
+    assert again.probes and probed not in {p.index for p in again.probes}
+    assert {p.index for p in again.probes} <= {p.index for p in plan.probes}
 
 
 def test_prediction_cost_counts_what_was_spent_on_informed_models_only() -> None:
