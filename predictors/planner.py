@@ -371,15 +371,24 @@ def probability_best(scores: CandidateScores, choice: Choice, *, n_draws: int = 
 
 
 def probe_value(
-    scores: CandidateScores, choice: Choice, *, top_k: int = 5, n_draws: int = 2000, seed: int = 0
+    scores: CandidateScores,
+    choice: Choice,
+    *,
+    top_k: int = 5,
+    n_draws: int = 2000,
+    seed: int = 0,
+    probeable: NDArray[np.bool_] | None = None,
 ) -> list[tuple[int, float, float]]:
     """Which candidates' uncertainty most affects the choice: (index, P(beats the choice), expected gain).
 
     The expected gain E[max(A_j − A_chosen, 0)] is the value of learning candidate j exactly (a
-    per-candidate expected value of perfect information); buy probes for the largest first.
+    per-candidate expected value of perfect information); buy probes for the largest first. Only the
+    candidates ``probeable`` marks (default: all) are ranked.
     """
     members = _contenders(scores, choice.feasible, choice.index)
     others = members[members != choice.index]
+    if probeable is not None:
+        others = others[probeable[others]]
     if others.size == 0:
         return []
     columns = np.concatenate([[choice.index], others]).astype(np.intp)

@@ -342,11 +342,11 @@ def _probes_to_buy(
 ) -> list[ProbeToBuy]:
     """The probes worth most per dollar, none for a candidate already run: a smaller run cannot say more
     about it than its own measurement (whose interval is its test set's sampling error)."""
+    measured = np.array([a.tier == "measured" for a in forecasts.accuracies], dtype=np.bool_)
+    probeable = ~measured[forecasts.of_candidate[fitting]]
     probes = []
-    for k, probability, gain in probe_value(scores, choice):
+    for k, probability, gain in probe_value(scores, choice, probeable=probeable):
         i = int(fitting[k])
-        if forecasts.of(i).tier == "measured":
-            continue
         method = costs.table.methods[int(costs.table.method[i])].name
         probe = suggested_probe(method, train_usd=float(costs["train_usd"][i]), eval_usd=float(costs["eval_usd"][i]))
         probes.append(ProbeToBuy(i, probability, gain, probe))

@@ -333,7 +333,7 @@ class PriorPredictor:
 
         Two sets of out-of-fold residuals size the intervals: rows of tasks the corpus already knows
         (random folds) and rows of unseen tasks (folds grouped by task), so a forecast for a brand-new
-        task gets the wider, honest interval; a measured task's narrows towards the first as it is measured.
+        task gets the wider, honest interval; a task the corpus or its own measurements know gets the first.
         """
         population = self._population(builder, corpus)
         self.model_ = population.model
