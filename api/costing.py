@@ -173,25 +173,27 @@ class _CostCatalogs:
         assert isinstance(engine, Engine), "a cost's session is bound to an engine"
         return engine
 
-    def held(self, session: Session) -> bool:
-        """Whether the catalog kept for ``session``'s database is known current without a query: SQLite's
-        commit counter has not moved since it was confirmed."""
-        engine = self._engine(session)
-        counter = commit_counter(engine)
-        with self._lock:
-            kept = self._kept.get(engine)
-        return kept is not None and counter is not None and kept[1] == counter()
-
-    def current(self, session: Session) -> CostCatalog:
-        engine = self._engine(session)
+    def _lookup(self, engine: Engine) -> tuple[CostCatalog | None, CostCatalog | None, int | None]:
+        """(the kept catalog when SQLite's commit counter has not moved since it was confirmed, else None;
+        the kept catalog; the commit count now, None off SQLite)."""
         counter = commit_counter(engine)
         commits = counter() if counter is not None else None  # read first: a commit after it is seen next time
         with self._lock:
             kept = self._kept.get(engine)
-        if kept is not None and commits is not None and kept[1] == commits:
-            return kept[0]
+        unchanged = kept[0] if kept is not None and commits is not None and kept[1] == commits else None
+        return unchanged, kept[0] if kept is not None else None, commits
+
+    def held(self, session: Session) -> bool:
+        """Whether the catalog kept for ``session``'s database is known current without a query."""
+        return self._lookup(self._engine(session))[0] is not None
+
+    def current(self, session: Session) -> CostCatalog:
+        engine = self._engine(session)
+        unchanged, kept, commits = self._lookup(engine)
+        if unchanged is not None:
+            return unchanged
         version = cost_inputs_repo.cost_inputs_version(session=session)
-        catalog = kept[0] if kept is not None and kept[0].version == version else _read_cost_catalog(session, version)
+        catalog = kept if kept is not None and kept.version == version else _read_cost_catalog(session, version)
         with self._lock:
             self._kept[engine] = (catalog, commits)
         return catalog

@@ -92,6 +92,11 @@ def _pair_means(
     return by_task
 
 
+def _pair_ids(rows: Sequence[Observation]) -> NDArray[np.str_]:
+    """Each row's (model, method name) pair as one string: the unit :func:`_pair_means` averages over."""
+    return np.array([f"{o.model_id}\0{o.method.get('name')}" for o in rows])
+
+
 def _shrinkage(residuals: NDArray[np.float64], tasks: NDArray[np.str_], pairs: NDArray[np.str_]) -> float:
     """κ = σ²_within / τ²_between of the leave-tasks-out residuals' pair means (the method of moments of a
     one-way random-effects model): how many measured pairs it takes for a task's own mean residual to
@@ -390,7 +395,7 @@ class PriorPredictor:
             held_rows[:, TASK_MEAN_COLUMN] = [_mean_of(stats, t) for t in tasks[held]]
             known_residuals[held] = np.abs(y[held] - model.predict(held_rows))
 
-        pairs = np.array([f"{o.model_id}\0{o.method.get('name')}" for o in rows])
+        pairs = _pair_ids(rows)
         unseen_task_residuals = self._grouped_residuals(base, y, tasks, tasks, rng)
         models = np.array([o.model_id for o in rows])
         unseen_model_residuals = self._grouped_residuals(base, y, tasks, models, rng)
@@ -423,17 +428,18 @@ class PriorPredictor:
             return
         y = np.array([self._normalise(o) for o in labelled])
         tasks = np.array([o.task for o in labelled])
-        pairs = np.array([f"{o.model_id}\0{o.method.get('name')}" for o in labelled])
         blind = self._population_forecast(labelled, blind=True)
-        by_task = _pair_means(tasks, pairs, y - blind)
+        by_task = _pair_means(tasks, _pair_ids(labelled), y - blind)
         kappa = self.task_effect_shrinkage_
         new = {t: v for t, v in by_task.items() if t not in self.task_stats_}
         if new:
             shrunk = sum(sum(v) / (len(v) + kappa) for v in new.values())
             self.unseen_task_effect_ = float(shrunk / (len(self.task_stats_) + len(new)))
+        rows_of: dict[str, list[Observation]] = {}
+        for o in labelled:
+            rows_of.setdefault(o.task, []).append(o)
         for task in by_task:
-            rows = [o for o in labelled if o.task == task]
-            self.task_models_[task] = self._task_model(task, rows, y[tasks == task])
+            self.task_models_[task] = self._task_model(task, rows_of[task], y[tasks == task])
 
     def _task_model(self, task: str, rows: Sequence[Observation], y: NDArray[np.float64]) -> _TaskModel:
         population = self.population_
@@ -449,7 +455,7 @@ class PriorPredictor:
             all_tasks = np.concatenate([population.tasks, np.array([task] * len(rows))])
             all_y = np.concatenate([population.y, y])
             model = self._fit_known(base, all_tasks, all_y)  # its rows all have a task mean: no unseen booster
-            return _TaskModel(model, _mean_of(_task_stats(list(all_tasks), all_y), task))
+            return _TaskModel(model, float(np.mean(all_y[all_tasks == task])))
 
         return _cached(_TASK_MODELS, TASK_MODELS_KEPT, digest.hexdigest(), fit)
 
