@@ -240,10 +240,11 @@ class MeasurementIndex:
         ]
         if not same:
             return None
-        values = [float(m.accuracy) for m in same if m.accuracy is not None]
+        scored = [m for m in same if m.accuracy is not None]
+        values = [float(m.accuracy or 0.0) for m in scored]
         sources = sorted({m.source for m in same if m.source})
         mean = float(np.mean(values))
-        variance = _sampling_variance([m for m in same if m.accuracy is not None])
+        variance = _sampling_variance(scored)
         half = _widen(0.0, math.sqrt(variance) if variance is not None else None, level)
         return Accuracy(
             mean=mean,
