@@ -300,10 +300,18 @@ class ShotCurveAverage:
     variance Σ w (σ² + (μ − μ̄)²) (ibid. Eq. 4.9), so disagreement between forms widens the interval. A form
     that would continue the opposite of the probes' last step (a rise through falling probes) is left out.
 
+    Each few-shot probe, and the run forecast, is one draw of demonstrations: its accuracy sits about the
+    curve with sd ``draw_sd`` besides its test set's sampling (``sigma``); the probes are scored with both,
+    and the forecast's sd holds the nearest probe's sampling and its own draw.
+
     Parameters
     ----------
     interval : float
         Default central coverage of :meth:`predict_interval`.
+    draw_sd : float
+        A few-shot run's spread about the curve beyond its test set (the demonstrations drawn), never taken
+        below COSMOS's per-configuration ICL error (:data:`COSMOS_ICL_SD`, the default, for runs averaged
+        over draws of a large model); a zero-shot run keeps COSMOS's error.
 
     Attributes
     ----------
@@ -315,8 +323,9 @@ class ShotCurveAverage:
     last_probe_ : (shots, accuracy, sign of the last step)
     """
 
-    def __init__(self, *, interval: float = 0.9) -> None:
+    def __init__(self, *, interval: float = 0.9, draw_sd: float = COSMOS_ICL_SD) -> None:
         self.interval = interval
+        self.draw_sd = draw_sd
 
     def fit(self, shots: Any, accuracy: Any, *, sigma: Any = None) -> ShotCurveAverage:
         """Fit each form to the probes; ``sigma`` is each probe's sampling sd (None: unknown, 0)."""
@@ -327,7 +336,10 @@ class ShotCurveAverage:
         order = np.argsort(d)
         d, y = d[order], y[order]
         probe_sd = np.zeros_like(y) if sigma is None else as_vector(sigma, what="sigma", law="icl_shots")[order]
-        self.shots_, self.point_sd_ = d, np.hypot(probe_sd, COSMOS_ICL_SD)
+        if not (math.isfinite(self.draw_sd) and self.draw_sd >= 0):
+            raise ScalingInputError(f"draw_sd must be a finite sd >= 0, got {self.draw_sd!r}", field="draw_sd")
+        self.shots_, self.probe_sd_ = d, probe_sd
+        self.point_sd_ = np.hypot(probe_sd, self._run_sd(d))
         last_step = y[-1] - y[-2]
         fits: dict[str, Any] = {"flat": float(np.average(y, weights=self.point_sd_**-2))}
         for form, target in (("rising", y), ("falling", 1.0 - y)):
@@ -347,6 +359,11 @@ class ShotCurveAverage:
         self.weights_ = {f: w / sum(raw.values()) for f, w in raw.items()}
         return self
 
+    def _run_sd(self, d: FloatArray) -> FloatArray:
+        """A run's spread about the curve besides its test set: a zero-shot run draws no demonstrations, so
+        it keeps only the law's own error (at least COSMOS's)."""
+        return np.where(d > 0, max(self.draw_sd, COSMOS_ICL_SD), COSMOS_ICL_SD)
+
     def _form_mean(self, form: str, d: FloatArray) -> FloatArray:
         fitted = self.forms_[form]
         if form == "flat":
@@ -358,7 +375,8 @@ class ShotCurveAverage:
         check_is_fitted(self, ("forms_", "weights_"))
         d = as_vector(shots, what="x", law="icl_shots")
         nearest = np.abs(np.log1p(d)[:, None] - np.log1p(self.shots_)[None, :]).argmin(axis=1)
-        form_sd = self.point_sd_[nearest]  # the probes share one test set: their error does not average out
+        # The probes share one test set: its error does not average out; the run draws its own demonstrations.
+        form_sd = np.hypot(self.probe_sd_[nearest], self._run_sd(d))
         means = {f: self._form_mean(f, d) for f in self.weights_}
         mean = sum(w * means[f] for f, w in self.weights_.items())
         # Beyond the last probe of a curve whose last step fell, the average stays at or below it: the flat

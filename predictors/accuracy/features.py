@@ -31,6 +31,7 @@ __all__ = [
     "Observation",
     "chance_accuracy",
     "make_observation",
+    "observed_shots",
 ]
 
 BENCHMARK_KEYS: tuple[str, ...] = (
@@ -140,6 +141,18 @@ class Observation:
             self.learning_rate,
             self.optimizer_steps,
         )
+
+
+def observed_shots(observation: Observation) -> int | None:
+    """The demonstrations an observation's run had: its ``shots``, the method's ``shots`` setting, 0 for a
+    zero-shot method, None for a method that takes none (a fine-tune)."""
+    if observation.shots is not None:
+        return observation.shots
+    name = observation.method.get("name")
+    if name in ZERO_SHOT_METHODS:
+        return 0
+    shots = observation.method.get("shots")
+    return int(shots) if isinstance(shots, int | float) else None
 
 
 def make_observation(

@@ -21,12 +21,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from predictors.accuracy.demonstrations import run_draw_sd
 from predictors.accuracy.features import (
     PROXY_METHODS,
     TRAINING_ANCHOR_METHODS,
     ZERO_SHOT_METHODS,
     Observation,
     chance_accuracy,
+    observed_shots,
 )
 from predictors.accuracy.phase import jump_probability, law_steps, learning_rate_scale, phase_steps
 from predictors.accuracy.prior import PriorPredictor
@@ -99,16 +101,6 @@ def _method_key(method: Any) -> str:
         return json.dumps(method, sort_keys=True, default=str)
 
 
-def _shots(observation: Observation) -> int | None:
-    if observation.shots is not None:
-        return observation.shots
-    name = observation.method.get("name")
-    if name in ZERO_SHOT_METHODS:
-        return 0
-    shots = observation.method.get("shots")
-    return int(shots) if isinstance(shots, int | float) else None
-
-
 def _same(measured: float | None, wanted: float | None) -> bool:
     """A setting a measurement does not record (a paper that omits its epochs) matches any value."""
     return measured is None or wanted is None or measured == wanted
@@ -175,12 +167,13 @@ FITTED_LAWS_KEPT = 256
 
 @functools.lru_cache(maxsize=FITTED_LAWS_KEPT)
 def fit_shot_curve(
-    shots: tuple[float, ...], accuracy: tuple[float, ...], sd: tuple[float, ...], level: float
+    shots: tuple[float, ...], accuracy: tuple[float, ...], sd: tuple[float, ...], level: float, draw_sd: float
 ) -> ShotCurveAverage | None:
     """The shot law through these probes (None when it cannot be fitted), memoised on the probes' values:
     the fits are half a plan's CPU (BENCHMARKS.md, plan load), and equal inputs give an equal law."""
     try:
-        return ShotCurveAverage(interval=level).fit(np.array(shots), np.array(accuracy), sigma=np.array(sd))
+        curve = ShotCurveAverage(interval=level, draw_sd=draw_sd)
+        return curve.fit(np.array(shots), np.array(accuracy), sigma=np.array(sd))
     except ValueError:
         return None
 
@@ -236,7 +229,7 @@ class MeasurementIndex:
             and _same(m.epochs, candidate.epochs)
             and _same(m.train_examples, candidate.train_examples)
             and _same_optimizer(m, candidate)
-            and _shots(m) == _shots(candidate)
+            and observed_shots(m) == observed_shots(candidate)
         ]
         if not same:
             return None
@@ -259,13 +252,13 @@ class MeasurementIndex:
         """Shot curve through this model's own few-shot probes on this task: COSMOS's rising law (Eq. 5),
         flat or falling, weighted by the probes' evidence (:class:`scaling.ShotCurveAverage`)."""
         name = candidate.method.get("name")
-        shots = _shots(candidate)
+        shots = observed_shots(candidate)
         if name not in INFERENCE_METHODS or shots is None:
             return None
         family = {*ZERO_SHOT_METHODS, name}
         rows_at: dict[int, list[Observation]] = defaultdict(list)
         for m in self.by_model_task.get((candidate.model_id, candidate.task), []):
-            m_shots = _shots(m)
+            m_shots = observed_shots(m)
             if m.method.get("name") in family and m_shots is not None and m.accuracy is not None:
                 rows_at[m_shots].append(m)
         if len(rows_at) < 3:
@@ -273,14 +266,17 @@ class MeasurementIndex:
         x = np.array(sorted(rows_at), dtype=float)
         y = np.array([np.mean([float(r.accuracy or 0.0) for r in rows_at[int(d)]]) for d in x])
         sd = np.array([math.sqrt(_sampling_variance(rows_at[int(d)]) or 0.0) for d in x])
-        curve = fit_shot_curve(tuple(x.tolist()), tuple(y.tolist()), tuple(sd.tolist()), level)
+        draw = run_draw_sd(str(name), candidate.task)
+        curve = fit_shot_curve(tuple(x.tolist()), tuple(y.tolist()), tuple(sd.tolist()), level, draw)
         if curve is None:
             return None
         target = np.array([shots], dtype=float)
         mean = float(curve.predict(target)[0])
         lower, upper = (float(v[0]) for v in curve.predict_interval(target, level))
         weights = ", ".join(f"{form} {w:.2f}" for form, w in sorted(curve.weights_.items(), key=lambda i: -i[1]))
-        predictor = f"icl_shots ({weights}; {len(x)} probes" + (", probe sampling error)" if sd.any() else ")")
+        predictor = f"icl_shots ({weights}; {len(x)} probes, demonstration draw sd {draw:.3f}" + (
+            ", probe sampling error)" if sd.any() else ")"
+        )
         evidence = _evidence(*rows_at.values())
         return Accuracy(
             _clip(mean), _clip(min(lower, mean)), _clip(max(upper, mean)), "probe", predictor, level, **evidence

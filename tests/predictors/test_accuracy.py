@@ -325,15 +325,19 @@ def test_anchors_sampling_error_widens_the_anchored_prior(seed_prior: PriorPredi
 
 def test_a_perfect_shot_law_fit_is_still_as_uncertain_as_its_probes() -> None:
     """Four flat probes on 100 examples: every form fits exactly, but the forecast keeps the nearest probe's
-    sampling error with the shot law's own (90 %: ±1.645·√(p(1−p)/n ⊕ COSMOS_ICL_SD²) ≈ ±0.086)."""
+    sampling error with its own demonstration draw's spread, the corpus's (90 %: ±1.645·√(p(1−p)/n ⊕ σ²_draw)
+    ≈ ±0.13; with COSMOS's ICL error alone it was ±0.086)."""
+    from predictors.accuracy.demonstrations import corpus_draw_sd
     from scaling import COSMOS_ICL_SD
+
+    assert corpus_draw_sd("t") > COSMOS_ICL_SD  # single-draw runs of a small model spread wider than COSMOS's
 
     flat = shot_probes({0: 0.56, 1: 0.56, 2: 0.56, 4: 0.56}, eval_examples=100)
     (forecast,) = predict_accuracies(
         [Observation("m", {"name": "icl", "shots": 8}, "t", n_choices=2)], measurements=flat
     )
     assert forecast.predictor.startswith("icl_shots") and forecast.mean == pytest.approx(0.56, abs=1e-3)
-    half_width = 1.645 * float(np.hypot((0.56 * 0.44 / 100) ** 0.5, COSMOS_ICL_SD))
+    half_width = 1.645 * float(np.hypot((0.56 * 0.44 / 100) ** 0.5, corpus_draw_sd("t")))
     assert forecast.upper - forecast.lower == pytest.approx(2 * half_width, rel=0.02)
 
 
@@ -481,11 +485,12 @@ def test_a_fine_tune_that_has_not_started_learning_is_forecast_as_a_mixture() ->
 
 def test_falling_few_shot_probes_are_not_forecast_to_recover() -> None:
     """A small model losing accuracy with demonstrations (0.60, 0.52, 0.45 at 0, 1 and 4 shots on 200
-    examples): 8 and 16 shots are forecast no higher than the 4-shot probe, by the falling form."""
+    examples): 8 and 16 shots are forecast no higher than the 4-shot probe; the falling form keeps weight
+    beside flat (the last step, 0.07, is about one demonstration draw's spread) and no rising form is fitted."""
     falling = shot_probes({0: 0.60, 1: 0.52, 4: 0.45}, eval_examples=200)
     targets = [Observation("m", {"name": "icl", "shots": d}, "t", n_choices=2) for d in (8, 16)]
     for forecast in predict_accuracies(targets, measurements=falling):
-        assert forecast.predictor.startswith("icl_shots (falling")
+        assert "falling 0." in forecast.predictor and "rising" not in forecast.predictor
         assert forecast.mean <= 0.45 + 1e-9 and forecast.lower < forecast.mean < forecast.upper
 
 

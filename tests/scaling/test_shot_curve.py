@@ -64,3 +64,23 @@ def test_the_average_of_forms_is_not_carried_up_through_falling_probes() -> None
     assert np.all(curve.predict([8, 16, 64]) <= 0.45)
     inside = sum(w * (curve._form_mean(f, np.array([2.0]))[0]) for f, w in curve.weights_.items())
     assert curve.predict([2])[0] == pytest.approx(inside)
+
+
+def test_a_demonstration_draws_spread_widens_few_shot_forecasts_only() -> None:
+    """Single-draw probes (issue #12, "ICL flat"): the draw's spread joins each few-shot probe's and the
+    forecast run's sd; the zero-shot probe draws nothing and keeps COSMOS's error."""
+    sd = math.sqrt(0.56 * 0.44 / 100)
+    curve = ShotCurveAverage(draw_sd=0.06).fit([0, 1, 2, 4], [0.56] * 4, sigma=[sd] * 4)
+    np.testing.assert_allclose(curve.point_sd_, [math.hypot(sd, COSMOS_ICL_SD)] + [math.hypot(sd, 0.06)] * 3)
+    lower, upper = curve.predict_interval([8])
+    np.testing.assert_allclose(upper - lower, 2 * stats.norm.ppf(0.95) * math.hypot(sd, 0.06), rtol=1e-6)
+    # below COSMOS's own error, COSMOS's is kept
+    narrow = ShotCurveAverage(draw_sd=0.0).fit([0, 1, 2, 4], [0.56] * 4, sigma=[sd] * 4)
+    np.testing.assert_allclose(narrow.point_sd_, [math.hypot(sd, COSMOS_ICL_SD)] * 4)
+
+
+@pytest.mark.parametrize("draw_sd", [-0.1, math.nan, math.inf])
+def test_a_draw_spread_that_is_not_an_sd_names_its_field(draw_sd: float) -> None:
+    with pytest.raises(ScalingInputError, match="draw_sd") as caught:
+        ShotCurveAverage(draw_sd=draw_sd).fit([0, 1, 4], [0.5, 0.55, 0.6])
+    assert caught.value.field == "draw_sd"
