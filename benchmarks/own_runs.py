@@ -380,7 +380,12 @@ class Runner:
         candidate = {
             "model": {"id": MODEL_ID, "path": str(self.model_dir)},
             "method": spec.method,
-            "training": {"micro_batch_size": MICRO_BATCH, "seq_len": task.seq_len, "precision": "fp32", **spec.training},
+            "training": {
+                "micro_batch_size": MICRO_BATCH,
+                "seq_len": task.seq_len,
+                "precision": "fp32",
+                **spec.training,
+            },
         }
         options: dict[str, Any] = {"seed": SEED, "eval_batch_size": 32, **spec.options}
         if spec.kind == "icl_probe":
