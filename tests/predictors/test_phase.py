@@ -140,3 +140,13 @@ def test_a_measurement_keeps_its_learning_rate_and_batch() -> None:
         model_id="m", method=LORA, task="t", training={"train_examples": 32}, optimizer_steps=2, learning_rate=1e-3
     )
     assert phase_steps(capped) == 2  # a run's ``steps`` option overrode the epochs' count
+
+
+def test_a_rate_above_the_default_is_not_more_progress() -> None:
+    """Below LoRA's default rate (1e-3) a step moves a run proportionally less; above it no further (own
+    runs at 3x the rate: man-admin ended lower, 0.56 against 0.69), so 3x the rate reads as the default."""
+    default = lora(64, epochs=3)
+    assert phase_steps(lora(64, epochs=3, learning_rate=3e-4)) == pytest.approx(0.3 * phase_steps(default))
+    assert law_steps(lora(64, epochs=3, learning_rate=3e-4)) == pytest.approx(0.3 * law_steps(default))
+    assert phase_steps(lora(64, epochs=3, learning_rate=3e-3)) == phase_steps(default) == 24
+    assert law_steps(lora(64, epochs=3, learning_rate=3e-3)) == law_steps(default) == 8
