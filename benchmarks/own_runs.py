@@ -430,9 +430,9 @@ def observation(
     training = dict(spec.training)
     if n_train is not None:
         training["train_examples"] = n_train
-    optimizer = optimizer_columns(spec)
-    if optimizer["micro_batch_size"] != "":
-        training["micro_batch_size"] = optimizer["micro_batch_size"]
+    rate, micro_batch = run_optimizer(spec) or (None, None)
+    if micro_batch is not None:
+        training["micro_batch_size"] = micro_batch
     return make_observation(
         model_id=MODEL_ID,
         method=spec.method,
@@ -443,7 +443,7 @@ def observation(
         accuracy=accuracy,
         source=f"own-run:{task.name}/{spec.label}",
         eval_examples=eval_examples,
-        learning_rate=optimizer["learning_rate"] or None,
+        learning_rate=rate,
     )
 
 
@@ -690,13 +690,19 @@ def summarise(rows: list[dict[str, Any]], when: str) -> None:
         )
 
 
-def optimizer_columns(spec: RunSpec) -> dict[str, Any]:
-    """A fine-tune's learning rate and micro-batch as it ran (the method's default rate, :data:`MICRO_BATCH`
-    when the spec names none), so a row at the defaults is not read as "unrecorded"; blank for prompting."""
+def run_optimizer(spec: RunSpec) -> tuple[float, int] | None:
+    """A fine-tune's learning rate and micro-batch as it runs (the method's default rate, :data:`MICRO_BATCH`
+    when the spec names none), so a run at the defaults is not read as "unrecorded"; None for prompting."""
     if spec.kind != "finetune":
-        return {"learning_rate": "", "micro_batch_size": ""}
+        return None
     rate = spec.options.get("learning_rate", METHODS[spec.method["name"]].default_learning_rate)
-    return {"learning_rate": rate, "micro_batch_size": spec.training.get("micro_batch_size", MICRO_BATCH)}
+    return float(rate), int(spec.training.get("micro_batch_size", MICRO_BATCH))
+
+
+def optimizer_columns(spec: RunSpec) -> dict[str, Any]:
+    """:func:`run_optimizer` as own_runs.csv's columns (blank for prompting)."""
+    rate, micro_batch = run_optimizer(spec) or ("", "")
+    return {"learning_rate": rate, "micro_batch_size": micro_batch}
 
 
 def export(task: TaskSpec, plan: list[RunSpec], results: dict[str, dict[str, Any]]) -> None:

@@ -11,7 +11,7 @@ neighbouring shot counts differ by the curve's local change plus two draws and t
 
     σ²_draw ≈ mean over neighbours of ((a_{k+1} − a_k)² − v_k − v_{k+1}) / 2,
 
-with v the binomial variance of each run's test set. The curve's own change is left in, so the estimate
+with v the binomial variance of each run's test set (:func:`~predictors.accuracy.features.sampling_variance`). The curve's own change is left in, so the estimate
 errs wide. Like :mod:`predictors.accuracy.probe_level`, it is fitted on the shipped corpus without the
 task being forecast.
 """
@@ -24,7 +24,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 
-from predictors.accuracy.features import Observation, observed_shots
+from predictors.accuracy.features import Observation, observed_shots, sampling_variance
 from predictors.methods import METHODS
 from scaling import COSMOS_ICL_SD
 
@@ -39,14 +39,6 @@ MIN_SHOT_SERIES = 2
 """Shot series (model, task) the estimate needs; with fewer, the shot law's own error (COSMOS) is used."""
 
 
-def _binomial_variance(observation: Observation) -> float:
-    n = observation.eval_examples
-    if not n:
-        return 0.0  # a published row without its test size: its sampling error stays in the estimate
-    p = float(observation.accuracy or 0.0)
-    return p * (1.0 - p) / n
-
-
 def draw_sd(observations: Iterable[Observation]) -> float:
     """σ_draw from ``observations``' shot series of drawn-demonstration methods (module docstring), never below COSMOS's ICL error
     (:data:`scaling.COSMOS_ICL_SD`); that error itself when fewer than :data:`MIN_SHOT_SERIES` series."""
@@ -56,18 +48,15 @@ def draw_sd(observations: Iterable[Observation]) -> float:
         drawn = o.method.get("name") in DRAWN_DEMONSTRATION_METHODS
         if drawn and shots is not None and shots > 0 and o.accuracy is not None and math.isfinite(o.accuracy):
             series[(o.model_id, o.task)][shots] = o
-    terms: list[float] = []
-    used = 0
-    for runs in series.values():
-        if len(runs) < 3:
-            continue
-        used += 1
-        ordered = [runs[k] for k in sorted(runs)]
-        for a, b in itertools.pairwise(ordered):
-            step = float(b.accuracy or 0.0) - float(a.accuracy or 0.0)
-            terms.append((step**2 - _binomial_variance(a) - _binomial_variance(b)) / 2)
-    if used < MIN_SHOT_SERIES:
+    usable = [runs for runs in series.values() if len(runs) >= 3]
+    if len(usable) < MIN_SHOT_SERIES:
         return COSMOS_ICL_SD
+    terms: list[float] = []
+    for runs in usable:
+        for a, b in itertools.pairwise(runs[k] for k in sorted(runs)):
+            step = float(b.accuracy or 0.0) - float(a.accuracy or 0.0)
+            # a published row without its test size keeps its sampling error in the estimate
+            terms.append((step**2 - (sampling_variance([a]) or 0.0) - (sampling_variance([b]) or 0.0)) / 2)
     return max(COSMOS_ICL_SD, math.sqrt(max(0.0, sum(terms) / len(terms))))
 
 

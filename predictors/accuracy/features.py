@@ -32,6 +32,7 @@ __all__ = [
     "chance_accuracy",
     "make_observation",
     "observed_shots",
+    "sampling_variance",
 ]
 
 BENCHMARK_KEYS: tuple[str, ...] = (
@@ -153,6 +154,20 @@ def observed_shots(observation: Observation) -> int | None:
         return 0
     shots = observation.method.get("shots")
     return int(shots) if isinstance(shots, int | float) else None
+
+
+def sampling_variance(rows: Sequence[Observation]) -> float | None:
+    """Variance of the mean accuracy of ``rows`` from their test sets' binomial sampling, or None when a
+    row does not say how many examples it was measured on. A probe scored on 60 examples is uncertain
+    by about ±0.1 (90 %) by itself; a forecast drawn exactly through it inherits that."""
+    if not rows or any(r.eval_examples is None or r.accuracy is None for r in rows):
+        return None
+    total = 0.0
+    for row in rows:
+        n = float(row.eval_examples or 1)
+        p = (float(row.accuracy or 0.0) * n + 0.5) / (n + 1.0)  # shrunk off 0 and 1: a 0/60 score is not certain
+        total += p * (1.0 - p) / n
+    return total / len(rows) ** 2
 
 
 def make_observation(

@@ -29,6 +29,7 @@ from predictors.accuracy.features import (
     Observation,
     chance_accuracy,
     observed_shots,
+    sampling_variance,
 )
 from predictors.accuracy.phase import jump_probability, law_steps, learning_rate_scale, phase_steps
 from predictors.accuracy.prior import PriorPredictor
@@ -118,20 +119,6 @@ def _clip(value: float) -> float:
     return float(min(max(value, 0.0), 1.0))
 
 
-def _sampling_variance(rows: Sequence[Observation]) -> float | None:
-    """Variance of the mean accuracy of ``rows`` from their test sets' binomial sampling, or None when a
-    row does not say how many examples it was measured on. A probe scored on 60 examples is uncertain
-    by about ±0.1 (90 %) by itself; a forecast drawn exactly through it inherits that."""
-    if not rows or any(r.eval_examples is None or r.accuracy is None for r in rows):
-        return None
-    total = 0.0
-    for row in rows:
-        n = float(row.eval_examples or 1)
-        p = (float(row.accuracy or 0.0) * n + 0.5) / (n + 1.0)  # shrunk off 0 and 1: a 0/60 score is not certain
-        total += p * (1.0 - p) / n
-    return total / len(rows) ** 2
-
-
 def _data_law_sampling_sd(
     rows_at: dict[float, list[Observation]], target: float, predicted_error: float
 ) -> float | None:
@@ -145,7 +132,7 @@ def _data_law_sampling_sd(
     if len(sizes) < 2:
         return None
     x_a, x_b = sorted(sizes)
-    variances = [_sampling_variance(rows_at[x]) for x in (x_a, x_b)]
+    variances = [sampling_variance(rows_at[x]) for x in (x_a, x_b)]
     errors = [1.0 - float(np.mean([float(r.accuracy or 0.0) for r in rows_at[x]])) for x in (x_a, x_b)]
     if any(v is None for v in variances) or min(errors) <= 0:
         return None
@@ -237,7 +224,7 @@ class MeasurementIndex:
         values = [float(m.accuracy or 0.0) for m in scored]
         sources = sorted({m.source for m in same if m.source})
         mean = float(np.mean(values))
-        variance = _sampling_variance(scored)
+        variance = sampling_variance(scored)
         half = _widen(0.0, math.sqrt(variance) if variance is not None else None, level)
         return Accuracy(
             mean=mean,
@@ -265,7 +252,7 @@ class MeasurementIndex:
             return None
         x = np.array(sorted(rows_at), dtype=float)
         y = np.array([np.mean([float(r.accuracy or 0.0) for r in rows_at[int(d)]]) for d in x])
-        sd = np.array([math.sqrt(_sampling_variance(rows_at[int(d)]) or 0.0) for d in x])
+        sd = np.array([math.sqrt(sampling_variance(rows_at[int(d)]) or 0.0) for d in x])
         draw = run_draw_sd(str(name), candidate.task)
         curve = fit_shot_curve(tuple(x.tolist()), tuple(y.tolist()), tuple(sd.tolist()), level, draw)
         if curve is None:
@@ -308,7 +295,7 @@ class MeasurementIndex:
         z = NormalDist().inv_cdf(0.5 + level / 2)
 
         def learned(rows: list[Observation]) -> bool:
-            variance = _sampling_variance(rows)
+            variance = sampling_variance(rows)
             margin = PRE_POWER_MIN_HALF_WIDTH if variance is None else z * math.sqrt(variance + floor_variance)
             return float(np.mean([float(r.accuracy or 0.0) for r in rows])) - floor > margin
 
@@ -335,7 +322,7 @@ class MeasurementIndex:
         value = float(np.mean([float(r.accuracy or 0.0) for r in rows])) if rows else chance
         if value <= chance:
             return chance, 0.0
-        return value, _sampling_variance(rows) or 0.0
+        return value, sampling_variance(rows) or 0.0
 
     def power_law(self, candidate: Observation, runs: Sequence[Observation], level: float) -> Accuracy | None:
         """Rectified data law on error = 1 − accuracy through fine-tunes that have learned, on the one-pass
@@ -496,7 +483,7 @@ class MeasurementIndex:
         if calibration is None:
             return raw, probes, "linear-probe level"
         mean, _, _ = calibration.predict_interval([raw.mean])
-        sampling = _widen(0.0, math.sqrt(_sampling_variance(probes) or 0.0), level)
+        sampling = _widen(0.0, math.sqrt(sampling_variance(probes) or 0.0), level)
         half = max(PRE_POWER_MIN_HALF_WIDTH, math.hypot(calibration.half_width_, calibration.slope_ * sampling))
         value = float(mean[0])
         what = f"linear-probe level, calibrated on {calibration.n_pairs_} tasks"
@@ -507,7 +494,7 @@ class MeasurementIndex:
         """The rows' mean accuracy with their sampling error's ``level`` half-width, at least
         PRE_POWER_MIN_HALF_WIDTH (a mixture component)."""
         value = float(np.mean([float(r.accuracy or 0.0) for r in rows]))
-        half = _widen(PRE_POWER_MIN_HALF_WIDTH, math.sqrt(_sampling_variance(rows) or 0.0), level)
+        half = _widen(PRE_POWER_MIN_HALF_WIDTH, math.sqrt(sampling_variance(rows) or 0.0), level)
         return Accuracy(value, value - half, value + half, "probe", "level", level)
 
     def proxy(self, candidate: Observation, level: float) -> Accuracy | None:
@@ -619,7 +606,7 @@ def _predict_unique(
                     # gives the shape across configurations, the runs give the level (our own residual
                     # correction, as in regression-kriging).
                     shift = float(np.mean(offsets))
-                    variance = _sampling_variance(group)
+                    variance = sampling_variance(group)
                     sd = math.sqrt(variance) if variance else None
                     low_half = _widen(float(mean[j] - lower[j]), sd, prior.interval)
                     high_half = _widen(float(upper[j] - mean[j]), sd, prior.interval)
