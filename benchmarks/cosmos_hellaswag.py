@@ -30,6 +30,7 @@ from predictors.accuracy.prior import PriorPredictor
 from predictors.accuracy.tiers import predict_accuracies
 from predictors.cost import cost_reduction_ratio
 from predictors.planner import CandidateScores, choose_in_bands, probe_value
+from predictors.planning import suggested_probe
 from storage.catalogs import load_models_catalog
 
 DIGEST = Path(__file__).resolve().parents[2] / "shared" / "research" / "cosmos.md"
@@ -95,8 +96,6 @@ def report(title: str, rows: list[dict[str, str]], paid: list[bool], corpus: lis
     actual = np.array([float(r["act_acc"]) for r in rows])
     cosmos_pred = np.array([float(r["pred_acc"]) for r in rows])
     ours = np.array([f.mean for f in forecasts])
-    lower = np.array([f.lower for f in forecasts])
-    upper = np.array([f.upper for f in forecasts])
     unpaid = ~np.array(paid)
     paid_rows = [r for r, p in zip(rows, paid, strict=True) if p]
     qlora_mean = float(np.mean([float(r["act_acc"]) for r in paid_rows if r["strategy"] == "QLoRA"]))
@@ -128,23 +127,17 @@ def report(title: str, rows: list[dict[str, str]], paid: list[bool], corpus: lis
                 f"  {strategy:5s} MAE ours {np.mean(np.abs(ours[mask] - actual[mask])):.4f}  "
                 f"COSMOS {np.mean(np.abs(cosmos_pred[mask] - actual[mask])):.4f}  n={int(mask.sum())}"
             )
-    rho_ours = spearmanr(ours[unpaid], actual[unpaid]).statistic
+    figures = stage_figures(rows, paid, forecasts)
     rho_cosmos = spearmanr(cosmos_pred[unpaid], actual[unpaid]).statistic
-    print(f"Spearman on the predicted configurations: ours {rho_ours:.3f}  COSMOS {rho_cosmos:.3f}")
-    coverage = float(np.mean((actual[unpaid] >= lower[unpaid]) & (actual[unpaid] <= upper[unpaid])))
-    print(f"90 % interval coverage on the predicted configurations: {coverage:.2f}")
-
-    # Measured configurations are known exactly: the planner scores them by their measurement.
-    bands, cost = bands_and_costs(rows)
-    ours_choice = choose_in_bands(CandidateScores.from_lists(cost_usd=cost, accuracy_mean=ours), bands=bands)
-    oracle_choice = choose_in_bands(CandidateScores.from_lists(cost_usd=cost, accuracy_mean=actual), bands=bands)
+    print(f"Spearman on the predicted configurations: ours {figures['spearman']:.3f}  COSMOS {rho_cosmos:.3f}")
+    print(f"90 % interval coverage on the predicted configurations: {figures['coverage']:.2f}")
     print("band    oracle  ours-pick(actual)  regret(points)  COSMOS regret")
-    for band in ("low", "medium", "high"):
-        regret = 100 * (actual[oracle_choice[band].index] - actual[ours_choice[band].index])
+    for band, (oracle, picked) in figures["picks"].items():
         print(
-            f"{band:7s} {actual[oracle_choice[band].index]:.3f}   {actual[ours_choice[band].index]:.3f} "
-            f"{config_name(rows[ours_choice[band].index]):14s}  {regret:5.2f}           {COSMOS_REGRET_POINTS[band]:.2f}"
+            f"{band:7s} {actual[oracle]:.3f}   {actual[picked]:.3f} {config_name(rows[picked]):14s}  "
+            f"{figures[band]:5.2f}           {COSMOS_REGRET_POINTS[band]:.2f}"
         )
+    cost = bands_and_costs(rows)[1]
     prediction_cost = float(sum(float(r["act_cost_usd"]) for r in paid_rows))
     exhaustive = float(cost.sum())
     print(
@@ -152,6 +145,53 @@ def report(title: str, rows: list[dict[str, str]], paid: list[bool], corpus: lis
         f"CRR {100 * cost_reduction_ratio(exhaustive, prediction_cost):.1f} %  (COSMOS HellaSwag ≈ 97 %)"
     )
     return forecasts
+
+
+def stage_figures(rows: list[dict[str, str]], paid: list[bool], forecasts: list[Any]) -> dict[str, Any]:
+    """MAE, Spearman and 90 % coverage over the configurations not paid for, and each band's regret in
+    points with its (oracle, pick) indices. Measured configurations are known exactly: the planner scores
+    them by their measurement."""
+    actual = np.array([float(r["act_acc"]) for r in rows])
+    ours = np.array([f.mean for f in forecasts])
+    inside = (actual >= np.array([f.lower for f in forecasts])) & (actual <= np.array([f.upper for f in forecasts]))
+    unpaid = ~np.array(paid)
+    bands, cost = bands_and_costs(rows)
+    ours_choice = choose_in_bands(CandidateScores.from_lists(cost_usd=cost, accuracy_mean=ours), bands=bands)
+    oracle_choice = choose_in_bands(CandidateScores.from_lists(cost_usd=cost, accuracy_mean=actual), bands=bands)
+    figures: dict[str, Any] = {
+        "mae": float(np.mean(np.abs(ours[unpaid] - actual[unpaid]))),
+        "spearman": float(spearmanr(ours[unpaid], actual[unpaid]).statistic),
+        "coverage": float(np.mean(inside[unpaid])),
+        "picks": {},
+    }
+    for band in ("low", "medium", "high"):
+        oracle, picked = oracle_choice[band].index, ours_choice[band].index
+        figures["picks"][band] = (oracle, picked)
+        figures[band] = 100 * (actual[oracle] - actual[picked])
+    return figures
+
+
+def any_bought_run(rows: list[dict[str, str]], paid: list[bool], corpus: list[Observation], bought: int) -> None:
+    """The second stage with each unpaid fine-tune bought in turn: how much its figures depend on which
+    one run is bought (the first stage's forecasts of these runs are nearly equal, so the planner's pick
+    among them turns on price), and where the planner's own pick falls among them."""
+    results = {}
+    for index in (i for i, row in enumerate(rows) if row["strategy"] == "QLoRA" and not paid[i]):
+        with_it = [p or i == index for i, p in enumerate(paid)]
+        results[index] = stage_figures(rows, with_it, forecast_all(rows, with_it, corpus)[0])
+    mae = np.array([f["mae"] for f in results.values()])
+    rho = np.array([f["spearman"] for f in results.values()])
+    regret = np.array([[f[b] for b in ("low", "medium", "high")] for f in results.values()])
+    print(f"--- the second stage with any one of the {len(results)} unpaid QLoRA runs bought instead")
+    print(
+        f"MAE median {np.median(mae):.4f} (quartiles {np.quantile(mae, 0.25):.4f}-{np.quantile(mae, 0.75):.4f}, max {mae.max():.4f})"
+    )
+    print(f"Spearman median {np.median(rho):.3f} (min {rho.min():.3f})")
+    print("regret median " + "/".join(f"{v:.2f}" for v in np.median(regret, axis=0)) + " points (low/medium/high)")
+    rank = int(np.sum(mae < results[bought]["mae"]))
+    print(
+        f"the planner's pick ({config_name(rows[bought])}): MAE {results[bought]['mae']:.4f}, {rank} of {len(results)} runs do better"
+    )
 
 
 def bands_and_costs(rows: list[dict[str, str]]) -> tuple[list[int], np.ndarray]:
@@ -165,8 +205,11 @@ def config_name(row: dict[str, str]) -> str:
 
 
 def probe_to_buy(rows: list[dict[str, str]], paid: list[bool], forecasts: list[Any]) -> int:
-    """The planner's own advice: over the three bands, the unpaid configuration whose run is worth most
-    per dollar (``probe_value``'s expected gain over the band's choice, divided by the run's cost)."""
+    """The planner's own advice: over the three bands, the candidates ``probe_value`` ranks (the value of
+    knowing each exactly, over the band's choice) and for each the probe the planner suggests
+    (``suggested_probe``: a fine-tune at a data fraction of the candidate's, given the paid runs; the
+    shot counts not yet evaluated for ICL); the table's configuration nearest that probe is bought, the
+    one whose candidate's value per dollar of probe is largest."""
     bands, cost = bands_and_costs(rows)
     scores = CandidateScores.from_lists(
         cost_usd=cost,
@@ -177,9 +220,33 @@ def probe_to_buy(rows: list[dict[str, str]], paid: list[bool], forecasts: list[A
     best: tuple[float, int] = (-1.0, -1)
     for choice in choose_in_bands(scores, bands=bands).values():
         for index, _beats, gain in probe_value(scores, choice):
-            if not paid[index]:
-                best = max(best, (gain / cost[index], index))
+            bought = probe_configuration(rows, paid, index)
+            if bought is not None:
+                best = max(best, (gain / cost[bought], bought))
     return best[1]
+
+
+def probe_configuration(rows: list[dict[str, str]], paid: list[bool], index: int) -> int | None:
+    """The unpaid configuration nearest the probe the planner suggests for configuration ``index``: the
+    same number of iterations at the suggested fraction of its data portion (COSMOS's table has portions
+    0.1-1.0); for ICL, the candidate itself once the probe shots are paid. None when that one is paid."""
+    row = rows[index]
+    strategy = row["strategy"]
+    measured = [observation(r, with_accuracy=True) for r, p in zip(rows, paid, strict=True) if p]
+    candidate = observation(row, with_accuracy=False)
+    method = str(candidate.method["name"])
+    same = [m for m in measured if m.method.get("name") == method]
+    probe = suggested_probe(
+        method, train_usd=float(row["act_cost_usd"]), eval_usd=0.0, candidate=candidate, measured=same
+    )
+    if probe.kind == "icl_probe":
+        wanted = [i for i, r in enumerate(rows) if r["strategy"] == strategy and int(r["shots"]) in (probe.shots or ())]
+    else:
+        portion = float(row["data_portion"]) * float(probe.data_fraction or 1.0)
+        options = [i for i, r in enumerate(rows) if r["strategy"] == strategy and r["iterations"] == row["iterations"]]
+        wanted = [min(options, key=lambda i: abs(float(rows[i]["data_portion"]) - portion))]
+    unpaid = [i for i in wanted if not paid[i]]
+    return unpaid[0] if unpaid else None
 
 
 def main() -> int:
@@ -201,6 +268,8 @@ def main() -> int:
         paid,
         corpus,
     )
+    print()
+    any_bought_run(rows, [is_paid(r) for r in rows], corpus, bought)
     return 0
 
 

@@ -7,15 +7,16 @@ or knows HTTP, so a plan is a function of its inputs and is tested without a dat
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 import numpy as np
 from numpy.typing import NDArray
 
 from predictors.accuracy.conformal import ConformalIntervals
-from predictors.accuracy.features import Observation, make_observation
+from predictors.accuracy.features import Observation, make_observation, observed_shots
 from predictors.accuracy.prior import PriorPredictor
 from predictors.accuracy.tiers import Accuracy, Tier, predict_accuracies
 from predictors.cost import cost_reduction_ratio
@@ -51,6 +52,7 @@ __all__ = [
     "TaskFacts",
     "choose",
     "forecast_candidates",
+    "next_data_fraction",
     "nothing_fits_hardware",
     "nothing_within_budget",
     "plan_candidates",
@@ -97,6 +99,13 @@ class Forecasts:
     accuracies: list[Accuracy]
     observations: list[Observation]
     of_candidate: NDArray[np.intp]
+    measured: Mapping[tuple[str, str], tuple[Observation, ...]] = field(default_factory=dict)
+    """The task's measured runs by (model id, method name): what a candidate's next probe adds to."""
+
+    def measured_like(self, i: int) -> tuple[Observation, ...]:
+        """The task's measured runs of candidate ``i``'s model and method."""
+        question = self.observations[int(self.of_candidate[i])]
+        return self.measured.get((question.model_id, str(question.method.get("name"))), ())
 
     def column(self, name: str) -> NDArray[np.float64]:
         """An :class:`Accuracy` field (``mean``, ``lower``, ``upper``) for every candidate."""
@@ -179,7 +188,16 @@ def forecast_candidates(
     accuracies = predict_accuracies(
         observations, measurements=measurements, prior=prior, level=level, conformal=conformal
     )
-    return Forecasts(accuracies, observations, of_candidate.astype(np.intp).reshape(-1))
+    measured: dict[tuple[str, str], list[Observation]] = {}
+    for m in measurements:
+        if m.task == task.name and m.accuracy is not None:
+            measured.setdefault((m.model_id, str(m.method.get("name"))), []).append(m)
+    return Forecasts(
+        accuracies,
+        observations,
+        of_candidate.astype(np.intp).reshape(-1),
+        {key: tuple(runs) for key, runs in measured.items()},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,21 +215,61 @@ class SuggestedProbe:
         return {"kind": self.kind, **detail, "estimated_usd": self.estimated_usd, "why": self.why}
 
 
-def suggested_probe(method_name: str, *, train_usd: float, eval_usd: float) -> SuggestedProbe:
-    """COSMOS probes: few-shot evaluations for a method that does not train (:data:`ICL_PROBE_SHOTS`), a
-    short fine-tune for one that does (:data:`PROBE_FINETUNE_DATA_FRACTION`)."""
+def next_data_fraction(candidate_examples: int | None, measured_examples: Iterable[int | None]) -> float:
+    """The data fraction (of the candidate's) of the next fine-tune probe: :data:`PROBE_FINETUNE_DATA_FRACTION`
+    while the candidate's model and method have no smaller run on the task; then the geometric mean of the
+    largest smaller run's size and the candidate's. A run at a size already measured adds no slope to the
+    data law, and a two-point power law's error grows with how far it extrapolates past its larger point
+    (x_target / x_probe), so the second point goes where the law interpolates over as many log-examples
+    as it then extrapolates (√(x_measured · x_candidate))."""
+    if not candidate_examples:
+        return PROBE_FINETUNE_DATA_FRACTION
+    smaller = [n for n in measured_examples if n and n < candidate_examples]
+    if not smaller:
+        return PROBE_FINETUNE_DATA_FRACTION
+    return max(PROBE_FINETUNE_DATA_FRACTION, round(math.sqrt(max(smaller) / candidate_examples), 3))
+
+
+def suggested_probe(
+    method_name: str,
+    *,
+    train_usd: float,
+    eval_usd: float,
+    candidate: Observation | None = None,
+    measured: Sequence[Observation] = (),
+) -> SuggestedProbe:
+    """The next probe for ``candidate``, given the task's ``measured`` runs of its model and method: the
+    COSMOS few-shot evaluations (:data:`ICL_PROBE_SHOTS`) not yet run, or the candidate's own shot count
+    once they all are, for a method that does not train; a short fine-tune (:func:`next_data_fraction`)
+    for one that does."""
     if METHODS[method_name].kind != "finetune":
+        done = {observed_shots(m) for m in measured}
+        shots = tuple(n for n in ICL_PROBE_SHOTS if n not in done)
+        own = observed_shots(candidate) if candidate is not None else None
+        if not shots and own is not None:
+            return SuggestedProbe(
+                kind="icl_probe",
+                shots=(own,),
+                estimated_usd=eval_usd,
+                why=f"the shot law's probes are run: evaluating {own} shots measures the candidate itself",
+            )
+        shots = shots or ICL_PROBE_SHOTS
         return SuggestedProbe(
             kind="icl_probe",
-            shots=ICL_PROBE_SHOTS,
-            estimated_usd=len(ICL_PROBE_SHOTS) * eval_usd,
-            why="three few-shot probes fit the ICL shot law (COSMOS Eq. 5)",
+            shots=shots,
+            estimated_usd=len(shots) * eval_usd,
+            why="few-shot probes fit the ICL shot law (COSMOS Eq. 5)",
         )
+    examples = candidate.train_examples if candidate is not None else None
+    fraction = next_data_fraction(examples, (m.train_examples for m in measured))
+    why = (
+        "a 10 % fine-tune anchors the data law and calibrates the linear-probe proxy"
+        if fraction == PROBE_FINETUNE_DATA_FRACTION
+        else "a second data size gives the data law its slope: the geometric mean of the largest run's "
+        "size and this candidate's, so the law interpolates as far as it extrapolates"
+    )
     return SuggestedProbe(
-        kind="finetune",
-        data_fraction=PROBE_FINETUNE_DATA_FRACTION,
-        estimated_usd=PROBE_FINETUNE_DATA_FRACTION * train_usd + eval_usd,
-        why="a 10 % fine-tune anchors the data law and calibrates the linear-probe proxy",
+        kind="finetune", data_fraction=fraction, estimated_usd=fraction * train_usd + eval_usd, why=why
     )
 
 
@@ -348,7 +406,13 @@ def _probes_to_buy(
     for k, probability, gain in probe_value(scores, choice, probeable=probeable):
         i = int(fitting[k])
         method = costs.table.methods[int(costs.table.method[i])].name
-        probe = suggested_probe(method, train_usd=float(costs["train_usd"][i]), eval_usd=float(costs["eval_usd"][i]))
+        probe = suggested_probe(
+            method,
+            train_usd=float(costs["train_usd"][i]),
+            eval_usd=float(costs["eval_usd"][i]),
+            candidate=forecasts.observations[int(forecasts.of_candidate[i])],
+            measured=forecasts.measured_like(i),
+        )
         probes.append(ProbeToBuy(i, probability, gain, probe))
     return probes
 

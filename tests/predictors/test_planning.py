@@ -4,11 +4,12 @@ over a real cost table (catalog models and GPUs) and hand-made forecasts, with n
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
 
-from predictors.accuracy.features import make_observation
+from predictors.accuracy.features import Observation, make_observation
 from predictors.accuracy.tiers import Accuracy
 from predictors.architecture import architecture_from_hf_config
 from predictors.cost import EvaluationConfig, HardwareRequest, TrainingConfig, hardware_spec_from_catalog
@@ -25,6 +26,7 @@ from predictors.planning import (
     Objective,
     TaskFacts,
     forecast_candidates,
+    next_data_fraction,
     plan_candidates,
     prediction_cost_usd,
     suggested_probe,
@@ -271,3 +273,57 @@ def test_forecasts_take_the_conformal_calibration_they_are_given() -> None:
         half_width = 3 * (r.upper - r.lower) / 2
         assert c.predictor == f"{r.predictor}, conformal" and c.mean == r.mean
         assert c.lower == pytest.approx(max(r.mean - half_width, 0.0)) and c.upper == pytest.approx(r.mean + half_width)
+
+
+def test_the_next_fine_tune_probe_adds_a_data_size_the_runs_lack() -> None:
+    """COSMOS's 10 % probe while the model and method have no smaller run on the task; then the geometric
+    mean of the largest smaller run and the candidate (a second size gives the data law its slope)."""
+    assert next_data_fraction(10_000, []) == PROBE_FINETUNE_DATA_FRACTION
+    assert next_data_fraction(10_000, [1_000]) == pytest.approx(math.sqrt(0.1), abs=1e-3)
+    assert next_data_fraction(10_000, [1_000, 4_000, None]) == pytest.approx(math.sqrt(0.4), abs=1e-3)
+    assert next_data_fraction(10_000, [10_000, 20_000]) == PROBE_FINETUNE_DATA_FRACTION  # none smaller
+    assert next_data_fraction(10_000, [10]) == PROBE_FINETUNE_DATA_FRACTION  # never below COSMOS's probe
+    assert next_data_fraction(None, [1_000]) == PROBE_FINETUNE_DATA_FRACTION
+
+
+def test_the_next_icl_probe_runs_the_shots_not_yet_evaluated() -> None:
+    def run(shots: int) -> Observation:
+        method = {"name": "zero_shot"} if shots == 0 else {"name": "icl", "shots": shots}
+        return make_observation(model_id="m", method=method, task="t", accuracy=0.5)
+
+    candidate = make_observation(model_id="m", method={"name": "icl", "shots": 4}, task="t")
+    partial = suggested_probe("icl", train_usd=0.0, eval_usd=0.25, candidate=candidate, measured=[run(0)])
+    assert partial.shots == tuple(n for n in ICL_PROBE_SHOTS if n != 0) and partial.estimated_usd == 0.5
+    done = [run(n) for n in ICL_PROBE_SHOTS]
+    own = suggested_probe("icl", train_usd=0.0, eval_usd=0.25, candidate=candidate, measured=done)
+    assert own.shots == (4,) and own.estimated_usd == 0.25
+
+
+def test_a_plan_s_fine_tune_probes_follow_the_task_s_runs() -> None:
+    """A LoRA run of llama-3.1-8b on 100 examples: that model's LoRA candidates are probed at √(100 / their
+    examples) of their data, priced at that fraction; the other model's at COSMOS's 10 %."""
+    costs = cost_columns()
+    run = make_observation(
+        model_id="llama-3.1-8b", method={"name": "lora"}, task="t", training={"train_examples": 100}, accuracy=0.6
+    )
+    forecasts = forecast_candidates(costs, TaskFacts("t"), measurements=[run], prior=None, level=0.9)
+    t = costs.table
+    lora = np.array([t.methods[int(m)].name == "lora" for m in t.method])
+    llama = np.array([t.model_ids[int(m)] == "llama-3.1-8b" for m in t.model])
+    assert all(forecasts.measured_like(i) == ((run,) if lora[i] and llama[i] else ()) for i in range(len(costs)))
+    means = np.where(lora, 0.61, 0.4)  # only the LoRA candidates compete for the pick: the ones worth probing
+    close = Forecasts(
+        [Accuracy(float(m), float(m) - 0.05, float(m) + 0.05, "prior", "test") for m in means],
+        [forecasts.observations[int(q)] for q in forecasts.of_candidate],
+        np.arange(len(costs), dtype=np.intp),
+        forecasts.measured,
+    )
+    plan = plan_candidates(costs, close, budget=Budget(), objective=Objective(), interval_level=0.9)
+    assert {bool(llama[p.index]) for p in plan.probes} == {True, False}
+    for p in plan.probes:
+        examples = t.trainings[int(t.training[p.index])].train_examples
+        fraction = round(math.sqrt(100 / examples), 3) if llama[p.index] else PROBE_FINETUNE_DATA_FRACTION
+        assert p.probe.data_fraction == fraction
+        assert p.probe.estimated_usd == pytest.approx(
+            fraction * costs["train_usd"][p.index] + costs["eval_usd"][p.index]
+        )

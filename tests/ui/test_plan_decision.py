@@ -247,8 +247,9 @@ def test_the_decision_is_explained_and_a_probe_is_queued_in_one_click(
     target = rows[first["index"]]["candidate"]
     assert (run["kind"], run["plan"], run["task"]) == (first["probe"]["kind"], plan["id"], task_id)
     assert run["candidate"]["method"] == target["method"]
-    if "data_fraction" in first["probe"]:
-        assert run["candidate"]["training"]["data_fraction"] == first["probe"]["data_fraction"]
+    if "data_fraction" in first["probe"]:  # a fraction of the candidate's own data
+        own = target["training"].get("data_fraction") or 1.0
+        assert run["candidate"]["training"]["data_fraction"] == pytest.approx(own * first["probe"]["data_fraction"])
     assert page.js_errors == []
 
 

@@ -814,7 +814,9 @@
       // The candidate as planned (same training fields); the worker finds the model by id unless a path is given.
       const model = path ? { id: modelId(c), path } : modelId(c);
       const training = { ...(c.training || {}) };
-      if (probe && probe.probe && isNum(probe.probe.data_fraction)) training.data_fraction = probe.probe.data_fraction; // the small fine-tune
+      if (probe && probe.probe && isNum(probe.probe.data_fraction)) { // the small fine-tune: a fraction of the candidate's own data
+        training.data_fraction = (isNum(training.data_fraction) ? training.data_fraction : 1) * probe.probe.data_fraction;
+      }
       return { model, method: c.method, training, hardware: c.hardware || null };
     }
     async function ensureTask(file) {
