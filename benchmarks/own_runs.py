@@ -1,16 +1,18 @@
 """Our own real runs: SmolLM2-135M adapted on CPU, each run predicted from the probes before it runs.
 
-Six tasks from real text installed on the machine, built here (nothing downloaded):
+Eight tasks from real text installed on the machine, built here (nothing downloaded):
 
 * ``number-compare`` — "Is 47 larger than 74?" yes/no, generated;
 * ``fortune-topic`` — which of four Debian ``fortunes`` files (computers, food, love, sports) a short
   fortune comes from (``apt-get install fortunes``);
-* ``fortune-subject`` — the same with three other files (science, politics, work);
+* ``fortune-subject`` — the same with two other files (science, politics);
 * ``fortune-language`` — English, German, Spanish or Italian, from the ``fortunes``, ``fortunes-de``,
   ``fortunes-es`` and ``fortunes-it`` packages;
 * ``man-section`` — the manual section (1 command, 3 function, 5 file format, 8 admin) of a man page's
   NAME line (``/usr/share/man``);
-* ``man-admin`` — the binary part of it: a user command (section 1) or an administration command (8).
+* ``man-admin`` — the binary part of it: a user command (section 1) or an administration command (8);
+* ``fortune-theme`` — which of three more ``fortunes`` files (work, love, drugs), 3 classes;
+* ``man-file`` — a library function (section 3) or a file format (section 5) from its NAME line.
 
 A task whose text is not installed is skipped.
 
@@ -25,10 +27,11 @@ probed shot count for ICL, the largest LoRA probe for fine-tunes).
 
 Every finished run is cached in ``--workdir`` (default ``.tunecast/own_runs``), so an interrupted
 session resumes; ``--export`` writes the measured runs to ``predictors/data/own_runs.csv``, the
-corpus's second, clearly labelled source (``source`` = ``own-run:...``). ``--from-csv`` re-forecasts the
-exported runs with today's code without running anything (no model needed); the forecasts recorded
-before each run live only in the workdir's cache, so that mode reports them where the cache has them,
-and "probes only" and leave-one-out for every run.
+corpus's second, clearly labelled source (``source`` = ``own-run:...``), each target beside the forecast
+recorded before it ran (``forecast_before_*``). ``--from-csv`` re-forecasts the exported runs with
+today's code without running anything (no model needed), and reports those recorded forecasts, "probes
+only" and leave-one-out for every run. The prior is the service's for a task it has never seen: the
+published corpus and the other tasks' own runs.
 
 Run: ``OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/own_runs.py --export --tasks man-admin`` (or
 ``--from-csv`` for every task)
@@ -52,7 +55,12 @@ from typing import Any
 
 import numpy as np
 
-from predictors.accuracy.corpus import OWN_RUNS_COLUMNS, load_seed_observations
+from predictors.accuracy.corpus import (
+    FORECAST_BEFORE_COLUMNS,
+    OWN_RUNS_COLUMNS,
+    load_own_run_observations,
+    load_seed_observations,
+)
 from predictors.accuracy.features import FeatureBuilder, ModelInfo, Observation, make_observation
 from predictors.accuracy.prior import PriorPredictor
 from predictors.accuracy.tiers import Accuracy, predict_accuracies
@@ -133,6 +141,22 @@ def fortune_subject_task() -> TaskSpec | None:
         seq_len=32,
         labels=labels,
         description=f"Debian fortunes, 2 topics x {size} entries of 20-60 characters",
+    )
+
+
+def fortune_theme_task() -> TaskSpec | None:
+    labels = ("work", "love", "drugs")
+    if not all((FORTUNES / name).exists() for name in labels):
+        return None
+    per_label = {name: fortune_entries(name, 80) for name in labels}
+    size = min(len(v) for v in per_label.values())
+    return TaskSpec(
+        "fortune-theme",
+        balanced_rows(per_label, size),
+        n_test=60,
+        seq_len=40,
+        labels=labels,
+        description=f"Debian fortunes, 3 themes x {size} entries of 20-80 characters",
     )
 
 
@@ -218,6 +242,21 @@ def man_admin_task() -> TaskSpec | None:
     )
 
 
+def man_file_task() -> TaskSpec | None:
+    if not all((MAN_PAGES / f"man{s}").is_dir() for s in ("3", "5")):
+        return None
+    per_label = {"function": man_lines("3", 60), "file": man_lines("5", 60)}
+    size = min(100, *(len(v) for v in per_label.values()))
+    return TaskSpec(
+        "man-file",
+        balanced_rows(per_label, size),
+        n_test=60,
+        seq_len=32,
+        labels=("function", "file"),
+        description=f"man-page NAME lines, section 3 (function) or 5 (file) x {size} lines of 15-60 characters",
+    )
+
+
 def number_compare_task() -> TaskSpec:
     rng = random.Random(SEED)
     rows = []
@@ -248,6 +287,8 @@ EXTRA_RUNS: dict[str, tuple[RunSpec, ...]] = {
     "fortune-language": (ONE_EPOCH,),
     "man-section": (FULL_64,),
     "fortune-subject": (FULL_64, *RATES_AND_BATCHES),
+    "fortune-theme": (ONE_EPOCH, *RATES_AND_BATCHES),
+    "man-file": (ONE_EPOCH, SIX_EPOCHS, *RATES_AND_BATCHES),
 }
 # Common targets a task leaves out, so that the batch fits the shared 2-core CPU: full fine-tuning is the
 # slowest run (about 5 minutes on 128 examples), so the last two tasks ran it on 64.
@@ -261,6 +302,8 @@ TASKS: dict[str, Callable[[], TaskSpec | None]] = {
     "fortune-language": fortune_language_task,
     "man-section": man_section_task,
     "man-admin": man_admin_task,
+    "fortune-theme": fortune_theme_task,
+    "man-file": man_file_task,
 }
 
 
@@ -464,7 +507,8 @@ def make_prior(task: str, measurements: list[Observation]) -> PriorPredictor:
     key = (task, *(o.key() for o in measurements))
     if key not in _PRIORS:
         builder = FeatureBuilder({e["id"]: ModelInfo.from_catalog(e) for e in load_models_catalog()})
-        corpus = [*load_seed_observations(), *(o for o in measurements if o.task != task)]
+        shipped = (o for o in load_own_run_observations() if o.task != task)
+        corpus = [*load_seed_observations(), *shipped, *(o for o in measurements if o.task != task)]
         own = [o for o in measurements if o.task == task]
         _PRIORS[key] = PriorPredictor(random_state=0).fit(builder, corpus, own)
     return _PRIORS[key]
@@ -491,6 +535,31 @@ def exported_results(task: TaskSpec) -> dict[str, dict[str, Any]]:
     }
 
 
+def recorded_forecasts(task: TaskSpec) -> dict[str, dict[str, Any]]:
+    """The forecasts ``--export`` wrote beside ``task``'s target runs, each made before its run executed."""
+    with OWN_RUNS_CSV.open(newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["task"] == task.name and r.get("forecast_before_mean")]
+    return {
+        r["source"].split("/", 1)[1]: {
+            "mean": float(r["forecast_before_mean"]),
+            "lower": float(r["forecast_before_lower"]),
+            "upper": float(r["forecast_before_upper"]),
+            "predictor": r["forecast_before_predictor"],
+            "made_on": r["forecast_before_date"],
+        }
+        for r in rows
+    }
+
+
+def before_columns(before: dict[str, Any] | None) -> dict[str, Any]:
+    """A recorded forecast as own_runs.csv's columns (blank for a probe): the short predictor name, the day."""
+    if before is None:
+        return dict.fromkeys(FORECAST_BEFORE_COLUMNS, "")
+    made_on = before.get("made_on") or time.strftime("%Y-%m-%d", time.gmtime(before["made_at"]))
+    bounds = (f"{before[k]:.4f}" for k in ("mean", "lower", "upper"))
+    return dict(zip(FORECAST_BEFORE_COLUMNS, (*bounds, short(before), made_on), strict=True))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--workdir", type=Path, default=REPO / ".tunecast" / "own_runs")
@@ -501,8 +570,6 @@ def main() -> int:
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     runner = None if args.from_csv else Runner(args.workdir, smollm2_hf_dir(args.workdir))
-    cache_path = args.workdir / "results.json"
-    recorded = json.loads(cache_path.read_text()) if args.from_csv and cache_path.exists() else {}
     table: list[dict[str, Any]] = []
     for name in args.tasks.split(","):
         task = TASKS[name]()
@@ -516,10 +583,12 @@ def main() -> int:
             if not exported:
                 print(f"   skipped: no runs of {task.name} in {OWN_RUNS_CSV.name}")
                 continue
-            table.extend(reforecast(task, plan, exported, recorded))
+            table.extend(reforecast(task, plan, exported, recorded_forecasts(task)))
             continue
         for label, result in exported_results(task).items():  # runs exported earlier are not run again
             runner.cache.setdefault(f"{task.name}/{label}", {}).setdefault("result", result)
+        for label, before in recorded_forecasts(task).items():
+            runner.cache.setdefault(f"{task.name}/{label}", {}).setdefault("before", before)
         results: dict[str, dict[str, Any]] = {}
         for spec in [s for s in plan if s.probe]:
             results[spec.label] = runner.run(task, spec)
@@ -576,7 +645,7 @@ def main() -> int:
         for spec in plan:
             results[spec.label]["task"] = task.name
         if args.export:
-            export(task, plan, results)
+            export(task, plan, results, {s.label: runner.cache[f"{task.name}/{s.label}"].get("before") for s in plan})
     report(table)
     return 0
 
@@ -585,7 +654,7 @@ def reforecast(
     task: TaskSpec, plan: list[RunSpec], results: dict[str, dict[str, Any]], recorded: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """Each target forecast by today's code from the probes and, leave-one-out, from all other runs; with
-    the forecast made before it ran where the workdir's cache (``recorded``) still has it."""
+    the forecast made before it ran where one was recorded (``recorded``, by run label)."""
     every = {
         s.label: observation(
             task, s, results[s.label]["accuracy"], results[s.label]["n_train"], results[s.label]["n_test"]
@@ -610,7 +679,7 @@ def reforecast(
                 "phenomenon": phenomenon(spec, probes, int(results["icl-4"]["n_test"])),
             }
         )
-        before = recorded.get(f"{task.name}/{spec.label}", {}).get("before")
+        before = recorded.get(spec.label)
         if before is not None:
             rows[-1]["before"] = before
     return rows
@@ -705,8 +774,14 @@ def optimizer_columns(spec: RunSpec) -> dict[str, Any]:
     return {"learning_rate": rate, "micro_batch_size": micro_batch}
 
 
-def export(task: TaskSpec, plan: list[RunSpec], results: dict[str, dict[str, Any]]) -> None:
-    """Merge this task's runs into the corpus's second source, one row per run, each saying how it was made."""
+def export(
+    task: TaskSpec,
+    plan: list[RunSpec],
+    results: dict[str, dict[str, Any]],
+    before: dict[str, dict[str, Any] | None],
+) -> None:
+    """Merge this task's runs into the corpus's second source, one row per run, each saying how it was made
+    and, for a target, what was forecast for it before it ran (``before``, by run label)."""
     rows = []
     if OWN_RUNS_CSV.exists():
         with OWN_RUNS_CSV.open(newline="") as handle:
@@ -739,6 +814,7 @@ def export(task: TaskSpec, plan: list[RunSpec], results: dict[str, dict[str, Any
                 "url": "",
                 "n_test": result["n_test"],
                 "wall_clock_s": f"{result['wall_clock_s']:.1f}",
+                **before_columns(None if spec.probe else before.get(spec.label)),
             }
         )
     with OWN_RUNS_CSV.open("w", newline="") as handle:

@@ -17,6 +17,7 @@ from predictors.accuracy.features import Observation
 from predictors.methods import METHODS
 
 __all__ = [
+    "FORECAST_BEFORE_COLUMNS",
     "OWN_RUNS_COLUMNS",
     "SEED_COLUMNS",
     "load_corpus_observations",
@@ -43,7 +44,23 @@ SEED_COLUMNS = [
     "table",
     "url",
 ]
-OWN_RUNS_COLUMNS = [*SEED_COLUMNS, "n_test", "wall_clock_s", "learning_rate", "micro_batch_size"]
+FORECAST_BEFORE_COLUMNS = [
+    "forecast_before_mean",
+    "forecast_before_lower",
+    "forecast_before_upper",
+    "forecast_before_predictor",
+    "forecast_before_date",
+]
+"""A target run's forecast from its task's probes with its 90 % interval, the predictor that made it and
+the day, written down before the run executed (blank for a probe): what tunecast said before looking."""
+OWN_RUNS_COLUMNS = [
+    *SEED_COLUMNS,
+    "n_test",
+    "wall_clock_s",
+    "learning_rate",
+    "micro_batch_size",
+    *FORECAST_BEFORE_COLUMNS,
+]
 """An own run's row; a fine-tune's ``learning_rate`` and ``micro_batch_size`` are the ones it ran with
 (blank for prompting runs), so a run at the defaults matches a candidate at the defaults only."""
 OWN_RUN_SOURCE_PREFIX = "own-run:"

@@ -117,6 +117,24 @@ def test_shipped_own_runs_are_labelled_and_complete() -> None:
         assert {row["source"].split("/", 1)[1] for row in rows if row["task"] == task} == plan
 
 
+def test_each_shipped_target_keeps_the_forecast_made_before_it_ran() -> None:
+    """What tunecast said before looking travels with the runs (not only in one machine's workdir): every
+    target row has its forecast, interval, predictor and day; no probe row has one."""
+    from benchmarks.own_runs import recorded_forecasts
+
+    rows = shipped_rows()
+    for task in sorted({row["task"] for row in rows}):
+        spec = TASKS[task]()
+        if spec is None:
+            continue
+        targets = {s.label for s in run_plan(task) if not s.probe}
+        recorded = recorded_forecasts(spec)
+        assert set(recorded) == targets
+        for before in recorded.values():
+            assert 0.0 <= before["lower"] <= before["mean"] <= before["upper"] <= 1.0
+            assert before["predictor"] and re.fullmatch(r"2026-\d\d-\d\d", before["made_on"])
+
+
 def test_corpus_is_both_sources_and_trains_the_prior() -> None:
     own = load_own_run_observations()
     seed = load_seed_observations()
