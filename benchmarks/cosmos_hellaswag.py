@@ -30,7 +30,7 @@ from predictors.accuracy.prior import PriorPredictor
 from predictors.accuracy.tiers import predict_accuracies
 from predictors.cost import cost_reduction_ratio
 from predictors.planner import CandidateScores, choose_in_bands, probe_value
-from predictors.planning import suggested_probe
+from predictors.planning import runs_a_probe_adds_to, suggested_probe
 from storage.catalogs import load_models_catalog
 
 DIGEST = Path(__file__).resolve().parents[2] / "shared" / "research" / "cosmos.md"
@@ -78,10 +78,16 @@ def is_paid(row: dict[str, str]) -> bool:
     )
 
 
-def forecast_all(rows: list[dict[str, str]], paid: list[bool], corpus: list[Observation]) -> tuple[list[Any], float]:
-    """Forecasts for every configuration from the paid ones (plus zero-shot and the seed corpus)."""
+def paid_measurements(rows: list[dict[str, str]], paid: list[bool]) -> list[Observation]:
+    """The paid configurations as measurements, and zero-shot (given)."""
     measurements = [observation(r, with_accuracy=True) for r, p in zip(rows, paid, strict=True) if p]
     measurements.append(Observation(MODEL, {"name": "zero_shot"}, TASK, n_choices=4, accuracy=ZERO_SHOT))
+    return measurements
+
+
+def forecast_all(rows: list[dict[str, str]], paid: list[bool], corpus: list[Observation]) -> tuple[list[Any], float]:
+    """Forecasts for every configuration from the paid ones (plus zero-shot and the seed corpus)."""
+    measurements = paid_measurements(rows, paid)
     started = time.perf_counter()
     builder = FeatureBuilder({e["id"]: ModelInfo.from_catalog(e) for e in load_models_catalog()})
     prior = PriorPredictor(random_state=0).fit(builder, corpus, measurements)
@@ -217,27 +223,32 @@ def probe_to_buy(rows: list[dict[str, str]], paid: list[bool], forecasts: list[A
         accuracy_lower=[f.lower for f in forecasts],
         accuracy_upper=[f.upper for f in forecasts],
     )
+    measured = paid_measurements(rows, paid)
     best: tuple[float, int] = (-1.0, -1)
     for choice in choose_in_bands(scores, bands=bands).values():
         for index, _beats, gain in probe_value(scores, choice):
-            bought = probe_configuration(rows, paid, index)
+            bought = probe_configuration(rows, paid, measured, index)
             if bought is not None:
                 best = max(best, (gain / cost[bought], bought))
     return best[1]
 
 
-def probe_configuration(rows: list[dict[str, str]], paid: list[bool], index: int) -> int | None:
-    """The unpaid configuration nearest the probe the planner suggests for configuration ``index``: the
-    same number of iterations at the suggested fraction of its data portion (COSMOS's table has portions
-    0.1-1.0); for ICL, the candidate itself once the probe shots are paid. None when that one is paid."""
+def probe_configuration(
+    rows: list[dict[str, str]], paid: list[bool], measured: list[Observation], index: int
+) -> int | None:
+    """The unpaid configuration nearest the probe the planner suggests for configuration ``index`` given the
+    ``measured`` runs: the same number of iterations at the suggested fraction of its data portion (COSMOS's
+    table has portions 0.1-1.0); for ICL, the suggested shot counts (the candidate itself once the probe
+    shots are paid). None when that one is paid or not in the table."""
     row = rows[index]
     strategy = row["strategy"]
-    measured = [observation(r, with_accuracy=True) for r, p in zip(rows, paid, strict=True) if p]
     candidate = observation(row, with_accuracy=False)
-    method = str(candidate.method["name"])
-    same = [m for m in measured if m.method.get("name") == method]
     probe = suggested_probe(
-        method, train_usd=float(row["act_cost_usd"]), eval_usd=0.0, candidate=candidate, measured=same
+        str(candidate.method["name"]),
+        train_usd=float(row["act_cost_usd"]),
+        eval_usd=0.0,
+        candidate=candidate,
+        measured=runs_a_probe_adds_to(candidate, measured),
     )
     if probe.kind == "icl_probe":
         wanted = [i for i, r in enumerate(rows) if r["strategy"] == strategy and int(r["shots"]) in (probe.shots or ())]

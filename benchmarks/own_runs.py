@@ -519,10 +519,14 @@ def forecast(target: Observation, measurements: list[Observation]) -> Accuracy:
     return predict_accuracies([target], measurements=measurements, prior=prior)[0]
 
 
+def exported_rows(task: TaskSpec) -> list[dict[str, str]]:
+    """``task``'s rows of :data:`OWN_RUNS_CSV`."""
+    with OWN_RUNS_CSV.open(newline="") as handle:
+        return [r for r in csv.DictReader(handle) if r["task"] == task.name]
+
+
 def exported_results(task: TaskSpec) -> dict[str, dict[str, Any]]:
     """The runs of ``task`` as ``--export`` wrote them (accuracy, training and test sizes, wall time)."""
-    with OWN_RUNS_CSV.open(newline="") as handle:
-        rows = [r for r in csv.DictReader(handle) if r["task"] == task.name]
     return {
         r["source"].split("/", 1)[1]: {
             "accuracy": float(r["accuracy"]),
@@ -531,14 +535,13 @@ def exported_results(task: TaskSpec) -> dict[str, dict[str, Any]]:
             "wall_clock_s": float(r["wall_clock_s"]),
             "steps": int(m.group(1)) if (m := re.search(r"(\d+) steps$", r["table"])) else 0,
         }
-        for r in rows
+        for r in exported_rows(task)
     }
 
 
 def recorded_forecasts(task: TaskSpec) -> dict[str, dict[str, Any]]:
     """The forecasts ``--export`` wrote beside ``task``'s target runs, each made before its run executed."""
-    with OWN_RUNS_CSV.open(newline="") as handle:
-        rows = [r for r in csv.DictReader(handle) if r["task"] == task.name and r.get("forecast_before_mean")]
+    rows = [r for r in exported_rows(task) if r.get("forecast_before_mean")]
     return {
         r["source"].split("/", 1)[1]: {
             "mean": float(r["forecast_before_mean"]),

@@ -8,17 +8,17 @@ or knows HTTP, so a plan is a function of its inputs and is tested without a dat
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import numpy as np
 from numpy.typing import NDArray
 
 from predictors.accuracy.conformal import ConformalIntervals
-from predictors.accuracy.features import Observation, make_observation, observed_shots
+from predictors.accuracy.features import ZERO_SHOT_METHODS, Observation, make_observation, observed_shots
 from predictors.accuracy.prior import PriorPredictor
-from predictors.accuracy.tiers import Accuracy, Tier, predict_accuracies
+from predictors.accuracy.tiers import INFERENCE_METHODS, Accuracy, Tier, predict_accuracies
 from predictors.cost import cost_reduction_ratio
 from predictors.cost.columns import CostColumns
 from predictors.methods import METHODS
@@ -57,6 +57,7 @@ __all__ = [
     "nothing_within_budget",
     "plan_candidates",
     "prediction_cost_usd",
+    "runs_a_probe_adds_to",
     "suggested_probe",
 ]
 
@@ -99,13 +100,12 @@ class Forecasts:
     accuracies: list[Accuracy]
     observations: list[Observation]
     of_candidate: NDArray[np.intp]
-    measured: Mapping[tuple[str, str], tuple[Observation, ...]] = field(default_factory=dict)
-    """The task's measured runs by (model id, method name): what a candidate's next probe adds to."""
+    measured: tuple[Observation, ...] = ()
+    """The task's measured runs: what a candidate's next probe adds to (:func:`runs_a_probe_adds_to`)."""
 
     def measured_like(self, i: int) -> tuple[Observation, ...]:
-        """The task's measured runs of candidate ``i``'s model and method."""
-        question = self.observations[int(self.of_candidate[i])]
-        return self.measured.get((question.model_id, str(question.method.get("name"))), ())
+        """The task's measured runs that a probe of candidate ``i`` adds to."""
+        return runs_a_probe_adds_to(self.observations[int(self.of_candidate[i])], self.measured)
 
     def column(self, name: str) -> NDArray[np.float64]:
         """An :class:`Accuracy` field (``mean``, ``lower``, ``upper``) for every candidate."""
@@ -188,16 +188,8 @@ def forecast_candidates(
     accuracies = predict_accuracies(
         observations, measurements=measurements, prior=prior, level=level, conformal=conformal
     )
-    measured: dict[tuple[str, str], list[Observation]] = {}
-    for m in measurements:
-        if m.task == task.name and m.accuracy is not None:
-            measured.setdefault((m.model_id, str(m.method.get("name"))), []).append(m)
-    return Forecasts(
-        accuracies,
-        observations,
-        of_candidate.astype(np.intp).reshape(-1),
-        {key: tuple(runs) for key, runs in measured.items()},
-    )
+    measured = tuple(m for m in measurements if m.task == task.name and m.accuracy is not None)
+    return Forecasts(accuracies, observations, of_candidate.astype(np.intp).reshape(-1), measured)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +205,15 @@ class SuggestedProbe:
     def as_dict(self) -> dict[str, Any]:
         detail = {"shots": list(self.shots)} if self.shots is not None else {"data_fraction": self.data_fraction}
         return {"kind": self.kind, **detail, "estimated_usd": self.estimated_usd, "why": self.why}
+
+
+def runs_a_probe_adds_to(candidate: Observation, runs: Iterable[Observation]) -> tuple[Observation, ...]:
+    """The runs of ``candidate``'s model and method among ``runs`` (of its task); for a method that does
+    not train, its zero-shot runs too: the shot curve's 0-shot point, as
+    :meth:`predictors.accuracy.tiers.MeasurementIndex.icl_probe` reads them."""
+    name = candidate.method.get("name")
+    family = {*ZERO_SHOT_METHODS, name} if name in INFERENCE_METHODS else {name}
+    return tuple(m for m in runs if m.model_id == candidate.model_id and m.method.get("name") in family)
 
 
 def next_data_fraction(candidate_examples: int | None, measured_examples: Iterable[int | None]) -> float:

@@ -29,6 +29,7 @@ from predictors.planning import (
     next_data_fraction,
     plan_candidates,
     prediction_cost_usd,
+    runs_a_probe_adds_to,
     suggested_probe,
 )
 from storage.catalogs import load_hardware_catalog, load_models_catalog
@@ -292,6 +293,8 @@ def test_the_next_icl_probe_runs_the_shots_not_yet_evaluated() -> None:
         return make_observation(model_id="m", method=method, task="t", accuracy=0.5)
 
     candidate = make_observation(model_id="m", method={"name": "icl", "shots": 4}, task="t")
+    other_model = make_observation(model_id="n", method={"name": "icl", "shots": 1}, task="t", accuracy=0.5)
+    assert runs_a_probe_adds_to(candidate, [run(0), run(1), other_model]) == (run(0), run(1))  # zero-shot is 0 shots
     partial = suggested_probe("icl", train_usd=0.0, eval_usd=0.25, candidate=candidate, measured=[run(0)])
     assert partial.shots == tuple(n for n in ICL_PROBE_SHOTS if n != 0) and partial.estimated_usd == 0.5
     done = [run(n) for n in ICL_PROBE_SHOTS]
