@@ -414,12 +414,13 @@ def test_measurements_of_another_task_barely_move_a_forecast(corpus_prior: Prior
         after = PriorPredictor(random_state=0).fit(FeatureBuilder(CATALOG), corpus, extra)
         move = float(np.max(np.abs(after.predict(grid) - before)))
         assert move <= noise, (seed, move, noise)
-        # the evidence about "another-task" itself moves its own forecasts towards what was measured
+        # the evidence about "another-task" itself moves its own forecasts towards what was measured (its
+        # accuracies are random, so its mean bias is noise from the start: the error per run is what drops)
         measured = np.array([o.accuracy for o in extra])
-        bias_before = abs(float(np.mean(corpus_prior.predict(extra) - measured)))
-        bias_after = abs(float(np.mean(after.predict(extra) - measured)))
+        error_before = float(np.mean(np.abs(corpus_prior.predict(extra) - measured)))
+        error_after = float(np.mean(np.abs(after.predict(extra) - measured)))
         shift = np.abs(after.predict(extra) - corpus_prior.predict(extra)).max()
-        assert bias_after < bias_before and shift > 10 * move, (seed, bias_before, bias_after, shift, move)
+        assert error_after < 0.8 * error_before and shift > 10 * move, (seed, error_before, error_after, shift, move)
 
 
 def test_a_measured_task_is_refitted_when_a_model_only_it_uses_is_edited(corpus_prior: PriorPredictor) -> None:
