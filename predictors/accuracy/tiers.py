@@ -478,7 +478,7 @@ class MeasurementIndex:
         """The learned level from this model's linear probe, mapped by the affine calibration fitted across
         the corpus's other tasks (:mod:`predictors.accuracy.probe_level`); its half-width in quadrature with
         the probe's own sampling error through the slope. The probe's level as it is without such pairs."""
-        calibration = corpus_probe_level(candidate.task, level)
+        calibration = corpus_probe_level(candidate.task, level, str(candidate.method.get("name")))
         raw = MeasurementIndex._level(probes, level)
         if calibration is None:
             return raw, probes, "linear-probe level"

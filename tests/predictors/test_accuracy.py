@@ -459,7 +459,7 @@ def test_a_fine_tune_that_has_not_started_learning_is_forecast_as_a_mixture() ->
     learned level is the linear probe mapped by the calibration fitted on the corpus's other tasks."""
     from predictors.accuracy.probe_level import corpus_probe_level
 
-    calibration = corpus_probe_level("t")
+    calibration = corpus_probe_level("t", 0.9, "lora")
     assert calibration is not None
     learned = float(calibration.predict_interval([0.75])[0][0])
     lora = [

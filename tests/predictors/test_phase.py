@@ -28,7 +28,7 @@ def learned_from_probe(accuracy: float = 0.75) -> float:
     corpus's other tasks (predictors/accuracy/probe_level.py)."""
     from predictors.accuracy.probe_level import corpus_probe_level
 
-    calibration = corpus_probe_level("t")
+    calibration = corpus_probe_level("t", 0.9, "lora")
     assert calibration is not None
     return float(calibration.predict_interval([accuracy])[0][0])
 
