@@ -1,6 +1,6 @@
 """Our own real runs: SmolLM2-135M adapted on CPU, each run predicted from the probes before it runs.
 
-Eight tasks from real text installed on the machine, built here (nothing downloaded):
+Ten tasks from real text installed on the machine, built here (nothing downloaded):
 
 * ``number-compare`` — "Is 47 larger than 74?" yes/no, generated;
 * ``fortune-topic`` — which of four Debian ``fortunes`` files (computers, food, love, sports) a short
@@ -12,7 +12,9 @@ Eight tasks from real text installed on the machine, built here (nothing downloa
   NAME line (``/usr/share/man``);
 * ``man-admin`` — the binary part of it: a user command (section 1) or an administration command (8);
 * ``fortune-theme`` — which of three more ``fortunes`` files (work, love, drugs), 3 classes;
-* ``man-file`` — a library function (section 3) or a file format (section 5) from its NAME line.
+* ``man-file`` — a library function (section 3) or a file format (section 5) from its NAME line;
+* ``fortune-genre`` — which of three ``fortunes`` files (zippy, definitions, men-women), 3 classes;
+* ``fortune-people`` — the ``people`` file or the ``art`` file, 2 classes.
 
 A task whose text is not installed is skipped.
 
@@ -160,6 +162,38 @@ def fortune_theme_task() -> TaskSpec | None:
     )
 
 
+def fortune_genre_task() -> TaskSpec | None:
+    labels = ("zippy", "definitions", "men-women")
+    if not all((FORTUNES / name).exists() for name in labels):
+        return None
+    per_label = {name: fortune_entries(name, 80) for name in labels}
+    size = min(100, *(len(v) for v in per_label.values()))
+    return TaskSpec(
+        "fortune-genre",
+        balanced_rows(per_label, size),
+        n_test=60,
+        seq_len=40,
+        labels=labels,
+        description=f"Debian fortunes, 3 genres x {size} entries of 20-80 characters",
+    )
+
+
+def fortune_people_task() -> TaskSpec | None:
+    labels = ("people", "art")
+    if not all((FORTUNES / name).exists() for name in labels):
+        return None
+    per_label = {name: fortune_entries(name, 80) for name in labels}
+    size = min(120, *(len(v) for v in per_label.values()))
+    return TaskSpec(
+        "fortune-people",
+        balanced_rows(per_label, size),
+        n_test=60,
+        seq_len=40,
+        labels=labels,
+        description=f"Debian fortunes, people or art x {size} entries of 20-80 characters",
+    )
+
+
 FORTUNE_LANGUAGES = {  # label: the package's files drawn from (fortunes, fortunes-de, fortunes-es, fortunes-it)
     "English": ("wisdom", "platitudes", "humorists"),
     "German": ("de/zitate", "de/sprueche", "de/unfug"),
@@ -289,6 +323,8 @@ EXTRA_RUNS: dict[str, tuple[RunSpec, ...]] = {
     "fortune-subject": (FULL_64, *RATES_AND_BATCHES),
     "fortune-theme": (ONE_EPOCH, *RATES_AND_BATCHES),
     "man-file": (ONE_EPOCH, SIX_EPOCHS, *RATES_AND_BATCHES),
+    "fortune-genre": (ONE_EPOCH, *RATES_AND_BATCHES[:2]),
+    "fortune-people": (ONE_EPOCH, *RATES_AND_BATCHES[:2]),
 }
 # Common targets a task leaves out, so that the batch fits the shared 2-core CPU: full fine-tuning is the
 # slowest run (about 5 minutes on 128 examples), so the last two tasks ran it on 64.
@@ -304,6 +340,8 @@ TASKS: dict[str, Callable[[], TaskSpec | None]] = {
     "man-admin": man_admin_task,
     "fortune-theme": fortune_theme_task,
     "man-file": man_file_task,
+    "fortune-genre": fortune_genre_task,
+    "fortune-people": fortune_people_task,
 }
 
 

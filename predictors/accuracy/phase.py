@@ -9,11 +9,13 @@ same examples with other epochs or batch sizes are other points of it.
 The learning rate is a covariate, not ignored: steps are scaled by lr / lr_ref, lr_ref the method's
 default rate. Adam's update of a weight is bounded by about the step size α whatever the gradient's scale
 (Kingma & Ba 2015, arXiv:1412.6980, Sec. 2.1), so the distance from the pre-trained weights after s steps
-grows as α·s; to first order a run at a tenth of the rate is a run of a tenth of the steps. A rate above
-the default is not read as more progress (:func:`_progress_scale`). Our first-order model: it ignores the
-schedule's shape (warm-up), what a too-high rate costs (it only stops counting it as a gain), and that below the
-critical batch size progress follows the examples seen more than the steps (McCandlish et al. 2018,
-arXiv:1812.06162), so it is surest for runs that differ in epochs and rate rather than in batch.
+grows as α·s; to first order a run at a tenth of the rate is a run of a tenth of the steps, and one at three
+times the rate reaches the jump in a third of them. On the data law's axis (:func:`law_steps`) a rate above
+the default is not more data (:func:`_data_scale`): what it costs past the peak is not modelled, and the
+interval says so (:func:`predictors.accuracy.tiers._with_rate_risk`). Our first-order model: it ignores
+the schedule's shape (warm-up), and that below the critical batch size progress follows the examples seen
+more than the steps (McCandlish et al. 2018, arXiv:1812.06162), so it is surest for runs that differ in
+epochs and rate rather than in batch.
 """
 
 from __future__ import annotations
@@ -40,11 +42,11 @@ def learning_rate_scale(observation: Observation) -> float:
     return float(observation.learning_rate) / spec.default_learning_rate
 
 
-def _progress_scale(observation: Observation) -> float:
-    """How much further than at the default rate a step moves a run toward learning: lr / lr_ref below the
+def _data_scale(observation: Observation) -> float:
+    """What a step is worth on the data law's axis against one at the default rate: lr / lr_ref below the
     default, 1 above it. A method's default rate is near its best, and accuracy against the rate is an
-    inverted U past it (too high a rate ends worse, not sooner: own runs at 3x LoRA's rate, man-admin 0.56
-    against 0.69 at the default, fortune-subject 0.90 against 0.88), so a higher rate is not more progress."""
+    inverted U past it (too high a rate ends worse, not higher: own runs at 3x LoRA's rate, man-admin 0.56
+    against 0.69 at the default, fortune-subject 0.90 against 0.88), so a higher rate is not more data."""
     return min(learning_rate_scale(observation), 1.0)
 
 
@@ -62,7 +64,7 @@ def phase_steps(observation: Observation) -> float | None:
     steps = observation.optimizer_steps or max(
         1, math.ceil(epochs * observation.train_examples / _sequences_per_step(observation))
     )
-    return steps * _progress_scale(observation)
+    return steps * learning_rate_scale(observation)
 
 
 def law_steps(observation: Observation) -> float | None:
@@ -74,7 +76,7 @@ def law_steps(observation: Observation) -> float | None:
     every run alike this is the examples axis of Lin et al. (2024), rescaled."""
     if not observation.train_examples:
         return None
-    return observation.train_examples / _sequences_per_step(observation) * _progress_scale(observation)
+    return observation.train_examples / _sequences_per_step(observation) * _data_scale(observation)
 
 
 def jump_probability(steps: float, not_learned_steps: float, learned_steps: float | None = None) -> float:

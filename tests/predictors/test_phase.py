@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from predictors.accuracy.features import Observation, make_observation
 from predictors.accuracy.phase import jump_probability, law_steps, phase_steps
-from predictors.accuracy.tiers import predict_accuracies
+from predictors.accuracy.tiers import RATE_RISK_SD_PER_E_FOLD, predict_accuracies
 
 LORA = {"name": "lora"}
 
@@ -142,11 +143,27 @@ def test_a_measurement_keeps_its_learning_rate_and_batch() -> None:
     assert phase_steps(capped) == 2  # a run's ``steps`` option overrode the epochs' count
 
 
-def test_a_rate_above_the_default_is_not_more_progress() -> None:
-    """Below LoRA's default rate (1e-3) a step moves a run proportionally less; above it no further (own
-    runs at 3x the rate: man-admin ended lower, 0.56 against 0.69), so 3x the rate reads as the default."""
+def test_a_rate_above_the_default_reaches_the_jump_sooner_but_is_not_more_data() -> None:
+    """A step moves the weights about lr (Adam), so the phase axis scales with the rate both ways: 3x
+    LoRA's default (1e-3) is three times the steps toward the jump. The data law's axis does not count a
+    higher rate as more data (own runs at 3x the rate: man-admin ended lower, 0.56 against 0.69)."""
     default = lora(64, epochs=3)
     assert phase_steps(lora(64, epochs=3, learning_rate=3e-4)) == pytest.approx(0.3 * phase_steps(default))
     assert law_steps(lora(64, epochs=3, learning_rate=3e-4)) == pytest.approx(0.3 * law_steps(default))
-    assert phase_steps(lora(64, epochs=3, learning_rate=3e-3)) == phase_steps(default) == 24
+    assert phase_steps(lora(64, epochs=3, learning_rate=3e-3)) == pytest.approx(3 * phase_steps(default)) == 72
     assert law_steps(lora(64, epochs=3, learning_rate=3e-3)) == law_steps(default) == 8
+
+
+def test_an_untried_rate_above_the_default_widens_the_interval_not_the_level() -> None:
+    """Probes at the default rate cannot place the peak of accuracy against the rate: a candidate at 3x keeps
+    the level the default gives and a wider interval; once a run at that rate exists, no widening."""
+    probes = [lora(16, 0.60, epochs=3), lora(32, 0.70, epochs=3)]
+    at_default = forecast(lora(64, epochs=3), probes)
+    fast = lora(64, epochs=3, learning_rate=3e-3)
+    mean, lower, upper, predictor = forecast(fast, probes)
+    assert mean == pytest.approx(at_default[0]) and "widened for a rate 3x the default" in predictor
+    half = 1.6449 * RATE_RISK_SD_PER_E_FOLD * np.log(3)
+    assert mean - lower == pytest.approx(np.hypot(at_default[0] - at_default[1], half), abs=1e-3)
+    assert upper - mean == pytest.approx(min(np.hypot(at_default[2] - at_default[0], half), 1 - mean), abs=1e-3)
+    tried = forecast(fast, [*probes, lora(32, 0.72, epochs=3, learning_rate=3e-3)])
+    assert "widened" not in tried[3]
