@@ -167,3 +167,19 @@ def test_an_untried_rate_above_the_default_widens_the_interval_not_the_level() -
     assert upper - mean == pytest.approx(min(np.hypot(at_default[2] - at_default[0], half), 1 - mean), abs=1e-3)
     tried = forecast(fast, [*probes, lora(32, 0.72, epochs=3, learning_rate=3e-3)])
     assert "widened" not in tried[3]
+
+
+def test_a_probe_that_learned_with_more_passes_does_not_pin_a_run_with_fewer() -> None:
+    """LoRA on 16 examples had not learned (0.50, 6 steps), on 32 it had (0.80, 12 steps), both for three
+    epochs. A three-epoch run on 128 (48 steps) is past the jump; a one-epoch run on 128 (16 steps) is not
+    pinned by the 3-epoch probe: 1 − 6/16 learned, its interval down to the not-learned level (our own
+    runs: one epoch on 128 ended below three on six of six tasks)."""
+    probes = [lora(16, 0.50, epochs=3), lora(32, 0.80, epochs=3)]
+    three = forecast(lora(128, epochs=3), probes)
+    one = forecast(lora(128, epochs=1), probes)
+    assert three[3].startswith("pre-power mixture (1.00 learned")
+    assert one[3].startswith("pre-power mixture (0.62 learned") and one[1] < 0.50 < three[1]
+    assert one[0] == pytest.approx(0.375 * 0.50 + 0.625 * three[0], abs=1e-3)
+    # a one-epoch probe that learned does pin it
+    pinned = forecast(lora(128, epochs=1), [*probes, lora(80, 0.78, epochs=1)])  # 10 steps, one pass
+    assert pinned[3].startswith("pre-power mixture (1.00 learned")
