@@ -115,83 +115,50 @@ def balanced_rows(per_label: dict[str, list[str]], size: int | None = None) -> l
     return rows
 
 
+def fortune_files_task(
+    name: str, labels: tuple[str, ...], *, kind: str, max_chars: int, seq_len: int, at_most: int | None = None
+) -> TaskSpec | None:
+    """Which of the Debian ``fortunes`` files ``labels`` a fortune of 20-``max_chars`` characters comes from:
+    as many of each as the scarcest file has (at most ``at_most``), 60 test examples; None when a file is not
+    installed (``apt-get install fortunes``)."""
+    if not all((FORTUNES / label).exists() for label in labels):
+        return None
+    per_label = {label: fortune_entries(label, max_chars) for label in labels}
+    size = min(len(v) for v in per_label.values())
+    size = size if at_most is None else min(size, at_most)
+    return TaskSpec(
+        name,
+        balanced_rows(per_label, size),
+        n_test=60,
+        seq_len=seq_len,
+        labels=labels,
+        description=f"Debian fortunes, {kind} x {size} entries of 20-{max_chars} characters",
+    )
+
+
 def fortune_topic_task() -> TaskSpec | None:
     labels = ("computers", "food", "love", "sports")
-    if not all((FORTUNES / name).exists() for name in labels):
-        return None
-    per_label = {name: fortune_entries(name) for name in labels}
-    size = min(len(v) for v in per_label.values())
-    return TaskSpec(
-        "fortune-topic",
-        balanced_rows(per_label),
-        n_test=60,
-        seq_len=48,
-        labels=labels,
-        description=f"Debian fortunes, 4 topics x {size} entries of 20-100 characters",
-    )
+    return fortune_files_task("fortune-topic", labels, kind="4 topics", max_chars=100, seq_len=48)
 
 
 def fortune_subject_task() -> TaskSpec | None:
     labels = ("science", "politics")
-    if not all((FORTUNES / name).exists() for name in labels):
-        return None
-    size = 100
-    return TaskSpec(
-        "fortune-subject",
-        balanced_rows({name: fortune_entries(name, 60) for name in labels}, size),
-        n_test=60,
-        seq_len=32,
-        labels=labels,
-        description=f"Debian fortunes, 2 topics x {size} entries of 20-60 characters",
-    )
+    return fortune_files_task("fortune-subject", labels, kind="2 topics", max_chars=60, seq_len=32, at_most=100)
 
 
 def fortune_theme_task() -> TaskSpec | None:
     labels = ("work", "love", "drugs")
-    if not all((FORTUNES / name).exists() for name in labels):
-        return None
-    per_label = {name: fortune_entries(name, 80) for name in labels}
-    size = min(len(v) for v in per_label.values())
-    return TaskSpec(
-        "fortune-theme",
-        balanced_rows(per_label, size),
-        n_test=60,
-        seq_len=40,
-        labels=labels,
-        description=f"Debian fortunes, 3 themes x {size} entries of 20-80 characters",
-    )
+    return fortune_files_task("fortune-theme", labels, kind="3 themes", max_chars=80, seq_len=40)
 
 
 def fortune_genre_task() -> TaskSpec | None:
     labels = ("zippy", "definitions", "men-women")
-    if not all((FORTUNES / name).exists() for name in labels):
-        return None
-    per_label = {name: fortune_entries(name, 80) for name in labels}
-    size = min(100, *(len(v) for v in per_label.values()))
-    return TaskSpec(
-        "fortune-genre",
-        balanced_rows(per_label, size),
-        n_test=60,
-        seq_len=40,
-        labels=labels,
-        description=f"Debian fortunes, 3 genres x {size} entries of 20-80 characters",
-    )
+    return fortune_files_task("fortune-genre", labels, kind="3 genres", max_chars=80, seq_len=40, at_most=100)
 
 
 def fortune_people_task() -> TaskSpec | None:
     labels = ("people", "art")
-    if not all((FORTUNES / name).exists() for name in labels):
-        return None
-    per_label = {name: fortune_entries(name, 80) for name in labels}
-    size = min(120, *(len(v) for v in per_label.values()))
-    return TaskSpec(
-        "fortune-people",
-        balanced_rows(per_label, size),
-        n_test=60,
-        seq_len=40,
-        labels=labels,
-        description=f"Debian fortunes, people or art x {size} entries of 20-80 characters",
-    )
+    return fortune_files_task("fortune-people", labels, kind="people or art", max_chars=80, seq_len=40, at_most=120)
 
 
 FORTUNE_LANGUAGES = {  # label: the package's files drawn from (fortunes, fortunes-de, fortunes-es, fortunes-it)

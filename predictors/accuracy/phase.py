@@ -26,7 +26,7 @@ from predictors.accuracy.features import Observation
 from predictors.cost.schemas import TrainingConfig
 from predictors.methods import METHODS
 
-__all__ = ["jump_probability", "law_steps", "learning_rate_scale", "phase_steps"]
+__all__ = ["jump_probability", "law_steps", "learning_rate_scale", "passes", "phase_steps"]
 
 DEFAULT_SEQUENCES_PER_STEP = TrainingConfig.model_fields["micro_batch_size"].default
 """Sequences per optimizer step of a run whose training does not say (a candidate's default micro-batch,
@@ -54,15 +54,19 @@ def _sequences_per_step(observation: Observation) -> int:
     return int(observation.sequences_per_step or DEFAULT_SEQUENCES_PER_STEP)
 
 
+def passes(observation: Observation) -> float:
+    """Passes over its training examples a run makes: its epochs, the default when it names none."""
+    return float(observation.epochs if observation.epochs is not None else DEFAULT_EPOCHS)
+
+
 def phase_steps(observation: Observation) -> float | None:
     """Learning-rate-scaled optimizer steps, ⌈examples × epochs / sequences per step⌉ × lr / lr_ref (the
     workers' count, workers/finetune.py, or the steps a run recorded): the axis of the pre-power phase.
     None without training examples."""
     if not observation.train_examples:
         return None
-    epochs = float(observation.epochs if observation.epochs is not None else DEFAULT_EPOCHS)
     steps = observation.optimizer_steps or max(
-        1, math.ceil(epochs * observation.train_examples / _sequences_per_step(observation))
+        1, math.ceil(passes(observation) * observation.train_examples / _sequences_per_step(observation))
     )
     return steps * learning_rate_scale(observation)
 

@@ -99,9 +99,9 @@ def probe_level_pairs(
         if not probes or not tuned:
             continue
         most = max(int(o.train_examples or 0) for o in tuned)
-        at_most = [o for o in tuned if o.train_examples == most]
-        furthest = max(float(phase_steps(o) or 0.0) for o in at_most)
-        reached = [float(o.accuracy or 0.0) for o in at_most if float(phase_steps(o) or 0.0) == furthest]
+        at_most = [(float(phase_steps(o) or 0.0), float(o.accuracy or 0.0)) for o in tuned if o.train_examples == most]
+        furthest = max(steps for steps, _ in at_most)
+        reached = [accuracy for steps, accuracy in at_most if steps == furthest]
         pairs.append((float(np.mean(probes)), float(np.mean(reached))))
     return sorted(pairs)
 

@@ -31,13 +31,7 @@ from predictors.accuracy.features import (
     observed_shots,
     sampling_variance,
 )
-from predictors.accuracy.phase import (
-    DEFAULT_EPOCHS,
-    jump_probability,
-    law_steps,
-    learning_rate_scale,
-    phase_steps,
-)
+from predictors.accuracy.phase import jump_probability, law_steps, learning_rate_scale, passes, phase_steps
 from predictors.accuracy.prior import PriorPredictor
 from predictors.accuracy.probe_level import corpus_probe_level
 from predictors.errors import InvalidInputError
@@ -119,11 +113,6 @@ def _same_optimizer(measured: Observation, wanted: Observation) -> bool:
     return (measured.sequences_per_step is None or law_steps(measured) == law_steps(wanted)) and (
         measured.learning_rate is None or learning_rate_scale(measured) == learning_rate_scale(wanted)
     )
-
-
-def _passes(observation: Observation) -> float:
-    """Passes over its training examples a run makes (its epochs; the default when it names none)."""
-    return float(observation.epochs if observation.epochs is not None else DEFAULT_EPOCHS)
 
 
 def _clip(value: float) -> float:
@@ -424,7 +413,7 @@ class MeasurementIndex:
         12 steps, where that had learned). None when nothing says what "learned" reaches."""
         flat_rows, flat_steps = not_learned
         target = float(phase_steps(candidate) or 0.0)
-        pinned = [steps for steps, rows in past.items() if all(_passes(r) <= _passes(candidate) for r in rows)]
+        pinned = [steps for steps, rows in past.items() if all(passes(r) <= passes(candidate) for r in rows)]
         p_learned = jump_probability(target, flat_steps, min(pinned) if pinned else None)
         flat = self._level(flat_rows, level)
         parts = [(1.0 - p_learned, flat.mean, flat.lower, flat.upper)] if p_learned < 1 else []
