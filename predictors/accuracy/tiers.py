@@ -567,11 +567,11 @@ def _with_rate_risk(forecast: Accuracy, candidate: Observation, index: Measureme
     runs = index.by_model_task.get((candidate.model_id, candidate.task), [])
     if any(m.method.get("name") == name and learning_rate_scale(m) * 1.2 >= scale for m in runs):
         return forecast
-    half = NormalDist().inv_cdf(0.5 + forecast.level / 2) * RATE_RISK_SD_PER_E_FOLD * math.log(scale)
+    sd = RATE_RISK_SD_PER_E_FOLD * math.log(scale)
     return replace(
         forecast,
-        lower=_clip(forecast.mean - math.hypot(forecast.mean - forecast.lower, half)),
-        upper=_clip(forecast.mean + math.hypot(forecast.upper - forecast.mean, half)),
+        lower=_clip(forecast.mean - _widen(forecast.mean - forecast.lower, sd, forecast.level)),
+        upper=_clip(forecast.mean + _widen(forecast.upper - forecast.mean, sd, forecast.level)),
         predictor=f"{forecast.predictor}; interval widened for a rate {scale:.3g}x the default, untried here",
     )
 
