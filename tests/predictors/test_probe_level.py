@@ -50,8 +50,8 @@ def test_pairs_take_the_run_with_the_most_data_and_leave_the_forecast_task_out()
 
 
 def test_the_corpus_map_never_sees_the_task_it_forecasts() -> None:
-    """Our own runs hold linear probes and fine-tunes on eight tasks: the map for one of them is fitted on
-    the other seven."""
+    """Our own runs hold linear probes and fine-tunes on ten tasks: the map for one of them is fitted on
+    the other nine."""
     everywhere, without = corpus_probe_level("no-such-task"), corpus_probe_level("number-compare")
     assert everywhere is not None and without is not None
     assert without.n_pairs_ == everywhere.n_pairs_ - 1
