@@ -161,6 +161,16 @@ def fortune_people_task() -> TaskSpec | None:
     return fortune_files_task("fortune-people", labels, kind="people or art", max_chars=80, seq_len=40, at_most=120)
 
 
+def fortune_scene_task() -> TaskSpec | None:
+    labels = ("startrek", "linux", "songs-poems")
+    return fortune_files_task("fortune-scene", labels, kind="3 scenes", max_chars=100, seq_len=48)
+
+
+def fortune_school_task() -> TaskSpec | None:
+    labels = ("education", "literature", "kids")
+    return fortune_files_task("fortune-school", labels, kind="3 school subjects", max_chars=100, seq_len=48)
+
+
 FORTUNE_LANGUAGES = {  # label: the package's files drawn from (fortunes, fortunes-de, fortunes-es, fortunes-it)
     "English": ("wisdom", "platitudes", "humorists"),
     "German": ("de/zitate", "de/sprueche", "de/unfug"),
@@ -292,6 +302,8 @@ EXTRA_RUNS: dict[str, tuple[RunSpec, ...]] = {
     "man-file": (ONE_EPOCH, SIX_EPOCHS, *RATES_AND_BATCHES),
     "fortune-genre": (ONE_EPOCH, *RATES_AND_BATCHES[:2]),
     "fortune-people": (ONE_EPOCH, *RATES_AND_BATCHES[:2]),
+    "fortune-scene": (ONE_EPOCH, SIX_EPOCHS, *RATES_AND_BATCHES[:2]),
+    "fortune-school": (ONE_EPOCH, SIX_EPOCHS, *RATES_AND_BATCHES[:2]),
 }
 # Common targets a task leaves out, so that the batch fits the shared 2-core CPU: full fine-tuning is the
 # slowest run (about 5 minutes on 128 examples), so the last two tasks ran it on 64.
@@ -309,6 +321,8 @@ TASKS: dict[str, Callable[[], TaskSpec | None]] = {
     "man-file": man_file_task,
     "fortune-genre": fortune_genre_task,
     "fortune-people": fortune_people_task,
+    "fortune-scene": fortune_scene_task,
+    "fortune-school": fortune_school_task,
 }
 
 
