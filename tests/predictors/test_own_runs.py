@@ -24,7 +24,12 @@ from benchmarks.own_runs import (
     fortune_topic_task,
     man_name_line,
     number_compare_task,
+    REPEAT_TASKS,
+    SEED,
+    SEED_REPEATS,
     run_plan,
+    run_seed,
+    seed_pairs,
 )
 from predictors.accuracy.corpus import (
     OWN_RUNS_COLUMNS,
@@ -57,7 +62,9 @@ def test_fortune_topic_is_balanced_real_text() -> None:
     assert len({row["text"] for row in task.rows}) == len(task.rows)
 
 
-@pytest.mark.parametrize("name", ["fortune-subject", "fortune-language", "man-section", "man-admin"])
+@pytest.mark.parametrize(
+    "name", ["fortune-subject", "fortune-language", "man-section", "man-admin", "fortune-scene", "fortune-school"]
+)
 def test_text_tasks_are_balanced_distinct_and_short(name: str) -> None:
     task = TASKS[name]()
     if task is None:
@@ -65,7 +72,7 @@ def test_text_tasks_are_balanced_distinct_and_short(name: str) -> None:
     counts = Counter(row["label"] for row in task.rows)
     assert set(counts) == set(task.labels) and len(set(counts.values())) == 1
     assert len({row["text"] for row in task.rows}) == len(task.rows)
-    assert all(15 <= len(row["text"]) <= 80 for row in task.rows)
+    assert all(15 <= len(row["text"]) <= 100 for row in task.rows)
     assert len(task.rows) - task.n_test >= 128  # the largest training size in the plan
 
 
@@ -97,6 +104,29 @@ def test_run_plan_pays_for_probes_before_targets() -> None:
         assert len({spec.label for spec in plan}) == len(plan)
     epochs = {spec.training.get("epochs") for name in TASKS for spec in run_plan(name) if spec.method["name"] == "lora"}
     assert epochs == {1, 3, 6}  # issue #12: LoRA at several epochs, not only data sizes
+
+
+def test_seed_repeats_are_targets_at_another_seed_beside_their_originals() -> None:
+    """A repeat is the same configuration at another seed, run (and forecast) after every probe; the pairs
+    read back from a task's results put each beside its original."""
+    plan = run_plan(REPEAT_TASKS[0])
+    repeats = [spec for spec in plan if run_seed(spec) != SEED]
+    by_label = {spec.label: spec for spec in plan}
+    assert {spec.label.rsplit("-seed", 1)[0] for spec in repeats} == set(SEED_REPEATS)
+    for spec in repeats:
+        original = by_label[spec.label.rsplit("-seed", 1)[0]]
+        assert not spec.probe and (spec.kind, spec.method, spec.training) == (
+            original.kind,
+            original.method,
+            original.training,
+        )
+    assert not any(run_seed(spec) != SEED for spec in run_plan("number-compare"))
+    results = {spec.label: {"accuracy": 0.5 + 0.01 * i, "n_test": 60} for i, spec in enumerate(plan)}
+    pairs = seed_pairs(TASKS[REPEAT_TASKS[0]]() or number_compare_task(), plan, results)
+    assert [p["run"] for p in pairs] == [spec.label.rsplit("-seed", 1)[0] for spec in repeats]
+    for pair in pairs:
+        first, again = pair["accuracy"]
+        assert first == results[pair["run"]]["accuracy"] and again == results[f"{pair['run']}-seed1"]["accuracy"]
 
 
 def shipped_rows() -> list[dict[str, str]]:
