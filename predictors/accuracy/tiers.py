@@ -308,7 +308,11 @@ class MeasurementIndex:
             return self.power_law(candidate, runs, level)
         last = max(before_jump)
         past = {steps: rows for steps, rows in groups.items() if steps > last}
-        return self.pre_power(candidate, (groups[last], last), past, level, n_runs=len(runs))
+        # what a run must clear to count as learned, for one scored like the zero-shot probe
+        margin = z * math.sqrt(2 * floor_variance) if floor_variance > 0 else PRE_POWER_MIN_HALF_WIDTH
+        return self.pre_power(
+            candidate, (groups[last], last), past, level, n_runs=len(runs), learned_floor=min(floor + margin, 1.0)
+        )
 
     def not_learned_level(self, candidate: Observation) -> tuple[float, float]:
         """What a fine-tune that has not started learning scores, and that level's sampling variance: this
@@ -401,6 +405,7 @@ class MeasurementIndex:
         level: float,
         *,
         n_runs: int,
+        learned_floor: float = 0.0,
     ) -> Accuracy | None:
         """A fine-tune whose probes have not all left the pre-power phase: a mixture of "still not learned"
         (the not-learned probes with the most steps, ``not_learned``: rows and steps) and "learned"
@@ -424,6 +429,10 @@ class MeasurementIndex:
             if found is None:
                 return None
             learned, learned_rows, what = found
+            if learned.mean < learned_floor:  # "learned" means above the not-learned level (data_law's test)
+                lift = learned_floor - learned.mean
+                learned = Accuracy(learned_floor, learned.lower + lift, learned.upper + lift, "probe", "", level)
+                what += f", raised to the not-learned level's {learned_floor:.2f} bound"
             parts.append((p_learned, learned.mean, learned.lower, learned.upper))
             used.append(learned_rows)
         mean = sum(weight * value for weight, value, _, _ in parts)

@@ -414,13 +414,17 @@ def test_measurements_of_another_task_barely_move_a_forecast(corpus_prior: Prior
         after = PriorPredictor(random_state=0).fit(FeatureBuilder(CATALOG), corpus, extra)
         move = float(np.max(np.abs(after.predict(grid) - before)))
         assert move <= noise, (seed, move, noise)
-        # the evidence about "another-task" itself moves its own forecasts towards what was measured (its
-        # accuracies are random, so its mean bias is noise from the start: the error per run is what drops)
-        measured = np.array([o.accuracy for o in extra])
-        error_before = float(np.mean(np.abs(corpus_prior.predict(extra) - measured)))
-        error_after = float(np.mean(np.abs(after.predict(extra) - measured)))
-        shift = np.abs(after.predict(extra) - corpus_prior.predict(extra)).max()
-        assert error_after < 0.8 * error_before and shift > 10 * move, (seed, error_before, error_after, shift, move)
+        # the evidence about "another-task" itself moves its own forecasts towards what was measured: a task
+        # 0.15 easier than the prior says (0.02 noise per run) is forecast near its measurements
+        prior_says = corpus_prior.predict(extra)
+        rng = np.random.default_rng(seed)
+        measured = np.clip(prior_says + 0.15 + rng.normal(0.0, 0.02, len(extra)), 0.0, 1.0)
+        easier = [dataclasses.replace(o, accuracy=float(a)) for o, a in zip(extra, measured, strict=True)]
+        learned = PriorPredictor(random_state=0).fit(FeatureBuilder(CATALOG), corpus, easier).predict(easier)
+        error_before = float(np.mean(np.abs(prior_says - measured)))
+        error_after = float(np.mean(np.abs(learned - measured)))
+        shift = float(np.abs(learned - prior_says).max())
+        assert error_after < 0.5 * error_before and shift > 10 * move, (seed, error_before, error_after, shift, move)
 
 
 def test_a_measured_task_is_refitted_when_a_model_only_it_uses_is_edited(corpus_prior: PriorPredictor) -> None:
@@ -474,8 +478,8 @@ def test_a_fine_tune_that_has_not_started_learning_is_forecast_as_a_mixture() ->
     assert f"linear-probe level, calibrated on {calibration.n_pairs_} tasks" in forecast.predictor
     assert forecast.mean == pytest.approx(0.25 * 0.44 + 0.75 * learned)
     assert forecast.lower < 0.44 - 0.05  # the LoRA probes' sampling error (100 examples) widens the floor
-    # an unsized linear probe: the calibration's own half-width (at least the 0.05 floor)
-    assert forecast.upper == pytest.approx(learned + max(0.05, calibration.half_width_))
+    # an unsized linear probe: the calibration's own half-width (at least the 0.05 floor), within [0, 1]
+    assert forecast.upper == pytest.approx(min(1.0, learned + max(0.05, calibration.half_width_)))
     (inside,) = predict_accuracies(
         [Observation("m", {"name": "lora"}, "t", n_choices=2, train_examples=24)], measurements=[*lora, probe]
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
 import pytest
 
@@ -183,3 +185,21 @@ def test_a_probe_that_learned_with_more_passes_does_not_pin_a_run_with_fewer() -
     # a one-epoch probe that learned does pin it
     pinned = forecast(lora(128, epochs=1), [*probes, lora(80, 0.78, epochs=1)])  # 10 steps, one pass
     assert pinned[3].startswith("pre-power mixture (1.00 learned")
+
+
+def test_the_learned_level_is_above_the_zero_shot_level_it_is_tested_against() -> None:
+    """ "Learned" means above the not-learned level (the zero-shot probe) by the test's margin, so the
+    mixture's learned part is never below it, whatever the linear probe says (fortune-school's own runs:
+    zero-shot 0.80, LoRA on 16 and 32 at 0.50 and 0.45, a linear probe at 0.63, LoRA on 128 then 0.92)."""
+    zero_shot = Observation("m", {"name": "zero_shot"}, "t", n_choices=2, accuracy=0.80, eval_examples=100, shots=0)
+    low_probe = Observation("m", {"name": "linear_probe"}, "t", n_choices=2, train_examples=128, accuracy=0.60)
+    mean, lower, upper, predictor = forecast(lora(128, epochs=3), [*NOT_LEARNED, low_probe, zero_shot])
+    shrunk = (0.80 * 100 + 0.5) / 101  # sampling_variance's shrinkage off 0 and 1
+    bound = 0.80 + NormalDist().inv_cdf(0.95) * np.sqrt(2 * shrunk * (1 - shrunk) / 100)
+    assert learned_from_probe(0.60) < bound
+    assert "raised to the not-learned level's" in predictor
+    assert mean == pytest.approx(0.25 * 0.44 + 0.75 * bound)
+    assert lower < 0.44 and upper > bound
+    # where the probe's level clears the bound, it stands as it was
+    without = forecast(lora(128, epochs=3), [*NOT_LEARNED, LINEAR_PROBE])
+    assert "raised" not in without[3]
