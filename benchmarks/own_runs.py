@@ -823,6 +823,7 @@ def seed_pairs(task: TaskSpec, plan: list[RunSpec], results: dict[str, dict[str,
                     "task": task.name,
                     "run": original.label,
                     "kind": "ICL" if spec.kind == "icl_probe" else "fine-tune",
+                    "role": "probe" if original.probe else "target",
                     "accuracy": (float(first["accuracy"]), float(again["accuracy"])),
                     "n_test": int(first["n_test"]),
                 }
@@ -843,8 +844,8 @@ def report_seed_noise(pairs: list[dict[str, Any]]) -> None:
     for pair in pairs:
         first, again = pair["accuracy"]
         print(f"   {pair['task']:16s} {pair['run']:12s} {first:.3f} -> {again:.3f}  ({again - first:+.3f})")
-    for kind in ("fine-tune", "ICL", "all"):
-        chosen = [p for p in pairs if kind in ("all", p["kind"])]
+    for kind in ("fine-tune", "ICL", "probe", "target", "all"):
+        chosen = [p for p in pairs if kind in ("all", p["kind"], p["role"])]
         if not chosen:
             continue
         diffs = np.array([p["accuracy"][1] - p["accuracy"][0] for p in chosen])
