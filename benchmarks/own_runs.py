@@ -1,6 +1,6 @@
 """Our own real runs: SmolLM2-135M adapted on CPU, each run predicted from the probes before it runs.
 
-Twelve tasks from real text installed on the machine, built here (nothing downloaded):
+Thirteen tasks from real text installed on the machine, built here (nothing downloaded):
 
 * ``number-compare`` — "Is 47 larger than 74?" yes/no, generated;
 * ``fortune-topic`` — which of four Debian ``fortunes`` files (computers, food, love, sports) a short
@@ -16,7 +16,8 @@ Twelve tasks from real text installed on the machine, built here (nothing downlo
 * ``fortune-genre`` — which of three ``fortunes`` files (zippy, definitions, men-women), 3 classes;
 * ``fortune-people`` — the ``people`` file or the ``art`` file, 2 classes;
 * ``fortune-scene`` — ``startrek``, ``linux`` or ``songs-poems``, 3 classes;
-* ``fortune-school`` — ``education``, ``literature`` or ``kids``, 3 classes.
+* ``fortune-school`` — ``education``, ``literature`` or ``kids``, 3 classes;
+* ``fortune-voice`` — ``disclaimer``, ``knghtbrd`` or ``cookie``, 3 classes.
 
 A task whose text is not installed is skipped.
 
@@ -174,6 +175,11 @@ def fortune_school_task() -> TaskSpec | None:
     return fortune_files_task("fortune-school", labels, kind="3 school subjects", max_chars=100, seq_len=48)
 
 
+def fortune_voice_task() -> TaskSpec | None:
+    labels = ("disclaimer", "knghtbrd", "cookie")
+    return fortune_files_task("fortune-voice", labels, kind="3 voices", max_chars=100, seq_len=48, at_most=100)
+
+
 FORTUNE_LANGUAGES = {  # label: the package's files drawn from (fortunes, fortunes-de, fortunes-es, fortunes-it)
     "English": ("wisdom", "platitudes", "humorists"),
     "German": ("de/zitate", "de/sprueche", "de/unfug"),
@@ -307,6 +313,7 @@ EXTRA_RUNS: dict[str, tuple[RunSpec, ...]] = {
     "fortune-people": (ONE_EPOCH, *RATES_AND_BATCHES[:2]),
     "fortune-scene": (ONE_EPOCH, SIX_EPOCHS, *RATES_AND_BATCHES[:2]),
     "fortune-school": (ONE_EPOCH, SIX_EPOCHS, *RATES_AND_BATCHES[:2]),
+    "fortune-voice": (ONE_EPOCH, SIX_EPOCHS, *RATES_AND_BATCHES[:2]),
 }
 # Common targets a task leaves out, so that the batch fits the shared 2-core CPU: full fine-tuning is the
 # slowest run (about 5 minutes on 128 examples), so the last two tasks ran it on 64.
@@ -343,6 +350,7 @@ TASKS: dict[str, Callable[[], TaskSpec | None]] = {
     "fortune-people": fortune_people_task,
     "fortune-scene": fortune_scene_task,
     "fortune-school": fortune_school_task,
+    "fortune-voice": fortune_voice_task,
 }
 
 
