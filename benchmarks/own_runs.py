@@ -28,8 +28,9 @@ sizes. Then, for each **target** run (other shot counts, LoRA on more data or ep
 forecast is made and written down from the probes (and the seed corpus's prior) *before* the run
 executes; then the run executes and the error is recorded. A second, leave-one-out pass predicts every
 run from all the others. On four tasks some runs are repeated at another seed (:data:`SEED_REPEATS`):
-how far a run moves by chance alone, the floor under any forecaster's error. Baseline in the same process: carry the nearest probe forward (the largest
-probed shot count for ICL, the largest LoRA probe for fine-tunes).
+how far a run moves by chance alone, the floor under any forecaster's error. Baseline in the same
+process: carry the nearest probe forward (the largest probed shot count for ICL, the largest LoRA probe
+for fine-tunes).
 
 Every finished run is cached in ``--workdir`` (default ``.tunecast/own_runs``), so an interrupted
 session resumes; ``--export`` writes the measured runs to ``predictors/data/own_runs.csv``, the

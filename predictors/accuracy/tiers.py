@@ -294,10 +294,12 @@ class MeasurementIndex:
         floor, floor_variance = self.not_learned_level(candidate)
         z = NormalDist().inv_cdf(0.5 + level / 2)
 
+        def margin(variance: float | None) -> float:
+            """How far above the not-learned level a run with this sampling variance must be to have learned."""
+            return PRE_POWER_MIN_HALF_WIDTH if variance is None else z * math.sqrt(variance + floor_variance)
+
         def learned(rows: list[Observation]) -> bool:
-            variance = sampling_variance(rows)
-            margin = PRE_POWER_MIN_HALF_WIDTH if variance is None else z * math.sqrt(variance + floor_variance)
-            return float(np.mean([float(r.accuracy or 0.0) for r in rows])) - floor > margin
+            return float(np.mean([float(r.accuracy or 0.0) for r in rows])) - floor > margin(sampling_variance(rows))
 
         # The jump comes once: a probe at more steps than one that has learned and not above the level has
         # fallen back (more passes over the same data, or noise), not yet to jump (man-admin's own runs:
@@ -308,10 +310,10 @@ class MeasurementIndex:
             return self.power_law(candidate, runs, level)
         last = max(before_jump)
         past = {steps: rows for steps, rows in groups.items() if steps > last}
-        # what a run must clear to count as learned, for one scored like the zero-shot probe
-        margin = z * math.sqrt(2 * floor_variance) if floor_variance > 0 else PRE_POWER_MIN_HALF_WIDTH
+        # the bound a run scored like the zero-shot probe must clear to count as learned
+        learned_floor = min(floor + margin(floor_variance or None), 1.0)
         return self.pre_power(
-            candidate, (groups[last], last), past, level, n_runs=len(runs), learned_floor=min(floor + margin, 1.0)
+            candidate, (groups[last], last), past, level, n_runs=len(runs), learned_floor=learned_floor
         )
 
     def not_learned_level(self, candidate: Observation) -> tuple[float, float]:
